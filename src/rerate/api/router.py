@@ -1,0 +1,14 @@
+"""All API routers under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from rerate.accounts.endpoints import router as accounts
+from rerate.auth.endpoints import router as auth
+from rerate.settings.endpoints import router as settings
+from rerate.tenancy.endpoints import router as tenancy
+
+api_router = APIRouter()
+for router in (auth, tenancy, accounts, settings):
+    api_router.include_router(router)

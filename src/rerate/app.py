@@ -1,0 +1,83 @@
+"""The FastAPI application: API under /api/v1, the web console, /health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from rerate import __version__
+from rerate.api import deps
+from rerate.kit.db import Database
+from rerate.kit.errors import RerateError
+from rerate.kit.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db = db or Database(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="rerate",
+        version=__version__,
+        description="Billing engine: usage import, rating, recalculation, invoices.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+
+    @app.exception_handler(RerateError)
+    async def _rerate_error(_request: Request, exc: RerateError) -> JSONResponse:
+        body = {"error": exc.code, "detail": exc.detail, **exc.extra}
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return JSONResponse(
+            {"error": "ValidationError", "detail": detail, "errors": errors}, status_code=422
+        )
+
+    @app.get("/health", dependencies=[Depends(deps.Public())], tags=["operations"])
+    def health(request: Request) -> JSONResponse:
+        """Checks the database answers and the data directory is writable."""
+        checks: dict[str, str] = {}
+        try:
+            with request.app.state.db.engine.connect() as conn:
+                conn.execute(text("select 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # a health check reports, it does not raise
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        try:
+            data_dir = Path(request.app.state.settings.data_dir)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            probe = data_dir / ".health"
+            probe.write_text("ok")
+            probe.unlink()
+            checks["data_dir"] = "ok"
+        except OSError as exc:
+            checks["data_dir"] = f"error: {exc.strerror}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "error", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    from rerate.api.router import api_router
+
+    app.include_router(api_router, prefix="/api/v1")
+    return app

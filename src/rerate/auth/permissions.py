@@ -1,0 +1,94 @@
+"""Roles, permissions and the rule that a role covers its node's subtree.
+
+Deny by default: a permission is granted only by a role that lists it, on a
+node whose subtree contains the object. Objects outside every subtree the
+caller holds a role on answer 404 (their existence is not disclosed); inside
+a visible subtree, a missing permission answers 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rerate.kit.errors import Forbidden, NotFound
+from rerate.models.enums import Role
+
+
+class Permission(StrEnum):
+    VIEW = "view"  # read tenancy, accounts, usage reports, jobs, billing runs
+    VIEW_INVOICES = "view_invoices"  # subject to the invoice visibility settings
+    IMPORT_USAGE = "import_usage"
+    MANAGE_CATALOG = "manage_catalog"  # price books, contracts, custom line items
+    BILLING_UTILITIES_ADMIN = "billing_utilities_admin"  # recalc, cache sync, refresh
+    GENERATE_INVOICES = "generate_invoices"  # generate and issue invoices
+    MANAGE_SETTINGS = "manage_settings"
+    MANAGE_USERS = "manage_users"  # users, role assignments, API keys
+
+
+_ALL = frozenset(Permission)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PLATFORM_ADMIN: _ALL,
+    Role.PLATFORM_SERVICE: _ALL - {Permission.MANAGE_USERS},
+    Role.DISTRIBUTOR: frozenset({Permission.VIEW, Permission.VIEW_INVOICES}),
+    Role.PARTNER_ADMIN: frozenset(
+        {
+            Permission.VIEW,
+            Permission.VIEW_INVOICES,
+            Permission.IMPORT_USAGE,
+            Permission.MANAGE_CATALOG,
+            Permission.BILLING_UTILITIES_ADMIN,
+            Permission.MANAGE_SETTINGS,
+        }
+    ),
+    Role.PARTNER_USER: frozenset({Permission.VIEW, Permission.VIEW_INVOICES}),
+    Role.CUSTOMER_USER: frozenset({Permission.VIEW, Permission.VIEW_INVOICES}),
+}
+
+PLATFORM_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE})
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    node_id: int
+    node_path: str  # materialised path of the node the role is held on
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user, through a session or an API key."""
+
+    user_id: int
+    email: str
+    grants: tuple[Grant, ...] = field(default=())
+    via: str = "session"  # or "api_key"
+
+    def roles(self) -> frozenset[Role]:
+        return frozenset(g.role for g in self.grants)
+
+    def is_platform(self) -> bool:
+        return bool(self.roles() & PLATFORM_ROLES)
+
+    def can_see(self, node_path: str) -> bool:
+        return any(node_path.startswith(g.node_path) for g in self.grants)
+
+    def has(self, permission: Permission, node_path: str | None = None) -> bool:
+        """Granted on `node_path` (or anywhere, when None)."""
+        return any(
+            permission in ROLE_PERMISSIONS[g.role]
+            and (node_path is None or node_path.startswith(g.node_path))
+            for g in self.grants
+        )
+
+    def require(self, permission: Permission, node_path: str | None = None) -> None:
+        """Raise 404 for objects outside the caller's subtrees, 403 for a missing permission."""
+        if node_path is not None and not self.can_see(node_path):
+            raise NotFound("not found")
+        if not self.has(permission, node_path):
+            raise Forbidden(f"your role does not grant {permission.value}")
+
+    def scope_paths(self, permission: Permission) -> list[str]:
+        """The subtree roots on which `permission` is granted (for list queries)."""
+        return sorted({g.node_path for g in self.grants if permission in ROLE_PERMISSIONS[g.role]})

@@ -1,0 +1,123 @@
+"""Users, role assignments, API keys and web sessions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rerate.auth.permissions import Grant, Principal
+from rerate.auth.secrets import (
+    API_KEY_PREFIX,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
+from rerate.kit.audit import record
+from rerate.kit.errors import Conflict, Invalid, NotFound, Unauthenticated
+from rerate.models import ApiKey, Node, RoleAssignment, User, WebSession
+from rerate.models.base import utcnow
+from rerate.models.enums import NodeKind, Role
+
+# Which roles make sense on which kind of node.
+ROLE_NODE_KINDS: dict[Role, frozenset[NodeKind]] = {
+    Role.PLATFORM_ADMIN: frozenset({NodeKind.PLATFORM}),
+    Role.PLATFORM_SERVICE: frozenset({NodeKind.PLATFORM}),
+    Role.DISTRIBUTOR: frozenset({NodeKind.DISTRIBUTOR}),
+    Role.PARTNER_ADMIN: frozenset({NodeKind.PARTNER}),
+    Role.PARTNER_USER: frozenset({NodeKind.PARTNER}),
+    Role.CUSTOMER_USER: frozenset({NodeKind.CUSTOMER}),
+}
+
+
+def create_user(session: Session, email: str, *, name: str, password: str | None) -> User:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise Invalid(f"not an email address: {email!r}")
+    if session.scalar(select(User).where(User.email == email)) is not None:
+        raise Conflict(f"a user {email} exists already")
+    user = User(email=email, name=name, password_hash=hash_password(password) if password else None)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def assign_role(session: Session, user: User, *, role: Role, node: Node) -> RoleAssignment:
+    if NodeKind(node.kind) not in ROLE_NODE_KINDS[role]:
+        raise Invalid(f"role {role.value} is held on a {'/'.join(ROLE_NODE_KINDS[role])} node")
+    assignment = RoleAssignment(user_id=user.id, node_id=node.id, role=role.value)
+    session.add(assignment)
+    session.flush()
+    session.refresh(user, ["roles"])
+    return assignment
+
+
+def get_user_by_email(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {email}")
+    return user
+
+
+def principal_for(session: Session, user: User, *, via: str) -> Principal:
+    grants = tuple(
+        Grant(node_id=a.node_id, node_path=a.node.path, role=Role(a.role))
+        for a in session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id))
+    )
+    return Principal(user_id=user.id, email=user.email, grants=grants, via=via)
+
+
+def create_api_key(session: Session, user: User, *, name: str = "") -> tuple[ApiKey, str]:
+    """Returns the stored key and the secret, which is shown once and never again."""
+    secret = new_token(API_KEY_PREFIX)
+    key = ApiKey(user_id=user.id, name=name, prefix=secret[:8], key_hash=token_hash(secret))
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def authenticate_api_key(session: Session, secret: str) -> Principal:
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(secret)))
+    if key is None or key.revoked_at is not None:
+        raise Unauthenticated("invalid API key")
+    user = session.get(User, key.user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("invalid API key")
+    key.last_used_at = utcnow()
+    return principal_for(session, user, via="api_key")
+
+
+def login(session: Session, email: str, password: str, *, max_age_s: int) -> tuple[User, str]:
+    """Check a password and open a web session; returns the cookie token."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        raise Unauthenticated("wrong email or password")
+    token = new_token()
+    session.add(
+        WebSession(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            expires_at=utcnow() + timedelta(seconds=max_age_s),
+        )
+    )
+    user.last_login_at = utcnow()
+    record(session, "login", "users", user.id)
+    return user, token
+
+
+def authenticate_session(session: Session, token: str) -> Principal:
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
+    if ws is None or ws.expires_at <= utcnow():
+        raise Unauthenticated("session expired, please log in again")
+    user = session.get(User, ws.user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("session expired, please log in again")
+    return principal_for(session, user, via="session")
+
+
+def logout(session: Session, token: str) -> None:
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
+    if ws is not None:
+        session.delete(ws)

@@ -1,0 +1,107 @@
+"""`rerate`: the command line. Thin shells over the same services as the API."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from rerate.cli import context
+
+app = typer.Typer(
+    help="rerate: billing engine whose heart is recalculation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+apikeys_app = typer.Typer(help="API keys for machines.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(apikeys_app, name="apikeys")
+
+console = Console(stderr=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations to the configured database (RERATE_DATABASE_URL)."""
+    from rerate.kit import migrate
+
+    url = context.settings().resolved_database_url
+    migrate.upgrade(url, revision)
+    console.print(f"database at {revision}: {url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default RERATE_HOST)."),
+    port: int = typer.Option(None, help="Port (default RERATE_PORT or 8000)."),
+    worker: bool = typer.Option(True, help="Also run one job worker in-process."),
+) -> None:
+    """Serve the API and the web console (and an in-process worker) until Ctrl-C."""
+    import uvicorn
+
+    from rerate.app import create_app
+
+    s = context.settings()
+    application = create_app(s, context.database())
+    if worker and s.in_process_worker:
+        application.state.run_worker = True
+    uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info")
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    role: str = typer.Option(..., help="platform_admin, platform_service, distributor, "
+                             "partner_admin, partner_user or customer_user."),
+    node_id: int = typer.Option(..., help="The tenancy node the role is held on."),
+    name: str = typer.Option("", help="Display name."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."
+    ),
+) -> None:
+    """Create a user holding ROLE on NODE_ID."""
+    from rerate.auth import service
+    from rerate.models import Node
+    from rerate.models.enums import Role
+
+    with context.database().session() as session:
+        node = session.get(Node, node_id)
+        if node is None:
+            raise typer.BadParameter(f"no node {node_id}", param_hint="--node-id")
+        user = service.create_user(session, email, name=name or email, password=password)
+        service.assign_role(session, user, role=Role(role), node=node)
+        console.print(f"created user {user.email} (id {user.id}) as {role} on {node.name}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users and their roles."""
+    from sqlalchemy import select
+
+    from rerate.models import User
+
+    with context.database().session() as session:
+        for user in session.scalars(select(User).order_by(User.email)):
+            roles = ", ".join(f"{r.role}@{r.node.name}" for r in user.roles)
+            typer.echo(f"{user.id}\t{user.email}\t{roles}")
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    user: str = typer.Option(..., "--user", help="Email of the user the key acts as."),
+    name: str = typer.Option("", help="A label for the key."),
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from rerate.auth import service
+
+    with context.database().session() as session:
+        owner = service.get_user_by_email(session, user)
+        key, secret = service.create_api_key(session, owner, name=name)
+    console.print(f"API key {key.prefix}... for {owner.email}; it is shown only now:")
+    typer.echo(secret)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,172 @@
+"""Write an audit entry for every change, from one session hook.
+
+Services never call "audit" by hand for ordinary changes: a `before_flush`
+listener records each insert, update and delete of an audited model with the
+actor and reason of the current `audit_context`. Verbs that are not a plain
+row change (login, publish, issue) use `record`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from rerate.models.audit import AuditEntry
+from rerate.models.base import Base
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: int | None
+    label: str
+
+
+SYSTEM = Actor(None, "system")
+
+_actor: ContextVar[Actor] = ContextVar("audit_actor", default=SYSTEM)
+_reason: ContextVar[str] = ContextVar("audit_reason", default="")
+
+
+@contextmanager
+def audit_context(actor: Actor, reason: str = "") -> Iterator[None]:
+    """Attribute every change made inside the block to `actor`, with `reason`."""
+    t1, t2 = _actor.set(actor), _reason.set(reason)
+    try:
+        yield
+    finally:
+        _actor.reset(t1)
+        _reason.reset(t2)
+
+
+def current_actor() -> Actor:
+    return _actor.get()
+
+
+def set_session_actor(session: Session, actor: Actor, reason: str | None = None) -> None:
+    """Attribute changes made through `session` to `actor`.
+
+    Request handlers use this rather than `audit_context`: FastAPI runs sync
+    dependencies and endpoints in different worker threads, so a context
+    variable set in a dependency would not reach the endpoint; the session
+    object does.
+    """
+    session.info["audit_actor"] = actor
+    if reason is not None:
+        session.info["audit_reason"] = reason
+
+
+def _who(session: Session) -> tuple[Actor, str]:
+    actor = session.info.get("audit_actor") or _actor.get()
+    reason = session.info.get("audit_reason") or _reason.get()
+    return actor, reason
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return value
+
+
+def _object_id(obj: Base) -> str:
+    identity = inspect(obj).identity
+    if identity is None:
+        return ""
+    return "/".join(str(v) for v in identity)
+
+
+def record(
+    session: Session, action: str, object_type: str, object_id: str | int, **changes: Any
+) -> None:
+    """Record a verb that is more than a row change (publish, issue, login)."""
+    actor, reason = _who(session)
+    session.add(
+        AuditEntry(
+            actor_id=actor.id,
+            actor=actor.label,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            reason=reason,
+            changes=json.dumps({k: _jsonable(v) for k, v in changes.items()}, sort_keys=True),
+        )
+    )
+
+
+def _changes(obj: Base, *, new: bool) -> dict[str, Any]:
+    state = inspect(obj)
+    out: dict[str, Any] = {}
+    for attr in state.mapper.column_attrs:
+        if attr.key in obj.__audit_ignore__:
+            continue
+        hist = state.attrs[attr.key].history
+        if new:
+            value = getattr(obj, attr.key)
+            if value is not None:
+                out[attr.key] = _jsonable(value)
+        elif hist.has_changes():
+            old = hist.deleted[0] if hist.deleted else None
+            newv = hist.added[0] if hist.added else None
+            out[attr.key] = [_jsonable(old), _jsonable(newv)]
+    return out
+
+
+@event.listens_for(Session, "before_flush")
+def _audit_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    pending: list[tuple[str, Base, dict[str, Any]]] = []
+    for obj in session.new:
+        if isinstance(obj, Base) and obj.__audited__:
+            pending.append(("insert", obj, _changes(obj, new=True)))
+    for obj in session.dirty:
+        if isinstance(obj, Base) and obj.__audited__ and session.is_modified(obj):
+            changes = _changes(obj, new=False)
+            if changes:
+                pending.append(("update", obj, changes))
+    for obj in session.deleted:
+        if isinstance(obj, Base) and obj.__audited__:
+            pending.append(("delete", obj, {}))
+    if not pending:
+        return
+    actor, reason = _who(session)
+    # Inserted rows have no id before the flush; record them after it.
+    inserts = [(o, c) for a, o, c in pending if a == "insert"]
+    for action, obj, changes in pending:
+        if action == "insert":
+            continue
+        session.add(_entry(actor, reason, action, obj, changes))
+    if inserts:
+        session.info.setdefault("audit_inserts", []).extend(inserts)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _audit_inserts(session: Session, _ctx: Any) -> None:
+    inserts = session.info.pop("audit_inserts", None)
+    if not inserts:
+        return
+    actor, reason = _who(session)
+    for obj, changes in inserts:
+        if "id" in changes or inspect(obj).identity is not None:
+            changes = {**changes, **({"id": _object_id(obj)} if "id" not in changes else {})}
+        session.add(_entry(actor, reason, "insert", obj, changes))
+
+
+def _entry(actor: Actor, reason: str, action: str, obj: Base, changes: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        actor_id=actor.id,
+        actor=actor.label,
+        action=action,
+        object_type=obj.__tablename__,
+        object_id=_object_id(obj),
+        reason=reason,
+        changes=json.dumps(changes, sort_keys=True, default=str),
+    )

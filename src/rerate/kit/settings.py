@@ -1,0 +1,60 @@
+"""Typed settings read from the environment (prefix `RERATE_`).
+
+Every field is documented in docs/configuration.md. Unsafe defaults (the
+development session secret) are refused outside development.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RERATE_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = Field(
+        "development", description="Deployment environment; production refuses unsafe defaults."
+    )
+    data_dir: Path = Field(
+        Path(".rerate"), description="Directory for the SQLite file, usage and billing-run Parquet."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the operational store; default sqlite:///<data_dir>/rerate.db.",
+    )
+    host: str = Field("127.0.0.1", description="Address `rerate serve` binds to.")
+    port: int = Field(8000, description="Port `rerate serve` listens on.")
+    secret_key: str = Field(DEV_SECRET, description="Key signing session cookies.")
+    session_max_age_s: int = Field(8 * 3600, description="Lifetime of a web session, seconds.")
+    in_process_worker: bool = Field(
+        True, description="`rerate serve` also runs one job worker in-process."
+    )
+    worker_lease_s: int = Field(30, description="Job lease; a worker renews it every lease/3 s.")
+    worker_poll_s: float = Field(1.0, description="How often an idle worker looks for jobs.")
+    demo_scale: float = Field(
+        1.0, description="Scale of the demo dataset's usage volume (1.0 = >1 M rows)."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError("RERATE_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'rerate.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,33 @@
+"""All ORM models, importable from one place (no import cycles)."""
+
+from rerate.models.accounts import Account, AccountOwnership, Region
+from rerate.models.audit import AuditEntry
+from rerate.models.base import Base
+from rerate.models.billing import BillingCacheRow, BillingRun, CurrentRun
+from rerate.models.contracts import Contract, ContractRule, CustomLineItem, Setting
+from rerate.models.invoicing import Invoice, InvoiceLine, InvoiceSeries
+from rerate.models.jobs import Job, JobSchedule, ScheduleOccurrence
+from rerate.models.pricing import (
+    AccountProfile,
+    ConsumptionProfile,
+    Holiday,
+    PriceBook,
+    PriceBookVersion,
+    PriceEntry,
+    PriceTier,
+    ProfileTier,
+    TariffEntry,
+    Timetable,
+    TimetableRule,
+)
+from rerate.models.tenancy import ApiKey, Node, RoleAssignment, User, WebSession
+from rerate.models.usage import UsageImport
+
+__all__ = [
+    "Account", "AccountOwnership", "AccountProfile", "ApiKey", "AuditEntry", "Base",
+    "BillingCacheRow", "BillingRun", "ConsumptionProfile", "Contract", "ContractRule",
+    "CurrentRun", "CustomLineItem", "Holiday", "Invoice", "InvoiceLine", "InvoiceSeries",
+    "Job", "JobSchedule", "Node", "PriceBook", "PriceBookVersion", "PriceEntry", "PriceTier",
+    "ProfileTier", "Region", "RoleAssignment", "ScheduleOccurrence", "Setting", "TariffEntry",
+    "Timetable", "TimetableRule", "UsageImport", "User", "WebSession",
+]

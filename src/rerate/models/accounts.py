@@ -1,0 +1,62 @@
+"""Accounts (management accounts, subscriptions, VoIP peers), their
+effective-dated ownership by customers, and regions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from rerate.models.base import Base, UTCDateTime, utcnow
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Account(Base):
+    """`external_ref` is the id the sources use (FOCUS SubAccountId, Azure
+    subscription id, CloudStack account id, the peer's accountcode); importers
+    map rows to accounts by it, so it is unique."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(
+            "kind in ('management_account','subscription','voip_peer')", name="kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    external_ref: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ownerships: Mapped[list[AccountOwnership]] = relationship(
+        back_populates="account", order_by="AccountOwnership.valid_from"
+    )
+
+
+class AccountOwnership(Base):
+    """Account X belongs to customer C over `[valid_from, valid_to)` (UTC).
+    Rows are never deleted: a move closes one interval and opens another."""
+
+    __tablename__ = "account_ownerships"
+    __table_args__ = (
+        CheckConstraint("valid_to is null or valid_to > valid_from", name="interval"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship(back_populates="ownerships")

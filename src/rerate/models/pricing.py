@@ -1,0 +1,209 @@
+"""Price books (SKU/meter prices and destination-prefix tariffs) with
+effective-dated versions; timetables; consumption profiles.
+
+Each price-book version is a complete price list in force from its
+`effective_from` until the next version's: a later version may add, change or
+remove entries. Tiers, increments and modes are rows and enums, checked by
+constraints as well as by the services.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from rerate.models.base import Base, DecimalType, UTCDateTime, utcnow
+
+_TIER_MODES = "tier_mode in ('none','graduated','volume')"
+
+
+class PriceBook(Base):
+    __tablename__ = "price_books"
+    __table_args__ = (CheckConstraint("kind in ('cloud','voip')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    owner_node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+
+    versions: Mapped[list[PriceBookVersion]] = relationship(
+        back_populates="price_book", order_by="PriceBookVersion.effective_from"
+    )
+
+
+class PriceBookVersion(Base):
+    __tablename__ = "price_book_versions"
+    __table_args__ = (
+        UniqueConstraint("price_book_id", "version"),
+        UniqueConstraint("price_book_id", "effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    price_book_id: Mapped[int] = mapped_column(ForeignKey("price_books.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    price_book: Mapped[PriceBook] = relationship(back_populates="versions")
+
+
+class PriceEntry(Base):
+    """A SKU or meter price, optionally for one region (region-specific beats generic)."""
+
+    __tablename__ = "price_entries"
+    __table_args__ = (
+        UniqueConstraint("version_id", "sku", "region"),
+        CheckConstraint(_TIER_MODES, name="tier_mode"),
+        CheckConstraint("unit_price >= 0", name="unit_price"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("price_book_versions.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str] = mapped_column(String(200), default="")
+    region: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(64), default="")
+    unit_price: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
+    tier_mode: Mapped[str] = mapped_column(String(16), default="none")
+
+    tiers: Mapped[list[PriceTier]] = relationship(
+        order_by="PriceTier.from_quantity", lazy="selectin"
+    )
+
+
+class PriceTier(Base):
+    __tablename__ = "price_tiers"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "from_quantity"),
+        CheckConstraint("from_quantity >= 0 and unit_price >= 0", name="non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("price_entries.id"), index=True)
+    from_quantity: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
+    unit_price: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
+
+
+class TariffEntry(Base):
+    """A destination-prefix tariff line. Increments follow the carrier
+    notation initial/subsequent (60/60, 30/6, 1/1)."""
+
+    __tablename__ = "tariff_entries"
+    __table_args__ = (
+        UniqueConstraint("version_id", "prefix", "band"),
+        CheckConstraint("rate_per_minute >= 0 and connect_fee >= 0", name="non_negative"),
+        CheckConstraint(
+            "initial_increment > 0 and subsequent_increment > 0 and min_seconds >= 0",
+            name="increments",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("price_book_versions.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(32))
+    destination_group: Mapped[str] = mapped_column(String(200))
+    band: Mapped[str | None] = mapped_column(String(32))
+    rate_per_minute: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
+    connect_fee: Mapped[Decimal] = mapped_column(DecimalType(38, 10), default=Decimal(0))
+    min_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    initial_increment: Mapped[int] = mapped_column(Integer, default=60)
+    subsequent_increment: Mapped[int] = mapped_column(Integer, default=60)
+    charge_unanswered: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Timetable(Base):
+    __tablename__ = "timetables"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tz: Mapped[str] = mapped_column(String(64))
+    default_band: Mapped[str] = mapped_column(String(32), default="offpeak")
+
+    rules: Mapped[list[TimetableRule]] = relationship(lazy="selectin")
+    holidays: Mapped[list[Holiday]] = relationship(lazy="selectin")
+
+
+class TimetableRule(Base):
+    """`weekdays` is a string of digits 0 (Monday) .. 6 (Sunday). A range
+    whose end is not after its start crosses midnight."""
+
+    __tablename__ = "timetable_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    timetable_id: Mapped[int] = mapped_column(ForeignKey("timetables.id"), index=True)
+    band: Mapped[str] = mapped_column(String(32))
+    weekdays: Mapped[str] = mapped_column(String(7))
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Holiday(Base):
+    __tablename__ = "holidays"
+    __table_args__ = (UniqueConstraint("timetable_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    timetable_id: Mapped[int] = mapped_column(ForeignKey("timetables.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    band: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ConsumptionProfile(Base):
+    """Included quantity per account per period and volume tiers; `scope`
+    limits it to a destination-group prefix or a SKU (empty = everything)."""
+
+    __tablename__ = "consumption_profiles"
+    __table_args__ = (
+        CheckConstraint("unit in ('minutes','units')", name="unit"),
+        CheckConstraint(_TIER_MODES, name="tier_mode"),
+        CheckConstraint("included_quantity >= 0", name="included"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(16), default="minutes")
+    included_quantity: Mapped[Decimal] = mapped_column(DecimalType(38, 10), default=Decimal(0))
+    tier_mode: Mapped[str] = mapped_column(String(16), default="none")
+    scope: Mapped[str] = mapped_column(String(200), default="")
+
+    tiers: Mapped[list[ProfileTier]] = relationship(
+        order_by="ProfileTier.from_quantity", lazy="selectin"
+    )
+
+
+class ProfileTier(Base):
+    __tablename__ = "profile_tiers"
+    __table_args__ = (UniqueConstraint("profile_id", "from_quantity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("consumption_profiles.id"), index=True)
+    from_quantity: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
+    rate: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
+
+
+class AccountProfile(Base):
+    __tablename__ = "account_profiles"
+    __table_args__ = (
+        CheckConstraint("valid_to is null or valid_to > valid_from", name="interval"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("consumption_profiles.id"))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,93 @@
+"""The tenancy tree (platform > distributor > partner > customer), users, roles, keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from rerate.models.base import Base, DecimalType, UTCDateTime, utcnow
+
+
+class Node(Base):
+    """A node of the tenancy tree. `path` is the materialised path of ids
+    ("/1/4/9/") so that "is X inside Y's subtree" is one prefix test."""
+
+    __tablename__ = "nodes"
+    __table_args__ = (
+        CheckConstraint("kind in ('platform','distributor','partner','customer')", name="kind"),
+        CheckConstraint("tax_rate is null or kind = 'customer'", name="tax_rate_on_customer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"), index=True)
+    path: Mapped[str] = mapped_column(String(400), index=True, default="")
+    # Customers only: the tax rate printed on their invoices (0.20 = 20 %).
+    tax_rate: Mapped[Decimal | None] = mapped_column(DecimalType(9, 6))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    parent: Mapped[Node | None] = relationship(remote_side="Node.id")
+
+
+class User(Base):
+    __tablename__ = "users"
+    __audit_ignore__ = frozenset({"password_hash", "last_login_at"})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    roles: Mapped[list[RoleAssignment]] = relationship(back_populates="user", lazy="selectin")
+
+
+class RoleAssignment(Base):
+    """A role held on one node; it covers that node's whole subtree."""
+
+    __tablename__ = "role_assignments"
+    __table_args__ = (UniqueConstraint("user_id", "node_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship(back_populates="roles")
+    node: Mapped[Node] = relationship(lazy="joined")
+
+
+class ApiKey(Base):
+    """A machine credential. Only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_keys"
+    __audit_ignore__ = frozenset({"last_used_at"})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A browser login. The cookie carries a random token; we keep its hash,
+    so sessions can be listed and revoked server-side."""
+
+    __tablename__ = "web_sessions"
+    __audited__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,216 @@
+"""Azure cost details CSV (EA and MCA exports, actual or amortized).
+
+Column names are matched without regard to case (`SubscriptionId` in EA
+files, `subscriptionId` in MCA ones) and a few historical aliases are
+accepted (see `SPEC`). Rows are daily: usage_start = `Date` 00:00 UTC,
+usage_end = the next midnight. `Date` may be ISO (`2026-08-01`) or US
+(`08/01/2026`), as Azure writes both depending on the export.
+
+Account: `SubscriptionId`; with `ImportOptions.tag_key`, the value of that
+tag in `Tags` is appended (`<subscription>/<tag value>`), which is how
+Azure Stack / CMS operators map resource groups to tenants (enable tag
+inheritance so resource-group tags reach each row). A row without the tag
+keeps the bare subscription id, and fails account resolution unless that
+is a known account too.
+
+list_cost = `PaygCostInBillingCurrency` (the pay-as-you-go price, i.e. the
+list cost), falling back to `CostInBillingCurrency` when absent or empty.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rerate.usage.errors import ImportRejected
+from rerate.usage.importers.base import (
+    BoolArray,
+    Checker,
+    ImportOptions,
+    ParseResult,
+    assemble,
+    clean,
+    duck,
+    mask_np,
+    match_columns,
+    parse_decimal,
+    parse_timestamp,
+    read_csv_raw,
+    read_header,
+    result,
+)
+from rerate.usage.schema import TIMESTAMP, UsageKind, UsageSource
+
+SPEC: dict[str, tuple[str, ...]] = {
+    "subscription": ("SubscriptionId", "SubscriptionGuid"),
+    "date": ("Date", "UsageDate", "UsageDateTime"),
+    "meter": ("MeterId",),
+    "product": ("ProductName", "Product"),
+    "service": ("MeterCategory",),
+    "region": ("ResourceLocation", "MeterRegion"),
+    "quantity": ("Quantity", "UsageQuantity"),
+    "unit": ("UnitOfMeasure",),
+    "payg": ("PaygCostInBillingCurrency",),
+    "cost": ("CostInBillingCurrency", "Cost", "PreTaxCost"),
+    "currency": ("BillingCurrency", "BillingCurrencyCode", "Currency"),
+    "tags": ("Tags",),
+    "resource_group": ("ResourceGroup", "ResourceGroupName"),
+    "resource": ("ResourceId", "InstanceId", "InstanceName"),
+    "charge_type": ("ChargeType",),
+    "pricing_model": ("PricingModel",),
+    "benefit": ("BenefitId", "ReservationId"),
+    "product_order": ("ProductOrderId",),
+    "frequency": ("Frequency",),
+}
+REQUIRED = ("subscription", "date", "meter", "quantity", "currency")
+# Identity of a row: what was consumed, by which resource, on which day and
+# under which pricing. Tags and AdditionalInfo are left out: Azure rewrites
+# them in later exports of the same day. Azure spells resource ids with
+# varying case, so they are compared lower-cased.
+IDENTITY = (
+    "subscription", "date", "meter", "product", "resource", "resource_group", "charge_type",
+    "pricing_model", "benefit", "product_order", "frequency",
+)  # fmt: skip
+_US_DATE = r"^\d{1,2}/\d{1,2}/\d{4}$"
+_DAY_US = 86_400_000_000
+
+
+def parse(path: Path, options: ImportOptions) -> ParseResult:
+    file = options.label(path)
+    required = [*REQUIRED, "tags"] if options.tag_key else list(REQUIRED)
+    cols = match_columns(read_header(path), SPEC, required, file=file)
+    if cols["payg"] is None and cols["cost"] is None:
+        raise ImportRejected(file, 1, "CostInBillingCurrency", "missing column")
+    present = [c for c in cols.values() if c is not None]
+    raw = read_csv_raw(path, file=file, header=True, include=present, progress=options.progress)
+    t = raw.table
+    n = raw.num_rows
+
+    def col(key: str) -> pa.Array:
+        name = cols.get(key)
+        return t.column(name).combine_chunks() if name is not None else pa.nulls(n, pa.string())
+
+    def name(key: str) -> str:
+        return cols.get(key) or SPEC[key][0]
+
+    con = duck()
+    try:
+        check = Checker(raw, file=file, skip_bad_rows=options.skip_bad_rows)
+        subscription = clean(col("subscription"))
+        check.required(subscription, name("subscription"))
+        tag_value = None
+        if options.tag_key:
+            tag_value, bad_tags = _tag_values(col("tags"), options.tag_key)
+            check.fail(bad_tags, name("tags"), "unparsable tags", col("tags"))
+        start, bad_date = _parse_dates(con, col("date"))
+        check.required(col("date"), name("date"))
+        check.fail(bad_date, name("date"), "unparsable date", col("date"))
+        sku = pc.coalesce(clean(col("meter")), clean(col("product")))
+        check.fail(pc.is_null(sku), name("meter"), "missing value")
+        quantity, bad_q = parse_decimal(col("quantity"))
+        check.required(col("quantity"), name("quantity"))
+        check.fail(bad_q, name("quantity"), "unparsable number", col("quantity"))
+        check.fail(pc.less(quantity, 0), name("quantity"), "negative quantity", col("quantity"))
+        payg, bad_payg = parse_decimal(col("payg"))
+        check.fail(bad_payg, name("payg"), "unparsable number", col("payg"))
+        cost, bad_cost = parse_decimal(col("cost"))
+        check.fail(bad_cost, name("cost"), "unparsable number", col("cost"))
+        list_cost = pc.coalesce(payg, cost)
+        check.fail(pc.is_null(list_cost), name("cost") if cols["cost"] else name("payg"), "missing value")
+        check.required(col("currency"), name("currency"))
+
+        account = subscription
+        if tag_value is not None:
+            joined = pc.binary_join_element_wise(subscription, tag_value, "/")
+            account = pc.coalesce(joined, subscription)
+        end = pc.add(start, pa.scalar(_DAY_US, pa.duration("us"))).cast(TIMESTAMP)
+
+        def table_of(good: BoolArray) -> pa.Table:
+            columns = {
+                "account_ref": account,
+                "usage_start": start,
+                "usage_end": end,
+                "service": clean(col("service")),
+                "sku": sku,
+                "region": clean(col("region")),
+                "quantity": quantity,
+                "unit": clean(col("unit")),
+                "list_cost": list_cost,
+                "currency": pc.utf8_upper(clean(col("currency"))),
+            }
+            identity = []
+            for key in IDENTITY:
+                if key == "date":
+                    identity.append(start)
+                elif key in ("resource", "resource_group"):
+                    identity.append(pc.utf8_lower(clean(col(key))))
+                else:
+                    identity.append(clean(col(key)))
+            return assemble(
+                con,
+                columns,
+                good=good,
+                source=UsageSource.AZURE,
+                kind=UsageKind.CLOUD,
+                namespace=options.namespace,
+                identity=identity,
+            )
+
+        account_column = name("subscription") + (f"+{name('tags')}" if options.tag_key else "")
+        return result(raw, check, table_of, account_column=account_column)
+    finally:
+        con.close()
+
+
+def _parse_dates(con: duckdb.DuckDBPyConnection, values: pa.Array) -> tuple[pa.Array, BoolArray]:
+    """ISO dates through DuckDB, US `MM/DD/YYYY` through Arrow's strptime."""
+    s = clean(values)
+    us = mask_np(pc.match_substring_regex(s, _US_DATE))
+    us_arr = pa.array(us)
+    null = pa.scalar(None, pa.string())
+    iso, bad_iso, _ = parse_timestamp(con, pc.if_else(us_arr, null, s), default_tz="UTC")
+    us_ts = pc.strptime(pc.if_else(us_arr, s, null), format="%m/%d/%Y", unit="us", error_is_null=True)
+    us_ts = us_ts.cast(pa.timestamp("us")).cast(TIMESTAMP)
+    start = pc.coalesce(iso, us_ts)
+    bad = bad_iso | (us & ~mask_np(pc.is_valid(us_ts)))
+    return start, bad
+
+
+def _tag_values(tags: pa.Array, key: str) -> tuple[pa.Array, BoolArray]:
+    """The value of tag `key` per row (matched without case, as Azure does),
+    and which rows have unparsable tags.
+
+    Python parses each *distinct* tags string once: a resource carries the
+    same tags every day, so there are few of them. EA files write tags
+    without the outer braces (`"env": "prod"`); both forms are accepted.
+    """
+    s = clean(tags)
+    distinct = [v for v in pc.unique(s).to_pylist() if v is not None]
+    wanted = key.lower()
+    values: dict[str, str | None] = {}
+    broken: set[str] = set()
+    for text in distinct:
+        parsed = _load_tags(text)
+        if parsed is None:
+            broken.add(text)
+            continue
+        found = next((v for k, v in parsed.items() if k.lower() == wanted), None)
+        values[text] = str(found).strip() or None if found is not None else None
+    keys = pa.array(list(values), pa.string())
+    mapped = pa.array(list(values.values()), pa.string()).take(pc.index_in(s, value_set=keys))
+    bad = mask_np(pc.is_in(s, value_set=pa.array(sorted(broken), pa.string())))
+    return mapped, bad
+
+
+def _load_tags(text: str) -> Mapping[str, object] | None:
+    body = text if text.startswith("{") else "{" + text + "}"
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None

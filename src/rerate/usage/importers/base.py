@@ -1,0 +1,743 @@
+"""What every importer shares: options, the parse result, reading, validation.
+
+The shape of an importer:
+
+1. read the source into a table of *strings* (`RawTable`), one row per
+   record, with the source line of each row;
+2. parse and check columns vectorised (pyarrow.compute / DuckDB) and record
+   every failing row with a `Checker`; row-level Python runs only over the
+   few bad rows, to word their messages;
+3. `assemble` the canonical table (USAGE_SCHEMA) from the good rows,
+   computing `record_id` and `content_hash` in DuckDB.
+
+Reading is fast on the common case (pyarrow.csv, multi-threaded, one record
+per physical line). When the file is irregular (blank lines, quoted
+newlines, rows with the wrong number of fields, bad UTF-8) the line numbers
+pyarrow cannot give are recovered by re-reading the file with the `csv`
+module: slow, but only bad files pay for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+
+from rerate.kit.money import ROW_QUANTUM, ROW_SCALE
+from rerate.usage.errors import ImportRejected, RejectedRow
+from rerate.usage.schema import DECIMAL, TIMESTAMP, USAGE_SCHEMA, UsageKind, UsageSource
+
+Progress = Callable[[int, int], None]
+"""`progress(done, total)`: bytes (or records) done out of total."""
+
+LineArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+AnyArray = pa.Array | pa.ChunkedArray
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    """How to read one source file. Every field has a safe default."""
+
+    skip_bad_rows: bool = False
+    """False: the first bad row rejects the file. True: bad rows become rejects."""
+    source_tz: str = "UTC"
+    """Zone of timestamps written without a UTC offset (Asterisk, FreeSWITCH)."""
+    country_code: str | None = None
+    """Replaces the national prefix `0` when normalising called numbers."""
+    tag_key: str | None = None
+    """Azure: the tag whose value extends the account (`subscription/value`)."""
+    namespace: str = ""
+    """Prefixes record ids, to keep apart sources whose ids may collide
+    (two switches both numbering calls from 1)."""
+    id_column: str | None = None
+    """FOCUS: the column holding a stable row id (default: `RecordId` or
+    `x_RecordId` when present)."""
+    columns: tuple[str, ...] | None = None
+    """Headerless CSV (Asterisk, FreeSWITCH): the field order, when the
+    switch does not use the default one."""
+    progress: Progress | None = None
+    file_label: str | None = None
+    """The file name used in messages (default: the path's final component)."""
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.source_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.source_tz!r}") from None
+        if self.country_code is not None and not re.fullmatch(r"[1-9]\d{0,2}", self.country_code):
+            raise ValueError(f"country code must be 1-3 digits, got {self.country_code!r}")
+        if ":" in self.namespace:
+            raise ValueError("namespace must not contain ':'")
+
+    def label(self, path: Path) -> str:
+        return self.file_label or path.name
+
+
+RawLookup = Callable[[Sequence[int]], Mapping[int, str]]
+"""Given source line numbers, the raw text of those records (for rejects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """A parsed source: canonical rows plus where each came from.
+
+    `table` follows USAGE_SCHEMA with `account_id` = -1 and `import_id` = 0
+    (the service fills both). `line_numbers[i]` is the source line of row i.
+    """
+
+    table: pa.Table
+    line_numbers: LineArray
+    rejects: list[RejectedRow]
+    rows_read: int
+    file: str
+    account_column: str
+    """The source column holding `account_ref`, for messages."""
+    raw_lookup: RawLookup | None = field(default=None, repr=False, compare=False)
+
+    def raw_lines(self, lines: Sequence[int]) -> Mapping[int, str]:
+        return self.raw_lookup(lines) if self.raw_lookup and lines else {}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(slots=True)
+class Structural:
+    """A record that could not even be split into the expected fields."""
+
+    line: int
+    column: str | None
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class RawTable:
+    table: pa.Table  # every column a string column
+    lines: LineArray
+    structural: list[Structural] = field(default_factory=list)
+    raw_lookup: RawLookup | None = None
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.table.num_rows)
+
+    @property
+    def rows_read(self) -> int:
+        return self.num_rows + len(self.structural)
+
+
+class _CountingReader(io.RawIOBase):
+    """A file wrapper that reports progress and counts newlines as pyarrow reads.
+
+    Counting here costs nothing extra (the bytes pass through anyway) and
+    tells us whether every record sat on exactly one line.
+    """
+
+    def __init__(self, fh: BinaryIO, total: int, progress: Progress | None) -> None:
+        self._fh = fh
+        self._total = total
+        self._progress = progress
+        self.done = 0
+        self.newlines = 0
+        self.last_byte = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._fh.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self._account(data)
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self._account(data)
+        return data
+
+    def _account(self, data: bytes) -> None:
+        if not data:
+            return
+        self.done += len(data)
+        self.newlines += data.count(b"\n")
+        self.last_byte = data[-1:]
+        if self._progress is not None:
+            self._progress(self.done, self._total)
+
+    def physical_lines(self) -> int:
+        extra = 1 if self.last_byte not in (b"", b"\n") else 0
+        return self.newlines + extra
+
+
+def read_header(path: Path) -> list[str]:
+    """The first CSV record of `path` (a UTF-8 BOM is skipped); [] when empty."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for row in csv.reader(fh):
+            if row:
+                return row
+            break
+    return []
+
+
+def first_record(path: Path) -> list[str]:
+    """The first non-empty record of a headerless CSV file; [] when empty."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for row in csv.reader(fh):
+            if row:
+                return row
+    return []
+
+
+def match_columns(
+    header: Sequence[str],
+    spec: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+    *,
+    file: str,
+) -> dict[str, str | None]:
+    """Map each key of `spec` to the header column that carries it.
+
+    `spec[key]` lists accepted names, preferred first; matching ignores case
+    (Azure exports spell the same column `SubscriptionId` or `subscriptionId`).
+    A missing required key rejects the file at line 1, naming the column.
+    """
+    by_lower = {name.strip().lower(): name for name in reversed(header)}
+    found: dict[str, str | None] = {}
+    for key, names in spec.items():
+        found[key] = next((by_lower[n.lower()] for n in names if n.lower() in by_lower), None)
+    for key in required:
+        if found.get(key) is None:
+            raise ImportRejected(file, 1, spec[key][0], "missing column")
+    return found
+
+
+def read_csv_raw(
+    path: Path,
+    *,
+    file: str,
+    header: bool,
+    include: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> RawTable:
+    """Read a CSV file as strings.
+
+    With `header`, `include` names the header columns to keep. Without,
+    `names` gives the field names, and every record must have exactly that
+    many fields; other records become `Structural` rejects.
+    """
+    total = path.stat().st_size
+    ncols = len(names) if names is not None else None
+    invalid: list[int] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append(1)
+        return "skip"
+
+    read_opts = pv.ReadOptions(
+        use_threads=True,
+        block_size=8 << 20,
+        column_names=None if header else list(names or ()),
+    )
+    parse_opts = pv.ParseOptions(invalid_row_handler=on_invalid)
+    keep = list(include) if header and include is not None else (list(names or ()) or None)
+    convert_opts = pv.ConvertOptions(
+        column_types={c: pa.string() for c in keep} if keep else None,
+        include_columns=keep,
+        strings_can_be_null=False,
+    )
+    try:
+        with path.open("rb") as raw_fh:
+            reader = _CountingReader(raw_fh, total, progress)
+            table = pv.read_csv(
+                io.BufferedReader(reader, buffer_size=8 << 20),
+                read_options=read_opts,
+                parse_options=parse_opts,
+                convert_options=convert_opts,
+            )
+        expected_lines = table.num_rows + (1 if header else 0)
+        regular = not invalid and reader.physical_lines() == expected_lines
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        regular = False  # bad UTF-8, bad quoting...: the slow path says where
+    if progress is not None:
+        progress(total, total)
+    lookup = _csv_line_lookup(path)
+    if regular:
+        first = 2 if header else 1
+        lines = np.arange(first, first + table.num_rows, dtype=np.int64)
+        if not header and ncols is not None and table.num_columns != ncols:
+            regular = False
+        else:
+            return RawTable(table.combine_chunks(), lines, raw_lookup=lookup)
+    return _read_csv_slow(path, file=file, header=header, include=keep, names=names, lookup=lookup)
+
+
+def _read_csv_slow(
+    path: Path,
+    *,
+    file: str,
+    header: bool,
+    include: Sequence[str] | None,
+    names: Sequence[str] | None,
+    lookup: RawLookup,
+) -> RawTable:
+    """Exact line numbers for irregular files, with the `csv` module."""
+    structural: list[Structural] = []
+    lines: list[int] = []
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh)
+        field_names: list[str] | None = list(names) if names is not None else None
+        prev_end = 0
+        columns: list[list[str]] = []
+        picks: list[int] = []
+        for record in reader:
+            start = prev_end + 1
+            prev_end = reader.line_num
+            if not record:
+                continue  # blank line; pyarrow skips them too
+            if field_names is None:  # the header
+                field_names = list(record)
+                wanted = include if include is not None else field_names
+                picks = [field_names.index(c) for c in wanted]
+                columns = [[] for _ in picks]
+                continue
+            if not columns:
+                picks = list(range(len(field_names)))
+                columns = [[] for _ in picks]
+            if len(record) != len(field_names):
+                if len(record) < len(field_names):
+                    column: str | None = field_names[len(record)]
+                    reason = f"missing column: expected {len(field_names)} fields, got {len(record)}"
+                else:
+                    column = None
+                    reason = f"expected {len(field_names)} fields, got {len(record)}"
+                structural.append(Structural(start, column, reason, ",".join(record)))
+                continue
+            bad_utf8 = next((i for i in picks if _has_surrogate(record[i])), None)
+            if bad_utf8 is not None:
+                structural.append(
+                    Structural(start, field_names[bad_utf8], "invalid UTF-8", _safe(record))
+                )
+                continue
+            for out, i in zip(columns, picks, strict=True):
+                out.append(record[i])
+            lines.append(start)
+    if field_names is None:
+        field_names = []
+    kept = include if include is not None else field_names
+    if not columns:
+        columns = [[] for _ in kept]
+    table = pa.table({name: pa.array(col, pa.string()) for name, col in zip(kept, columns, strict=True)})
+    return RawTable(table, np.asarray(lines, dtype=np.int64), structural, lookup)
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _safe(record: Sequence[str]) -> str:
+    return ",".join(record).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _csv_line_lookup(path: Path) -> RawLookup:
+    def lookup(lines: Sequence[int]) -> Mapping[int, str]:
+        wanted = set(lines)
+        out: dict[int, str] = {}
+        if not wanted:
+            return out
+        last = max(wanted)
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+            for number, text in enumerate(fh, start=1):
+                if number in wanted:
+                    out[number] = text.rstrip("\r\n")
+                if number >= last:
+                    break
+        return out
+
+    return lookup
+
+
+def strings_table(columns: Mapping[str, Sequence[str | None]]) -> pa.Table:
+    return pa.table({k: pa.array(list(v), pa.string()) for k, v in columns.items()})
+
+
+def json_lookup(records: Sequence[Mapping[str, Any]]) -> RawLookup:
+    """Raw text of JSON records by 1-based position."""
+
+    def lookup(lines: Sequence[int]) -> Mapping[int, str]:
+        return {
+            n: json.dumps(records[n - 1], default=str, sort_keys=True)
+            for n in lines
+            if 0 < n <= len(records)
+        }
+
+    return lookup
+
+
+# --------------------------------------------------------------------------- parsing
+
+_PLAIN_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)$"
+_EXP_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$"
+# 38 digits of precision minus the 11 fractional ones we parse at
+_MAX_INT_DIGITS = 27
+_OFFSET_RE = r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?|\s*UTC|\s*GMT)$"
+# Usage before 1970 or after 2200 is a broken clock or a typo, never billable.
+_MIN_US = 0
+_MAX_US = 7_258_118_400_000_000  # 2200-01-01T00:00:00Z
+
+
+def duck() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that reads timestamps in UTC."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def arrow_of(rel: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Fetch a result as an Arrow table across DuckDB 1.x versions."""
+    fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
+    table: pa.Table = fetch()
+    return table
+
+
+def mask_np(mask: AnyArray | BoolArray) -> BoolArray:
+    """A boolean mask as numpy, nulls read as False."""
+    if isinstance(mask, np.ndarray):
+        return mask.astype(np.bool_, copy=False)
+    filled = pc.fill_null(mask, False)
+    if isinstance(filled, pa.ChunkedArray):
+        filled = filled.combine_chunks()
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def clean(values: AnyArray) -> AnyArray:
+    """Trim whitespace; blank strings become null."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def parse_decimal(values: AnyArray) -> tuple[pa.Array, BoolArray]:
+    """Parse decimal strings to DECIMAL(38, 10); return (values, bad mask).
+
+    Null/blank input gives null and is not bad (the caller decides whether
+    a value is required). More than 10 decimal places are rounded half away
+    from zero (Python's ROUND_HALF_UP, as `to_row_scale`). NaN, infinities,
+    thousands separators and more than 27 integer digits are bad.
+
+    Plain notation is parsed by Arrow (fast); the rare exponent notation
+    (`1.5E-05`, seen in Azure exports) goes through `Decimal`.
+    """
+    s = clean(values)
+    if isinstance(s, pa.ChunkedArray):
+        s = s.combine_chunks()
+    plain = mask_np(pc.match_substring_regex(s, _PLAIN_DECIMAL))
+    intdigits = pc.utf8_length(pc.replace_substring_regex(s, r"^[+-]?0*(\d*).*$", r"\1"))
+    plain &= ~mask_np(pc.greater(intdigits, _MAX_INT_DIGITS))
+    present = mask_np(pc.is_valid(s))
+    candidates = s
+    exp_idx = np.flatnonzero(present & ~plain & mask_np(pc.match_substring_regex(s, _EXP_DECIMAL)))
+    bad = present & ~plain
+    if exp_idx.size:
+        fixed = s.to_pylist()
+        for i in exp_idx:
+            text = _exp_to_plain(fixed[i])
+            if text is not None:
+                fixed[i] = text
+                bad[i] = False
+        candidates = pa.array(fixed, pa.string())
+    ok = present & ~bad
+    # Keep 11 fractional digits: half-up rounding to 10 only looks at the 11th.
+    s11 = pc.replace_substring_regex(candidates, r"^([+-]?\d*\.\d{11})\d+$", r"\1")
+    masked = pc.if_else(pa.array(ok), s11, pa.scalar(None, pa.string()))
+    d11 = pc.cast(masked, pa.decimal128(38, ROW_SCALE + 1))
+    d10 = pc.cast(pc.round(d11, ROW_SCALE, round_mode="half_towards_infinity"), DECIMAL)
+    return d10, bad
+
+
+def _exp_to_plain(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text).quantize(ROW_QUANTUM, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value.adjusted() >= _MAX_INT_DIGITS:
+        return None
+    return format(value, "f")
+
+
+def parse_int(values: AnyArray) -> tuple[pa.Array, BoolArray]:
+    """Parse whole numbers (durations); `12.5` or `1e3` are bad, not rounded."""
+    s = clean(values)
+    if isinstance(s, pa.ChunkedArray):
+        s = s.combine_chunks()
+    ok = mask_np(pc.match_substring_regex(s, r"^[+-]?\d{1,15}$"))
+    present = mask_np(pc.is_valid(s))
+    bad = present & ~ok
+    masked = pc.if_else(pa.array(ok), s, pa.scalar(None, pa.string()))
+    return pc.cast(masked, pa.int64()), bad
+
+
+def has_offset(values: AnyArray) -> BoolArray:
+    return mask_np(pc.match_substring_regex(clean(values), _OFFSET_RE))
+
+
+def parse_timestamp(
+    con: duckdb.DuckDBPyConnection,
+    values: AnyArray,
+    *,
+    default_tz: str | None,
+) -> tuple[pa.Array, BoolArray, BoolArray]:
+    """Parse ISO-8601-ish timestamps to UTC; return (values, bad, no_offset).
+
+    A value with a UTC offset (`Z`, `+01:00`, `+0100`) is exact. A value
+    without one is read in `default_tz`; in a DST fold the earlier instant
+    is taken (as `fold=0` in Python), and a time inside a DST gap is moved
+    to the first instant after the gap. With `default_tz=None` values
+    without an offset are flagged in `no_offset` (and parsed as UTC).
+    Out-of-range years (before 1970, from 2200) are bad.
+    """
+    s = clean(values)
+    if isinstance(s, pa.ChunkedArray):
+        s = s.combine_chunks()
+    offset = has_offset(s)
+    con.register("__ts", pa.table({"s": s, "o": pa.array(offset)}))
+    parsed = arrow_of(
+        con.execute(
+            "SELECT epoch_us(TRY_CAST(CASE WHEN o THEN s END AS TIMESTAMPTZ)) AS aware,"
+            " TRY_CAST(CASE WHEN NOT o THEN s END AS TIMESTAMP) AS naive FROM __ts"
+        )
+    )
+    con.unregister("__ts")
+    aware = pc.cast(parsed.column("aware").combine_chunks(), TIMESTAMP)
+    naive = parsed.column("naive").combine_chunks().cast(pa.timestamp("us"))
+    tz = default_tz or "UTC"
+    if tz == "UTC":
+        local = naive.cast(TIMESTAMP)
+    else:
+        local = pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="latest")
+        local = local.cast(TIMESTAMP)
+    result = pc.if_else(pa.array(offset), aware, local)
+    present = mask_np(pc.is_valid(s))
+    epoch = pc.cast(result, pa.int64())
+    in_range = mask_np(pc.and_(pc.greater_equal(epoch, _MIN_US), pc.less(epoch, _MAX_US)))
+    bad = present & ~in_range
+    no_offset = present & ~offset if default_tz is None else np.zeros(len(s), dtype=np.bool_)
+    result = pc.if_else(pa.array(bad), pa.scalar(None, TIMESTAMP), result)
+    return result, bad, no_offset
+
+
+# --------------------------------------------------------------------------- checking
+
+
+@dataclass(slots=True)
+class _Check:
+    column: str | None
+    reason: str
+    values: AnyArray | None
+
+
+class Checker:
+    """Collects failing rows; each row keeps its first failure (checks run in
+    the order they are added, which is the order the columns are read).
+
+    `finish` either raises `ImportRejected` for the earliest bad line (the
+    default) or turns the bad rows into `RejectedRow`s (`skip_bad_rows`).
+    """
+
+    def __init__(self, raw: RawTable, *, file: str, skip_bad_rows: bool) -> None:
+        self.raw = raw
+        self.file = file
+        self.skip_bad_rows = skip_bad_rows
+        self._first = np.full(raw.num_rows, -1, dtype=np.int32)
+        self._checks: list[_Check] = []
+
+    def fail(
+        self,
+        mask: AnyArray | BoolArray,
+        column: str | None,
+        reason: str,
+        values: AnyArray | None = None,
+    ) -> None:
+        """Mark rows where `mask` is true as bad; `values`, when given, is
+        quoted in the message (the raw text the reason refers to)."""
+        m = mask_np(mask)
+        new = m & (self._first < 0)
+        if new.any():
+            self._first[new] = len(self._checks)
+        self._checks.append(_Check(column, reason, values))
+
+    def required(self, values: AnyArray, column: str) -> None:
+        self.fail(pc.is_null(clean(values)), column, "missing value")
+
+    @property
+    def good(self) -> BoolArray:
+        ok: BoolArray = self._first < 0
+        return ok
+
+    def finish(self) -> tuple[BoolArray, list[RejectedRow]]:
+        bad_idx = np.flatnonzero(self._first >= 0)
+        if not self.skip_bad_rows and bad_idx.size:
+            # Only the earliest bad row is reported: word just that one.
+            bad_idx = bad_idx[np.argmin(self.raw.lines[bad_idx]) : None][:1]
+        items: list[tuple[int, str | None, str, str | None]] = []
+        for i in bad_idx:
+            check = self._checks[self._first[i]]
+            items.append((int(self.raw.lines[i]), check.column, self._reason(check, int(i)), None))
+        for s in self.raw.structural:
+            items.append((s.line, s.column, s.reason, s.raw))
+        if not items:
+            return self.good, []
+        items.sort(key=lambda item: item[0])
+        if not self.skip_bad_rows:
+            line, column, reason, _ = items[0]
+            raise ImportRejected(self.file, line, column, reason)
+        lookup = self.raw.raw_lookup
+        need = [line for line, _, _, raw in items if raw is None]
+        texts = lookup(need) if lookup is not None and need else {}
+        rejects = [
+            RejectedRow(self.file, line, column, reason, raw if raw is not None else texts.get(line, ""))
+            for line, column, reason, raw in items
+        ]
+        return self.good, rejects
+
+    def _reason(self, check: _Check, row: int) -> str:
+        if check.values is None:
+            return check.reason
+        value = check.values[row].as_py()
+        return f"{check.reason}: {value!r}"
+
+
+# --------------------------------------------------------------------------- assembling
+
+_SEP = "chr(31)"  # unit separator between fields
+_NULL = "chr(30)"  # stands for null, so ('a', null) and (null, 'a') differ
+
+# Every canonical column a rater could read: any change in one of them is a
+# correction; an identical re-send is a duplicate.
+CONTENT_COLUMNS = tuple(
+    c for c in USAGE_SCHEMA.names if c not in ("record_id", "content_hash", "import_id", "account_id")
+)
+
+
+def _text_expr(name: str, dtype: pa.DataType) -> str:
+    col = f'"{name}"'
+    if pa.types.is_timestamp(dtype):
+        expr = f"CAST(epoch_us({col}) AS VARCHAR)"
+    elif pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        expr = col
+    else:
+        expr = f"CAST({col} AS VARCHAR)"
+    return f"coalesce({expr}, {_NULL})"
+
+
+def _concat(names: Sequence[str], types: Sequence[pa.DataType]) -> str:
+    parts = ", ".join(_text_expr(n, t) for n, t in zip(names, types, strict=True))
+    return f"concat_ws({_SEP}, {parts})"
+
+
+def assemble(
+    con: duckdb.DuckDBPyConnection,
+    columns: Mapping[str, AnyArray],
+    *,
+    good: BoolArray,
+    source: UsageSource,
+    kind: UsageKind,
+    namespace: str,
+    identity: Sequence[AnyArray],
+    source_id: AnyArray | None = None,
+) -> pa.Table:
+    """Build the canonical table from the good rows.
+
+    `columns` holds canonical columns by name (absent ones are null);
+    `identity` the fields hashed into `record_id` when a row has no
+    `source_id`. Ids: `<source>:<namespace>:<source id>` or
+    `<source>:<namespace>:#<first 32 hex of sha256(identity)>`;
+    `content_hash` is the md5 of every canonical content column.
+    """
+    keep = pa.array(good)
+    n = int(good.sum())
+
+    def take(values: AnyArray) -> pa.Array:
+        out = pc.filter(values, keep)
+        return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+    arrays: dict[str, pa.Array] = {}
+    for f in USAGE_SCHEMA:
+        if f.name in ("record_id", "content_hash"):
+            continue
+        if f.name in columns:
+            arrays[f.name] = take(columns[f.name]).cast(f.type)
+        elif f.name == "source":
+            arrays[f.name] = pa.array([source.value] * n, pa.string())
+        elif f.name == "kind":
+            arrays[f.name] = pa.array([kind.value] * n, pa.string())
+        elif f.name == "import_id":
+            arrays[f.name] = pa.array(np.zeros(n, dtype=np.int64))
+        elif f.name == "account_id":
+            arrays[f.name] = pa.array(np.full(n, -1, dtype=np.int64))
+        else:
+            arrays[f.name] = pa.nulls(n, f.type)
+    ident_names = [f"__id{i}" for i in range(len(identity))]
+    work = {**arrays, **{name: take(v) for name, v in zip(ident_names, identity, strict=True)}}
+    sid_expr = "NULL"
+    if source_id is not None:
+        work["__sid"] = take(clean(source_id))
+        sid_expr = '"__sid"'
+    work_table = pa.table(work)
+    prefix = f"{source.value}:{namespace}:"
+    ident_sql = _concat(
+        ["source", *ident_names], [pa.string(), *(work_table[c].type for c in ident_names)]
+    )
+    content_sql = _concat(list(CONTENT_COLUMNS), [arrays[c].type for c in CONTENT_COLUMNS])
+    con.register("__rows", work_table)
+    hashes = arrow_of(
+        con.execute(
+            f"SELECT CASE WHEN {sid_expr} IS NOT NULL THEN ? || {sid_expr}"
+            f" ELSE ? || '#' || substr(sha256(? || {ident_sql}), 1, 32) END AS record_id,"
+            f" md5({content_sql}) AS content_hash FROM __rows",
+            [prefix, prefix, namespace + "\x1f"],
+        )
+    )
+    con.unregister("__rows")
+    arrays["record_id"] = hashes.column("record_id").combine_chunks()
+    arrays["content_hash"] = hashes.column("content_hash").combine_chunks()
+    return pa.Table.from_arrays([arrays[f.name] for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
+
+
+def result(
+    raw: RawTable,
+    checker: Checker,
+    table_of: Callable[[BoolArray], pa.Table],
+    *,
+    account_column: str,
+) -> ParseResult:
+    """Run the checks, then build the table of the good rows."""
+    good, rejects = checker.finish()
+    return ParseResult(
+        table=table_of(good),
+        line_numbers=raw.lines[good],
+        rejects=rejects,
+        rows_read=raw.rows_read,
+        file=checker.file,
+        account_column=account_column,
+        raw_lookup=raw.raw_lookup,
+    )
+

@@ -1,0 +1,121 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, an app client.
+
+PostgreSQL tests need `RERATE_TEST_POSTGRES_URL` (e.g.
+postgresql://postgres@127.0.0.1:5432/test). Unreachable, they skip with the
+reason, unless `RERATE_TEST_REQUIRE_POSTGRES=1` (set by CI), which turns the
+skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from rerate.app import create_app
+from rerate.kit import migrate
+from rerate.kit.db import Database
+from rerate.kit.settings import Settings
+from rerate.models import Base
+from tests.world import World, build_world
+
+PG_URL = os.environ.get("RERATE_TEST_POSTGRES_URL", "")
+REQUIRE_PG = os.environ.get("RERATE_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def _sqlalchemy_pg_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+
+
+def _pg_unavailable_reason() -> str | None:
+    if not PG_URL:
+        return "PostgreSQL not configured: set RERATE_TEST_POSTGRES_URL"
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure to connect means "not reachable"
+        return f"PostgreSQL not reachable at {PG_URL}: {exc}"
+
+
+def skip_or_fail_without_postgres() -> None:
+    reason = _pg_unavailable_reason()
+    if reason is None:
+        return
+    if REQUIRE_PG:
+        pytest.fail(f"{reason} (RERATE_TEST_REQUIRE_POSTGRES=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test gets a copy (fast isolation)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, built from the migrations."""
+    skip_or_fail_without_postgres()
+    import psycopg
+
+    name = f"rerate_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = _sqlalchemy_pg_url(PG_URL)
+    url = base.rsplit("/", 1)[0] + "/" + name
+    migrate.upgrade(url)
+    yield url
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate_all(db: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database: every test using it runs on both dialects."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "rerate.db"
+        shutil.copy(template, path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        db = Database(request.getfixturevalue("pg_database_url"))
+        _truncate_all(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def world(database: Database) -> World:
+    with database.session() as session:
+        return build_world(session)
+
+
+@pytest.fixture
+def client(database: Database, data_dir: Path) -> Iterator[TestClient]:
+    settings = Settings(data_dir=data_dir, database_url=database.url, env="test")
+    app = create_app(settings, database)
+    with TestClient(app) as c:
+        yield c
