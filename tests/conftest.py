@@ -85,17 +85,34 @@ def _truncate_all(db: Database) -> None:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _open_database(request: pytest.FixtureRequest, kind: str, directory: Path) -> Database:
+    if kind == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = directory / "rerate.db"
+        shutil.copy(template, path)
+        return Database(f"sqlite:///{path}")
+    db = Database(request.getfixturevalue("pg_database_url"))
+    _truncate_all(db)
+    return db
+
+
+@pytest.fixture(params=DIALECTS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database: every test using it runs on both dialects."""
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "rerate.db"
-        shutil.copy(template, path)
-        db = Database(f"sqlite:///{path}")
-    else:
-        db = Database(request.getfixturevalue("pg_database_url"))
-        _truncate_all(db)
+    db = _open_database(request, request.param, tmp_path)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def module_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """Shared by a module's read-mostly tests (the permission matrix)."""
+    db = _open_database(request, request.param, tmp_path_factory.mktemp("moddb"))
     yield db
     db.dispose()
 

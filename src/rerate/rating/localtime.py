@@ -32,11 +32,9 @@ _EPOCH_DATE = date(1970, 1, 1)
 I64 = npt.NDArray[np.int64]
 
 
-def _offset_seconds(zone: ZoneInfo, second: int) -> int:
-    instant = _EPOCH + timedelta(seconds=second)
-    off = zone.utcoffset(instant.astimezone(zone).replace(tzinfo=None))
-    # utcoffset of an aware datetime is what we want; compute it directly.
-    off = instant.astimezone(zone).utcoffset()
+def _offset_us(zone: ZoneInfo, second: int) -> int:
+    """UTC offset in microseconds at the instant `second` seconds after the epoch."""
+    off = (_EPOCH + timedelta(seconds=second)).astimezone(zone).utcoffset()
     assert off is not None
     return off // timedelta(microseconds=1)
 
@@ -47,23 +45,23 @@ def _transitions(tz: str, lo_s: int, hi_s: int) -> tuple[tuple[int, ...], tuple[
     the first transition, offsets[i + 1] from transitions[i] on."""
     zone = ZoneInfo(tz)
     instants: list[int] = []
-    offsets = [_offset_seconds(zone, lo_s)]
+    offsets = [_offset_us(zone, lo_s)]
     prev_s = lo_s
     s = lo_s
     while s < hi_s:
         s = min(s + _PROBE, hi_s)
-        off = _offset_seconds(zone, s)
+        off = _offset_us(zone, s)
         if off != offsets[-1]:
             # Bisect (prev_s, s] for the first second with the new offset.
             lo, hi = prev_s, s
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if _offset_seconds(zone, mid) == offsets[-1]:
+                if _offset_us(zone, mid) == offsets[-1]:
                     lo = mid
                 else:
                     hi = mid
             instants.append(hi * US_PER_SECOND)
-            offsets.append(_offset_seconds(zone, hi))
+            offsets.append(_offset_us(zone, hi))
         prev_s = s
     return tuple(instants), tuple(offsets)
 
