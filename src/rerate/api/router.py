@@ -8,7 +8,8 @@ from rerate.accounts.endpoints import router as accounts
 from rerate.auth.endpoints import router as auth
 from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
+from rerate.usage.endpoints import router as usage
 
 api_router = APIRouter()
-for router in (auth, tenancy, accounts, settings):
+for router in (auth, tenancy, accounts, settings, usage):
     api_router.include_router(router)

@@ -21,6 +21,10 @@ app.add_typer(apikeys_app, name="apikeys")
 
 console = Console(stderr=True)
 
+from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
+
+app.command("import")(import_command)
+
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:

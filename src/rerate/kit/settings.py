@@ -1,7 +1,8 @@
 """Typed settings read from the environment (prefix `RERATE_`).
 
-Every field is documented in docs/configuration.md. Unsafe defaults (the
-development session secret) are refused outside development.
+Every field is documented in docs/configuration.md. Unsafe defaults are
+refused in production: there the database must be named explicitly rather
+than falling back to an SQLite file under the working directory.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEV_SECRET = "dev-insecure-secret-change-me"
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RERATE_", extra="ignore")
@@ -31,7 +29,6 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `rerate serve` binds to.")
     port: int = Field(8000, description="Port `rerate serve` listens on.")
-    secret_key: str = Field(DEV_SECRET, description="Key signing session cookies.")
     session_max_age_s: int = Field(8 * 3600, description="Lifetime of a web session, seconds.")
     in_process_worker: bool = Field(
         True, description="`rerate serve` also runs one job worker in-process."
@@ -44,8 +41,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEV_SECRET:
-            raise ValueError("RERATE_SECRET_KEY must be set in production")
+        if self.env == "production" and not self.database_url:
+            raise ValueError("RERATE_DATABASE_URL must be set in production")
         return self
 
     @property

@@ -173,9 +173,19 @@ def _parse_raw(
     n = raw.num_rows
     empty = pa.nulls(n, pa.string())
 
+    raw_cols: dict[str, pa.Array] = {}
+    cleaned: dict[str, pa.Array] = {}
+
     def col(key: str) -> pa.Array:
-        name = cols.get(key)
-        return t.column(name).combine_chunks() if name is not None else empty
+        if key not in raw_cols:
+            name = cols.get(key)
+            raw_cols[key] = t.column(name).combine_chunks() if name is not None else empty
+        return raw_cols[key]
+
+    def text(key: str) -> pa.Array:
+        if key not in cleaned:
+            cleaned[key] = clean(col(key))
+        return cleaned[key]
 
     def name(key: str) -> str:
         return cols.get(key) or SPEC[key][0]
@@ -183,8 +193,7 @@ def _parse_raw(
     con = duck()
     try:
         check = Checker(raw, file=file, skip_bad_rows=options.skip_bad_rows)
-        sub = clean(col("sub_account"))
-        account = pc.coalesce(sub, clean(col("billing_account")))
+        account = pc.coalesce(text("sub_account"), text("billing_account"))
         check.required(account, name("billing_account"))
         start, bad_start, _ = parse_timestamp(con, col("start"), default_tz="UTC")
         check.required(col("start"), name("start"))
@@ -206,15 +215,15 @@ def _parse_raw(
                 "account_ref": account,
                 "usage_start": start,
                 "usage_end": end,
-                "service": clean(col("service")),
-                "sku": pc.coalesce(clean(col("sku")), clean(col("sku_price"))),
-                "region": clean(col("region")),
+                "service": text("service"),
+                "sku": pc.coalesce(text("sku"), text("sku_price")),
+                "region": text("region"),
                 "quantity": quantity,
-                "unit": clean(col("unit")),
+                "unit": text("unit"),
                 "list_cost": list_cost,
-                "currency": pc.utf8_upper(clean(col("currency"))),
+                "currency": pc.utf8_upper(text("currency")),
             }
-            identity = [start if k == "start" else end if k == "end" else clean(col(k)) for k in IDENTITY]
+            identity = [start if k == "start" else end if k == "end" else text(k) for k in IDENTITY]
             return assemble(
                 con,
                 columns,

@@ -1,0 +1,108 @@
+"""Who and what the billing utilities may be run for.
+
+Eligible customer: an active contract, and at least one account it owned
+during the contract's coverage ("a linked management account affected by that
+contract"). Eligible period: a closed month — its end, in the customer's
+billing time zone, is in the past — inside the contract coverage. The current,
+open month is never eligible: its usage is still arriving (the VoIP seed
+forbids recalculating the present day for the same reason).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rerate.auth.permissions import Permission, Principal
+from rerate.kit.errors import Invalid
+from rerate.kit.periods import Month
+from rerate.models import AccountOwnership, Contract, Node
+from rerate.models.base import utcnow
+from rerate.models.enums import NodeKind
+from rerate.tenancy.service import in_scope
+
+
+def active_contract(session: Session, customer_id: int) -> Contract | None:
+    return session.scalar(
+        select(Contract).where(Contract.customer_id == customer_id, Contract.active.is_(True))
+    )
+
+
+def _coverage_utc(contract: Contract, now: datetime) -> tuple[datetime, datetime]:
+    start = datetime.combine(contract.coverage_start, time(0), tzinfo=UTC)
+    end = datetime.combine(contract.coverage_end, time(0), tzinfo=UTC) if contract.coverage_end else now
+    return start, end
+
+
+def has_linked_account(session: Session, contract: Contract, now: datetime) -> bool:
+    start, end = _coverage_utc(contract, now)
+    return (
+        session.scalar(
+            select(AccountOwnership.id)
+            .where(
+                AccountOwnership.customer_id == contract.customer_id,
+                AccountOwnership.valid_from < end,
+                (AccountOwnership.valid_to.is_(None)) | (AccountOwnership.valid_to > start),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def eligible_customers(
+    session: Session, principal: Principal, *, now: datetime | None = None
+) -> list[tuple[Node, Contract]]:
+    now = now or utcnow()
+    rows = session.execute(
+        select(Node, Contract)
+        .join(Contract, (Contract.customer_id == Node.id) & Contract.active.is_(True))
+        .where(
+            Node.kind == NodeKind.CUSTOMER,
+            in_scope(principal.scope_paths(Permission.BILLING_UTILITIES_ADMIN)),
+        )
+        .order_by(Node.name)
+    ).all()
+    return [(node, contract) for node, contract in rows if has_linked_account(session, contract, now)]
+
+
+def is_closed(month: Month, tz: str, now: datetime) -> bool:
+    return month.in_zone(tz).end_utc <= now
+
+
+def eligible_periods(contract: Contract, *, now: datetime | None = None) -> list[Month]:
+    """Closed months inside the coverage, newest first."""
+    now = now or utcnow()
+    first = Month.of(contract.coverage_start)
+    months: list[Month] = []
+    month = first
+    while is_closed(month, contract.billing_tz, now):
+        if contract.coverage_end is not None and month.first_day >= contract.coverage_end:
+            break
+        months.append(month)
+        month = month.next()
+    return months[::-1]
+
+
+def check_period(contract: Contract, period: str, *, now: datetime | None = None) -> Month:
+    """Parse and validate one requested period, with a message a person can act on."""
+    now = now or utcnow()
+    try:
+        month = Month.parse(period)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    current = Month.of(now.astimezone(Month(2000, 1).in_zone(contract.billing_tz).zone).date())
+    if month == current:
+        raise Invalid(
+            f"{month} is the current, open billing period; only closed periods can be "
+            "recalculated or refreshed"
+        )
+    if month > current or not is_closed(month, contract.billing_tz, now):
+        raise Invalid(f"{month} has not closed yet; only past periods are eligible")
+    if month.first_day < date(contract.coverage_start.year, contract.coverage_start.month, 1) or (
+        contract.coverage_end is not None and month.first_day >= contract.coverage_end
+    ):
+        raise Invalid(f"{month} is outside the contract coverage of this customer")
+    return month

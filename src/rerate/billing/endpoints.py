@@ -1,0 +1,125 @@
+"""Billing utilities and the run queue & log over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from rerate.api.deps import SessionDep, requires
+from rerate.auth.permissions import Permission
+from rerate.billing import eligibility, utilities
+from rerate.billing.diff import diff_csv_for_job
+from rerate.jobs import queue, views
+from rerate.models.enums import JobStatus, JobType, ReasonCode
+from rerate.tenancy.service import get_customer
+
+router = APIRouter(tags=["billing utilities"])
+BUA = Permission.BILLING_UTILITIES_ADMIN
+
+
+class SubmitIn(BaseModel):
+    customer_id: int
+    periods: list[str] = Field(min_length=1, max_length=36, examples=[["2026-08"]])
+    reason: ReasonCode
+    explanation: str = ""
+    dry_run: bool = False
+
+
+class SubmitOut(BaseModel):
+    request_id: str
+    jobs: list[dict[str, Any]]
+
+
+def _submit(session: SessionDep, principal: Any, type_: JobType, body: SubmitIn) -> SubmitOut:
+    sub = utilities.submit(
+        session, principal, type_, customer_id=body.customer_id, periods=body.periods,
+        reason=body.reason, explanation=body.explanation, dry_run=body.dry_run,
+    )
+    session.flush()
+    return SubmitOut(
+        request_id=sub.request_id,
+        jobs=[views.get_job(session, principal, j.id)[1] for j in sub.jobs],
+    )
+
+
+@router.get("/billing-utilities/customers")
+def eligible_customers(session: SessionDep, principal: requires(BUA)) -> dict[str, Any]:
+    """Customers with an active contract and a linked account affected by it."""
+    items = [
+        {"id": node.id, "name": node.name, "currency": c.currency, "billing_tz": c.billing_tz}
+        for node, c in eligibility.eligible_customers(session, principal)
+    ]
+    return {"items": items, "total": len(items)}
+
+
+@router.get("/billing-utilities/customers/{customer_id}/periods")
+def eligible_periods(
+    customer_id: int, session: SessionDep, principal: requires(BUA)
+) -> dict[str, Any]:
+    """Closed periods inside the customer's contract coverage, newest first."""
+    customer = get_customer(session, principal, customer_id, BUA)
+    contract = eligibility.active_contract(session, customer.id)
+    items = [str(m) for m in eligibility.eligible_periods(contract)] if contract else []
+    return {"items": items, "total": len(items)}
+
+
+@router.post("/billing-utilities/recalculations", status_code=202)
+def submit_recalculation(body: SubmitIn, session: SessionDep, principal: requires(BUA)) -> SubmitOut:
+    return _submit(session, principal, JobType.RECALCULATION, body)
+
+
+@router.post("/billing-utilities/invoice-refreshes", status_code=202)
+def submit_refresh(body: SubmitIn, session: SessionDep, principal: requires(BUA)) -> SubmitOut:
+    return _submit(session, principal, JobType.INVOICE_REFRESH, body)
+
+
+@router.post("/billing-utilities/cache-syncs", status_code=202)
+def submit_cache_sync(body: SubmitIn, session: SessionDep, principal: requires(BUA)) -> SubmitOut:
+    return _submit(session, principal, JobType.CACHE_SYNC, body)
+
+
+@router.get("/jobs")
+def list_jobs(
+    session: SessionDep,
+    principal: requires(BUA),
+    type: JobType | None = None,
+    status: JobStatus | None = None,
+    customer_id: int | None = None,
+    period: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    """The run queue & log: newest first by start time, only inside the caller's subtree."""
+    items, total = views.list_jobs(
+        session, principal, type_=type, status=status, customer_id=customer_id, period=period,
+        limit=limit, offset=offset,
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset,
+            "any_running": views.any_running(session, principal)}
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: int, session: SessionDep, principal: requires(BUA)) -> dict[str, Any]:
+    return views.get_job(session, principal, job_id)[1]
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: int, session: SessionDep, principal: requires(BUA)) -> dict[str, Any]:
+    views.get_job(session, principal, job_id)  # 404 outside the subtree
+    queue.cancel(session, job_id)
+    session.flush()
+    return views.get_job(session, principal, job_id)[1]
+
+
+@router.get("/jobs/{job_id}/diff.csv")
+def job_diff(job_id: int, session: SessionDep, principal: requires(BUA)) -> Response:
+    """Per account and SKU or destination: old and new quantity and amount."""
+    job, _ = views.get_job(session, principal, job_id)
+    body = diff_csv_for_job(session, job)
+    return Response(
+        body, media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="job-{job.id}-diff.csv"'},
+    )

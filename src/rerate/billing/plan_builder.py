@@ -1,0 +1,181 @@
+"""Build the rating engine's plan snapshot for one customer from the database.
+
+The plan is the *current* state: the currently active contract and its current
+rule version, every version of its price book (each usage row is priced with
+the version in force at its usage time), the timetable, consumption profiles
+and the ownership history of the customer's accounts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rerate.accounts.service import ownerships_overlapping
+from rerate.billing.eligibility import active_contract
+from rerate.kit.errors import Invalid
+from rerate.kit.money import RoundingMode
+from rerate.models import (
+    AccountProfile,
+    ConsumptionProfile,
+    CustomLineItem,
+    PriceBook,
+    PriceBookVersion,
+    PriceEntry,
+    TariffEntry,
+    Timetable,
+)
+from rerate.models.enums import SettingKey
+from rerate.models.tenancy import Node
+from rerate.rating import plan as p
+from rerate.settings.service import get_bool
+
+
+def _price_book(session: Session, book_id: int) -> p.PriceBook:
+    book = session.get(PriceBook, book_id)
+    if book is None:
+        raise Invalid(f"price book {book_id} does not exist")
+    versions = list(
+        session.scalars(
+            select(PriceBookVersion)
+            .where(PriceBookVersion.price_book_id == book.id)
+            .order_by(PriceBookVersion.effective_from)
+        )
+    )
+    out = []
+    for v in versions:
+        prices = tuple(
+            p.PriceEntry(
+                id=e.id, sku=e.sku, unit_price=e.unit_price, region=e.region, unit=e.unit,
+                tier_mode=p.TierMode(e.tier_mode),
+                tiers=tuple(p.Tier(t.from_quantity, t.unit_price) for t in e.tiers),
+            )
+            for e in session.scalars(select(PriceEntry).where(PriceEntry.version_id == v.id))
+        )
+        tariffs = tuple(
+            p.TariffEntry(
+                id=t.id, prefix=t.prefix, destination_group=t.destination_group,
+                rate_per_minute=t.rate_per_minute, connect_fee=t.connect_fee,
+                min_seconds=t.min_seconds, initial_increment=t.initial_increment,
+                subsequent_increment=t.subsequent_increment, band=t.band,
+                charge_unanswered=t.charge_unanswered,
+            )
+            for t in session.execute(
+                select(TariffEntry).where(TariffEntry.version_id == v.id)
+            ).scalars()
+        )
+        out.append(
+            p.PriceBookVersion(
+                id=v.id, version_no=v.version, effective_from=v.effective_from,
+                prices=prices, tariffs=tariffs,
+            )
+        )
+    return p.PriceBook(id=book.id, currency=book.currency, versions=tuple(out))
+
+
+def _timetable(session: Session, timetable_id: int) -> p.Timetable:
+    tt = session.get(Timetable, timetable_id)
+    if tt is None:
+        raise Invalid(f"timetable {timetable_id} does not exist")
+    return p.Timetable(
+        id=tt.id, tz=tt.tz, default_band=tt.default_band,
+        rules=tuple(
+            p.BandRule(
+                band=r.band, weekdays=frozenset(int(d) for d in r.weekdays),
+                start=r.start_time, end=r.end_time, priority=r.priority,
+            )
+            for r in tt.rules
+        ),
+        holidays=tuple(p.Holiday(day=h.day, band=h.band) for h in tt.holidays),
+    )
+
+
+def _profiles(
+    session: Session, account_ids: list[int], start: datetime, end: datetime
+) -> tuple[p.ConsumptionProfile, ...]:
+    links = session.scalars(
+        select(AccountProfile).where(
+            AccountProfile.account_id.in_(account_ids),
+            AccountProfile.valid_from < end,
+            (AccountProfile.valid_to.is_(None)) | (AccountProfile.valid_to > start),
+        )
+    ).all()
+    by_profile: dict[int, set[int]] = {}
+    for link in links:
+        by_profile.setdefault(link.profile_id, set()).add(link.account_id)
+    out = []
+    for profile_id, accounts in sorted(by_profile.items()):
+        cp = session.get(ConsumptionProfile, profile_id)
+        if cp is None:
+            continue
+        unit = p.ProfileUnit(cp.unit)
+        out.append(
+            p.ConsumptionProfile(
+                id=cp.id, name=cp.name, unit=unit, account_ids=frozenset(accounts),
+                included_quantity=cp.included_quantity, tier_mode=p.TierMode(cp.tier_mode),
+                tiers=tuple(p.Tier(t.from_quantity, t.rate) for t in cp.tiers),
+                scope_destination_group=(cp.scope or None) if unit is p.ProfileUnit.MINUTES else None,
+                scope_sku=cp.scope if unit is p.ProfileUnit.UNITS else None,
+            )
+        )
+    return tuple(out)
+
+
+def build_plan(
+    session: Session, customer: Node, start_utc: datetime, end_utc: datetime
+) -> tuple[p.RatingPlan, list[int]]:
+    """The plan for `customer` over `[start_utc, end_utc)` and the ids of the
+    accounts it owned at some instant of that window."""
+    contract = active_contract(session, customer.id)
+    if contract is None:
+        raise Invalid(f"{customer.name} has no active contract")
+    book_ids = [b for b in (contract.cloud_price_book_id, contract.voip_price_book_id) if b]
+    if len(book_ids) > 1:
+        raise Invalid(
+            f"contract {contract.id} names both a cloud and a VoIP price book; rating one "
+            "customer against two books at once is not supported yet"
+        )
+    mine = ownerships_overlapping(session, start_utc, end_utc, customer_id=customer.id)
+    account_ids = sorted({o.account_id for o in mine})
+    # Every interval of those accounts in the window, the other owners' too,
+    # so the engine can tell which rows are this customer's.
+    ownership = tuple(
+        p.Ownership(o.account_id, o.customer_id, o.valid_from, o.valid_to)
+        for o in ownerships_overlapping(session, start_utc, end_utc, account_ids=account_ids)
+    ) if account_ids else ()
+    items = tuple(
+        p.CustomLineItem(
+            id=c.id, description=c.description, amount=c.amount, one_off_date=c.one_off_date,
+            recurring_from=c.recurring_from, recurring_to=c.recurring_to,
+        )
+        for c in session.scalars(
+            select(CustomLineItem).where(
+                CustomLineItem.customer_id == customer.id, CustomLineItem.deleted.is_(False)
+            )
+        )
+    )
+    plan_contract = p.Contract(
+        id=contract.id, customer_id=customer.id, currency=contract.currency,
+        billing_tz=contract.billing_tz, rounding=RoundingMode(contract.rounding_mode),
+        passthrough_unpriced=contract.passthrough_unpriced,
+        rules=tuple(
+            p.ContractRule(
+                id=r.id, kind=p.RuleKind(r.kind), order=r.position, service=r.scope_service,
+                sku=r.scope_sku, region=r.scope_region, percent=r.percent, amount=r.amount,
+                unit_price=r.unit_price, description=r.description,
+            )
+            for r in contract.current_rules()
+        ),
+        custom_line_items=items,
+    )
+    plan = p.RatingPlan(
+        contract=plan_contract,
+        price_book=_price_book(session, book_ids[0]) if book_ids else None,
+        timetable=_timetable(session, contract.timetable_id) if contract.timetable_id else None,
+        profiles=_profiles(session, account_ids, start_utc, end_utc) if account_ids else (),
+        ownership=ownership,
+        overlap_selection=get_bool(session, SettingKey.USE_OVERLAP_USAGE_SELECTION, customer),
+    )
+    return plan, account_ids

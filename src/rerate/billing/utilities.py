@@ -1,0 +1,122 @@
+"""Submitting billing-utility jobs: recalculation, invoice refresh, cache sync.
+
+One job per selected (customer, period); jobs submitted together share a
+request id. The whole submission is one transaction: if any period is not
+eligible or conflicts with a running job, nothing is queued.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from rerate.accounts.service import ownerships_overlapping
+from rerate.auth.permissions import Permission, Principal
+from rerate.billing.eligibility import active_contract, check_period, has_linked_account
+from rerate.jobs import queue
+from rerate.kit.errors import Invalid
+from rerate.kit.periods import Month
+from rerate.models import Job, Node
+from rerate.models.base import utcnow
+from rerate.models.enums import JobType, ReasonCode
+from rerate.tenancy.service import get_customer
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    request_id: str
+    jobs: list[Job]
+
+
+def _check_reason(type_: JobType, reason: ReasonCode, explanation: str) -> str:
+    explanation = explanation.strip()
+    if reason == ReasonCode.OTHER and type_ == JobType.INVOICE_REFRESH and not explanation:
+        raise Invalid("an invoice refresh with reason Other needs an explanation")
+    if len(explanation) > 2000:
+        raise Invalid("the explanation is limited to 2000 characters")
+    return explanation
+
+
+def submit(
+    session: Session,
+    principal: Principal,
+    type_: JobType,
+    *,
+    customer_id: int,
+    periods: list[str],
+    reason: ReasonCode,
+    explanation: str = "",
+    dry_run: bool = False,
+) -> Submission:
+    customer = get_customer(session, principal, customer_id, Permission.BILLING_UTILITIES_ADMIN)
+    principal.require(Permission.BILLING_UTILITIES_ADMIN, customer.path)
+    explanation = _check_reason(type_, reason, explanation)
+    if dry_run and type_ != JobType.RECALCULATION:
+        raise Invalid("only a recalculation has a dry run")
+    if not periods:
+        raise Invalid("select at least one billing period")
+    if len(set(periods)) != len(periods):
+        raise Invalid("a billing period is selected twice")
+    now = utcnow()
+    contract = active_contract(session, customer.id)
+    if contract is None or not has_linked_account(session, contract, now):
+        raise Invalid(
+            f"{customer.name} is not eligible: it needs an active contract and a linked "
+            "account affected by it"
+        )
+    months = [check_period(contract, p, now=now) for p in periods]
+    request_id = str(uuid.uuid4())
+    jobs: list[Job] = []
+    for month in sorted(months):
+        job = queue.enqueue(
+            session, type=type_, customer_id=customer.id, period=str(month), reason=reason,
+            explanation=explanation, actor_id=principal.user_id, actor_label=principal.email,
+            dry_run=dry_run, request_id=request_id,
+        )
+        jobs.append(job)
+        if type_ == JobType.RECALCULATION and not dry_run:
+            jobs.extend(_cascade(session, principal, job, customer, month, request_id))
+    return Submission(request_id=request_id, jobs=jobs)
+
+
+def cascade_customers(session: Session, customer: Node, month: Month, tz: str) -> list[int]:
+    """Other customers that owned, during `month`, an account `customer` owned then.
+
+    Their runs for the month depend on where the ownership boundary lies, so
+    they are recalculated too (the VoIP seed's cascade on peer/company moves).
+    """
+    period = month.in_zone(tz)
+    mine = ownerships_overlapping(
+        session, period.start_utc, period.end_utc, customer_id=customer.id
+    )
+    account_ids = sorted({o.account_id for o in mine})
+    if not account_ids:
+        return []
+    others = ownerships_overlapping(
+        session, period.start_utc, period.end_utc, account_ids=account_ids
+    )
+    return sorted({o.customer_id for o in others if o.customer_id != customer.id})
+
+
+def _cascade(
+    session: Session, principal: Principal, parent: Job, customer: Node, month: Month,
+    request_id: str,
+) -> list[Job]:
+    contract = active_contract(session, customer.id)
+    tz = contract.billing_tz if contract else "UTC"
+    children = []
+    for other_id in cascade_customers(session, customer, month, tz):
+        if active_contract(session, other_id) is None:
+            continue  # nothing to bill it by; the run log of the parent says so
+        children.append(
+            queue.enqueue(
+                session, type=JobType.RECALCULATION, customer_id=other_id, period=str(month),
+                reason=ReasonCode(parent.reason), actor_id=principal.user_id,
+                actor_label=principal.email, request_id=request_id, parent_id=parent.id,
+                explanation=f"cascade from job {parent.id}: an account moved between customers "
+                f"during {month}",
+            )
+        )
+    return children

@@ -1,0 +1,81 @@
+"""`rerate import FORMAT FILE...`: import usage files, all or nothing per file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+from rerate.cli import context
+from rerate.usage.errors import ImportRejected
+from rerate.usage.importers import IMPORTERS
+from rerate.usage.importers.base import ImportOptions
+
+console = Console(stderr=True)
+
+
+def import_command(
+    format_name: str = typer.Argument(
+        ..., metavar="FORMAT", help=f"One of: {', '.join(sorted(IMPORTERS))}."
+    ),
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Files to import."),
+    as_user: str = typer.Option(
+        "admin@example.com", "--as", help="Email of the user the import is attributed to."
+    ),
+    skip_bad_rows: bool = typer.Option(
+        False, help="Import the good rows; write the rejected ones to a rejects file."
+    ),
+    rejects: Path | None = typer.Option(
+        None, help="Rejects CSV (default: <file>.rejects.csv next to the file)."
+    ),
+    create_accounts: bool = typer.Option(False, help="Create accounts the file names but rerate lacks."),
+    owner_customer_id: int | None = typer.Option(None, help="Customer owning created accounts."),
+    source_tz: str = typer.Option("UTC", help="Zone of timestamps without an offset."),
+    country_code: str | None = typer.Option(None, help="Replaces the national prefix 0."),
+    tag_key: str | None = typer.Option(None, help="Azure: resource-group tag mapped to accounts."),
+) -> None:
+    """Import usage files; each file is imported whole or not at all."""
+    from rerate.auth import service as auth
+    from rerate.usage import service
+    from rerate.usage.store import UsageStore
+
+    settings = context.settings()
+    store = UsageStore(settings.data_dir)
+    failed = False
+    for path in files:
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+            TimeRemainingColumn(), console=console, transient=True,
+        ) as bar:
+            task = bar.add_task(f"reading {path.name}", total=path.stat().st_size)
+
+            def on_progress(done: int, total: int, _task: int = task) -> None:
+                bar.update(_task, completed=done, total=total)
+
+            options = ImportOptions(
+                skip_bad_rows=skip_bad_rows, source_tz=source_tz, country_code=country_code,
+                tag_key=tag_key, progress=on_progress,
+            )
+            try:
+                with context.database().session() as session:
+                    user = auth.get_user_by_email(session, as_user)
+                    principal = auth.principal_for(session, user, via="cli")
+                    report = service.import_file(
+                        session, store, principal, path, format_name=format_name,
+                        options=options, create_accounts=create_accounts,
+                        owner_id=owner_customer_id,
+                        rejects_path=rejects or path.with_name(path.name + ".rejects.csv"),
+                    )
+            except ImportRejected as exc:
+                console.print(f"[red]rejected, nothing imported:[/red] {exc}")
+                failed = True
+                continue
+        console.print(
+            f"{path.name}: read {report.rows_read}, new {report.new}, corrected "
+            f"{report.corrected}, unchanged {report.unchanged}, rejected {report.rejected}"
+            + (f" (see {report.rejects_file})" if report.rejects_file else "")
+        )
+    if failed:
+        raise typer.Exit(1)

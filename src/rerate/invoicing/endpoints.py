@@ -1,0 +1,160 @@
+"""Invoices over HTTP: list, read, download, generate, issue.
+
+Visibility settings are enforced here, server-side: a tenant, partner or
+distributor sees invoices only while the matching setting is true on the
+invoice's customer (nearest override wins); platform roles always see them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rerate.api.deps import SessionDep, requires
+from rerate.auth.permissions import Permission, Principal
+from rerate.invoicing import render
+from rerate.invoicing import service as invoices
+from rerate.invoicing.generate import generate_for
+from rerate.kit.errors import Forbidden, NotFound
+from rerate.models import Invoice, Node
+from rerate.models.enums import Role, SettingKey
+from rerate.settings.service import get_bool
+from rerate.tenancy.service import get_customer, in_scope
+
+router = APIRouter(tags=["invoices"])
+
+_VISIBILITY = {
+    Role.CUSTOMER_USER: SettingKey.INVOICES_VISIBLE_TO_TENANTS,
+    Role.PARTNER_ADMIN: SettingKey.INVOICES_VISIBLE_TO_PARTNERS,
+    Role.PARTNER_USER: SettingKey.INVOICES_VISIBLE_TO_PARTNERS,
+    Role.DISTRIBUTOR: SettingKey.INVOICES_VISIBLE_TO_DISTRIBUTORS,
+}
+
+
+def _visible(session: Session, principal: Principal, customer: Node) -> bool:
+    if principal.is_platform():
+        return True
+    for grant in principal.grants:
+        key = _VISIBILITY.get(grant.role)
+        if key and customer.path.startswith(grant.node_path) and get_bool(session, key, customer):
+            return True
+    return False
+
+
+def invoice_view(inv: Invoice) -> dict[str, Any]:
+    return {
+        "id": inv.id, "customer_id": inv.customer_id, "period": inv.period, "type": inv.type,
+        "status": inv.status, "version": inv.version, "number": inv.number,
+        "currency": inv.currency, "subtotal": format(inv.subtotal, "f"),
+        "tax_rate": format(inv.tax_rate, "f"), "tax": format(inv.tax, "f"),
+        "total": format(inv.total, "f"), "replaces": inv.replaces_id,
+        "replaced_by": inv.replaced_by_id, "created_at": inv.created_at,
+        "issued_at": inv.issued_at, "cancelled_at": inv.cancelled_at, "paid_at": inv.paid_at,
+        "lines": [
+            {"position": ln.position, "kind": ln.kind, "description": ln.description,
+             "quantity": format(ln.quantity, "f"), "unit": ln.unit, "amount": format(ln.amount, "f")}
+            for ln in inv.lines
+        ],
+    }
+
+
+def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoice, Node]:
+    inv = session.get(Invoice, invoice_id)
+    if inv is None:
+        raise NotFound("not found")
+    customer = get_customer(session, principal, inv.customer_id, Permission.VIEW_INVOICES)
+    if not _visible(session, principal, customer):
+        raise Forbidden("invoices are not visible to your role (invoice visibility settings)")
+    return inv, customer
+
+
+@router.get("/invoices")
+def list_invoices(
+    session: SessionDep,
+    principal: requires(Permission.VIEW_INVOICES),
+    customer_id: int | None = None,
+    period: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    stmt = (
+        select(Invoice, Node)
+        .join(Node, Node.id == Invoice.customer_id)
+        .where(in_scope(principal.scope_paths(Permission.VIEW_INVOICES)))
+    )
+    if customer_id is not None:
+        get_customer(session, principal, customer_id, Permission.VIEW_INVOICES)
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    if period is not None:
+        stmt = stmt.where(Invoice.period == period)
+    rows = [
+        (inv, node) for inv, node in session.execute(
+            stmt.order_by(Invoice.period.desc(), Invoice.customer_id, Invoice.id.desc())
+        ).all()
+        if _visible(session, principal, node)
+    ]
+    page = rows[offset : offset + limit]
+    return {"items": [invoice_view(inv) for inv, _ in page], "total": len(rows)}
+
+
+@router.get("/invoices/{invoice_id}")
+def get_invoice(
+    invoice_id: int, session: SessionDep, principal: requires(Permission.VIEW_INVOICES)
+) -> dict[str, Any]:
+    return invoice_view(_get(session, principal, invoice_id)[0])
+
+
+@router.get("/invoices/{invoice_id}/pdf")
+def invoice_pdf(
+    invoice_id: int, session: SessionDep, principal: requires(Permission.VIEW_INVOICES)
+) -> Response:
+    inv, customer = _get(session, principal, invoice_id)
+    seller = session.get(Node, customer.parent_id) if customer.parent_id else None
+    name = inv.number or f"invoice-{inv.id}"
+    return Response(
+        render.to_pdf(inv, customer, seller), media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
+
+
+@router.get("/invoices/{invoice_id}/csv")
+def invoice_csv(
+    invoice_id: int, session: SessionDep, principal: requires(Permission.VIEW_INVOICES)
+) -> Response:
+    inv, _ = _get(session, principal, invoice_id)
+    name = inv.number or f"invoice-{inv.id}"
+    return Response(
+        render.to_csv(inv), media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+class GenerateIn(BaseModel):
+    customer_id: int
+    period: str
+
+
+@router.post("/invoices/generate", status_code=201)
+def generate(
+    body: GenerateIn, session: SessionDep, principal: requires(Permission.GENERATE_INVOICES)
+) -> dict[str, Any]:
+    """Generate (or regenerate) the monthly invoice from the current runs."""
+    customer = get_customer(session, principal, body.customer_id, Permission.GENERATE_INVOICES)
+    outcome = generate_for(session, customer, body.period)
+    return invoice_view(outcome.invoice)
+
+
+@router.post("/invoices/{invoice_id}/issue")
+def issue(
+    invoice_id: int, session: SessionDep, principal: requires(Permission.GENERATE_INVOICES)
+) -> dict[str, Any]:
+    inv, _ = _get(session, principal, invoice_id)
+    invoices.issue(session, inv)
+    return invoice_view(inv)
+
+

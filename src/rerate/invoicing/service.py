@@ -1,0 +1,188 @@
+"""Monthly invoices from the current billing runs; refresh; gapless issue numbers.
+
+Rounding boundary: each invoice line is rounded to the currency's minor unit
+with the contract's mode (default ROUND_HALF_UP); the subtotal is the sum of
+the rounded lines; the tax line is the rounded tax on that subtotal; the total
+is the sum of all lines. So the lines always add up to the total exactly.
+
+Refresh (`regenerate`): a new version built from the latest runs.
+- An Issued live invoice becomes Cancelled; the new one is Ready; both link.
+- A Ready/Draft invoice that was never issued becomes Superseded and is kept.
+- A Paid invoice is not touched: money has moved, so a correction needs a
+  credit note, which a refresh does not invent; the job fails saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rerate.kit.audit import record
+from rerate.kit.errors import Conflict, Invalid, NotFound
+from rerate.kit.money import RoundingMode, round_money
+from rerate.models import Contract, Invoice, InvoiceLine, InvoiceSeries, Node
+from rerate.models.base import utcnow
+from rerate.models.enums import InvoiceStatus, InvoiceType, LIVE_INVOICE_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    """One invoice line before rounding, as the billing runs summarise it."""
+
+    kind: str  # usage, custom, minimum, support, credit, profile
+    description: str
+    quantity: Decimal
+    unit: str
+    amount: Decimal
+
+
+def live_invoice(
+    session: Session, customer_id: int, period: str, type_: InvoiceType = InvoiceType.MONTHLY,
+    *, for_update: bool = False,
+) -> Invoice | None:
+    stmt = select(Invoice).where(
+        Invoice.customer_id == customer_id,
+        Invoice.period == period,
+        Invoice.type == type_.value,
+        Invoice.status.in_([s.value for s in LIVE_INVOICE_STATUSES]),
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def series_for(session: Session, contract: Contract) -> InvoiceSeries:
+    """One gapless series per seller (the reseller issuing the invoices)."""
+    seller = session.get(Node, contract.seller_id)
+    if seller is None:
+        raise NotFound("seller not found")
+    key = f"S{seller.id}"
+    series = session.get(InvoiceSeries, key)
+    if series is None:
+        prefix = "".join(ch for ch in seller.name.upper() if ch.isalnum())[:6] or "INV"
+        series = InvoiceSeries(series=key, prefix=f"{prefix}-", next_number=1)
+        session.add(series)
+        session.flush()
+    return series
+
+
+def build_invoice(
+    session: Session,
+    *,
+    customer: Node,
+    contract: Contract,
+    period: str,
+    lines: Sequence[LineInput],
+    run_ids: Sequence[int],
+    job_id: int | None = None,
+) -> Invoice:
+    """A new Ready invoice (not yet linked to earlier versions)."""
+    mode = RoundingMode(contract.rounding_mode)
+    currency = contract.currency
+    tax_rate = customer.tax_rate if customer.tax_rate is not None else Decimal(0)
+    rounded = [
+        (line, round_money(line.amount, currency, mode))
+        for line in lines
+        if line.amount != 0 or line.quantity != 0
+    ]
+    subtotal = sum((amount for _, amount in rounded), Decimal(0))
+    tax = round_money(subtotal * tax_rate, currency, mode)
+    series = series_for(session, contract)
+    invoice = Invoice(
+        customer_id=customer.id,
+        period=period,
+        type=InvoiceType.MONTHLY.value,
+        status=InvoiceStatus.READY.value,
+        series=series.series,
+        currency=currency,
+        subtotal=subtotal,
+        tax_rate=tax_rate,
+        tax=tax,
+        total=subtotal + tax,
+        rounding_mode=mode.value,
+        run_ids=json.dumps(sorted(run_ids)),
+        job_id=job_id,
+    )
+    session.add(invoice)
+    session.flush()
+    position = 0
+    for position, (line, amount) in enumerate(rounded, start=1):
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id, position=position, kind=line.kind,
+                description=line.description, quantity=line.quantity, unit=line.unit,
+                amount=amount,
+            )
+        )
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id, position=position + 1, kind="tax",
+            description=f"Tax {format((tax_rate * 100).normalize(), 'f')} %",
+            quantity=Decimal(1), unit="", amount=tax,
+        )
+    )
+    session.flush()
+    session.refresh(invoice, ["lines"])
+    return invoice
+
+
+def install_new_version(session: Session, new: Invoice, previous: Invoice | None) -> list[int]:
+    """Link `new` after `previous` per the refresh rules; returns cancelled ids.
+
+    The caller holds `previous` locked (`live_invoice(..., for_update=True)`)
+    so two refreshes cannot both replace the same invoice.
+    """
+    if previous is None:
+        return []
+    status = InvoiceStatus(previous.status)
+    if status == InvoiceStatus.PAID:
+        raise Conflict(
+            f"invoice {previous.number} for {previous.period} is paid; correct it with a "
+            "credit note rather than a refresh"
+        )
+    previous.replaced_by_id = new.id
+    new.replaces_id = previous.id
+    new.version = previous.version + 1
+    cancelled: list[int] = []
+    if status == InvoiceStatus.ISSUED:
+        previous.status = InvoiceStatus.CANCELLED.value
+        previous.cancelled_at = utcnow()
+        cancelled.append(previous.id)
+    else:
+        previous.status = InvoiceStatus.SUPERSEDED.value
+    return cancelled
+
+
+def issue(session: Session, invoice: Invoice) -> Invoice:
+    """Assign the next number of the series and mark Issued.
+
+    The series row is locked (`FOR UPDATE` on PostgreSQL; SQLite serialises
+    writers) for the rest of the transaction, so numbers are gapless: a
+    number is taken only by a transaction that commits the issued invoice.
+    """
+    if invoice.status != InvoiceStatus.READY.value:
+        raise Conflict(f"only a Ready invoice can be issued; this one is {invoice.status}")
+    series = session.scalar(
+        select(InvoiceSeries).where(InvoiceSeries.series == invoice.series).with_for_update()
+    )
+    if series is None:
+        raise Invalid(f"invoice series {invoice.series} is missing")
+    invoice.number = f"{series.prefix}{series.next_number:06d}"
+    series.next_number += 1
+    invoice.status = InvoiceStatus.ISSUED.value
+    invoice.issued_at = utcnow()
+    record(session, "issue", "invoices", invoice.id, number=invoice.number)
+    return invoice
+
+
+def mark_paid(session: Session, invoice: Invoice) -> Invoice:
+    if invoice.status != InvoiceStatus.ISSUED.value:
+        raise Conflict(f"only an Issued invoice can be paid; this one is {invoice.status}")
+    invoice.status = InvoiceStatus.PAID.value
+    invoice.paid_at = utcnow()
+    return invoice

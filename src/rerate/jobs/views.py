@@ -1,0 +1,128 @@
+"""Reading the run queue & log: list, filter, page, one job; always scoped."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from rerate.auth.permissions import Permission, Principal
+from rerate.kit.errors import NotFound
+from rerate.models import Job, Node
+from rerate.models.base import utcnow
+from rerate.models.enums import REASON_LABELS, JobStatus, JobType, ReasonCode
+from rerate.tenancy.service import in_scope
+
+TYPE_LABELS = {
+    JobType.RECALCULATION: "Recalc.",
+    JobType.INVOICE_REFRESH: "Refresh",
+    JobType.CACHE_SYNC: "Cache sync",
+}
+
+
+def duration_seconds(job: Job, now: datetime | None = None) -> int | None:
+    """How long the job ran, or has been running (live)."""
+    if job.started_at is None:
+        return None
+    end = job.finished_at or now or utcnow()
+    return max(0, int((end - job.started_at).total_seconds()))
+
+
+def format_duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
+
+
+def job_view(job: Job, customer_name: str, children: list[int] | None = None) -> dict[str, Any]:
+    result = json.loads(job.result) if job.result else None
+    seconds = duration_seconds(job)
+    return {
+        "id": job.id,
+        "request_id": job.request_id,
+        "type": job.type,
+        "type_label": TYPE_LABELS[JobType(job.type)],
+        "status": job.status,
+        "status_label": job.status.capitalize(),
+        "customer_id": job.customer_id,
+        "customer_name": customer_name,
+        "period": job.period,
+        "reason": job.reason,
+        "reason_label": REASON_LABELS[ReasonCode(job.reason)],
+        "explanation": job.explanation,
+        "dry_run": job.dry_run,
+        "actor": job.actor_label,
+        "created_at": job.created_at,
+        "run_after": job.run_after,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "duration_seconds": seconds,
+        "duration": format_duration(seconds),
+        "error": job.error,
+        "progress": format(job.progress, "f") if isinstance(job.progress, Decimal) else "0",
+        "progress_note": job.progress_note,
+        "result": result,
+        "parent_id": job.parent_id,
+        "children": children or [],
+        "attempts": job.attempts,
+    }
+
+
+def _scoped(principal: Principal):  # type: ignore[no-untyped-def]
+    return (
+        select(Job, Node.name)
+        .join(Node, Node.id == Job.customer_id)
+        .where(in_scope(principal.scope_paths(Permission.BILLING_UTILITIES_ADMIN)))
+    )
+
+
+def list_jobs(
+    session: Session,
+    principal: Principal,
+    *,
+    type_: JobType | None = None,
+    status: JobStatus | None = None,
+    customer_id: int | None = None,
+    period: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Newest first by start time (queued jobs, not started yet, come first)."""
+    stmt = _scoped(principal)
+    if type_ is not None:
+        stmt = stmt.where(Job.type == type_.value)
+    if status is not None:
+        stmt = stmt.where(Job.status == status.value)
+    if customer_id is not None:
+        stmt = stmt.where(Job.customer_id == customer_id)
+    if period is not None:
+        stmt = stmt.where(Job.period == period)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(
+        stmt.order_by(Job.started_at.is_(None).desc(), Job.started_at.desc(), Job.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [job_view(job, name) for job, name in rows], total
+
+
+def get_job(session: Session, principal: Principal, job_id: int) -> tuple[Job, dict[str, Any]]:
+    row = session.execute(_scoped(principal).where(Job.id == job_id)).first()
+    if row is None:
+        raise NotFound("not found")
+    job, name = row
+    children = list(session.scalars(select(Job.id).where(Job.parent_id == job.id).order_by(Job.id)))
+    return job, job_view(job, name, children)
+
+
+def any_running(session: Session, principal: Principal) -> bool:
+    stmt = _scoped(principal).where(
+        Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
+    )
+    return session.execute(stmt.limit(1)).first() is not None

@@ -1,0 +1,197 @@
+"""Longest-prefix match of destination numbers, as one sorted search.
+
+Encoding. A destination of L digits (only its first 15 are used) becomes the
+integer key
+
+    key = D * 16 + L,  D = the first 15 digits, right-padded with zeros,
+
+and a prefix p of l digits covers the key range
+
+    [P * 10**(15 - l) * 16 + l,  (P + 1) * 10**(15 - l) * 16).
+
+A number matches p exactly when its key lies in p's range: the "+ l" at the
+start excludes numbers *shorter* than p that only look like p because of
+the zero padding ("3361" must not match "33610"), and every other key in the
+range has a non-zero digit after position l, hence L > l. Nested prefixes
+give nested ranges, disjoint prefixes disjoint ranges: a laminar family.
+
+Flattening. The ranges of one deck (a tariff version x a time band) are cut
+into disjoint segments, each owned by the deepest (longest) prefix covering it;
+the segment starts go into one sorted array and a lookup is one
+`numpy.searchsorted`. Many decks share one array by offsetting each deck by
+`deck * SPAN`. Queries are sorted first: a sorted search walks the boundary
+array sequentially, which is several times faster than random probes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rerate.rating.plan import MAX_PREFIX_DIGITS
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Bool = npt.NDArray[np.bool_]
+
+_DIGITS = MAX_PREFIX_DIGITS
+_LEN_BITS = 16  # key = D * 16 + L
+SPAN = 10**_DIGITS * _LEN_BITS  # width of one deck in the composite key space
+DECKS_PER_BATCH = (2**63 - 1) // SPAN - 1  # 575: decks that fit one int64 key space
+_POW10 = 10 ** np.arange(_DIGITS + 1, dtype=np.int64)
+
+
+def _string_buffers(arr: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """(offsets, data bytes) of a string or large_string array."""
+    n = len(arr)
+    bufs = arr.buffers()
+    odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(bufs[1], dtype=odt, count=arr.offset + n + 1)[arr.offset :]
+    data = (
+        np.frombuffer(bufs[2], dtype=np.uint8)
+        if bufs[2] is not None
+        else np.zeros(0, dtype=np.uint8)
+    )
+    return offsets.astype(np.int64), data
+
+
+def encode_destinations(column: pa.Array | pa.ChunkedArray) -> tuple[I64, Bool]:
+    """Keys of E.164 digit strings and a validity mask (null, empty or non-digit
+    destinations are invalid)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.string())
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    valid = (
+        np.ones(n, dtype=bool)
+        if arr.null_count == 0
+        else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    )
+    offsets, data = _string_buffers(arr)
+    lengths = np.diff(offsets)
+    valid &= lengths > 0
+    body = data[offsets[0] : offsets[-1]]
+    bad = np.flatnonzero((body - np.uint8(48)) > 9)  # anything but '0'..'9'
+    if len(bad):
+        rows = np.searchsorted(offsets, offsets[0] + bad, side="right") - 1
+        valid[rows] = False
+    clean = arr
+    if not bool(valid.all()):
+        clean = pc.if_else(pa.array(valid), arr, pa.scalar("0", arr.type))
+    if int(lengths.max()) > _DIGITS:
+        clean = pc.utf8_slice_codeunits(clean, 0, _DIGITS)
+    length = np.minimum(lengths, _DIGITS)
+    value = np.asarray(pc.cast(clean, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    pad = _POW10[_DIGITS - np.where(valid, length, _DIGITS)]
+    keys = (value * pad) * _LEN_BITS + length
+    return np.where(valid, keys, -1), valid
+
+
+def prefix_ranges(prefixes: Sequence[str]) -> tuple[I64, I64, I64]:
+    """(range start, range end, length) of each prefix in the key space."""
+    if len(prefixes) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    arr = pa.array(prefixes, pa.string())
+    length = np.asarray(pc.utf8_length(arr).to_numpy(), dtype=np.int64)
+    value = np.asarray(pc.cast(arr, pa.int64()).to_numpy(), dtype=np.int64)
+    width = _POW10[_DIGITS - length]
+    lo = value * width * _LEN_BITS + length
+    hi = (value + 1) * width * _LEN_BITS
+    return lo, hi, length
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixIndex:
+    """Disjoint segments of up to DECKS_PER_BATCH decks: the segment containing
+    key k of deck d starts at starts[i] <= d * SPAN + k < starts[i + 1] and is
+    owned by owners[i] (-1: no prefix covers it)."""
+
+    starts: I64
+    owners: I32
+
+    @classmethod
+    def build(cls, decks: Sequence[tuple[I64, I64, I64, I32]]) -> PrefixIndex:
+        """`decks[d]` = (range starts, range ends, lengths, owners) of deck d's prefixes
+        (prefixes unique within a deck)."""
+        if len(decks) > DECKS_PER_BATCH:
+            raise ValueError(f"at most {DECKS_PER_BATCH} decks per index")
+        parts_lo, parts_hi, parts_len, parts_own = [], [], [], []
+        for d, (lo, hi, length, owner) in enumerate(decks):
+            parts_lo.append(lo + d * SPAN)
+            parts_hi.append(hi + d * SPAN)
+            parts_len.append(length)
+            parts_own.append(owner.astype(np.int32))
+        if not parts_lo or sum(len(p) for p in parts_lo) == 0:
+            return cls(np.array([-(2**63)], dtype=np.int64), np.array([-1], dtype=np.int32))
+        lo = np.concatenate(parts_lo)
+        hi = np.concatenate(parts_hi)
+        length = np.concatenate(parts_len)
+        owner = np.concatenate(parts_own)
+        order = np.argsort(lo, kind="stable")  # range starts are unique
+        lo, hi, length, owner = lo[order], hi[order], length[order], owner[order]
+        parent = _parents(lo, length)
+        parent_owner = np.where(parent >= 0, owner[np.maximum(parent, 0)], -1).astype(np.int32)
+        # Events: a range start hands the segment to its prefix; a range end hands
+        # it back to the parent. At one position a start beats every end, a
+        # deeper start beats a shallower one, and among ends the shallowest
+        # (outermost) one decides, since it is the last to close.
+        pos = np.concatenate([lo, hi])
+        prio = np.concatenate([16 + length, 15 - length])
+        own = np.concatenate([owner, parent_owner])
+        ev = np.lexsort((prio, pos))
+        pos, own = pos[ev], own[ev]
+        last = np.ones(len(pos), dtype=bool)
+        last[:-1] = pos[:-1] != pos[1:]
+        pos, own = pos[last], own[last]
+        # Merge neighbouring segments with the same owner.
+        keep = np.ones(len(pos), dtype=bool)
+        keep[1:] = own[1:] != own[:-1]
+        starts = np.concatenate([np.array([-(2**63)], dtype=np.int64), pos[keep]])
+        owners = np.concatenate([np.array([-1], dtype=np.int32), own[keep]])
+        return cls(starts, owners)
+
+    def lookup(self, deck: I32 | I64, keys: I64) -> I32:
+        """Owner of each (deck, key); -1 where deck < 0 or nothing matches."""
+        composite = np.where(deck >= 0, deck.astype(np.int64) * SPAN + keys, -1)
+        order = np.argsort(composite)
+        found = np.searchsorted(self.starts, composite[order], side="right") - 1
+        result = np.empty(len(keys), dtype=np.int32)
+        result[order] = self.owners[found]
+        result[deck < 0] = -1
+        return result
+
+
+def _parents(lo: I64, length: I64) -> I64:
+    """Index of each range's deepest enclosing range (-1 if none).
+
+    `lo` is sorted; the ancestor of a prefix at length l starts at the prefix's
+    own key truncated to l digits (same deck), so for every length present
+    one sorted search finds all candidates at once.
+    """
+    n = len(lo)
+    parent = np.full(n, -1, dtype=np.int64)
+    deck_base = (lo // SPAN) * SPAN
+    digits = (lo - deck_base) // _LEN_BITS  # D, the zero-padded value
+    for ell in np.unique(length):
+        ell_i = int(ell)
+        holders = np.flatnonzero(length == ell_i)
+        deeper = np.flatnonzero(length > ell_i)
+        if len(holders) == 0 or len(deeper) == 0:
+            continue
+        width = 10 ** (_DIGITS - ell_i)
+        candidate = deck_base[deeper] + (digits[deeper] // width) * width * _LEN_BITS + ell_i
+        holder_lo = lo[holders]
+        pos = np.clip(np.searchsorted(holder_lo, candidate), 0, len(holders) - 1)
+        hit = holder_lo[pos] == candidate
+        # Lengths are visited in increasing order, so a deeper ancestor found
+        # later overwrites a shallower one.
+        parent[deeper[hit]] = holders[pos[hit]]
+    return parent

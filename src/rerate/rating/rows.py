@@ -1,0 +1,141 @@
+"""Per-row working state shared by the CDR and cloud raters.
+
+Each rater fills a `RowState` for its subset of rows with plain numpy arrays:
+amounts as int64 units of 1e-10 (see fixed.py), strings as int32 codes into
+one `StringPool` per rating call (so the output can use Arrow dictionary
+arrays instead of materialising millions of equal strings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+I16 = npt.NDArray[np.int16]
+I8 = npt.NDArray[np.int8]
+Bool = npt.NDArray[np.bool_]
+
+
+class Reason(StrEnum):
+    """Why a selected row is unrated. Unrated rows are kept, never dropped."""
+
+    NO_TARIFF = "no_tariff"  # CDR: no tariff version in force, or no prefix matches
+    NO_PRICE = "no_price"  # cloud: no price entry and no override, pass-through not allowed
+    ACCOUNT_NOT_OWNED = "account_not_owned"  # the customer did not own the account then
+    INVALID_DESTINATION = "invalid_destination"  # CDR: empty or non-digit destination
+    INVALID_QUANTITY = "invalid_quantity"  # cloud: a priced row without quantity
+    CURRENCY_MISMATCH = "currency_mismatch"  # pass-through cost in another currency
+    UNKNOWN_KIND = "unknown_kind"  # neither 'cdr' nor 'cloud'
+
+
+REASONS: tuple[Reason, ...] = tuple(Reason)
+RATED = 0  # reason code of a rated row; Reason r has code REASONS.index(r) + 1
+
+
+def reason_code(reason: Reason) -> int:
+    return REASONS.index(reason) + 1
+
+
+class StringPool:
+    """Interns strings to int32 codes; code -1 stands for null."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def code(self, value: str | None) -> int:
+        if value is None:
+            return -1
+        found = self._codes.get(value)
+        if found is None:
+            found = len(self.values)
+            self._codes[value] = found
+            self.values.append(value)
+        return found
+
+    def codes(self, values: list[str | None] | tuple[str | None, ...]) -> I32:
+        return np.array([self.code(v) for v in values], dtype=np.int32)
+
+    def dictionary(self, codes: I32) -> pa.DictionaryArray:
+        """A dictionary<int32, string> array for `codes` (-1 -> null), holding only
+        the strings actually used."""
+        used = np.zeros(len(self.values) + 1, dtype=bool)
+        used[codes + 1] = True
+        used[0] = False
+        present = np.flatnonzero(used[1:])
+        remap = np.full(len(self.values) + 1, -1, dtype=np.int32)
+        remap[present + 1] = np.arange(len(present), dtype=np.int32)
+        idx = remap[codes + 1]
+        mask = idx < 0
+        indices = pa.array(idx, type=pa.int32(), mask=mask if bool(mask.any()) else None)
+        dictionary = pa.array([self.values[i] for i in present], type=pa.string())
+        return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+    def strings(self, codes: I32) -> list[str | None]:
+        return [self.values[c] if c >= 0 else None for c in codes.tolist()]
+
+
+@dataclass
+class RowState:
+    """Results for n rows; every field is filled for every row."""
+
+    n: int
+    reason: I8 = field(init=False)
+    quantity: I64 = field(init=False)  # scale 10; CDRs: billed seconds
+    has_quantity: Bool = field(init=False)
+    billed_seconds: I64 = field(init=False)
+    is_cdr: Bool = field(init=False)
+    included: I64 = field(init=False)  # scale 10; part covered by a profile allowance
+    list_amount: I64 = field(init=False)
+    net_amount: I64 = field(init=False)
+    entry_id: I64 = field(init=False)  # -1: none
+    version_id: I64 = field(init=False)
+    profile_id: I64 = field(init=False)
+    tier_first: I16 = field(init=False)
+    tier_last: I16 = field(init=False)
+    item: I32 = field(init=False)  # sku or destination group
+    prefix: I32 = field(init=False)
+    band: I32 = field(init=False)
+    service: I32 = field(init=False)
+    region: I32 = field(init=False)
+    unit: I32 = field(init=False)
+    rules: I32 = field(init=False)
+    currency: I32 = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.n
+        self.reason = np.zeros(n, dtype=np.int8)
+        self.quantity = np.zeros(n, dtype=np.int64)
+        self.has_quantity = np.zeros(n, dtype=bool)
+        self.billed_seconds = np.zeros(n, dtype=np.int64)
+        self.is_cdr = np.zeros(n, dtype=bool)
+        self.included = np.zeros(n, dtype=np.int64)
+        self.list_amount = np.zeros(n, dtype=np.int64)
+        self.net_amount = np.zeros(n, dtype=np.int64)
+        for name in ("entry_id", "version_id", "profile_id"):
+            setattr(self, name, np.full(n, -1, dtype=np.int64))
+        self.tier_first = np.full(n, -1, dtype=np.int16)
+        self.tier_last = np.full(n, -1, dtype=np.int16)
+        for name in ("item", "prefix", "band", "service", "region", "unit", "rules", "currency"):
+            setattr(self, name, np.full(n, -1, dtype=np.int32))
+
+    @property
+    def rated(self) -> Bool:
+        return self.reason == RATED
+
+    def put(self, idx: I64 | None, other: RowState) -> None:
+        """Copy `other` (rows idx of self, or all rows when idx is None) into self."""
+        for name in self.__dataclass_fields__:
+            if name == "n":
+                continue
+            target = getattr(self, name)
+            if idx is None:
+                target[:] = getattr(other, name)
+            else:
+                target[idx] = getattr(other, name)

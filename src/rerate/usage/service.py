@@ -1,0 +1,217 @@
+"""Usage import: parse, resolve accounts, de-duplicate, write, commit — all or nothing.
+
+The store's files and the `usage_imports` row become visible together: the
+import holds the store's lock from planning until the row commits, and on any
+failure the files written so far are removed. A killed process leaves files
+whose import id never committed; readers ignore them (`visible_import_ids`)
+and `sweep_orphans` removes them later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rerate.accounts.service import create_account, import_lookup, move_account
+from rerate.auth.permissions import Permission, Principal
+from rerate.kit.errors import Invalid
+from rerate.models import UsageImport
+from rerate.models.enums import AccountKind
+from rerate.tenancy.service import get_customer
+from rerate.usage.errors import ImportRejected, RejectedRow, write_rejects_csv
+from rerate.usage.importers import get_importer
+from rerate.usage.importers.base import ImportOptions, ParseResult
+from rerate.usage.resolve import resolve_accounts, unknown_refs
+from rerate.usage.schema import UsageKind
+from rerate.usage.store import UsageStore
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    import_id: int | None
+    file: str
+    format: str
+    rows_read: int
+    new: int
+    corrected: int
+    unchanged: int
+    duplicates_in_file: int
+    rejected: int
+    accounts_created: int
+    rejects_file: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def visible_import_ids(session: Session) -> set[int]:
+    """Imports whose rows readers may see: exactly the committed ones."""
+    return set(session.scalars(select(UsageImport.id)))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _create_missing_accounts(
+    session: Session,
+    principal: Principal,
+    parsed: ParseResult,
+    lookup: dict[str, int],
+    *,
+    kind: UsageKind,
+    owner_id: int | None,
+) -> int:
+    missing = unknown_refs(parsed, lookup)
+    if not missing:
+        return 0
+    owner = get_customer(session, principal, owner_id, Permission.IMPORT_USAGE) if owner_id else None
+    if owner is None and not principal.is_platform():
+        raise Invalid("--create-accounts needs a customer to own the new accounts")
+    starts = parsed.table.column("usage_start")
+    first_use: datetime = pc.min(starts).as_py() if len(starts) else datetime.now().astimezone()
+    account_kind = AccountKind.VOIP_PEER if kind == UsageKind.CDR else AccountKind.MANAGEMENT_ACCOUNT
+    for ref in sorted(missing):
+        account = create_account(session, account_kind, external_ref=ref, platform=parsed.file)
+        if owner is not None:
+            move_account(session, account, customer=owner, valid_from=first_use)
+        lookup[ref] = account.id
+    return len(missing)
+
+
+def import_parsed(
+    session: Session,
+    store: UsageStore,
+    principal: Principal,
+    parsed: ParseResult,
+    *,
+    source: str,
+    kind: UsageKind,
+    sha256: str,
+    skip_bad_rows: bool = False,
+    create_accounts: bool = False,
+    owner_id: int | None = None,
+    rejects_path: Path | None = None,
+) -> ImportReport:
+    """Import an already parsed batch. Commits the session (see module doc)."""
+    lookup = import_lookup(session, principal)
+    created = 0
+    if create_accounts:
+        created = _create_missing_accounts(
+            session, principal, parsed, lookup, kind=kind, owner_id=owner_id
+        )
+    table, account_rejects = resolve_accounts(
+        parsed, lookup, file=parsed.file, skip_bad_rows=skip_bad_rows
+    )
+    rejects: list[RejectedRow] = [*parsed.rejects, *account_rejects]
+    with store.import_lock():
+        plan = store.plan_import(table, visible_import_ids(session))
+        starts = plan.table.column("usage_start")
+        record = UsageImport(
+            source=source,
+            file_name=parsed.file,
+            sha256=sha256,
+            rows_read=parsed.rows_read,
+            rows_new=plan.new,
+            rows_corrected=plan.corrected,
+            rows_unchanged=plan.unchanged,
+            rows_rejected=len(rejects),
+            first_usage_at=pc.min(starts).as_py() if len(starts) else None,
+            last_usage_at=pc.max(starts).as_py() if len(starts) else None,
+            actor_id=principal.user_id,
+        )
+        session.add(record)
+        session.flush()
+        # An id from a rolled-back attempt can be handed out again (SQLite);
+        # files a crashed attempt left under it must not become visible now.
+        store.discard_import(record.id)
+        try:
+            if plan.table.num_rows:
+                store.write_import(plan, record.id)
+            # Commit here, under the lock: the files and the row that makes
+            # them visible must appear together.
+            session.commit()
+        except BaseException:
+            session.rollback()
+            store.discard_import(record.id)
+            raise
+    rejects_file = None
+    if rejects and rejects_path is not None:
+        write_rejects_csv(rejects_path, rejects)
+        rejects_file = str(rejects_path)
+    return ImportReport(
+        import_id=record.id,
+        file=parsed.file,
+        format=source,
+        rows_read=parsed.rows_read,
+        new=plan.new,
+        corrected=plan.corrected,
+        unchanged=plan.unchanged,
+        duplicates_in_file=plan.duplicates_in_batch,
+        rejected=len(rejects),
+        accounts_created=created,
+        rejects_file=rejects_file,
+    )
+
+
+def import_file(
+    session: Session,
+    store: UsageStore,
+    principal: Principal,
+    path: Path,
+    *,
+    format_name: str,
+    options: ImportOptions | None = None,
+    create_accounts: bool = False,
+    owner_id: int | None = None,
+    rejects_path: Path | None = None,
+) -> ImportReport:
+    principal.require(Permission.IMPORT_USAGE)
+    importer = get_importer(format_name)
+    options = options or ImportOptions()
+    parsed = importer.parse(Path(path), options)
+    return import_parsed(
+        session,
+        store,
+        principal,
+        parsed,
+        source=importer.source.value,
+        kind=importer.kind,
+        sha256=_sha256(Path(path)),
+        skip_bad_rows=options.skip_bad_rows,
+        create_accounts=create_accounts,
+        owner_id=owner_id,
+        rejects_path=rejects_path,
+    )
+
+
+def scan_usage(
+    session: Session,
+    store: UsageStore,
+    *,
+    start_utc: datetime,
+    end_utc: datetime,
+    account_ids: list[int],
+    kind: UsageKind | None = None,
+) -> pa.Table:
+    return store.scan(
+        visible_import_ids(session),
+        start_utc=start_utc,
+        end_utc=end_utc,
+        account_ids=account_ids,
+        kind=kind,
+    )
+
+
+__all__ = ["ImportRejected", "ImportReport", "import_file", "import_parsed", "scan_usage"]
