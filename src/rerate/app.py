@@ -18,13 +18,31 @@ from rerate.kit.errors import RerateError
 from rerate.kit.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    *,
+    in_process_worker: bool = False,
+) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.resolved_database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = None
+        if in_process_worker:
+            from rerate.billing.tasks import handlers
+            from rerate.jobs.worker import Worker, start_in_thread
+
+            worker = Worker(
+                db, handlers=handlers(settings.data_dir), lease_s=settings.worker_lease_s,
+                poll_s=settings.worker_poll_s,
+            )
+            thread, stop = start_in_thread(worker)
         yield
+        if stop is not None:
+            stop.set()
+            thread.join(timeout=30)
         db.dispose()
 
     app = FastAPI(

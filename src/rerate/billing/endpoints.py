@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from rerate.api.deps import SessionDep, requires
+from rerate.api.deps import SessionDep, get_db, requires
 from rerate.auth.permissions import Permission
 from rerate.billing import eligibility, utilities
 from rerate.billing.diff import diff_csv_for_job
 from rerate.jobs import queue, views
+from rerate.kit.audit import Actor, set_session_actor
 from rerate.models.enums import JobStatus, JobType, ReasonCode
 from rerate.tenancy.service import get_customer
 
@@ -107,10 +108,17 @@ def get_job(job_id: int, session: SessionDep, principal: requires(BUA)) -> dict[
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel_job(job_id: int, session: SessionDep, principal: requires(BUA)) -> dict[str, Any]:
+def cancel_job(
+    job_id: int, request: Request, session: SessionDep, principal: requires(BUA)
+) -> dict[str, Any]:
+    """A queued job is cancelled at once; a running one stops at its next heartbeat."""
     views.get_job(session, principal, job_id)  # 404 outside the subtree
-    queue.cancel(session, job_id)
-    session.flush()
+    # Cancelling races the worker for the job row: take the write lock up
+    # front (BEGIN IMMEDIATE on SQLite) instead of upgrading a read transaction.
+    session.rollback()
+    with get_db(request).write_session() as write:
+        set_session_actor(write, Actor(principal.user_id, principal.email))
+        queue.cancel(write, job_id)
     return views.get_job(session, principal, job_id)[1]
 
 

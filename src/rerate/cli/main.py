@@ -48,10 +48,26 @@ def serve(
     from rerate.app import create_app
 
     s = context.settings()
-    application = create_app(s, context.database())
-    if worker and s.in_process_worker:
-        application.state.run_worker = True
+    application = create_app(s, context.database(), in_process_worker=worker and s.in_process_worker)
     uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info")
+
+
+@app.command()
+def worker(
+    worker_id: str = typer.Option(None, help="Name shown in the job log (default host:pid)."),
+) -> None:
+    """Run one job worker until SIGTERM/SIGINT (the first signal finishes the current job)."""
+    import logging
+
+    from rerate.billing.tasks import handlers
+    from rerate.jobs.worker import run_worker_process
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    s = context.settings()
+    run_worker_process(
+        s.resolved_database_url, lambda _db: handlers(s.data_dir), worker_id=worker_id,
+        lease_s=s.worker_lease_s, poll_s=s.worker_poll_s,
+    )
 
 
 @users_app.command("create")

@@ -7,6 +7,7 @@ invoice's customer (nearest override wins); platform roles always see them.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -21,6 +22,7 @@ from rerate.invoicing import render
 from rerate.invoicing import service as invoices
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import Forbidden, NotFound
+from rerate.kit.money import RoundingMode, money_str, round_money
 from rerate.models import Invoice, Node
 from rerate.models.enums import Role, SettingKey
 from rerate.settings.service import get_bool
@@ -47,17 +49,21 @@ def _visible(session: Session, principal: Principal, customer: Node) -> bool:
 
 
 def invoice_view(inv: Invoice) -> dict[str, Any]:
+    def m(amount: Decimal) -> str:  # already rounded at the boundary: this only trims zeros
+        return money_str(round_money(amount, inv.currency, RoundingMode(inv.rounding_mode)))
+
     return {
         "id": inv.id, "customer_id": inv.customer_id, "period": inv.period, "type": inv.type,
         "status": inv.status, "version": inv.version, "number": inv.number,
-        "currency": inv.currency, "subtotal": format(inv.subtotal, "f"),
-        "tax_rate": format(inv.tax_rate, "f"), "tax": format(inv.tax, "f"),
-        "total": format(inv.total, "f"), "replaces": inv.replaces_id,
+        "currency": inv.currency, "subtotal": m(inv.subtotal),
+        "tax_rate": format(inv.tax_rate.normalize(), "f"), "tax": m(inv.tax),
+        "total": m(inv.total), "replaces": inv.replaces_id,
         "replaced_by": inv.replaced_by_id, "created_at": inv.created_at,
         "issued_at": inv.issued_at, "cancelled_at": inv.cancelled_at, "paid_at": inv.paid_at,
         "lines": [
             {"position": ln.position, "kind": ln.kind, "description": ln.description,
-             "quantity": format(ln.quantity, "f"), "unit": ln.unit, "amount": format(ln.amount, "f")}
+             "quantity": format(ln.quantity.normalize(), "f"), "unit": ln.unit,
+             "amount": m(ln.amount)}
             for ln in inv.lines
         ],
     }

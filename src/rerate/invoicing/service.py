@@ -131,31 +131,33 @@ def build_invoice(
     return invoice
 
 
-def install_new_version(session: Session, new: Invoice, previous: Invoice | None) -> list[int]:
-    """Link `new` after `previous` per the refresh rules; returns cancelled ids.
+def retire(previous: Invoice) -> list[int]:
+    """Take the live invoice out of service before its new version is inserted
+    (the one-live-invoice index would refuse both at once): Issued becomes
+    Cancelled, Ready or Draft becomes Superseded; returns the cancelled ids.
 
     The caller holds `previous` locked (`live_invoice(..., for_update=True)`)
     so two refreshes cannot both replace the same invoice.
     """
-    if previous is None:
-        return []
     status = InvoiceStatus(previous.status)
     if status == InvoiceStatus.PAID:
         raise Conflict(
             f"invoice {previous.number} for {previous.period} is paid; correct it with a "
             "credit note rather than a refresh"
         )
-    previous.replaced_by_id = new.id
-    new.replaces_id = previous.id
-    new.version = previous.version + 1
-    cancelled: list[int] = []
     if status == InvoiceStatus.ISSUED:
         previous.status = InvoiceStatus.CANCELLED.value
         previous.cancelled_at = utcnow()
-        cancelled.append(previous.id)
-    else:
-        previous.status = InvoiceStatus.SUPERSEDED.value
-    return cancelled
+        return [previous.id]
+    previous.status = InvoiceStatus.SUPERSEDED.value
+    return []
+
+
+def link(previous: Invoice, new: Invoice) -> None:
+    """Link two versions both ways (`replaces` / `replaced_by`)."""
+    previous.replaced_by_id = new.id
+    new.replaces_id = previous.id
+    new.version = previous.version + 1
 
 
 def issue(session: Session, invoice: Invoice) -> Invoice:

@@ -162,7 +162,7 @@ def enqueue(
         schedule_id=schedule_id,
         created_at=now,
         run_after=run_after or now,
-        progress=Decimal(0),
+        progress=Decimal("0.00"),
         progress_note="",
         attempts=0,
         cancel_requested=False,
@@ -314,6 +314,9 @@ def fenced(session: Session, claimed: ClaimedJob) -> None:
     over the outcome the user was told about. A lease that has expired but
     not yet been reaped is refused too, so the reaper's message ("the previous
     published state is unchanged") stays true.
+
+    Keep the transaction short and do not report progress from inside it:
+    the heartbeat waits for the row (SQLite: the write lock) this holds.
     """
     _fenced_job(session, claimed)
 
@@ -367,7 +370,7 @@ def complete(db: Database, claimed: ClaimedJob, result: dict[str, Any]) -> None:
         job = _fenced_job(s, claimed)
         _finish(job, JobStatus.COMPLETE, utcnow())
         job.result = payload
-        job.progress = Decimal(100)
+        job.progress = Decimal("100.00")
 
 
 def fail(db: Database, claimed: ClaimedJob, error: str) -> None:

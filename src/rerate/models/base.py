@@ -7,6 +7,7 @@ text. `UTCDateTime` refuses naive datetimes and always returns aware UTC ones.
 
 from __future__ import annotations
 
+import decimal
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -31,6 +32,10 @@ class Base(DeclarativeBase):
     __audit_ignore__: frozenset[str] = frozenset()
     # Models that are not audited at all (the audit log itself, sessions).
     __audited__: bool = True
+
+
+# NUMERIC(38, s) holds 38 digits; Python's default context only 28.
+_WIDE = decimal.Context(prec=60)
 
 
 class DecimalType(TypeDecorator[Decimal]):
@@ -58,9 +63,12 @@ class DecimalType(TypeDecorator[Decimal]):
         if isinstance(value, float):
             raise TypeError("money and quantities are Decimal, never float")
         value = Decimal(value)
-        if dialect.name == "sqlite":
-            return format(value, "f")
-        return value
+        # The same text on every dialect (PostgreSQL pads NUMERIC to its
+        # scale; so do we), and never a silent loss of digits.
+        quantized = _WIDE.quantize(value, Decimal(1).scaleb(-self.scale))
+        if quantized != value:
+            raise ValueError(f"{value} has more than {self.scale} decimal places")
+        return format(quantized, "f") if dialect.name == "sqlite" else quantized
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

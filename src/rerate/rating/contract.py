@@ -118,7 +118,7 @@ def adjustment_factor(rule: ContractRule) -> int:
     """(100 -/+ percent) / 100 as an integer over _FACTOR_DIVISOR."""
     assert rule.percent is not None
     pct = to_scaled(rule.percent)
-    return 100 * UNIT - pct if rule.kind is RuleKind.DISCOUNT else 100 * UNIT + pct
+    return int(100 * UNIT - pct if rule.kind is RuleKind.DISCOUNT else 100 * UNIT + pct)
 
 
 def apply_adjustments(base: I64, winner: I16, rules: Sequence[ContractRule]) -> I64:
@@ -127,7 +127,7 @@ def apply_adjustments(base: I64, winner: I16, rules: Sequence[ContractRule]) -> 
     if len(base) == 0:
         return net
     present = np.flatnonzero(np.bincount(winner.astype(np.int64) + 1, minlength=len(rules) + 1))
-    for code in present:
+    for code in present.tolist():
         if code == 0:
             continue
         rows = np.flatnonzero(winner == code - 1)
@@ -135,7 +135,9 @@ def apply_adjustments(base: I64, winner: I16, rules: Sequence[ContractRule]) -> 
     return net
 
 
-def rules_label(override: ContractRule | None, adjust: ContractRule | None, passthrough: bool) -> str:
+def rules_label(
+    override: ContractRule | None, adjust: ContractRule | None, passthrough: bool
+) -> str:
     """The compact provenance string of the rules applied to a row."""
     parts = []
     if passthrough:
@@ -171,7 +173,7 @@ def label_codes(
             overrides[ov] if ov >= 0 else None, adjusts[ad] if ad >= 0 else None, pt
         )
         table[c] = pool.code(label) if label else -1
-    return table[combo]
+    return np.asarray(table[combo], dtype=np.int32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +233,7 @@ def custom_item_lines(
         amount = round_money(item.amount, currency, contract.rounding)
         if item.one_off_date is not None:
             if period.start <= item.one_off_date < period.end:
-                lines.append(
-                    PeriodLine("custom", item.id, item.description, amount, currency)
-                )
+                lines.append(PeriodLine("custom", item.id, item.description, amount, currency))
             continue
         assert item.recurring_from is not None
         for month in _months(period):

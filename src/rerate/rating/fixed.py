@@ -309,7 +309,7 @@ def mul_div(a: I64 | int, b: I64 | int, d: int) -> I64:
     if np.ndim(b) == 0:
         # A scalar factor such as 95% = 95 * 10**10 / 10**12 shares powers of ten
         # with the divisor; cancelling them keeps products in the fast path.
-        bi = int(b)  # type: ignore[arg-type]
+        bi = int(b)
         while bi != 0 and bi % 10 == 0 and d % 10 == 0:
             bi //= 10
             d //= 10

@@ -13,6 +13,7 @@ amounts with at most 10 decimal places, aware UTC instants ...).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -83,7 +84,7 @@ def _check_tiers(tiers: tuple[Tier, ...], mode: TierMode, what: str) -> None:
         raise PlanError(f"{what}: tier_mode {mode.value!r} needs at least one tier")
     if tiers[0].from_qty != 0:
         raise PlanError(f"{what}: the first tier must start at 0")
-    for prev, cur in zip(tiers, tiers[1:], strict=False):
+    for prev, cur in itertools.pairwise(tiers):
         if cur.from_qty <= prev.from_qty:
             raise PlanError(f"{what}: tier boundaries must increase strictly")
 
@@ -346,8 +347,8 @@ class ContractRule:
     @property
     def specificity(self) -> int:
         """sku (4) > region (2) > service (1); summed, so sku+region beats sku."""
-        return 4 * (self.sku is not None) + 2 * (self.region is not None) + (
-            self.service is not None
+        return (
+            4 * (self.sku is not None) + 2 * (self.region is not None) + (self.service is not None)
         )
 
 
@@ -393,7 +394,9 @@ class Contract:
 
     def rules_of(self, *kinds: RuleKind) -> tuple[ContractRule, ...]:
         """Rules of `kinds` in application order: `order`, then id."""
-        return tuple(sorted((r for r in self.rules if r.kind in kinds), key=lambda r: (r.order, r.id)))
+        return tuple(
+            sorted((r for r in self.rules if r.kind in kinds), key=lambda r: (r.order, r.id))
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +440,7 @@ class RatingPlan:
             by_account.setdefault(o.account_id, []).append((utc_us(o.valid_from), end))
         for account, spans in by_account.items():
             spans.sort()
-            for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            for (_, end), (start, _) in itertools.pairwise(spans):
                 if start < end:
                     raise PlanError(f"account {account}: overlapping ownership intervals")
 

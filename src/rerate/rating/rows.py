@@ -127,7 +127,7 @@ class RowState:
 
     @property
     def rated(self) -> Bool:
-        return self.reason == RATED
+        return np.asarray(self.reason == RATED, dtype=bool)
 
     def put(self, idx: I64 | None, other: RowState) -> None:
         """Copy `other` (rows idx of self, or all rows when idx is None) into self."""

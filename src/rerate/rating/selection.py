@@ -171,4 +171,4 @@ class AccountIndex:
                 ok = k >= 0
                 kk = np.maximum(k, 0)
                 result[rows] = ok & (t_us[rows] < to[kk])
-        return result
+        return np.asarray(result, dtype=bool)

@@ -180,8 +180,11 @@ def price_axis(
     is_volume = tables.volume[table]
     grad = ~is_volume
     for k in range(tables.prices.shape[1]):
-        part = np.minimum(hi, bounds[:, k + 1]) - np.maximum(charge_lo, bounds[:, k])
-        part = np.where(grad & (part > 0), part, 0)
+        p_hi = np.minimum(hi, bounds[:, k + 1])
+        p_lo = np.maximum(charge_lo, bounds[:, k])
+        # Where the tier misses the slice, p_hi - p_lo may wrap around (a bound
+        # is +-inf): compare first, subtract only where it is meaningful.
+        part = np.where(grad & (p_hi > p_lo), p_hi - p_lo, 0)
         if not bool(part.any()):
             continue
         amount += mul_div(part, prices[:, k], divisor)

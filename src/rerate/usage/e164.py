@@ -63,9 +63,7 @@ def normalize_array(
     out = digits
     if international_prefix:
         intl = pc.and_(pc.invert(plus), pc.starts_with(digits, international_prefix))
-        out = pc.if_else(
-            intl, pc.utf8_slice_codeunits(digits, len(international_prefix)), out
-        )
+        out = pc.if_else(intl, pc.utf8_slice_codeunits(digits, len(international_prefix)), out)
     else:
         intl = pc.is_null(digits)  # all false (or null where digits is null)
     if country_code and national_prefix:

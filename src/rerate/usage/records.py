@@ -22,10 +22,9 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from rerate.kit.money import to_row_scale
 from rerate.usage.e164 import normalize
+from rerate.usage.errors import ImportRejected
 from rerate.usage.importers.base import ParseResult, assemble, duck, json_lookup
 from rerate.usage.schema import DECIMAL, TIMESTAMP, UsageKind, UsageSource
-
-MAX_BATCH = 10_000
 
 
 def _no_json_numbers(value: Any) -> Any:
@@ -82,8 +81,14 @@ class UsageRecordIn(BaseModel):
         if self.kind is UsageKind.CLOUD:
             if self.sku is None or self.quantity is None:
                 raise ValueError("a cloud record needs sku and quantity")
-        elif self.called_number is None or self.billable_seconds is None or self.duration_seconds is None:
-            raise ValueError("a cdr record needs called_number, duration_seconds and billable_seconds")
+        elif (
+            self.called_number is None
+            or self.billable_seconds is None
+            or self.duration_seconds is None
+        ):
+            raise ValueError(
+                "a cdr record needs called_number, duration_seconds and billable_seconds"
+            )
         if self.list_cost is not None and self.currency is None:
             raise ValueError("list_cost needs a currency")
         for name in ("quantity", "list_cost"):
@@ -101,9 +106,8 @@ def records_to_table(
 ) -> ParseResult:
     """Canonical rows for a validated batch; `line` = position in the batch (1-based)."""
     if ":" in namespace:
-        raise ValueError("namespace must not contain ':'")
-    if len(records) > MAX_BATCH:
-        raise ValueError(f"at most {MAX_BATCH} records per batch")
+        # The caller's input, so a rejection (4xx), not a programming error.
+        raise ImportRejected("request", 0, "namespace", "must not contain ':'")
     n = len(records)
 
     def strings(name: str) -> pa.Array:

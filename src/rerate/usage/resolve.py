@@ -56,13 +56,22 @@ def resolve_accounts(
             first = int(idx[np.argmin(lines)])
             ref = table.column("account_ref")[first].as_py()
             raise ImportRejected(
-                file, int(result.line_numbers[first]), result.account_column, f"{UNKNOWN_ACCOUNT} {ref!r}"
+                file,
+                int(result.line_numbers[first]),
+                result.account_column,
+                f"{UNKNOWN_ACCOUNT} {ref!r}",
             )
         order = np.argsort(lines, kind="stable")
         texts = result.raw_lines([int(n) for n in lines])
         refs = table.column("account_ref").take(pa.array(idx[order])).to_pylist()
         rejects = [
-            RejectedRow(file, int(line), result.account_column, f"{UNKNOWN_ACCOUNT} {ref!r}", texts.get(int(line), ""))
+            RejectedRow(
+                file,
+                int(line),
+                result.account_column,
+                f"{UNKNOWN_ACCOUNT} {ref!r}",
+                texts.get(int(line), ""),
+            )
             for line, ref in zip(lines[order], refs, strict=True)
         ]
         keep = pa.array(~unknown)
@@ -81,8 +90,15 @@ def unknown_refs(result: ParseResult, lookup: Mapping[str, int]) -> dict[str, in
         return {}
     mask = pc.is_in(refs, value_set=pa.array(distinct, pa.string()))
     sub = pa.table(
-        {"ref": refs.filter(mask), "line": pa.array(result.line_numbers).filter(mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask)}
+        {
+            "ref": refs.filter(mask),
+            "line": pa.array(result.line_numbers).filter(
+                mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
+            ),
+        }
     )
     firsts = sub.group_by("ref").aggregate([("line", "min")])
-    pairs = zip(firsts.column("ref").to_pylist(), firsts.column("line_min").to_pylist(), strict=True)
+    pairs = zip(
+        firsts.column("ref").to_pylist(), firsts.column("line_min").to_pylist(), strict=True
+    )
     return {ref: int(line) for ref, line in sorted(pairs, key=lambda p: p[1])}

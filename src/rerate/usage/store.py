@@ -37,6 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -52,7 +53,10 @@ _US_PER_DAY = 86_400_000_000
 _EPOCH = date(1970, 1, 1)
 
 SUPERSEDED_SCHEMA = pa.schema(
-    [pa.field("record_id", pa.string(), nullable=False), pa.field("import_id", pa.int64(), nullable=False)]
+    [
+        pa.field("record_id", pa.string(), nullable=False),
+        pa.field("import_id", pa.int64(), nullable=False),
+    ]
 )
 
 DEFAULT_GRACE = timedelta(hours=6)
@@ -124,7 +128,9 @@ class UsageStore:
                         break
                     except BlockingIOError:
                         if time.monotonic() >= deadline:
-                            raise StoreBusy(f"usage store {self.root} is locked by another import") from None
+                            raise StoreBusy(
+                                f"usage store {self.root} is locked by another import"
+                            ) from None
                         time.sleep(0.05)
             try:
                 yield
@@ -135,7 +141,9 @@ class UsageStore:
 
     # ------------------------------------------------------------------ listing
 
-    def _day_dirs(self, base: Path, first: date | None, last: date | None) -> Iterator[tuple[date, Path]]:
+    def _day_dirs(
+        self, base: Path, first: date | None, last: date | None
+    ) -> Iterator[tuple[date, Path]]:
         if not base.is_dir():
             return
         with os.scandir(base) as entries:
@@ -281,7 +289,9 @@ class UsageStore:
         days: list[date] = []
         if table.num_rows:
             ids = pa.array(np.full(table.num_rows, import_id, dtype=np.int64))
-            table = table.set_column(table.schema.get_field_index("import_id"), USAGE_SCHEMA.field("import_id"), ids)
+            table = table.set_column(
+                table.schema.get_field_index("import_id"), USAGE_SCHEMA.field("import_id"), ids
+            )
             start_us = _epoch_us(table.column("usage_start"))
             day_no = start_us // _US_PER_DAY
             # Sorted by account and time inside a day: row-group statistics
@@ -299,7 +309,9 @@ class UsageStore:
         sup = plan.superseded
         if sup.num_rows:
             for day in sorted(set(sup.column("day").to_pylist())):
-                ids_of_day = sup.column("record_id").filter(pc.equal(sup.column("day"), pa.scalar(day, pa.date32())))
+                ids_of_day = sup.column("record_id").filter(
+                    pc.equal(sup.column("day"), pa.scalar(day, pa.date32()))
+                )
                 marks = pa.table(
                     {
                         "record_id": ids_of_day,
@@ -442,7 +454,7 @@ def _check_schema(table: pa.Table) -> None:
         raise ValueError("table does not follow USAGE_SCHEMA")
 
 
-def _epoch_us(values: pa.ChunkedArray | pa.Array) -> np.ndarray:  # type: ignore[type-arg]
+def _epoch_us(values: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
     ints = pc.cast(values, pa.int64())
     if isinstance(ints, pa.ChunkedArray):
         ints = ints.combine_chunks()
@@ -483,4 +495,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-

@@ -88,20 +88,30 @@ def parse_cdrs(
     check.fail(bad_duration, fields.duration, "unparsable whole number", col(fields.duration))
     check.fail(pc.less(duration, 0), fields.duration, "negative duration", col(fields.duration))
     check.fail(
-        pc.greater(duration, MAX_DURATION_S), fields.duration, "duration over 7 days", col(fields.duration)
+        pc.greater(duration, MAX_DURATION_S),
+        fields.duration,
+        "duration over 7 days",
+        col(fields.duration),
     )
     check.required(col(fields.billsec), fields.billsec)
     check.fail(bad_billsec, fields.billsec, "unparsable whole number", col(fields.billsec))
     check.fail(pc.less(billsec, 0), fields.billsec, "negative duration", col(fields.billsec))
     check.fail(
-        pc.greater(billsec, MAX_DURATION_S), fields.billsec, "duration over 7 days", col(fields.billsec)
+        pc.greater(billsec, MAX_DURATION_S),
+        fields.billsec,
+        "duration over 7 days",
+        col(fields.billsec),
     )
     if fields.end is None:
         safe = pc.if_else(pa.array(check.good), duration, 0)
-        end = pc.add(start, pc.cast(pc.multiply(safe, 1_000_000), pa.duration("us"))).cast(TIMESTAMP)
+        end = pc.add(start, pc.cast(pc.multiply(safe, 1_000_000), pa.duration("us"))).cast(
+            TIMESTAMP
+        )
     if disposition is None:
         disposition = (
-            pc.utf8_upper(clean(col(fields.disposition))) if fields.disposition else pa.nulls(raw.num_rows, pa.string())
+            pc.utf8_upper(clean(col(fields.disposition)))
+            if fields.disposition
+            else pa.nulls(raw.num_rows, pa.string())
         )
     called = clean(col(fields.called))
 
@@ -135,4 +145,3 @@ def parse_cdrs(
         )
 
     return result(raw, check, table_of, account_column=fields.account)
-

@@ -76,7 +76,7 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise ImportRejected(file, 1, missing[0], "missing column")
-    raw = read_csv_raw(path, file=file, header=False, names=names, progress=options.progress)
+    raw = read_csv_raw(path, header=False, names=names, progress=options.progress)
     source_id = None
     if "uniqueid" in names:
         uid = clean(raw.table.column("uniqueid"))
@@ -100,4 +100,3 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
         )
     finally:
         con.close()
-

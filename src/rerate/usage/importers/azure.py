@@ -87,7 +87,7 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
     if cols["payg"] is None and cols["cost"] is None:
         raise ImportRejected(file, 1, "CostInBillingCurrency", "missing column")
     present = [c for c in cols.values() if c is not None]
-    raw = read_csv_raw(path, file=file, header=True, include=present, progress=options.progress)
+    raw = read_csv_raw(path, header=True, include=present, progress=options.progress)
     t = raw.table
     n = raw.num_rows
 
@@ -121,7 +121,9 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
         cost, bad_cost = parse_decimal(col("cost"))
         check.fail(bad_cost, name("cost"), "unparsable number", col("cost"))
         list_cost = pc.coalesce(payg, cost)
-        check.fail(pc.is_null(list_cost), name("cost") if cols["cost"] else name("payg"), "missing value")
+        check.fail(
+            pc.is_null(list_cost), name("cost") if cols["cost"] else name("payg"), "missing value"
+        )
         check.required(col("currency"), name("currency"))
 
         account = subscription
@@ -174,7 +176,9 @@ def _parse_dates(con: duckdb.DuckDBPyConnection, values: pa.Array) -> tuple[pa.A
     us_arr = pa.array(us)
     null = pa.scalar(None, pa.string())
     iso, bad_iso, _ = parse_timestamp(con, pc.if_else(us_arr, null, s), default_tz="UTC")
-    us_ts = pc.strptime(pc.if_else(us_arr, s, null), format="%m/%d/%Y", unit="us", error_is_null=True)
+    us_ts = pc.strptime(
+        pc.if_else(us_arr, s, null), format="%m/%d/%Y", unit="us", error_is_null=True
+    )
     us_ts = us_ts.cast(pa.timestamp("us")).cast(TIMESTAMP)
     start = pc.coalesce(iso, us_ts)
     bad = bad_iso | (us & ~mask_np(pc.is_valid(us_ts)))
@@ -200,7 +204,8 @@ def _tag_values(tags: pa.Array, key: str) -> tuple[pa.Array, BoolArray]:
             broken.add(text)
             continue
         found = next((v for k, v in parsed.items() if k.lower() == wanted), None)
-        values[text] = str(found).strip() or None if found is not None else None
+        value = str(found).strip() if found is not None else ""
+        values[text] = value or None
     keys = pa.array(list(values), pa.string())
     mapped = pa.array(list(values.values()), pa.string()).take(pc.index_in(s, value_set=keys))
     bad = mask_np(pc.is_in(s, value_set=pa.array(sorted(broken), pa.string())))

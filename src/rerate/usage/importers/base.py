@@ -8,7 +8,8 @@ The shape of an importer:
    every failing row with a `Checker`; row-level Python runs only over the
    few bad rows, to word their messages;
 3. `assemble` the canonical table (USAGE_SCHEMA) from the good rows,
-   computing `record_id` and `content_hash` in DuckDB.
+   computing `record_id` (sha256, hashlib over Arrow buffers) and
+   `content_hash` (md5, DuckDB).
 
 Reading is fast on the common case (pyarrow.csv, multi-threaded, one record
 per physical line). When the file is irregular (blank lines, quoted
@@ -27,8 +28,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -47,7 +49,7 @@ Progress = Callable[[int, int], None]
 
 LineArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-AnyArray = pa.Array | pa.ChunkedArray
+AnyArray: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class Structural:
     line: int
     column: str | None
     reason: str
-    raw: str
+    raw: str | None  # None: the physical line, looked up when needed
 
 
 @dataclass(slots=True)
@@ -232,7 +234,6 @@ def match_columns(
 def read_csv_raw(
     path: Path,
     *,
-    file: str,
     header: bool,
     include: Sequence[str] | None = None,
     names: Sequence[str] | None = None,
@@ -245,7 +246,6 @@ def read_csv_raw(
     many fields; other records become `Structural` rejects.
     """
     total = path.stat().st_size
-    ncols = len(names) if names is not None else None
     invalid: list[int] = []
 
     def on_invalid(row: Any) -> str:
@@ -283,18 +283,13 @@ def read_csv_raw(
     if regular:
         first = 2 if header else 1
         lines = np.arange(first, first + table.num_rows, dtype=np.int64)
-        if not header and ncols is not None and table.num_columns != ncols:
-            regular = False
-        else:
-            return RawTable(table.combine_chunks(), lines, raw_lookup=lookup)
-    return _read_csv_slow(path, file=file, header=header, include=keep, names=names, lookup=lookup)
+        return RawTable(table.combine_chunks(), lines, raw_lookup=lookup)
+    return _read_csv_slow(path, include=keep, names=names, lookup=lookup)
 
 
 def _read_csv_slow(
     path: Path,
     *,
-    file: str,
-    header: bool,
     include: Sequence[str] | None,
     names: Sequence[str] | None,
     lookup: RawLookup,
@@ -325,17 +320,17 @@ def _read_csv_slow(
             if len(record) != len(field_names):
                 if len(record) < len(field_names):
                     column: str | None = field_names[len(record)]
-                    reason = f"missing column: expected {len(field_names)} fields, got {len(record)}"
+                    reason = (
+                        f"missing column: expected {len(field_names)} fields, got {len(record)}"
+                    )
                 else:
                     column = None
                     reason = f"expected {len(field_names)} fields, got {len(record)}"
-                structural.append(Structural(start, column, reason, ",".join(record)))
+                structural.append(Structural(start, column, reason, None))
                 continue
             bad_utf8 = next((i for i in picks if _has_surrogate(record[i])), None)
             if bad_utf8 is not None:
-                structural.append(
-                    Structural(start, field_names[bad_utf8], "invalid UTF-8", _safe(record))
-                )
+                structural.append(Structural(start, field_names[bad_utf8], "invalid UTF-8", None))
                 continue
             for out, i in zip(columns, picks, strict=True):
                 out.append(record[i])
@@ -345,16 +340,14 @@ def _read_csv_slow(
     kept = include if include is not None else field_names
     if not columns:
         columns = [[] for _ in kept]
-    table = pa.table({name: pa.array(col, pa.string()) for name, col in zip(kept, columns, strict=True)})
+    table = pa.table(
+        {name: pa.array(col, pa.string()) for name, col in zip(kept, columns, strict=True)}
+    )
     return RawTable(table, np.asarray(lines, dtype=np.int64), structural, lookup)
 
 
 def _has_surrogate(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
-
-
-def _safe(record: Sequence[str]) -> str:
-    return ",".join(record).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _csv_line_lookup(path: Path) -> RawLookup:
@@ -373,10 +366,6 @@ def _csv_line_lookup(path: Path) -> RawLookup:
         return out
 
     return lookup
-
-
-def strings_table(columns: Mapping[str, Sequence[str | None]]) -> pa.Table:
-    return pa.table({k: pa.array(list(v), pa.string()) for k, v in columns.items()})
 
 
 def json_lookup(records: Sequence[Mapping[str, Any]]) -> RawLookup:
@@ -557,6 +546,9 @@ def parse_timestamp(
 # --------------------------------------------------------------------------- checking
 
 
+_QUOTE_MAX = 80
+
+
 @dataclass(slots=True)
 class _Check:
     column: str | None
@@ -606,7 +598,7 @@ class Checker:
         bad_idx = np.flatnonzero(self._first >= 0)
         if not self.skip_bad_rows and bad_idx.size:
             # Only the earliest bad row is reported: word just that one.
-            bad_idx = bad_idx[np.argmin(self.raw.lines[bad_idx]) : None][:1]
+            bad_idx = bad_idx[[int(np.argmin(self.raw.lines[bad_idx]))]]
         items: list[tuple[int, str | None, str, str | None]] = []
         for i in bad_idx:
             check = self._checks[self._first[i]]
@@ -623,7 +615,9 @@ class Checker:
         need = [line for line, _, _, raw in items if raw is None]
         texts = lookup(need) if lookup is not None and need else {}
         rejects = [
-            RejectedRow(self.file, line, column, reason, raw if raw is not None else texts.get(line, ""))
+            RejectedRow(
+                self.file, line, column, reason, raw if raw is not None else texts.get(line, "")
+            )
             for line, column, reason, raw in items
         ]
         return self.good, rejects
@@ -632,6 +626,8 @@ class Checker:
         if check.values is None:
             return check.reason
         value = check.values[row].as_py()
+        if isinstance(value, str) and len(value) > _QUOTE_MAX:
+            value = value[:_QUOTE_MAX] + "..."  # a message, not a dump of the row
         return f"{check.reason}: {value!r}"
 
 
@@ -643,7 +639,9 @@ _NULL = "\x1e"  # stands for null, so ('a', null) and (null, 'a') differ
 # Every canonical column a rater could read: any change in one of them is a
 # correction; an identical re-send is a duplicate.
 CONTENT_COLUMNS = tuple(
-    c for c in USAGE_SCHEMA.names if c not in ("record_id", "content_hash", "import_id", "account_id")
+    c
+    for c in USAGE_SCHEMA.names
+    if c not in ("record_id", "content_hash", "import_id", "account_id")
 )
 
 
@@ -673,12 +671,13 @@ def sha256_hex32(texts: pa.Array) -> list[str]:
     """
     if len(texts) == 0:
         return []
-    texts = texts.cast(pa.large_string()) if len(texts) else texts
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    texts = texts.cast(pa.large_string())  # 64-bit offsets, one dtype to read
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[
+        texts.offset : texts.offset + len(texts) + 1
+    ]
     data = memoryview(texts.buffers()[2] or b"")
     sha = hashlib.sha256
-    bounds = offsets.tolist()
-    return [sha(data[a:b]).hexdigest()[:32] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [sha(data[a:b]).hexdigest()[:32] for a, b in pairwise(offsets.tolist())]
 
 
 def assemble(
@@ -715,9 +714,9 @@ def assemble(
         if f.name in columns:
             arrays[f.name] = take(columns[f.name]).cast(f.type)
         elif f.name == "source":
-            arrays[f.name] = pa.array([source.value] * n, pa.string())
+            arrays[f.name] = pa.repeat(pa.scalar(source.value, pa.string()), n)
         elif f.name == "kind":
-            arrays[f.name] = pa.array([kind.value] * n, pa.string())
+            arrays[f.name] = pa.repeat(pa.scalar(kind.value, pa.string()), n)
         elif f.name == "import_id":
             arrays[f.name] = pa.array(np.zeros(n, dtype=np.int64))
         elif f.name == "account_id":
@@ -731,7 +730,11 @@ def assemble(
     if need_hash.any():
         rows = pa.array(need_hash)
         key = _joined(
-            [pa.array([namespace] * n, pa.string()), arrays["source"], *(take(v) for v in identity)]
+            [
+                pa.repeat(pa.scalar(namespace, pa.string()), n),
+                arrays["source"],
+                *(take(v) for v in identity),
+            ]
         )
         digests = pa.array(sha256_hex32(key.filter(rows)), pa.string())
         hashed = pc.binary_join_element_wise(prefix + "#", digests, "")
@@ -762,4 +765,3 @@ def result(
         account_column=account_column,
         raw_lookup=raw.raw_lookup,
     )
-

@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -137,12 +138,16 @@ def _raw_table(records: Sequence[Any]) -> RawTable:
     structural: list[Structural] = []
     for number, rec in enumerate(records, start=1):
         if not isinstance(rec, dict):
-            structural.append(Structural(number, None, "not a JSON object", json.dumps(rec, default=str)))
+            structural.append(
+                Structural(number, None, "not a JSON object", json.dumps(rec, default=str))
+            )
             continue
         missing = next((f for f in REQUIRED if f not in rec), None)
         if missing is not None:
             structural.append(
-                Structural(number, missing, "missing column", json.dumps(rec, default=str, sort_keys=True))
+                Structural(
+                    number, missing, "missing column", json.dumps(rec, default=str, sort_keys=True)
+                )
             )
             continue
         for f in FIELDS:
@@ -153,7 +158,9 @@ def _raw_table(records: Sequence[Any]) -> RawTable:
     return RawTable(table, np.asarray(lines, dtype=np.int64), structural, json_lookup(safe))
 
 
-def _parse_raw(con: Any, raw: RawTable, options: ImportOptions, *, file: str) -> ParseResult:
+def _parse_raw(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, options: ImportOptions, *, file: str
+) -> ParseResult:
     t = raw.table
 
     def col(name: str) -> pa.Array:
@@ -201,7 +208,8 @@ def _parse_raw(con: Any, raw: RawTable, options: ImportOptions, *, file: str) ->
             "unit": units,
         }
         identity = [
-            start if f == "startdate" else last if f == "enddate" else clean(col(f)) for f in IDENTITY
+            start if f == "startdate" else last if f == "enddate" else clean(col(f))
+            for f in IDENTITY
         ]
         return assemble(
             con,

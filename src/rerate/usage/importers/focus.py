@@ -109,7 +109,6 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
         cols = _columns(header, options, file=file, header_line=1)
         raw = read_csv_raw(
             path,
-            file=file,
             header=True,
             include=[c for c in cols.values() if c is not None],
             progress=options.progress,

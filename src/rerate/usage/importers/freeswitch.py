@@ -70,7 +70,7 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise ImportRejected(file, 1, missing[0], "missing column")
-    raw = read_csv_raw(path, file=file, header=False, names=names, progress=options.progress)
+    raw = read_csv_raw(path, header=False, names=names, progress=options.progress)
     t = raw.table
     source_id = clean(t.column("uuid")) if "uuid" in names else None
     con = duck()

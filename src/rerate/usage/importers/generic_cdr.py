@@ -50,9 +50,7 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
     file = options.label(path)
     cols = match_columns(read_header(path), SPEC, REQUIRED, file=file)
     present = {k: v for k, v in cols.items() if v is not None}
-    raw = read_csv_raw(
-        path, file=file, header=True, include=list(present.values()), progress=options.progress
-    )
+    raw = read_csv_raw(path, header=True, include=list(present.values()), progress=options.progress)
     fields = CdrFields(
         account=present["account"],
         calling=present["calling"],

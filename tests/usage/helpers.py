@@ -1,4 +1,4 @@
-"""Shared helpers for the usage tests."""
+"""Helpers shared by the usage tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 
 from rerate.usage.records import UsageRecordIn, records_to_table
 from rerate.usage.resolve import resolve_accounts
@@ -17,18 +16,13 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T0 = datetime(2026, 8, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def examples() -> Path:
-    return EXAMPLES
-
-
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8", newline="")
     return path
 
 
 def cloud_batch(
-    rows: Iterable[tuple[str, str, str, float | int]],
+    rows: Iterable[tuple[str, str, str, int]],
     *,
     accounts: Mapping[str, int] | None = None,
 ) -> pa.Table:

@@ -1,0 +1,101 @@
+"""Aggregations of a run's daily rows for the cache, diffs and invoices.
+
+Sums run in DuckDB on DECIMAL(38, 10) (exact; no float), and come back to
+Python as `Decimal`. Rounding to the minor unit is not done here: invoices
+round per line at their own boundary (rerate.invoicing.service).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+
+def _query(sql: str, **tables: pa.Table) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(":memory:")
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _dec(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(value or 0)
+
+
+def cache_aggregates(daily: pa.Table, rated: pa.Table | None = None) -> list[dict[str, Any]]:
+    """Per account: quantity, list and net amount, rated row count (and unrated
+    row count when the per-row table is given)."""
+    rows = _query(
+        "SELECT account_id, SUM(quantity), SUM(list_amount), SUM(net_amount), SUM(rows) "
+        "FROM daily GROUP BY account_id ORDER BY account_id",
+        daily=daily,
+    )
+    unrated: dict[int, int] = {}
+    if rated is not None and rated.num_rows:
+        for account_id, count in _query(
+            "SELECT account_id, COUNT(*) FROM rated WHERE CAST(status AS VARCHAR) = 'unrated' "
+            "GROUP BY account_id",
+            rated=rated,
+        ):
+            unrated[int(account_id)] = int(count)
+    out = [
+        {
+            "account_id": int(a), "quantity": _dec(q), "list_amount": _dec(la),
+            "net_amount": _dec(na), "row_count": int(n), "unrated_count": unrated.pop(int(a), 0),
+        }
+        for a, q, la, na, n in rows
+    ]
+    # Accounts whose every row was unrated still get a cache row, with zero amounts.
+    out.extend(
+        {"account_id": a, "quantity": Decimal(0), "list_amount": Decimal(0),
+         "net_amount": Decimal(0), "row_count": 0, "unrated_count": n}
+        for a, n in sorted(unrated.items())
+    )
+    return out
+
+
+def item_aggregates(daily: pa.Table) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+    """(account, SKU or destination group) -> (quantity, net amount)."""
+    return {
+        (int(a), str(item or "")): (_dec(q), _dec(na))
+        for a, item, q, na in _query(
+            "SELECT account_id, COALESCE(item, ''), SUM(quantity), SUM(net_amount) "
+            "FROM daily GROUP BY 1, 2",
+            daily=daily,
+        )
+    }
+
+
+def invoice_groups(
+    daily: pa.Table, period_lines: pa.Table
+) -> list[tuple[str, str, str, Decimal, Decimal]]:
+    """Invoice lines before rounding: (kind, description, unit, quantity, amount).
+
+    Cloud usage: one line per service and SKU; VoIP: one line per destination
+    group (quantity in billed minutes); then the run's period lines (custom
+    line items, support fee, minimum shortfall, credits, profile fees).
+    """
+    groups: list[tuple[str, str, str, Decimal, Decimal]] = []
+    for kind, service, item, unit, qty, amount in _query(
+        "SELECT kind, COALESCE(service, ''), COALESCE(item, ''), COALESCE(unit, ''), "
+        "SUM(quantity), SUM(net_amount) FROM daily GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        daily=daily,
+    ):
+        qty, amount = _dec(qty), _dec(amount)
+        if kind == "cdr":
+            # quantity of CDR rows is billed seconds; invoices speak minutes
+            groups.append(("usage", f"Calls to {item}", "min", qty / 60, amount))
+        else:
+            label = f"{service} - {item}" if service else item
+            groups.append(("usage", label, unit, qty, amount))
+    for kind, description, amount in _query(
+        "SELECT kind, description, amount FROM lines ORDER BY line_no", lines=period_lines
+    ):
+        groups.append((str(kind), str(description), "", Decimal(1), _dec(amount)))
+    return groups

@@ -1,0 +1,73 @@
+"""The diff of a recalculation: per account and SKU or destination, old and new
+quantity and amount, plus totals. Computed from two runs' daily rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from rerate.kit.errors import NotFound
+from rerate.models import BillingRun, Job
+from rerate.billing.aggregates import item_aggregates
+
+Key = tuple[int, str]  # (account_id, SKU or destination group)
+
+
+def _groups(run: BillingRun | None) -> dict[Key, tuple[Decimal, Decimal]]:
+    if run is None:
+        return {}
+    from rerate.billing.runs import read_daily
+
+    return item_aggregates(read_daily(run))
+
+
+def diff_rows(old: BillingRun | None, new: BillingRun) -> list[dict[str, object]]:
+    before, after = _groups(old), _groups(new)
+    rows: list[dict[str, object]] = []
+    zero = (Decimal(0), Decimal(0))
+    for key in sorted(before.keys() | after.keys()):
+        (oq, oa), (nq, na) = before.get(key, zero), after.get(key, zero)
+        rows.append({
+            "account_id": key[0], "item": key[1], "old_quantity": oq, "new_quantity": nq,
+            "old_amount": oa, "new_amount": na, "delta_amount": na - oa,
+        })
+    return rows
+
+
+def diff_csv(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    fields = ["account_id", "item", "old_quantity", "new_quantity", "old_amount", "new_amount",
+              "delta_amount"]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    totals = {f: Decimal(0) for f in fields[2:]}
+    for row in rows:
+        writer.writerow({k: format(v, "f") if isinstance(v, Decimal) else v for k, v in row.items()})
+        for f in totals:
+            totals[f] += row[f]  # type: ignore[operator]
+    writer.writerow({"account_id": "TOTAL", "item": "",
+                     **{k: format(v, "f") for k, v in totals.items()}})
+    return out.getvalue()
+
+
+def save_diff(path: Path, rows: list[dict[str, object]]) -> Path:
+    """Write the diff next to the other job outputs (once; a retry rewrites it whole)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(diff_csv(rows))
+    tmp.replace(path)
+    return path
+
+
+def diff_csv_for_job(session: Session, job: Job) -> str:
+    """The diff a recalculation job stored with its result."""
+    result = json.loads(job.result) if job.result else {}
+    diff_path = result.get("diff_path")
+    if not diff_path or not Path(diff_path).exists():
+        raise NotFound("this job has no diff (only finished recalculations have one)")
+    return Path(diff_path).read_text()

@@ -1,0 +1,247 @@
+"""Billing runs: compute (rate into Parquet), record, publish atomically, cache.
+
+A run is the rated output of one (customer, period), written once under
+`<data_dir>/runs/customer=<id>/period=<YYYY-MM>/<uuid>/` and never edited.
+Publishing switches `current_runs` for that (customer, period) in the same
+transaction that marks the old run superseded and rebuilds the cache, so a
+reader sees the old state or the new one, never a mix. A run whose content
+fingerprint equals the current run's is not recorded: a recalculation that
+changes nothing creates no new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from rerate.billing.aggregates import cache_aggregates
+from rerate.billing.plan_builder import build_plan
+from rerate.kit.audit import record
+from rerate.kit.errors import NotFound
+from rerate.kit.periods import Month
+from rerate.models import BillingCacheRow, BillingRun, CurrentRun, Node
+from rerate.models.base import utcnow
+from rerate.models.enums import RunStatus
+from rerate.rating import engine
+from rerate.usage.service import scan_usage
+from rerate.usage.store import UsageStore
+
+# Usage that starts this long before the period can still overlap it (overlap
+# selection); the engine decides which rows belong, we only read wide enough.
+LOOKBACK = timedelta(days=2)
+
+
+@dataclass(frozen=True, slots=True)
+class ComputedRun:
+    customer_id: int
+    period: str
+    path: Path
+    fingerprint: str
+    currency: str
+    row_count: int
+    unrated_count: int
+    net_total: Decimal
+    list_total: Decimal
+    summary: dict[str, Any]
+
+
+def run_dir(data_dir: Path, customer_id: int, period: str) -> Path:
+    return Path(data_dir) / "runs" / f"customer={customer_id}" / f"period={period}"
+
+
+def compute_run(
+    session: Session, data_dir: Path, customer: Node, period: Month, *, progress: Any = None
+) -> ComputedRun:
+    """Rate the customer's period with the current rules into a new run directory."""
+    from rerate.billing.eligibility import active_contract
+
+    contract = active_contract(session, customer.id)
+    if contract is None:
+        raise NotFound(f"{customer.name} has no active contract")
+    window = period.in_zone(contract.billing_tz)
+    plan, account_ids = build_plan(session, customer, window.start_utc - LOOKBACK, window.end_utc)
+    if progress:
+        progress(0.1, "plan built")
+    usage = scan_usage(
+        session, UsageStore(data_dir), start_utc=window.start_utc - LOOKBACK,
+        end_utc=window.end_utc, account_ids=account_ids,
+    )
+    if progress:
+        progress(0.3, f"{usage.num_rows} usage rows read")
+    result = engine.rate(usage, plan, window)
+    if progress:
+        progress(0.7, "rated")
+    target = run_dir(data_dir, customer.id, str(period)) / uuid.uuid4().hex
+    write_run(result, target)
+    totals = result.summary.totals.get(contract.currency)
+    summary = {
+        "rows": result.summary.rows,
+        "rated": result.summary.rated,
+        "unrated": result.summary.unrated,
+        "unrated_by_reason": result.summary.unrated_by_reason,
+        "out_of_period": result.summary.out_of_period,
+        "totals": {c: {k: getattr(t, k) for k in ("usage_list", "usage_net",
+                                                  "usage_net_rounded", "period_lines", "total")}
+                   for c, t in result.summary.totals.items()},
+    }
+    return ComputedRun(
+        customer_id=customer.id,
+        period=str(period),
+        path=target,
+        fingerprint=fingerprint(target),
+        currency=contract.currency,
+        row_count=result.summary.rows,
+        unrated_count=result.summary.unrated,
+        net_total=totals.total if totals else Decimal(0),
+        list_total=totals.usage_list if totals else Decimal(0),
+        summary=summary,
+    )
+
+
+def write_run(result: engine.RatingResult, target: Path) -> None:
+    """Write a run's tables once: into a temporary sibling, then one rename, so
+    a run directory either holds every file or does not exist."""
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.mkdir(parents=True)
+    for name, table in (("rated", result.rated), ("daily", result.daily),
+                        ("period_lines", result.period_lines)):
+        pq.write_table(table, tmp / f"{name}.parquet")
+    tmp.rename(target)
+
+
+def fingerprint(path: Path) -> str:
+    """Hash of what a run bills (daily rows and period lines), not of how the
+    files happen to be laid out, so equal content gives an equal fingerprint."""
+    digest = hashlib.sha256()
+    for name in ("daily.parquet", "period_lines.parquet"):
+        table = pq.read_table(path / name)
+        table = table.select(sorted(c for c in table.column_names if c not in _VOLATILE))
+        if table.num_rows:
+            table = table.sort_by([(c, "ascending") for c in table.column_names
+                                   if not pa.types.is_dictionary(table.schema.field(c).type)])
+        digest.update(name.encode())
+        for column in table.column_names:
+            digest.update(column.encode())
+            digest.update(json.dumps(table.column(column).to_pylist(), default=str).encode())
+    return digest.hexdigest()
+
+
+# Provenance ids change with every price-book edit even when prices do not;
+# they are kept in the run but do not decide whether the billing changed.
+_VOLATILE = frozenset({"entry_id", "version_id"})
+
+
+def current_run(session: Session, customer_id: int, period: str) -> BillingRun | None:
+    pointer = session.get(CurrentRun, (customer_id, period))
+    return session.get(BillingRun, pointer.run_id) if pointer else None
+
+
+def record_run(
+    session: Session, computed: ComputedRun, *, job_id: int | None
+) -> tuple[BillingRun, bool]:
+    """Record `computed` as the next version; (run, created). When the content
+    equals the current run's, the new files are removed and the current run
+    is returned with created=False."""
+    current = current_run(session, computed.customer_id, computed.period)
+    if current is not None and current.fingerprint == computed.fingerprint:
+        shutil.rmtree(computed.path, ignore_errors=True)
+        return current, False
+    version = (
+        session.scalar(
+            select(func.max(BillingRun.version)).where(
+                BillingRun.customer_id == computed.customer_id,
+                BillingRun.period == computed.period,
+            )
+        )
+        or 0
+    ) + 1
+    run = BillingRun(
+        customer_id=computed.customer_id, period=computed.period, version=version,
+        status=RunStatus.COMPUTED.value, job_id=job_id, path=str(computed.path),
+        fingerprint=computed.fingerprint, row_count=computed.row_count,
+        unrated_count=computed.unrated_count, currency=computed.currency,
+        net_total=computed.net_total, list_total=computed.list_total,
+        summary=json.dumps(computed.summary, default=str),
+    )
+    session.add(run)
+    session.flush()
+    return run, True
+
+
+def publish(session: Session, run: BillingRun) -> BillingRun | None:
+    """Make `run` the current run of its (customer, period); returns the old one.
+
+    The pointer row is locked (`FOR UPDATE` on PostgreSQL; SQLite callers use a
+    write session, BEGIN IMMEDIATE) so two publishers serialise and the last
+    commit wins whole; the caller checks its fencing token in the same
+    transaction, so a worker declared dead cannot publish.
+    """
+    pointer = session.scalar(
+        select(CurrentRun)
+        .where(CurrentRun.customer_id == run.customer_id, CurrentRun.period == run.period)
+        .with_for_update()
+    )
+    previous = None
+    if pointer is None:
+        session.add(CurrentRun(customer_id=run.customer_id, period=run.period, run_id=run.id))
+    else:
+        previous = session.get(BillingRun, pointer.run_id)
+        if previous is not None and previous.id != run.id:
+            previous.status = RunStatus.SUPERSEDED.value
+        pointer.run_id = run.id
+        pointer.published_at = utcnow()
+    run.status = RunStatus.PUBLISHED.value
+    run.published_at = utcnow()
+    session.flush()
+    rebuild_cache(session, run.customer_id, run.period)
+    record(session, "publish", "billing_runs", run.id, version=run.version,
+           previous=previous.id if previous else None)
+    return previous
+
+
+def read_daily(run: BillingRun) -> pa.Table:
+    return pq.read_table(Path(run.path) / "daily.parquet")
+
+
+def read_rated(run: BillingRun) -> pa.Table:
+    return pq.read_table(Path(run.path) / "rated.parquet", columns=["account_id", "status"])
+
+
+def read_period_lines(run: BillingRun) -> pa.Table:
+    return pq.read_table(Path(run.path) / "period_lines.parquet")
+
+
+def rebuild_cache(session: Session, customer_id: int, period: str) -> int:
+    """Replace the cache rows of (customer, period) with aggregates of the current run."""
+    session.execute(
+        delete(BillingCacheRow).where(
+            BillingCacheRow.customer_id == customer_id, BillingCacheRow.period == period
+        )
+    )
+    run = current_run(session, customer_id, period)
+    if run is None:
+        return 0
+    rows = cache_aggregates(read_daily(run), read_rated(run))
+    for row in rows:
+        session.add(
+            BillingCacheRow(
+                customer_id=customer_id, account_id=row["account_id"], period=period,
+                run_id=run.id, currency=run.currency, quantity=row["quantity"],
+                list_amount=row["list_amount"], net_amount=row["net_amount"],
+                row_count=row["row_count"], unrated_count=row["unrated_count"],
+            )
+        )
+    session.flush()
+    return len(rows)

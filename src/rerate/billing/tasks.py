@@ -1,0 +1,110 @@
+"""Job handlers: `billing.recalculate`, `invoicing.refresh`, `billing.cache_sync`.
+
+Each handler does its slow work (rating, writing Parquet) outside any write
+transaction, then takes one short write transaction that first checks the
+job's fencing token (`queue.fenced`) and then publishes. A worker that was
+declared dead (its lease expired and the token moved on) therefore cannot
+publish; a worker killed before that transaction commits leaves the previous
+published run and invoices exactly as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rerate.billing import runs
+from rerate.billing.diff import diff_rows, save_diff
+from rerate.invoicing.generate import generate_for
+from rerate.jobs import queue
+from rerate.jobs.worker import JobContext
+from rerate.kit.audit import Actor, set_session_actor
+from rerate.kit.errors import NotFound
+from rerate.kit.periods import Month
+from rerate.models import Node
+from rerate.models.enums import JobType
+
+
+def _customer(session: Any, customer_id: int) -> Node:
+    node = session.get(Node, customer_id)
+    if node is None:
+        raise NotFound(f"customer {customer_id} no longer exists")
+    return node
+
+
+def _actor(ctx: JobContext) -> Actor:
+    return Actor(ctx.claimed.actor_id, f"job {ctx.claimed.id}")
+
+
+def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
+    claimed = ctx.claimed
+    month = Month.parse(claimed.period)
+    with ctx.db.session() as session:
+        customer = _customer(session, claimed.customer_id)
+        computed = runs.compute_run(session, data_dir, customer, month, progress=ctx.progress)
+    ctx.progress(Decimal("0.8"), "comparing with the published run")
+    with ctx.db.write_session() as session:
+        set_session_actor(session, _actor(ctx), f"{claimed.reason}: {claimed.explanation}".strip())
+        queue.fenced(session, claimed)
+        before = runs.current_run(session, claimed.customer_id, claimed.period)
+        run, created = runs.record_run(session, computed, job_id=claimed.id)
+        rows = diff_rows(before, run)
+        diff_path = save_diff(Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows)
+        published = created and not claimed.dry_run
+        if published:
+            runs.publish(session, run)
+        total_before = before.net_total if before else Decimal(0)
+        return {
+            "rows_rerated": computed.row_count,
+            "unrated": computed.unrated_count,
+            "run_id": run.id,
+            "run_version": run.version,
+            "previous_run_id": before.id if before else None,
+            "new_version": created,
+            "published": published,
+            "dry_run": claimed.dry_run,
+            "currency": computed.currency,
+            "total_before": total_before,
+            "total_after": computed.net_total,
+            "delta": computed.net_total - total_before,
+            "changed_items": sum(1 for r in rows if r["delta_amount"] != 0),
+            "diff_path": str(diff_path),
+        }
+
+
+def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
+    claimed = ctx.claimed
+    del data_dir
+    with ctx.db.write_session() as session:
+        set_session_actor(session, _actor(ctx), f"{claimed.reason}: {claimed.explanation}".strip())
+        queue.fenced(session, claimed)
+        customer = _customer(session, claimed.customer_id)
+        outcome = generate_for(session, customer, claimed.period, job_id=claimed.id)
+        return {
+            "invoice_id": outcome.invoice.id,
+            "invoices_created": [outcome.invoice.id],
+            "invoices_cancelled": outcome.cancelled,
+            "superseded": outcome.previous.id if outcome.previous and not outcome.cancelled else None,
+            "currency": outcome.invoice.currency,
+            "total_before": outcome.previous.total if outcome.previous else None,
+            "total_after": outcome.invoice.total,
+        }
+
+
+def cache_sync(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
+    claimed = ctx.claimed
+    del data_dir
+    with ctx.db.write_session() as session:
+        queue.fenced(session, claimed)
+        rows = runs.rebuild_cache(session, claimed.customer_id, claimed.period)
+    return {"cache_rows": rows}
+
+
+def handlers(data_dir: Path) -> Mapping[JobType, Callable[[JobContext], dict[str, Any]]]:
+    return {
+        JobType.RECALCULATION: lambda ctx: recalculate(ctx, data_dir),
+        JobType.INVOICE_REFRESH: lambda ctx: refresh(ctx, data_dir),
+        JobType.CACHE_SYNC: lambda ctx: cache_sync(ctx, data_dir),
+    }

@@ -1,0 +1,286 @@
+"""The worker: claim a job, run its handler under a heartbeat, record the outcome.
+
+A handler is a plain function `handler(ctx) -> dict` registered per job type.
+It reports progress with `ctx.progress(fraction, note)` and calls
+`ctx.check()` between steps; both raise `JobCancelled` when the user asked to
+cancel and `LeaseLost` when the job was taken away. A background thread
+renews the lease every `lease_s / 3` seconds, so a long step that reports
+nothing does not lose the job; only a dead or frozen process does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from rerate.jobs import queue
+from rerate.jobs.queue import (
+    DEFAULT_LEASE_S,
+    ClaimedJob,
+    HeartbeatStatus,
+    JobCancelled,
+    LeaseLost,
+)
+from rerate.jobs.schedules import (
+    ActorLabelFor,
+    Expand,
+    default_actor_label,
+    default_expand,
+    fire_due_schedules,
+)
+from rerate.kit.db import Database
+from rerate.models.enums import JobType
+
+log = logging.getLogger(__name__)
+
+# progress() writes to the database at most this often; the heartbeat thread
+# flushes the latest value in between. Handlers may call it in a tight loop.
+_PROGRESS_MIN_INTERVAL_S = 1.0
+
+
+class JobContext:
+    """What a handler gets: its claim, the database, progress and cancellation."""
+
+    def __init__(self, claimed: ClaimedJob, db: Database, *, lease_s: int) -> None:
+        self.claimed = claimed
+        self.db = db
+        self._lease_s = lease_s
+        self._lock = threading.Lock()
+        self._pending: tuple[Decimal | None, str | None] | None = None
+        self._last_write = 0.0
+        self.cancel_requested = False
+        self.lease_lost = False
+
+    def progress(self, fraction: Decimal | float, note: str | None = None) -> None:
+        """Report progress (0-1) and renew the lease; raise if the job must stop.
+
+        Raises `JobCancelled` if the user asked to cancel, `LeaseLost` if the
+        job is no longer ours (stop at once and write nothing).
+        """
+        value = Decimal(str(fraction)) if isinstance(fraction, float) else fraction
+        with self._lock:
+            self._pending = (value, note)
+            due = time.monotonic() - self._last_write >= _PROGRESS_MIN_INTERVAL_S
+        if due or value >= 1:
+            self.beat()
+        self.check()
+
+    def check(self) -> None:
+        """Raise `LeaseLost` or `JobCancelled` if the last heartbeat said so (no I/O)."""
+        if self.lease_lost:
+            raise LeaseLost(f"job {self.claimed.id} was taken away from this worker")
+        if self.cancel_requested:
+            raise JobCancelled(f"job {self.claimed.id} was cancelled")
+
+    def beat(self) -> HeartbeatStatus:
+        """Renew the lease now, writing any pending progress; update the flags."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+            self._last_write = time.monotonic()
+        progress, note = pending if pending is not None else (None, None)
+        status = queue.heartbeat(
+            self.db, self.claimed, lease_s=self._lease_s, progress=progress, note=note
+        )
+        if status is HeartbeatStatus.LOST:
+            self.lease_lost = True
+        elif status is HeartbeatStatus.CANCEL_REQUESTED:
+            self.cancel_requested = True
+        return status
+
+
+Handler = Callable[[JobContext], dict[str, Any]]
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease every lease/3 s while the handler runs."""
+
+    def __init__(self, ctx: JobContext, interval_s: float) -> None:
+        super().__init__(name=f"heartbeat-job-{ctx.claimed.id}", daemon=True)
+        self.ctx = ctx
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval_s):
+            try:
+                if self.ctx.beat() is HeartbeatStatus.LOST:
+                    return
+            except Exception:
+                # A database blip: keep trying; if it outlasts the lease the
+                # reaper fails the job and the next beat reports LOST.
+                log.exception("heartbeat for job %s failed", self.ctx.claimed.id)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=max(self.interval_s, 5.0))
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs jobs of the types it has handlers for, one at a time."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        handlers: Mapping[JobType, Handler],
+        worker_id: str | None = None,
+        lease_s: int = DEFAULT_LEASE_S,
+        poll_s: float = 1.0,
+        expand: Expand | None = default_expand,
+        actor_label_for: ActorLabelFor = default_actor_label,
+    ) -> None:
+        """`expand=None` turns off firing schedules in this worker."""
+        if lease_s < 1:
+            raise ValueError("lease_s must be at least 1 second")
+        self.db = db
+        self.handlers = dict(handlers)
+        self.worker_id = worker_id or default_worker_id()
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.expand = expand
+        self.actor_label_for = actor_label_for
+        # The reaper and the schedule check run at the heartbeat cadence: a
+        # dead worker is noticed within lease + lease/3 (40 s by default).
+        self.housekeeping_every_s = lease_s / 3
+        self._last_housekeeping = float("-inf")
+
+    def housekeeping(self) -> None:
+        """Reap expired leases and fire due schedules, at most every lease/3 s."""
+        if time.monotonic() - self._last_housekeeping < self.housekeeping_every_s:
+            return
+        self._last_housekeeping = time.monotonic()
+        queue.reap_expired(self.db)
+        if self.expand is not None:
+            fire_due_schedules(self.db, expand=self.expand, actor_label_for=self.actor_label_for)
+
+    def run_once(self) -> bool:
+        """Housekeeping, then claim and run one job; False if there was none."""
+        self.housekeeping()
+        claimed = queue.claim(
+            self.db, worker_id=self.worker_id, lease_s=self.lease_s, types=self.handlers.keys()
+        )
+        if claimed is None:
+            return False
+        self.run_claimed(claimed)
+        return True
+
+    def run_claimed(self, claimed: ClaimedJob) -> None:
+        """Run one claimed job to its outcome (complete, failed, cancelled or left alone)."""
+        ctx = JobContext(claimed, self.db, lease_s=self.lease_s)
+        beat = _Heartbeat(ctx, self.lease_s / 3)
+        beat.start()
+        log.info("job %s (%s) started, token %s", claimed.id, claimed.type, claimed.fencing_token)
+        try:
+            outcome = self._call(ctx)
+        finally:
+            beat.stop()
+        try:
+            if outcome is None:
+                return
+            kind, value = outcome
+            if kind == "complete":
+                queue.complete(self.db, claimed, value)
+            elif kind == "cancelled":
+                queue.mark_cancelled(self.db, claimed)
+            else:
+                queue.fail(self.db, claimed, value)
+            log.info("job %s %s", claimed.id, kind)
+        except LeaseLost as exc:
+            log.warning("job %s: could not record its outcome: %s", claimed.id, exc)
+
+    def _call(self, ctx: JobContext) -> tuple[str, Any] | None:
+        handler = self.handlers[ctx.claimed.type]
+        try:
+            result = handler(ctx)
+        except JobCancelled:
+            return ("cancelled", None)
+        except LeaseLost as exc:
+            # Someone else owns the truth now (the reaper failed the job, or a
+            # new claim runs it): write nothing.
+            log.warning("job %s: lease lost, stopping: %s", ctx.claimed.id, exc)
+            return None
+        except Exception as exc:
+            log.exception("job %s (%s) failed", ctx.claimed.id, ctx.claimed.type)
+            return ("failed", f"{type(exc).__name__}: {exc}")
+        if not isinstance(result, dict):
+            return ("failed", f"TypeError: handler returned {type(result).__name__}, not a dict")
+        if ctx.lease_lost:
+            return None
+        return ("complete", result)
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        """Run jobs until `stop_event` is set; a running job is finished first."""
+        log.info("worker %s started (lease %ss)", self.worker_id, self.lease_s)
+        while not stop_event.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                # The database went away for a moment: wait and try again
+                # rather than killing the worker.
+                log.exception("worker %s: poll failed", self.worker_id)
+                busy = False
+            if not busy:
+                stop_event.wait(self.poll_s)
+        log.info("worker %s stopped", self.worker_id)
+
+
+def start_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]:
+    """Run `worker` in a daemon thread (`rerate serve`'s in-process worker).
+
+    Set the returned event to stop it; join the thread to wait for the
+    current job to finish.
+    """
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=worker.run_forever, args=(stop,), name=f"worker-{worker.worker_id}", daemon=True
+    )
+    thread.start()
+    return thread, stop
+
+
+def run_worker_process(
+    database_url: str,
+    handlers_factory: Callable[[Database], Mapping[JobType, Handler]],
+    *,
+    worker_id: str | None = None,
+    lease_s: int = DEFAULT_LEASE_S,
+    poll_s: float = 1.0,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """The body of `rerate worker`: one worker in this process until SIGTERM/SIGINT.
+
+    The first signal lets the running job finish; a second one is Python's
+    default (KeyboardInterrupt / termination), for an operator in a hurry.
+    The reaper in another worker then fails the abandoned job.
+    """
+    db = Database(database_url)
+    stop = stop_event or threading.Event()
+    previous: dict[int, Any] = {}
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("signal %s: stopping after the current job", signum)
+        stop.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _stop)
+    try:
+        Worker(
+            db, handlers=handlers_factory(db), worker_id=worker_id, lease_s=lease_s, poll_s=poll_s
+        ).run_forever(stop)
+    finally:
+        db.dispose()

@@ -1,0 +1,378 @@
+"""Rating CDRs: tariff version, time band, longest prefix, increments, profiles.
+
+For each CDR (docs/rating.md, "Voice"):
+1. the price-book version in force at the call's start (the last version with
+   effective_from <= start); none -> `no_tariff`;
+2. the time band at the call's start (timebands.py);
+3. the longest prefix of the destination among the entries that apply in
+   that band: the version's banded entries for the band, plus its band-less
+   entries whose prefix has no entry for the band; none -> `no_tariff`;
+4. billed seconds: 0 for an unanswered call (billable_seconds 0 or null);
+   otherwise max(min_seconds, increments(billable)) with
+   increments(s) = initial if s <= initial else
+   initial + ceil((s - initial) / subsequent) * subsequent;
+5. the consumption profile allowance covers billed seconds in call order;
+   the call crossing the end of the allowance is split by seconds;
+6. list = connect fee (answered calls, or unanswered ones when the entry
+   says charge_unanswered) + round_half_up(chargeable_s * rate / 60) at
+   1e-10; with profile tiers the chargeable seconds are priced per tier;
+7. net: a unit_price_override scoped to the destination group replaces the
+   rate for the chargeable seconds; then a discount or markup.
+For rule scopes a CDR has service "voice", sku = its destination group and
+no region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from rerate.rating.contract import RuleMatcher, apply_adjustments, label_codes
+from rerate.rating.fixed import UNIT, decimal_column, mul_div, to_scaled
+from rerate.rating.plan import (
+    ConsumptionProfile,
+    PriceBookVersion,
+    ProfileUnit,
+    RatingPlan,
+    RuleKind,
+    TariffEntry,
+    Tier,
+)
+from rerate.rating.prefixes import DECKS_PER_BATCH, PrefixIndex, encode_destinations, prefix_ranges
+from rerate.rating.rows import Reason, RowState, StringPool, reason_code
+from rerate.rating.tiers import (
+    TierTables,
+    exclusive_cumsum,
+    group_totals,
+    order_rows,
+    price_axis,
+)
+from rerate.rating.timebands import band_codes
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Bool = npt.NDArray[np.bool_]
+
+VOICE_SERVICE = "voice"
+SECOND_UNIT = "second"
+_NO_BAND = -1  # entry applies in every band
+_FOREIGN_BAND = -2  # entry names a band the timetable does not have: never applies
+
+
+@dataclass(frozen=True, slots=True)
+class CdrInput:
+    start: I64  # usage_start, UTC microseconds
+    account_code: I32  # AccountIndex code
+    owned: Bool
+    destination: pa.Array
+    billable: I64  # billable_seconds, null -> 0
+    record_id: pa.Array
+
+
+@dataclass(frozen=True, slots=True)
+class _Entries:
+    """Tariff entries of the versions in use, as arrays (one row per entry)."""
+
+    version_pos: I32
+    lo: I64
+    hi: I64
+    length: I64
+    band: I32
+    rate: I64
+    connect: I64
+    min_s: I64
+    init: I64
+    sub: I64
+    unanswered: Bool
+    group: I32  # pool codes
+    prefix_str: pa.Array
+    entry_id: I64
+    version_id: I64
+
+
+def _compile(
+    versions: list[PriceBookVersion], band_names: tuple[str, ...], pool: StringPool
+) -> _Entries:
+    band_code = {b: i for i, b in enumerate(band_names)}
+    pos: list[int] = []
+    ents: list[TariffEntry] = []
+    for j, v in enumerate(versions):
+        ents.extend(v.tariffs)
+        pos.extend([j] * len(v.tariffs))
+    prefixes = [e.prefix for e in ents]
+    lo, hi, length = prefix_ranges(prefixes)
+
+    def dec(values: list[Decimal]) -> I64:
+        return decimal_column(pa.array(values, pa.decimal128(38, 10)))[0]
+
+    groups = pa.array([e.destination_group for e in ents], pa.string()).dictionary_encode()
+    group_codes = pool.codes(groups.dictionary.to_pylist())
+    return _Entries(
+        version_pos=np.array(pos, dtype=np.int32),
+        lo=lo,
+        hi=hi,
+        length=length,
+        band=np.array(
+            [_NO_BAND if e.band is None else band_code.get(e.band, _FOREIGN_BAND) for e in ents],
+            dtype=np.int32,
+        ),
+        rate=dec([e.rate_per_minute for e in ents]),
+        connect=dec([e.connect_fee for e in ents]),
+        min_s=np.array([e.min_seconds for e in ents], dtype=np.int64),
+        init=np.array([e.initial_increment for e in ents], dtype=np.int64),
+        sub=np.array([e.subsequent_increment for e in ents], dtype=np.int64),
+        unanswered=np.array([e.charge_unanswered for e in ents], dtype=np.bool_),
+        group=group_codes[np.asarray(groups.indices.to_numpy(), dtype=np.int64)]
+        if len(ents)
+        else np.zeros(0, dtype=np.int32),
+        prefix_str=pa.array(prefixes, pa.string()),
+        entry_id=np.array([e.id for e in ents], dtype=np.int64),
+        version_id=np.array([versions[p].id for p in pos], dtype=np.int64),
+    )
+
+
+def _deck(ent: _Entries, j: int, band: int) -> tuple[I64, I64, I64, I32]:
+    """Entries of version j that apply in `band` (band -1: no timetable)."""
+    in_version = ent.version_pos == j
+    banded = np.flatnonzero(in_version & (ent.band == band)) if band >= 0 else np.zeros(0, np.int64)
+    bandless = np.flatnonzero(in_version & (ent.band == _NO_BAND))
+    if len(banded):
+        # A banded entry beats a band-less one with the same prefix.
+        bandless = bandless[~np.isin(ent.lo[bandless], ent.lo[banded])]
+    rows = np.concatenate([banded, bandless])
+    return ent.lo[rows], ent.hi[rows], ent.length[rows], rows.astype(np.int32)
+
+
+def _lookup(ent: _Entries, n_versions: int, n_bands: int, deck: I64, keys: I64) -> I32:
+    n_decks = n_versions * n_bands
+    owner = np.full(len(keys), -1, dtype=np.int32)
+    for first in range(0, n_decks, DECKS_PER_BATCH):
+        ids = range(first, min(n_decks, first + DECKS_PER_BATCH))
+        index = PrefixIndex.build([_deck(ent, d // n_bands, d % n_bands) for d in ids])
+        if first == 0 and n_decks <= DECKS_PER_BATCH:
+            return index.lookup(deck, keys)
+        rows = np.flatnonzero((deck >= first) & (deck < first + DECKS_PER_BATCH))
+        owner[rows] = index.lookup(deck[rows] - first, keys[rows])
+    return owner
+
+
+def billed_seconds(billable: I64, min_s: I64, init: I64, sub: I64) -> I64:
+    """Seconds billed after minimum and increments (0 for unanswered calls)."""
+    answered = billable > 0
+    extra = np.maximum(billable - init, 0)
+    rounded = init + ((extra + sub - 1) // sub) * sub
+    return np.where(answered, np.maximum(rounded, min_s), 0)
+
+
+def _profiles_for(plan: RatingPlan) -> list[ConsumptionProfile]:
+    return sorted((p for p in plan.profiles if p.unit is ProfileUnit.MINUTES), key=lambda p: p.id)
+
+
+def _member_table(profile: ConsumptionProfile, accounts: I64) -> Bool:
+    return np.isin(accounts, np.array(sorted(profile.account_ids), dtype=np.int64))
+
+
+def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) -> RowState:
+    """Rate CDR rows; `accounts` maps account codes to account ids."""
+    n = len(inp.start)
+    st = RowState(n)
+    st.is_cdr[:] = True
+    st.service[:] = pool.code(VOICE_SERVICE)
+    st.unit[:] = pool.code(SECOND_UNIT)
+    st.reason[~inp.owned] = reason_code(Reason.ACCOUNT_NOT_OWNED)
+    keys, valid = encode_destinations(inp.destination)
+    st.reason[inp.owned & ~valid] = reason_code(Reason.INVALID_DESTINATION)
+    todo = inp.owned & valid
+
+    timetable = plan.timetable
+    if timetable is not None:
+        band_names = timetable.band_names
+        band = band_codes(inp.start, timetable).astype(np.int64)
+        band_pool = pool.codes(list(band_names))
+        st.band[:] = band_pool[band]
+        n_bands = len(band_names)
+    else:
+        band_names = ()
+        band = np.zeros(n, dtype=np.int64)
+        n_bands = 1
+
+    book = plan.price_book
+    versions = list(book.ordered_versions()) if book is not None else []
+    if versions:
+        eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
+        vi = np.searchsorted(eff, inp.start, side="right") - 1
+    else:
+        vi = np.full(n, -1, dtype=np.int64)
+    st.reason[todo & (vi < 0)] = reason_code(Reason.NO_TARIFF)
+    todo &= vi >= 0
+    if not bool(todo.any()):
+        return st
+
+    used = np.flatnonzero(np.bincount(vi[todo], minlength=len(versions)))
+    local = np.full(len(versions), -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    ent = _compile([versions[i] for i in used], band_names, pool)
+    deck = np.where(todo, local[np.maximum(vi, 0)] * n_bands + band, -1)
+    if timetable is None:
+        # Without a timetable every call is in "no band": only band-less entries apply.
+        owner = _lookup_no_band(ent, len(used), deck, keys)
+    else:
+        owner = _lookup(ent, len(used), n_bands, deck, keys)
+    st.reason[todo & (owner < 0)] = reason_code(Reason.NO_TARIFF)
+    m = np.flatnonzero(owner >= 0)
+    if len(m) == 0:
+        return st
+    e = owner[m]
+
+    billable = inp.billable[m]
+    billed = billed_seconds(billable, ent.min_s[e], ent.init[e], ent.sub[e])
+    connect = np.where((billable > 0) | ent.unanswered[e], ent.connect[e], 0)
+    rate = ent.rate[e]
+    group = ent.group[e]
+
+    covered, time_amount, tier_first, tier_last, profile_id = _apply_profiles(
+        plan, pool, accounts, inp, m, group, billed, rate
+    )
+    chargeable = billed - covered
+    list_amount = connect + time_amount
+
+    contract = plan.contract
+    voice = np.full(len(m), pool.code(VOICE_SERVICE), dtype=np.int32)
+    no_region = np.full(len(m), -1, dtype=np.int32)
+    overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
+    ov = overrides.winners(voice, group, no_region)
+    net_base = list_amount.copy()
+    for i, rule in enumerate(overrides.rules):
+        rows = np.flatnonzero(ov == i)
+        if len(rows):
+            assert rule.unit_price is not None
+            price = to_scaled(rule.unit_price)
+            net_base[rows] = connect[rows] + mul_div(chargeable[rows], price, 60)
+    adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
+    adj = adjusts.winners(voice, group, no_region)
+    net = apply_adjustments(net_base, adj, adjusts.rules)
+
+    st.quantity[m] = billed * UNIT
+    st.has_quantity[m] = True
+    st.billed_seconds[m] = billed
+    st.included[m] = covered * UNIT
+    st.list_amount[m] = list_amount
+    st.net_amount[m] = net
+    st.entry_id[m] = ent.entry_id[e]
+    st.version_id[m] = ent.version_id[e]
+    st.profile_id[m] = profile_id
+    st.tier_first[m] = tier_first
+    st.tier_last[m] = tier_last
+    st.item[m] = group
+    st.prefix[m] = _prefix_codes(ent, e, pool)
+    st.rules[m] = label_codes(
+        ov, adj, np.zeros(len(m), dtype=bool), overrides.rules, adjusts.rules, pool
+    )
+    st.currency[m] = pool.code(contract.currency)
+    return st
+
+
+def _lookup_no_band(ent: _Entries, n_versions: int, deck: I64, keys: I64) -> I32:
+    owner = np.full(len(keys), -1, dtype=np.int32)
+    for first in range(0, n_versions, DECKS_PER_BATCH):
+        ids = range(first, min(n_versions, first + DECKS_PER_BATCH))
+        index = PrefixIndex.build([_deck(ent, d, -1) for d in ids])
+        rows = np.flatnonzero((deck >= first) & (deck < first + DECKS_PER_BATCH))
+        owner[rows] = index.lookup(deck[rows] - first, keys[rows])
+    return owner
+
+
+def _prefix_codes(ent: _Entries, e: I32, pool: StringPool) -> I32:
+    """Pool codes of the matched prefixes (only the entries actually used are interned)."""
+    present = np.flatnonzero(np.bincount(e, minlength=len(ent.entry_id)))
+    table = np.full(len(ent.entry_id), -1, dtype=np.int32)
+    strings = ent.prefix_str.take(pa.array(present)).to_pylist()
+    table[present] = pool.codes(strings)
+    return table[e]
+
+
+def _apply_profiles(
+    plan: RatingPlan,
+    pool: StringPool,
+    accounts: I64,
+    inp: CdrInput,
+    m: I64,
+    group: I32,
+    billed: I64,
+    rate: I64,
+) -> tuple[I64, I64, npt.NDArray[np.int16], npt.NDArray[np.int16], I64]:
+    """(covered seconds, time amount, tier_first, tier_last, profile id) per matched row."""
+    k = len(m)
+    covered = np.zeros(k, dtype=np.int64)
+    tier_first = np.full(k, -1, dtype=np.int16)
+    tier_last = np.full(k, -1, dtype=np.int16)
+    profile_id = np.full(k, -1, dtype=np.int64)
+    profiles = _profiles_for(plan)
+    which = np.full(k, -1, dtype=np.int64)
+    if profiles:
+        acct = inp.account_code[m]
+        for pi, prof in enumerate(profiles):
+            member = _member_table(prof, accounts)
+            hit = (which < 0) & member[acct]
+            if prof.scope_destination_group is not None:
+                scope = np.array(
+                    [v.startswith(prof.scope_destination_group) for v in pool.values] + [False],
+                    dtype=bool,
+                )
+                hit &= scope[group]  # code -1 indexes the trailing False
+            which[hit] = pi
+    p_rows = np.flatnonzero(which >= 0)
+    time_amount = mul_div(billed, rate, 60)
+    if len(p_rows) == 0:
+        return covered, time_amount, tier_first, tier_last, profile_id
+
+    n_acc = max(len(accounts), 1)
+    gkey = which[p_rows] * n_acc + inp.account_code[m[p_rows]]
+    order = order_rows(gkey, inp.start[m[p_rows]], inp.record_id.take(pa.array(m[p_rows])))
+    rows_sorted = p_rows[order]
+    g_sorted = gkey[order]
+    q_sorted = billed[rows_sorted]
+    a = exclusive_cumsum(g_sorted, q_sorted)
+    total = group_totals(g_sorted, q_sorted)
+    prof_of = which[rows_sorted]
+    included = np.array([to_scaled(p.included_quantity * 60, 0) for p in profiles], dtype=np.int64)[
+        prof_of
+    ]
+    b = a + q_sorted
+    cov = np.where(included > 0, np.clip(np.minimum(b, included) - a, 0, None), 0)
+    covered[rows_sorted] = cov
+    profile_id[rows_sorted] = np.array([p.id for p in profiles], dtype=np.int64)[prof_of]
+    # Chargeable seconds at the tariff rate, unless the profile has its own tiers.
+    time_amount[rows_sorted] = mul_div(q_sorted - cov, rate[rows_sorted], 60)
+    tiered = np.array([bool(p.tiers) for p in profiles], dtype=bool)[prof_of]
+    t_idx = np.flatnonzero(tiered)
+    if len(t_idx):
+        tables = TierTables.build(
+            [
+                (
+                    p.tier_mode,
+                    tuple(Tier(t.from_qty * 60, t.unit_price) for t in p.tiers),
+                    Decimal(0),
+                )
+                for p in profiles
+            ],
+            qty_scale=0,
+        )
+        priced = price_axis(
+            a[t_idx],
+            q_sorted[t_idx],
+            prof_of[t_idx].astype(np.int32),
+            included[t_idx],
+            tables,
+            60,
+            total[t_idx],
+        )
+        target = rows_sorted[t_idx]
+        time_amount[target] = priced.amount
+        tier_first[target] = priced.tier_first
+        tier_last[target] = priced.tier_last
+    return covered, time_amount, tier_first, tier_last, profile_id

@@ -1,0 +1,414 @@
+"""Rating cloud usage: price entries, tiers, profiles, pass-through, contract rules.
+
+For each cloud row (docs/rating.md, "Cloud"):
+1. the price-book version in force at usage_start;
+2. the price entry for (sku, region) in that version, else the generic
+   (sku, no region) entry;
+3. a unit_price_override rule matching the row (most specific scope wins);
+4. a row with an entry or an override is priced by quantity (null
+   quantity -> `invalid_quantity`); otherwise its list_cost passes through when
+   the contract allows it (`currency_mismatch` if its currency differs),
+   else the row is unrated with `no_price`;
+5. tiers and units-profile allowances use the cumulative axis per
+   (account, SKU) (tiers.py); list = price-book amount of the slice
+   (pass-through: list_cost; override without entry: list_cost or 0);
+6. net = override price x chargeable quantity (override) or list, then the
+   winning discount or markup.
+
+Quantities are held as int64 at scale qs: the smallest number of decimals
+(<= 10) that represents every quantity, tier bound and allowance exactly.
+Amounts are round_half_up(quantity * price / 10**qs) at scale 10, the same
+value as Decimal arithmetic rounded to 10 places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rerate.rating.contract import RuleMatcher, apply_adjustments, label_codes
+from rerate.rating.fixed import (
+    RatingOverflow,
+    decimal_column,
+    decimal_places,
+    mul_div,
+    to_scaled,
+)
+from rerate.rating.plan import (
+    ConsumptionProfile,
+    PriceEntry,
+    ProfileUnit,
+    RatingPlan,
+    RuleKind,
+    Tier,
+    TierMode,
+)
+from rerate.rating.rows import Reason, RowState, StringPool, reason_code
+from rerate.rating.tiers import (
+    TierTables,
+    check_axis_range,
+    exclusive_cumsum,
+    group_totals,
+    order_rows,
+    price_axis,
+)
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Bool = npt.NDArray[np.bool_]
+
+_DENSE_LIMIT = 1 << 25  # cells of the (version, sku, region) lookup table
+
+
+@dataclass(frozen=True, slots=True)
+class CloudInput:
+    start: I64
+    account_code: I32
+    owned: Bool
+    service: pa.Array
+    sku: pa.Array
+    region: pa.Array
+    unit: pa.Array
+    currency: pa.Array
+    quantity: pa.Array
+    list_cost: pa.Array
+    record_id: pa.Array
+
+
+def pool_codes(column: pa.Array, pool: StringPool) -> I32:
+    """Pool code of each string (-1 for null), via Arrow's dictionary encoding."""
+    if len(column) == 0:
+        return np.zeros(0, dtype=np.int32)
+    if pa.types.is_dictionary(column.type):
+        enc = column
+    else:
+        enc = pc.dictionary_encode(column.cast(pa.string()))
+    codes = pool.codes(enc.dictionary.cast(pa.string()).to_pylist())
+    idx = enc.indices
+    raw = np.asarray(idx.fill_null(0).to_numpy(), dtype=np.int64)
+    out = codes[raw] if len(codes) else np.full(len(raw), -1, dtype=np.int32)
+    if idx.null_count:
+        out = np.where(np.asarray(idx.is_valid().to_numpy(zero_copy_only=False)), out, -1)
+    return out.astype(np.int32)
+
+
+def _needed_places(q10: I64) -> int:
+    """Fewest decimals (0..10) that represent every value of q10 (scale 10) exactly."""
+    nz = q10[q10 != 0]
+    if len(nz) == 0:
+        return 0
+    lo, hi = 0, 10  # answer in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if bool(np.all(nz % 10 ** (10 - mid) == 0)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def quantity_column(column: pa.Array, plan_places: int) -> tuple[I64, Bool, int]:
+    """(quantities at scale qs, validity, qs); see the module docstring."""
+    try:
+        q10, valid = decimal_column(column)
+    except RatingOverflow:
+        for qs in range(plan_places, 10):
+            try:
+                q, valid = decimal_column(column, qs)
+            except (pa.ArrowInvalid, RatingOverflow):
+                continue
+            return q, valid, qs
+        raise
+    qs = max(_needed_places(q10[valid]), plan_places)
+    return q10 // 10 ** (10 - qs), valid, qs
+
+
+@dataclass(frozen=True, slots=True)
+class _Prices:
+    entries: list[PriceEntry]
+    version_pos: I32
+    sku: I32
+    region: I32
+    price: I64
+    unit: I32
+    entry_id: I64
+    version_id: I64
+    tiered: Bool
+
+
+def _compile(plan: RatingPlan, used: list[int], pool: StringPool) -> _Prices:
+    assert plan.price_book is not None
+    versions = plan.price_book.ordered_versions()
+    entries: list[PriceEntry] = []
+    pos: list[int] = []
+    vids: list[int] = []
+    for j, vi in enumerate(used):
+        v = versions[vi]
+        entries.extend(v.prices)
+        pos.extend([j] * len(v.prices))
+        vids.extend([v.id] * len(v.prices))
+    prices = decimal_column(pa.array([e.unit_price for e in entries], pa.decimal128(38, 10)))[0]
+    return _Prices(
+        entries=entries,
+        version_pos=np.array(pos, dtype=np.int32),
+        sku=pool.codes([e.sku for e in entries]),
+        region=pool.codes([e.region for e in entries]),
+        price=prices,
+        unit=pool.codes([e.unit or None for e in entries]),
+        entry_id=np.array([e.id for e in entries], dtype=np.int64),
+        version_id=np.array(vids, dtype=np.int64),
+        tiered=np.array([e.tier_mode is not TierMode.NONE for e in entries], dtype=bool),
+    )
+
+
+def _dense(codes: I32, extra: I32, size: int) -> tuple[I32, I32, int]:
+    """Dense indices 1.. for the codes present in `codes` or `extra`; 0 for -1."""
+    present = np.zeros(size + 1, dtype=bool)
+    present[codes + 1] = True
+    present[extra + 1] = True
+    present[0] = False
+    table = np.zeros(size + 1, dtype=np.int32)
+    which = np.flatnonzero(present)
+    table[which] = np.arange(1, len(which) + 1, dtype=np.int32)
+    return table[codes + 1], table[extra + 1], len(which) + 1
+
+
+def _find_entries(pr: _Prices, vpos: I64, sku: I32, region: I32, size: int) -> I32:
+    """Index into pr of each row's entry (-1 none): (sku, region) beats (sku, generic)."""
+    n = len(sku)
+    row_s, ent_s, ns = _dense(sku, pr.sku, size)
+    row_r, ent_r, nr = _dense(region, pr.region, size)
+    nv = int(pr.version_pos.max()) + 1 if len(pr.version_pos) else 1
+    generic = pr.region < 0
+    specific = ~generic
+    if nv * ns * nr <= _DENSE_LIMIT:
+        table = np.full((nv, ns, nr), -1, dtype=np.int32)
+        g = np.flatnonzero(generic)
+        # A generic entry serves every region of its sku; specific ones overwrite.
+        table[pr.version_pos[g], ent_s[g], :] = g[:, None]
+        s = np.flatnonzero(specific)
+        table[pr.version_pos[s], ent_s[s], ent_r[s]] = s
+        found = table[np.maximum(vpos, 0), row_s, row_r]
+        return np.where((vpos >= 0) & (row_s > 0), found, -1).astype(np.int32)
+    # Large catalogues: two sorted searches over composite keys.
+    found = np.full(n, -1, dtype=np.int32)
+    for mask, use_region in ((specific, True), (generic, False)):
+        idx = np.flatnonzero(mask)
+        keys = (pr.version_pos[idx].astype(np.int64) * ns + ent_s[idx]) * nr + (
+            ent_r[idx] if use_region else 0
+        )
+        order = np.argsort(keys)
+        keys, idx = keys[order], idx[order]
+        rk = (vpos * ns + row_s) * nr + (row_r if use_region else 0)
+        pos = np.clip(np.searchsorted(keys, rk), 0, max(len(keys) - 1, 0))
+        hit = (len(keys) > 0) & (vpos >= 0) & (found < 0)
+        if len(keys):
+            hit &= keys[pos] == rk
+            found[hit] = idx[pos[hit]]
+    return found
+
+
+def _plan_places(
+    plan: RatingPlan, entries: list[PriceEntry], profiles: list[ConsumptionProfile]
+) -> int:
+    values = [t.from_qty for e in entries for t in e.tiers]
+    for p in profiles:
+        values.append(p.included_quantity)
+        values.extend(t.from_qty for t in p.tiers)
+    return max([decimal_places(v) for v in values] + [0])
+
+
+def rate_cloud(inp: CloudInput, plan: RatingPlan, pool: StringPool, accounts: I64) -> RowState:
+    n = len(inp.start)
+    st = RowState(n)
+    st.reason[~inp.owned] = reason_code(Reason.ACCOUNT_NOT_OWNED)
+    service = pool_codes(inp.service, pool)
+    sku = pool_codes(inp.sku, pool)
+    region = pool_codes(inp.region, pool)
+    unit = pool_codes(inp.unit, pool)
+    currency = pool_codes(inp.currency, pool)
+    st.service[:] = service
+    st.item[:] = sku
+    st.region[:] = region
+    st.unit[:] = unit
+    contract = plan.contract
+    todo = inp.owned.copy()
+
+    book = plan.price_book
+    versions = list(book.ordered_versions()) if book is not None else []
+    if versions:
+        eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
+        vi = np.searchsorted(eff, inp.start, side="right") - 1
+    else:
+        vi = np.full(n, -1, dtype=np.int64)
+    used = (
+        np.flatnonzero(np.bincount(vi[todo & (vi >= 0)], minlength=len(versions))).tolist()
+        if versions
+        else []
+    )
+    local = np.full(max(len(versions), 1), -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    vpos = np.where(vi >= 0, local[np.maximum(vi, 0)], -1)
+    if used:
+        pr = _compile(plan, used, pool)
+        entry = _find_entries(pr, vpos, sku, region, len(pool.values))
+    else:
+        pr = _compile_empty()
+        entry = np.full(n, -1, dtype=np.int32)
+    entry = np.where(todo, entry, -1).astype(np.int32)
+
+    overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
+    ov = np.where(todo, overrides.winners(service, sku, region), -1).astype(np.int16)
+    has_entry = entry >= 0
+    priced = has_entry | (ov >= 0)
+
+    profiles = sorted((p for p in plan.profiles if p.unit is ProfileUnit.UNITS), key=lambda p: p.id)
+    q, q_valid, qs = quantity_column(inp.quantity, _plan_places(plan, pr.entries, profiles))
+    st.quantity[:] = np.where(q_valid, q * 10 ** (10 - qs), 0)
+    st.has_quantity[:] = q_valid
+    st.reason[priced & ~q_valid] = reason_code(Reason.INVALID_QUANTITY)
+    priced &= q_valid
+
+    cost, cost_valid = decimal_column(inp.list_cost)
+    # Rows neither priced nor already unrated: pass-through candidates.
+    rest = todo & ~priced & (st.reason == 0)
+    passthrough = np.zeros(n, dtype=bool)
+    if contract.passthrough_unpriced:
+        contract_cur = pool.code(contract.currency)
+        ok_cost = rest & cost_valid
+        st.reason[ok_cost & (currency != contract_cur)] = reason_code(Reason.CURRENCY_MISMATCH)
+        passthrough = ok_cost & (currency == contract_cur)
+        st.reason[rest & ~cost_valid] = reason_code(Reason.NO_PRICE)
+    else:
+        st.reason[rest] = reason_code(Reason.NO_PRICE)
+
+    list_amount = np.zeros(n, dtype=np.int64)
+    covered = np.zeros(n, dtype=np.int64)
+    list_amount[passthrough] = cost[passthrough]
+    # Override without a price entry: the list amount is the source's list cost.
+    ov_only = priced & ~has_entry
+    list_amount[ov_only] = np.where(cost_valid[ov_only], cost[ov_only], 0)
+
+    # Consumption profiles (units) and the cumulative axis.
+    which = np.full(n, -1, dtype=np.int64)
+    for pi, prof in enumerate(profiles):
+        member = np.isin(accounts, np.array(sorted(prof.account_ids), dtype=np.int64))
+        acct = np.maximum(inp.account_code, 0)
+        hit = priced & (which < 0) & member[acct] & (sku == pool.code(prof.scope_sku))
+        which[hit] = pi
+    needs_axis_sku = np.zeros(len(pool.values) + 1, dtype=bool)
+    if used:
+        needs_axis_sku[pr.sku[pr.tiered] + 1] = True
+    for prof in profiles:
+        needs_axis_sku[pool.code(prof.scope_sku) + 1] = True
+    axis_rows = np.flatnonzero(priced & needs_axis_sku[sku + 1])
+    flat_rows = np.flatnonzero(priced & has_entry & ~needs_axis_sku[sku + 1])
+
+    e_flat = entry[flat_rows]
+    list_amount[flat_rows] = mul_div(q[flat_rows], pr.price[e_flat], 10**qs)
+
+    tier_first = np.full(n, -1, dtype=np.int16)
+    tier_last = np.full(n, -1, dtype=np.int16)
+    if len(axis_rows):
+        check_axis_range(q[axis_rows])
+        n_acc = max(len(accounts), 1)
+        gkey = sku[axis_rows].astype(np.int64) * n_acc + inp.account_code[axis_rows]
+        order = order_rows(gkey, inp.start[axis_rows], inp.record_id.take(pa.array(axis_rows)))
+        rows = axis_rows[order]
+        g_sorted = gkey[order]
+        q_sorted = q[rows]
+        a = exclusive_cumsum(g_sorted, q_sorted)
+        total = group_totals(g_sorted, q_sorted)
+        prof_of = which[rows]
+        included_by_profile = np.array(
+            [to_scaled(p.included_quantity, qs) for p in profiles] + [0], dtype=np.int64
+        )
+        included = included_by_profile[prof_of]  # -1 picks the trailing 0
+        b = a + q_sorted
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        cov = np.where(included > 0, np.clip(np.minimum(hi, included) - lo, 0, None), 0)
+        covered[rows] = np.where(q_sorted < 0, -cov, cov)
+        # Tier tables: one per entry, then one per profile with tiers.
+        specs: list[tuple[TierMode, tuple[Tier, ...], Decimal]] = [
+            (e.tier_mode, e.tiers, e.unit_price) for e in pr.entries
+        ]
+        prof_table = np.full(len(profiles) + 1, -1, dtype=np.int64)
+        for pi, prof in enumerate(profiles):
+            if prof.tiers:
+                prof_table[pi] = len(specs)
+                specs.append((prof.tier_mode, prof.tiers, Decimal(0)))
+        tables = TierTables.build(specs, qs)
+        ent_rows = entry[rows]
+        table = np.where(prof_table[prof_of] >= 0, prof_table[prof_of], ent_rows)
+        with_table = np.flatnonzero(table >= 0)  # rows with an entry or profile tiers
+        if len(with_table):
+            priced_axis = price_axis(
+                a[with_table],
+                q_sorted[with_table],
+                table[with_table].astype(np.int32),
+                included[with_table],
+                tables,
+                10**qs,
+                total[with_table],
+            )
+            target = rows[with_table]
+            # Rows without entry keep their pass-through list; profile tiers
+            # with an override and no entry still show the list cost.
+            has_e = entry[target] >= 0
+            list_amount[target[has_e]] = priced_axis.amount[has_e]
+            # Tier provenance only where the pricing really is tiered.
+            tiered_table = np.concatenate(
+                [pr.tiered, np.ones(len(specs) - len(pr.entries), dtype=bool)]
+            )[table[with_table]]
+            tier_first[target] = np.where(tiered_table, priced_axis.tier_first, -1)
+            tier_last[target] = np.where(tiered_table, priced_axis.tier_last, -1)
+        st.profile_id[rows] = np.array([p.id for p in profiles] + [-1], dtype=np.int64)[prof_of]
+
+    net_base = list_amount.copy()
+    for i, rule in enumerate(overrides.rules):
+        rows_i = np.flatnonzero(priced & (ov == i))
+        if len(rows_i):
+            assert rule.unit_price is not None
+            net_base[rows_i] = mul_div(
+                q[rows_i] - covered[rows_i], to_scaled(rule.unit_price), 10**qs
+            )
+    rated = priced | passthrough
+    adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
+    adj = np.where(rated, adjusts.winners(service, sku, region), -1).astype(np.int16)
+    net = apply_adjustments(net_base, adj, adjusts.rules)
+
+    r = np.flatnonzero(rated)
+    st.list_amount[r] = list_amount[r]
+    st.net_amount[r] = net[r]
+    st.included[r] = covered[r] * 10 ** (10 - qs)
+    st.tier_first[r] = tier_first[r]
+    st.tier_last[r] = tier_last[r]
+    e = np.flatnonzero(rated & has_entry)
+    st.entry_id[e] = pr.entry_id[entry[e]]
+    st.version_id[e] = pr.version_id[entry[e]]
+    entry_unit = pr.unit[entry[e]]
+    st.unit[e] = np.where(entry_unit >= 0, entry_unit, unit[e])
+    st.rules[r] = label_codes(
+        np.where(priced, ov, -1)[r].astype(np.int16),
+        adj[r],
+        passthrough[r],
+        overrides.rules,
+        adjusts.rules,
+        pool,
+    )
+    st.currency[r] = pool.code(contract.currency)
+    st.profile_id[~rated] = -1
+    return st
+
+
+def _compile_empty() -> _Prices:
+    empty64 = np.zeros(0, dtype=np.int64)
+    empty32 = np.zeros(0, dtype=np.int32)
+    return _Prices(
+        [], empty32, empty32, empty32, empty64, empty32, empty64, empty64, np.zeros(0, dtype=bool)
+    )

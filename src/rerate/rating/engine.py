@@ -1,0 +1,578 @@
+"""The rating entry point: `rate(usage, plan, period) -> RatingResult`.
+
+A pure function: canonical usage rows (Arrow, `rerate.usage.schema`) and a
+`RatingPlan` in, rated rows, daily billing rows, period lines and a summary
+out. No database, clock or file access; `output.write_run` persists a result.
+
+One call rates one customer (the plan's contract) for one period in the
+contract's billing time zone:
+1. period selection (selection.py) -- rows of other periods are left out and
+   only counted (`out_of_period`);
+2. ownership -- rows of accounts the customer did not own at usage_start are
+   kept as unrated `account_not_owned` (they belong to another customer's run);
+3. CDRs (cdr.py) and cloud rows (cloud.py) are rated;
+4. daily rows: rated rows summed per (account, local day, kind, item, region,
+   band, unit, service, version, rules); amounts keep the full 10 decimals;
+5. period lines (contract.py), each rounded to the minor unit -- the single
+   rounding boundary; the summary's usage total is rounded the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, localcontext
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rerate.kit.money import round_money
+from rerate.kit.periods import Period
+from rerate.rating.cdr import CdrInput, rate_cdrs
+from rerate.rating.cloud import CloudInput, rate_cloud
+from rerate.rating.contract import PeriodLine, SpendView, period_lines
+from rerate.rating.fixed import decimal_array, from_scaled, safe_sum
+from rerate.rating.plan import ConsumptionProfile, PlanError, RatingPlan, utc_us
+from rerate.rating.rows import REASONS, Reason, RowState, StringPool, reason_code
+from rerate.rating.selection import (
+    AccountIndex,
+    billing_day,
+    period_bounds_us,
+    select_period,
+)
+from rerate.usage.schema import TIMESTAMP, UsageKind
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Bool = npt.NDArray[np.bool_]
+
+_STATUS = pa.array(["rated", "unrated"], pa.string())
+_KINDS = pa.array([UsageKind.CDR.value, UsageKind.CLOUD.value, "other"], pa.string())
+_REQUIRED = ("record_id", "kind", "account_id", "usage_start", "usage_end")
+DEC = pa.decimal128(38, 10)
+
+RATED_SCHEMA = pa.schema(
+    [
+        pa.field("customer_id", pa.int64(), nullable=False),
+        pa.field("record_id", pa.string(), nullable=False),
+        pa.field("kind", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        pa.field("account_id", pa.int64(), nullable=False),
+        pa.field("usage_start", TIMESTAMP, nullable=False),
+        pa.field("usage_end", TIMESTAMP, nullable=False),
+        pa.field("day", pa.date32(), nullable=False),  # billing-tz local day
+        pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("service", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("item", pa.dictionary(pa.int32(), pa.string())),  # sku or destination group
+        pa.field("region", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("prefix", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("band", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("unit", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("quantity", DEC),  # cloud: quantity; CDR: billed seconds
+        pa.field("billed_seconds", pa.int64()),
+        pa.field("included_quantity", DEC),  # covered by a profile allowance
+        pa.field("list_amount", DEC),
+        pa.field("net_amount", DEC),
+        pa.field("currency", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("entry_id", pa.int64()),  # price entry or tariff entry
+        pa.field("version_id", pa.int64()),
+        pa.field("profile_id", pa.int64()),
+        pa.field("tier_first", pa.int16()),
+        pa.field("tier_last", pa.int16()),
+        pa.field("rules", pa.dictionary(pa.int32(), pa.string())),
+    ]
+)
+
+DAILY_SCHEMA = pa.schema(
+    [
+        pa.field("customer_id", pa.int64(), nullable=False),
+        pa.field("account_id", pa.int64(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("service", pa.string()),
+        pa.field("item", pa.string()),
+        pa.field("region", pa.string()),
+        pa.field("band", pa.string()),
+        pa.field("unit", pa.string()),
+        pa.field("prefix", pa.string()),  # when all rows share one prefix
+        pa.field("entry_id", pa.int64()),  # when all rows share one entry
+        pa.field("version_id", pa.int64()),
+        pa.field("rules", pa.string()),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("rows", pa.int64(), nullable=False),
+        pa.field("quantity", DEC, nullable=False),
+        pa.field("included_quantity", DEC, nullable=False),
+        pa.field("list_amount", DEC, nullable=False),
+        pa.field("net_amount", DEC, nullable=False),
+    ]
+)
+
+LINES_SCHEMA = pa.schema(
+    [
+        pa.field("customer_id", pa.int64(), nullable=False),
+        pa.field("line_no", pa.int32(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("source_id", pa.int64(), nullable=False),
+        pa.field("description", pa.string(), nullable=False),
+        pa.field("account_id", pa.int64()),
+        pa.field("month", pa.string()),
+        pa.field("percent", DEC),
+        pa.field("base_amount", DEC),
+        pa.field("amount", DEC, nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyTotals:
+    currency: str
+    usage_list: Decimal  # sum of rated list amounts, full scale
+    usage_net: Decimal  # sum of rated net amounts, full scale
+    usage_net_rounded: Decimal  # usage_net rounded to the minor unit
+    period_lines: Decimal  # sum of the (rounded) period lines
+    total: Decimal  # usage_net_rounded + period_lines
+
+
+@dataclass(frozen=True, slots=True)
+class RatingSummary:
+    customer_id: int
+    period_start: date
+    period_end: date
+    tz: str
+    input_rows: int
+    out_of_period: int  # rows another period's run takes
+    rows: int  # rows of this run (rated + unrated)
+    rated: int
+    unrated: int
+    unrated_by_reason: dict[str, int]
+    totals: dict[str, CurrencyTotals]
+
+
+@dataclass(frozen=True, slots=True)
+class RatingResult:
+    rated: pa.Table
+    daily: pa.Table
+    period_lines: pa.Table
+    lines: tuple[PeriodLine, ...]
+    summary: RatingSummary
+
+
+def _column(usage: pa.Table, name: str, typ: pa.DataType, n: int) -> pa.Array:
+    if name not in usage.column_names:
+        return pa.nulls(n, typ)
+    col = usage.column(name)
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return arr
+
+
+def _timestamps(arr: pa.Array, name: str) -> I64:
+    if arr.null_count:
+        raise ValueError(f"usage column {name} has nulls")
+    if not pa.types.is_timestamp(arr.type) or arr.type.tz is None:
+        raise ValueError(f"usage column {name} must be a timezone-aware timestamp")
+    arr = arr.cast(TIMESTAMP)
+    return np.asarray(arr.cast(pa.int64()).to_numpy(), dtype=np.int64)
+
+
+def _int_column(arr: pa.Array) -> tuple[I64, Bool]:
+    valid = (
+        np.ones(len(arr), dtype=bool)
+        if arr.null_count == 0
+        else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    )
+    values = np.asarray(arr.cast(pa.int64()).fill_null(0).to_numpy(), dtype=np.int64)
+    return values, valid
+
+
+def _take(arr: pa.Array, idx: I64 | None) -> pa.Array:
+    return arr if idx is None else arr.take(pa.array(idx))
+
+
+def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
+    """Rate `usage` for the plan's customer over `period` (see the module docstring)."""
+    contract = plan.contract
+    if period.tz != contract.billing_tz:
+        raise PlanError(
+            f"period zone {period.tz} differs from the contract's billing zone "
+            f"{contract.billing_tz}"
+        )
+    missing = [c for c in _REQUIRED if c not in usage.column_names]
+    if missing:
+        raise ValueError(f"usage table lacks columns {missing}")
+    n_in = usage.num_rows
+    start_all = _timestamps(_column(usage, "usage_start", TIMESTAMP, n_in), "usage_start")
+    end_arr = _column(usage, "usage_end", TIMESTAMP, n_in)
+    end_all = _timestamps(end_arr, "usage_end")
+    selected = select_period(start_all, end_all, period, overlap=plan.overlap_selection)
+    idx: I64 | None = None if bool(selected.all()) else np.flatnonzero(selected)
+    n = n_in if idx is None else len(idx)
+    start = start_all if idx is None else start_all[idx]
+    end = end_all if idx is None else end_all[idx]
+
+    def col(name: str, typ: pa.DataType) -> pa.Array:
+        return _take(_column(usage, name, typ, n_in), idx)
+
+    record_id = col("record_id", pa.string())
+    account_id, _ = _int_column(col("account_id", pa.int64()))
+    kind_arr = col("kind", pa.string())
+    is_cdr = np.asarray(
+        pc.equal(kind_arr, UsageKind.CDR.value).fill_null(False).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    is_cloud = np.asarray(
+        pc.equal(kind_arr, UsageKind.CLOUD.value).fill_null(False).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+
+    accounts = AccountIndex(plan.ownership, plan.customer_id)
+    codes = accounts.codes(account_id)
+    owned = accounts.owned(codes, start)
+
+    pool = StringPool()
+    state = RowState(n)
+    state.reason[~(is_cdr | is_cloud)] = reason_code(Reason.UNKNOWN_KIND)
+    if bool(is_cdr.any()):
+        cidx = None if bool(is_cdr.all()) else np.flatnonzero(is_cdr)
+        billable, _ = _int_column(_take(col("billable_seconds", pa.int64()), cidx))
+        cdr_state = rate_cdrs(
+            CdrInput(
+                start=start if cidx is None else start[cidx],
+                account_code=codes if cidx is None else codes[cidx],
+                owned=owned if cidx is None else owned[cidx],
+                destination=_take(col("destination", pa.string()), cidx),
+                billable=billable,
+                record_id=_take(record_id, cidx),
+            ),
+            plan,
+            pool,
+            accounts.accounts,
+        )
+        state.put(cidx, cdr_state)
+    if bool(is_cloud.any()):
+        gidx = None if bool(is_cloud.all()) else np.flatnonzero(is_cloud)
+        cloud_state = rate_cloud(
+            CloudInput(
+                start=start if gidx is None else start[gidx],
+                account_code=codes if gidx is None else codes[gidx],
+                owned=owned if gidx is None else owned[gidx],
+                service=_take(col("service", pa.string()), gidx),
+                sku=_take(col("sku", pa.string()), gidx),
+                region=_take(col("region", pa.string()), gidx),
+                unit=_take(col("unit", pa.string()), gidx),
+                currency=_take(col("currency", pa.string()), gidx),
+                quantity=_take(col("quantity", DEC), gidx),
+                list_cost=_take(col("list_cost", DEC), gidx),
+                record_id=_take(record_id, gidx),
+            ),
+            plan,
+            pool,
+            accounts.accounts,
+        )
+        state.put(gidx, cloud_state)
+
+    day = billing_day(start, period).astype(np.int32)
+    kind_code = np.where(is_cdr, 0, np.where(is_cloud, 1, 2)).astype(np.int8)
+    rated = _rated_table(plan, state, pool, record_id, kind_code, account_id, start, end, day)
+    daily = _daily_table(plan, state, pool, account_id, codes, kind_code, day)
+    rated_mask = state.rated
+    spend = SpendView(
+        net=state.net_amount[rated_mask],
+        service=state.service[rated_mask],
+        sku=state.item[rated_mask],
+        region=state.region[rated_mask],
+    )
+    lines = period_lines(contract, period, pool, spend, _profile_fee_accounts(plan, period))
+    summary = _summary(plan, period, state, lines, n_in, n)
+    return RatingResult(
+        rated=rated,
+        daily=daily,
+        period_lines=_lines_table(plan, lines),
+        lines=tuple(lines),
+        summary=summary,
+    )
+
+
+def _profile_fee_accounts(plan: RatingPlan, period: Period) -> list[tuple[ConsumptionProfile, int]]:
+    """(profile, account) pairs owed a profile fee: accounts of a profile with a
+    fee that the customer owned at some time during the period."""
+    p0, p1 = period_bounds_us(period)
+    owned: set[int] = set()
+    for o in plan.ownership:
+        if o.customer_id != plan.customer_id:
+            continue
+        lo = utc_us(o.valid_from)
+        hi = utc_us(o.valid_to) if o.valid_to is not None else 2**62
+        if lo < p1 and hi > p0:
+            owned.add(o.account_id)
+    pairs: list[tuple[ConsumptionProfile, int]] = []
+    for profile in sorted(plan.profiles, key=lambda p: p.id):
+        if profile.period_fee is None:
+            continue
+        pairs.extend((profile, a) for a in sorted(profile.account_ids) if a in owned)
+    return pairs
+
+
+def _nullable_int(values: I64, valid: Bool) -> pa.Array:
+    return pa.array(values, type=pa.int64(), mask=~valid if not bool(valid.all()) else None)
+
+
+def _rated_table(
+    plan: RatingPlan,
+    st: RowState,
+    pool: StringPool,
+    record_id: pa.Array,
+    kind_code: npt.NDArray[np.int8],
+    account_id: I64,
+    start: I64,
+    end: I64,
+    day: I32,
+) -> pa.Table:
+    n = st.n
+    rated = st.rated
+    reason_idx = st.reason.astype(np.int8) - 1
+    reason = pa.DictionaryArray.from_arrays(
+        pa.array(reason_idx, pa.int8(), mask=rated if bool(rated.any()) else None),
+        pa.array([r.value for r in REASONS], pa.string()),
+    )
+    status = pa.DictionaryArray.from_arrays(pa.array((~rated).astype(np.int8), pa.int8()), _STATUS)
+    kind = pa.DictionaryArray.from_arrays(pa.array(kind_code, pa.int8()), _KINDS)
+    cdr_rated = rated & st.is_cdr
+    columns = [
+        pa.array(np.full(n, plan.customer_id, dtype=np.int64)),
+        record_id.cast(pa.string()),
+        kind,
+        pa.array(account_id, pa.int64()),
+        pa.array(start, pa.int64()).cast(TIMESTAMP),
+        pa.array(end, pa.int64()).cast(TIMESTAMP),
+        pa.array(day, pa.int32()).cast(pa.date32()),
+        status,
+        reason,
+        pool.dictionary(st.service),
+        pool.dictionary(st.item),
+        pool.dictionary(st.region),
+        pool.dictionary(st.prefix),
+        pool.dictionary(st.band),
+        pool.dictionary(st.unit),
+        decimal_array(st.quantity, st.has_quantity),
+        _nullable_int(st.billed_seconds, cdr_rated),
+        decimal_array(st.included, rated),
+        decimal_array(st.list_amount, rated),
+        decimal_array(st.net_amount, rated),
+        pool.dictionary(np.where(rated, st.currency, -1).astype(np.int32)),
+        _nullable_int(st.entry_id, st.entry_id >= 0),
+        _nullable_int(st.version_id, st.version_id >= 0),
+        _nullable_int(st.profile_id, st.profile_id >= 0),
+        pa.array(st.tier_first, pa.int16(), mask=st.tier_first < 0),
+        pa.array(st.tier_last, pa.int16(), mask=st.tier_last < 0),
+        pool.dictionary(st.rules),
+    ]
+    return pa.Table.from_arrays(columns, schema=RATED_SCHEMA)
+
+
+def _split(values: I64) -> tuple[I64, I64]:
+    """values = hi * 2**32 + lo with 0 <= lo < 2**32: sums of either part cannot
+    overflow for fewer than 2**31 rows."""
+    return values >> 32, values & 0xFFFFFFFF
+
+
+def _join(hi: I64, lo: I64) -> pa.Array:
+    """Decimal array of hi * 2**32 + lo, exact even beyond int64."""
+    safe = bool(np.all(np.abs(hi) < 2**30)) and bool(np.all(lo < 2**62))
+    if safe:
+        return decimal_array((hi << 32) + lo)
+    return pa.array(
+        [
+            from_scaled((int(h) << 32) + int(low))
+            for h, low in zip(hi.tolist(), lo.tolist(), strict=True)
+        ],
+        DEC,
+    )
+
+
+def _dense_ids(values: I64, known: Sequence[int]) -> tuple[I64, I64]:
+    """Dense codes 0.. for values (-1 for -1), over the sorted `known` ids."""
+    table = np.array(sorted(set(known)), dtype=np.int64)
+    if len(table) == 0:
+        return np.zeros(len(values), dtype=np.int64), table
+    pos = np.clip(np.searchsorted(table, values), 0, len(table) - 1)
+    return np.where(values >= 0, pos + 1, 0), table
+
+
+def _daily_table(
+    plan: RatingPlan,
+    st: RowState,
+    pool: StringPool,
+    account_id: I64,
+    codes: I32,
+    kind_code: npt.NDArray[np.int8],
+    day: I32,
+) -> pa.Table:
+    r = np.flatnonzero(st.rated)
+    if len(r) == 0:
+        return DAILY_SCHEMA.empty_table()
+    version_ids = [v.id for v in plan.price_book.versions] if plan.price_book is not None else []
+    ver, ver_table = _dense_ids(st.version_id[r], version_ids)
+    d = day[r].astype(np.int64)
+    d0 = int(d.min())
+    pool_size = len(pool.values) + 1
+    # Mixed-radix key over every grouping dimension.
+    dims: list[tuple[I64, int]] = [
+        (codes[r].astype(np.int64), int(codes.max()) + 1 if len(codes) else 1),
+        (d - d0, int(d.max()) - d0 + 1),
+        (kind_code[r].astype(np.int64), 3),
+        (st.item[r].astype(np.int64) + 1, pool_size),
+        (st.region[r].astype(np.int64) + 1, pool_size),
+        (st.band[r].astype(np.int64) + 1, pool_size),
+        (st.unit[r].astype(np.int64) + 1, pool_size),
+        (st.service[r].astype(np.int64) + 1, pool_size),
+        (ver, len(ver_table) + 1),
+        (st.rules[r].astype(np.int64) + 1, pool_size),
+    ]
+    radix_total = 1
+    for _, size in dims:
+        radix_total *= size
+    columns: dict[str, object] = {}
+    if radix_total < 2**63:
+        key = np.zeros(len(r), dtype=np.int64)
+        for values, size in dims:
+            key = key * size + values
+        columns["key"] = key
+        keys = ["key"]
+    else:
+        for i, (values, _) in enumerate(dims):
+            columns[f"k{i}"] = values
+        keys = [f"k{i}" for i in range(len(dims))]
+    sums = {
+        "quantity": st.quantity[r],
+        "included": st.included[r],
+        "list": st.list_amount[r],
+        "net": st.net_amount[r],
+    }
+    for name, values in sums.items():
+        hi, lo = _split(values)
+        columns[f"{name}_hi"] = hi
+        columns[f"{name}_lo"] = lo
+    columns["entry"] = st.entry_id[r]
+    columns["prefix"] = st.prefix[r].astype(np.int64)
+    table = pa.table(columns)
+    aggs = [(f"{name}_{part}", "sum") for name in sums for part in ("hi", "lo")]
+    aggs += [("entry", "min"), ("entry", "max"), ("prefix", "min"), ("prefix", "max")]
+    aggs.append((keys[0], "count"))
+    g = table.group_by(keys, use_threads=True).aggregate(aggs)
+    # Sort the daily rows for a stable, readable output.
+    g = g.sort_by([(k, "ascending") for k in keys])
+    m = g.num_rows
+    if radix_total < 2**63:
+        key = np.asarray(g.column("key").to_numpy(), dtype=np.int64)
+        parts: list[I64] = []
+        for _, size in reversed(dims):
+            parts.append(key % size)
+            key = key // size
+        parts.reverse()
+    else:
+        parts = [np.asarray(g.column(f"k{i}").to_numpy(), dtype=np.int64) for i in range(len(dims))]
+    acct_code, dday, kind, item, region, band, unit, service, ver_d, rules = parts
+
+    def strings(codes1: I64) -> pa.Array:
+        return pa.array(pool.strings((codes1 - 1).astype(np.int32)), pa.string())
+
+    def col_np(name: str) -> I64:
+        return np.asarray(g.column(name).to_numpy(), dtype=np.int64)
+
+    e_min, e_max = col_np("entry_min"), col_np("entry_max")
+    p_min, p_max = col_np("prefix_min"), col_np("prefix_max")
+    # Account codes map back to ids through the codes of the rated rows.
+    code_to_id = np.zeros(int(codes.max()) + 1 if len(codes) else 1, dtype=np.int64)
+    code_to_id[codes[r]] = account_id[r]
+    version = np.where(ver_d > 0, ver_table[np.maximum(ver_d - 1, 0)] if len(ver_table) else 0, -1)
+    out = {
+        "customer_id": pa.array(np.full(m, plan.customer_id, dtype=np.int64)),
+        "account_id": pa.array(code_to_id[acct_code], pa.int64()),
+        "day": pa.array((dday + d0).astype(np.int32), pa.int32()).cast(pa.date32()),
+        "kind": pa.array(np.array(["cdr", "cloud", "other"])[kind].tolist(), pa.string()),
+        "service": strings(service),
+        "item": strings(item),
+        "region": strings(region),
+        "band": strings(band),
+        "unit": strings(unit),
+        "prefix": pa.array(
+            pool.strings(np.where(p_min == p_max, p_min, -1).astype(np.int32)), pa.string()
+        ),
+        "entry_id": _nullable_int(e_min, (e_min == e_max) & (e_min >= 0)),
+        "version_id": _nullable_int(version, version >= 0),
+        "rules": strings(rules),
+        "currency": pa.array([plan.contract.currency] * m, pa.string()),
+        "rows": pa.array(col_np(f"{keys[0]}_count"), pa.int64()),
+        "quantity": _join(col_np("quantity_hi_sum"), col_np("quantity_lo_sum")),
+        "included_quantity": _join(col_np("included_hi_sum"), col_np("included_lo_sum")),
+        "list_amount": _join(col_np("list_hi_sum"), col_np("list_lo_sum")),
+        "net_amount": _join(col_np("net_hi_sum"), col_np("net_lo_sum")),
+    }
+    return pa.Table.from_pydict(out, schema=DAILY_SCHEMA)
+
+
+def _lines_table(plan: RatingPlan, lines: Sequence[PeriodLine]) -> pa.Table:
+    return pa.Table.from_pydict(
+        {
+            "customer_id": [plan.customer_id] * len(lines),
+            "line_no": list(range(1, len(lines) + 1)),
+            "kind": [ln.kind for ln in lines],
+            "source_id": [ln.source_id for ln in lines],
+            "description": [ln.description for ln in lines],
+            "account_id": [ln.account_id for ln in lines],
+            "month": [ln.month for ln in lines],
+            "percent": [ln.percent for ln in lines],
+            "base_amount": [ln.base_amount for ln in lines],
+            "amount": [ln.amount for ln in lines],
+            "currency": [ln.currency for ln in lines],
+        },
+        schema=LINES_SCHEMA,
+    )
+
+
+def _summary(
+    plan: RatingPlan,
+    period: Period,
+    st: RowState,
+    lines: Sequence[PeriodLine],
+    n_in: int,
+    n: int,
+) -> RatingSummary:
+    rated = st.rated
+    n_rated = int(np.count_nonzero(rated))
+    counts = np.bincount(st.reason.astype(np.int64), minlength=len(REASONS) + 1)
+    by_reason = {r.value: int(counts[i + 1]) for i, r in enumerate(REASONS) if counts[i + 1]}
+    cur = plan.contract.currency
+    with localcontext() as ctx:
+        ctx.prec = 100
+        usage_list = from_scaled(safe_sum(st.list_amount[rated]))
+        usage_net = from_scaled(safe_sum(st.net_amount[rated]))
+        rounded = round_money(usage_net, cur, plan.contract.rounding)
+        lines_total = sum((ln.amount for ln in lines), Decimal(0))
+        totals = {
+            cur: CurrencyTotals(
+                currency=cur,
+                usage_list=usage_list,
+                usage_net=usage_net,
+                usage_net_rounded=rounded,
+                period_lines=lines_total,
+                total=rounded + lines_total,
+            )
+        }
+    return RatingSummary(
+        customer_id=plan.customer_id,
+        period_start=period.start,
+        period_end=period.end,
+        tz=period.tz,
+        input_rows=n_in,
+        out_of_period=n_in - n,
+        rows=n,
+        rated=n_rated,
+        unrated=n - n_rated,
+        unrated_by_reason=by_reason,
+        totals=totals,
+    )
