@@ -107,6 +107,11 @@ def naive_baseline(path: Path, rows: int, limit: int = 100_000) -> float:
     return elapsed * rows / max(count, 1)
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     scale = float(os.environ.get("RERATE_BENCH_SCALE", "1.0"))
     rows = max(1000, int(1_000_000 * scale))
@@ -119,6 +124,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="rerate-bench-") as tmp:
         store = UsageStore(Path(tmp))
+        load_before = os.getloadavg()[0]
+        cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
         parsed = parse("focus", path, ImportOptions())
         t1 = time.perf_counter()
@@ -129,6 +136,7 @@ def main() -> None:
             t3 = time.perf_counter()
             written = store.write_import(plan, import_id=1)
         t4 = time.perf_counter()
+        cpu = _cpu_seconds() - cpu0
         # The same file again: everything is classified unchanged, nothing written.
         with store.import_lock():
             again = store.plan_import(table, visible_import_ids=(1,))
@@ -147,6 +155,10 @@ def main() -> None:
                 "seconds": round(seconds, 3),
                 "rows_per_s": round(parsed.rows_read / seconds),
                 "peak_rss_mb": round(peak_kb / 1024, 1),
+                # Shared 2-core machine: CPU time and the load average let a
+                # reader tell a slow run from a busy machine.
+                "cpu_seconds": round(cpu, 3),
+                "load_avg_1m_before": round(load_before, 2),
                 "phases_s": {
                     "parse": round(t1 - t0, 3),
                     "resolve": round(t2 - t1, 3),

@@ -98,4 +98,10 @@ def create_app(
     from rerate.api.router import api_router
 
     app.include_router(api_router, prefix="/api/v1")
+
+    from rerate.web.pages import router as web_router
+    from rerate.web.pages import static_files
+
+    app.include_router(web_router)
+    app.mount("/static", static_files(), name="static")
     return app

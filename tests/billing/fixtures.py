@@ -109,3 +109,52 @@ def add_usage(db: Database, data_dir: Path, accounts: dict[str, int], first: dat
         s.add(record)
         s.flush()
         store.write_import(plan, record.id)
+
+
+def add_bulk_usage(
+    db: Database, data_dir: Path, account_id: int, ref: str, first: datetime, rows: int
+) -> None:
+    """`rows` vm.small rows of 0.5 h, cycling over the 43,200 minutes (30 days)
+    from `first`, built column-wise (fast)."""
+    import numpy as np
+
+    minutes = np.arange(rows, dtype=np.int64) % 43_200
+    start_us = int(first.timestamp() * 1_000_000) + minutes * 60_000_000
+    ids = pa.array([f"{ref}-bulk-{i}" for i in range(rows)], pa.string())
+    n = rows
+
+    def const(value: object, typ: pa.DataType) -> pa.Array:
+        return pa.array([value] * n, typ)
+
+    table = pa.table(
+        {
+            "record_id": ids,
+            "content_hash": ids,
+            "import_id": const(0, pa.int64()),
+            "source": const("focus", pa.string()),
+            "kind": const("cloud", pa.string()),
+            "account_ref": const(ref, pa.string()),
+            "account_id": const(account_id, pa.int64()),
+            "usage_start": pa.array(start_us, pa.timestamp("us", tz="UTC")),
+            "usage_end": pa.array(start_us + 60_000_000, pa.timestamp("us", tz="UTC")),
+            "service": const("Compute", pa.string()),
+            "sku": const("vm.small", pa.string()),
+            "region": const("westeurope", pa.string()),
+            "quantity": const(Decimal("0.5"), pa.decimal128(38, 10)),
+            "unit": const("h", pa.string()),
+            "list_cost": const(None, pa.decimal128(38, 10)),
+            "currency": const("EUR", pa.string()),
+        }
+    )
+    for name in USAGE_SCHEMA.names:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(n, USAGE_SCHEMA.field(name).type))
+    table = table.select(USAGE_SCHEMA.names).cast(USAGE_SCHEMA)
+    store = UsageStore(data_dir)
+    with db.session() as s, store.import_lock():
+        plan = store.plan_import(table, visible_import_ids(s))
+        record = UsageImport(source="focus", file_name="bulk", sha256="1" * 64,
+                             rows_read=n, rows_new=plan.new)
+        s.add(record)
+        s.flush()
+        store.write_import(plan, record.id)

@@ -8,7 +8,9 @@ and the ownership history of the customer's accounts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +35,12 @@ from rerate.rating import plan as p
 from rerate.settings.service import get_bool
 
 
+def _tiers(pairs: Iterable[tuple[Decimal, Decimal]]) -> tuple[p.Tier, ...]:
+    # Sorted here, numerically: on SQLite the decimals are stored as text, so
+    # an ORDER BY there would put "153600" before "51200".
+    return tuple(p.Tier(q, price) for q, price in sorted(pairs))
+
+
 def _price_book(session: Session, book_id: int) -> p.PriceBook:
     book = session.get(PriceBook, book_id)
     if book is None:
@@ -50,7 +58,7 @@ def _price_book(session: Session, book_id: int) -> p.PriceBook:
             p.PriceEntry(
                 id=e.id, sku=e.sku, unit_price=e.unit_price, region=e.region, unit=e.unit,
                 tier_mode=p.TierMode(e.tier_mode),
-                tiers=tuple(p.Tier(t.from_quantity, t.unit_price) for t in e.tiers),
+                tiers=_tiers((t.from_quantity, t.unit_price) for t in e.tiers),
             )
             for e in session.scalars(select(PriceEntry).where(PriceEntry.version_id == v.id))
         )
@@ -115,7 +123,7 @@ def _profiles(
             p.ConsumptionProfile(
                 id=cp.id, name=cp.name, unit=unit, account_ids=frozenset(accounts),
                 included_quantity=cp.included_quantity, tier_mode=p.TierMode(cp.tier_mode),
-                tiers=tuple(p.Tier(t.from_quantity, t.rate) for t in cp.tiers),
+                tiers=_tiers((t.from_quantity, t.rate) for t in cp.tiers),
                 scope_destination_group=(cp.scope or None) if unit is p.ProfileUnit.MINUTES else None,
                 scope_sku=cp.scope if unit is p.ProfileUnit.UNITS else None,
             )

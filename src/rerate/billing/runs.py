@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import delete, func, select
@@ -35,6 +37,7 @@ from rerate.models import BillingCacheRow, BillingRun, CurrentRun, Node
 from rerate.models.base import utcnow
 from rerate.models.enums import RunStatus
 from rerate.rating import engine
+from rerate.rating.plan import Ownership
 from rerate.usage.service import scan_usage
 from rerate.usage.store import UsageStore
 
@@ -74,9 +77,13 @@ def compute_run(
     plan, account_ids = build_plan(session, customer, window.start_utc - LOOKBACK, window.end_utc)
     if progress:
         progress(0.1, "plan built")
-    usage = scan_usage(
-        session, UsageStore(data_dir), start_utc=window.start_utc - LOOKBACK,
-        end_utc=window.end_utc, account_ids=account_ids,
+    usage = owned_rows(
+        scan_usage(
+            session, UsageStore(data_dir), start_utc=window.start_utc - LOOKBACK,
+            end_utc=window.end_utc, account_ids=account_ids,
+        ),
+        plan.ownership,
+        customer.id,
     )
     if progress:
         progress(0.3, f"{usage.num_rows} usage rows read")
@@ -108,6 +115,27 @@ def compute_run(
         list_total=totals.usage_list if totals else Decimal(0),
         summary=summary,
     )
+
+
+def owned_rows(usage: pa.Table, ownership: Sequence[Ownership], customer_id: int) -> pa.Table:
+    """Keep the rows whose account this customer owned at usage_start.
+
+    The rest belong to the other owner's run (where they are billed); leaving
+    them in would list them here as unrated `account_not_owned`, counting the
+    same usage in two runs' reports.
+    """
+    if not usage.num_rows:
+        return usage
+    keep = np.zeros(usage.num_rows, dtype=bool)
+    accounts = usage.column("account_id").to_numpy()
+    starts = usage.column("usage_start").cast(pa.int64()).to_numpy()
+    for o in ownership:
+        if o.customer_id != customer_id:
+            continue
+        lo = int(o.valid_from.timestamp() * 1_000_000)
+        hi = int(o.valid_to.timestamp() * 1_000_000) if o.valid_to else np.iinfo(np.int64).max
+        keep |= (accounts == o.account_id) & (starts >= lo) & (starts < hi)
+    return usage.filter(pa.array(keep))
 
 
 def write_run(result: engine.RatingResult, target: Path) -> None:

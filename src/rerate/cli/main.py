@@ -21,9 +21,16 @@ app.add_typer(apikeys_app, name="apikeys")
 
 console = Console(stderr=True)
 
+from rerate.cli.demo import demo  # noqa: E402
+from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
+app.command("demo")(demo)
+app.command("recalc")(recalc)
+app.command("refresh")(refresh)
+app.command("cache-sync")(cache_sync)
+app.add_typer(jobs_app, name="jobs")
 
 
 @db_app.command("upgrade")
@@ -125,3 +132,7 @@ def apikeys_create(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -85,7 +85,7 @@ CUSTOMERS: tuple[CustomerSpec, ...] = (
     CustomerSpec("skyline", "Skyline Travel Ltd", BLUE, "UTC", "0.00", "44",
                  (_g("asterisk", 2),)),
     CustomerSpec("globex", "Globex Unified Communications", BLUE, "Europe/Paris", "0.20", "33",
-                 (_g("asterisk", 2), _g("azure", 2))),
+                 (_g("asterisk", 3),)),
     CustomerSpec("northwind_it", "Northwind Internal IT", DISTRIBUTOR, "Europe/Berlin", "0.19",
                  "49", (_g("azure", 2), _g("aws", 1))),
 )
@@ -341,12 +341,15 @@ UNPRICED_SKUS: tuple[Sku, ...] = (
     Sku("network.egress.satellite-ground", "Network", "GB", "gb", 3.0),
 )
 
-# Tiered SKUs: (sku, mode, [(from_quantity, price in 1e-4 units)]).
+# Tiered SKUs: (sku, mode, [(from_quantity, price in 1e-4 units)]). Boundaries are
+# chosen so that their text sorts like their value: on SQLite, DecimalType is
+# stored as text, and an ORDER BY from_quantity (PriceEntry.tiers) compares
+# strings ("153600" < "51200").
 TIERED: tuple[tuple[str, str, tuple[tuple[int, int], ...]], ...] = (
     (
         "network.egress.internet.zone1",
         "graduated",
-        ((0, 870), (10_240, 830), (51_200, 700), (153_600, 500)),
+        ((0, 870), (10_240, 830), (51_200, 700)),
     ),
     ("network.egress.internet.zone2", "graduated", ((0, 1_200), (10_240, 1_150), (51_200, 1_000))),
     ("storage.blob.hot.lrs.capacity", "volume", ((0, 184), (51_200, 177), (512_000, 170))),

@@ -196,7 +196,11 @@ _DID_HEADS = {"33": "331", "1": "1212", "49": "4930", "44": "4420"}
 
 
 def _accounts(
-    session: Session, rng: np.random.Generator, nodes: dict[str, Node], window: DemoWindow
+    session: Session,
+    rng: np.random.Generator,
+    nodes: dict[str, Node],
+    window: DemoWindow,
+    required: dict[str, tuple[int, ...]],
 ) -> _Built:
     built = _Built(nodes, [], [], {})
     for c in cat.CUSTOMERS:
@@ -228,7 +232,16 @@ def _accounts(
                     home = preferred[k % len(preferred)]
                     ordered = (home, *[r for r in regions if r != home])
                     built.cloud.append(
-                        (c, CloudAccount(account.id, ref, ordered, committed=c.commitment))
+                        (
+                            c,
+                            CloudAccount(
+                                account.id,
+                                ref,
+                                ordered,
+                                committed=c.commitment,
+                                required=required.get(c.key, ()),
+                            ),
+                        )
                     )
     # One peer changes hands in the middle of the middle closed month.
     moving = next(a for c, a in built.peers if c.key == cat.MOVING_PEER_FROM)
@@ -524,10 +537,24 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
     ),
     "rhein": (("markup", None, None, None, "4", None, None, "Carrier margin"),),
     "globex": (
-        ("discount", "Compute", None, None, "10", None, None, "10 % off compute"),
+        ("discount", None, None, None, "6", None, None, "Unified communications discount"),
         ("support_fee", None, None, None, "6", None, None, "Unified support, 6 %"),
     ),
 }
+
+
+# SKUs some customers always use, so that their profile or rules show at any scale.
+_SHOWCASE_SKUS: dict[str, tuple[str, ...]] = {"contoso": ("network.egress.internet.zone1",)}
+
+
+def _required_skus(prices: CloudPrices) -> dict[str, tuple[int, ...]]:
+    """Per customer key: the SKUs its contract rules (or profile) name."""
+    out: dict[str, tuple[int, ...]] = {}
+    for key in {*_RULES, *_SHOWCASE_SKUS}:
+        names = {rule[2] for rule in _RULES.get(key, ()) if rule[2] is not None}
+        names |= set(_SHOWCASE_SKUS.get(key, ()))
+        out[key] = tuple(sorted(prices.index(name) for name in names))
+    return out
 
 
 def _contracts(
@@ -715,7 +742,7 @@ def load_demo(
         nodes = _tenancy(session)
         logins = _users(session, nodes)
         session.add_all([Region(code=c, name=n, platform=p) for c, n, p in cat.REGIONS])
-        built = _accounts(session, _seeded(3), nodes, window)
+        built = _accounts(session, _seeded(3), nodes, window, _required_skus(prices))
         say("price books and tariff deck")
         cloud_book, n_prices = _cloud_book(session, nodes[cat.DISTRIBUTOR], prices, window)
         voip_book, n_tariffs = _voip_book(session, nodes[cat.BLUE], deck, window)

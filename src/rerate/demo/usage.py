@@ -58,6 +58,7 @@ class CloudAccount:
     ref: str
     regions: tuple[str, ...]  # home region first
     committed: bool = False  # belongs to the customer with a minimum commitment
+    required: tuple[int, ...] = ()  # SKUs it always uses (its contract rules name them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,8 @@ def cloud_usage(
         n = min(max(MIN_SKUS_PER_ACCOUNT, wanted), n_priced - len(tiered))
         pool = np.setdiff1d(np.arange(n_priced), tiered) if acc.committed else np.arange(n_priced)
         chosen = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
+        if acc.required:
+            chosen = np.union1d(chosen, np.asarray(acc.required, dtype=np.int64))
         if not acc.committed and rng.random() < 0.4:
             chosen = np.append(chosen, rng.choice(unpriced))
         home = np.full(len(chosen), region_no[acc.regions[0]], dtype=np.int64)

@@ -183,7 +183,7 @@ def _find_entries(pr: _Prices, vpos: I64, sku: I32, region: I32, size: int) -> I
     n = len(sku)
     row_s, ent_s, ns = _dense(sku, pr.sku, size)
     row_r, ent_r, nr = _dense(region, pr.region, size)
-    nv = int(pr.version_pos.max()) + 1 if len(pr.version_pos) else 1
+    nv = max(int(vpos.max()) + 1 if len(vpos) else 1, 1)
     generic = pr.region < 0
     specific = ~generic
     if nv * ns * nr <= _DENSE_LIMIT:

@@ -26,6 +26,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from itertools import pairwise
@@ -423,7 +424,7 @@ def clean(values: AnyArray) -> AnyArray:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
-def parse_decimal(values: AnyArray) -> tuple[pa.Array, BoolArray]:
+def parse_decimal(values: AnyArray, *, is_clean: bool = False) -> tuple[pa.Array, BoolArray]:
     """Parse decimal strings to DECIMAL(38, 10); return (values, bad mask).
 
     Null/blank input gives null and is not bad (the caller decides whether
@@ -434,8 +435,9 @@ def parse_decimal(values: AnyArray) -> tuple[pa.Array, BoolArray]:
     Plain notation is parsed by Arrow (fast; DuckDB's text-to-DECIMAL(38)
     cast is ~50x slower). The rare exponent notation (`1.5E-05`, seen in
     Azure exports) and over-long values go through `Decimal` one by one.
+    `is_clean`: the input already went through `clean` (saves a pass).
     """
-    s = clean(values)
+    s = values if is_clean else clean(values)
     if isinstance(s, pa.ChunkedArray):
         s = s.combine_chunks()
     present = mask_np(pc.is_valid(s))
@@ -482,9 +484,9 @@ def _to_plain(text: str | None) -> str | None:
     return format(value, "f")
 
 
-def parse_int(values: AnyArray) -> tuple[pa.Array, BoolArray]:
+def parse_int(values: AnyArray, *, is_clean: bool = False) -> tuple[pa.Array, BoolArray]:
     """Parse whole numbers (durations); `12.5` or `1e3` are bad, not rounded."""
-    s = clean(values)
+    s = values if is_clean else clean(values)
     if isinstance(s, pa.ChunkedArray):
         s = s.combine_chunks()
     ok = mask_np(pc.match_substring_regex(s, r"^[+-]?\d{1,15}$"))
@@ -495,7 +497,8 @@ def parse_int(values: AnyArray) -> tuple[pa.Array, BoolArray]:
 
 
 def has_offset(values: AnyArray) -> BoolArray:
-    return mask_np(pc.match_substring_regex(clean(values), _OFFSET_RE))
+    """Which (cleaned) values end with a UTC offset."""
+    return mask_np(pc.match_substring_regex(values, _OFFSET_RE))
 
 
 def parse_timestamp(
@@ -503,6 +506,7 @@ def parse_timestamp(
     values: AnyArray,
     *,
     default_tz: str | None,
+    is_clean: bool = False,
 ) -> tuple[pa.Array, BoolArray, BoolArray]:
     """Parse ISO-8601-ish timestamps to UTC; return (values, bad, no_offset).
 
@@ -513,7 +517,7 @@ def parse_timestamp(
     without an offset are flagged in `no_offset` (and parsed as UTC).
     Out-of-range years (before 1970, from 2200) are bad.
     """
-    s = clean(values)
+    s = values if is_clean else clean(values)
     if isinstance(s, pa.ChunkedArray):
         s = s.combine_chunks()
     offset = has_offset(s)
@@ -586,8 +590,8 @@ class Checker:
             self._first[new] = len(self._checks)
         self._checks.append(_Check(column, reason, values))
 
-    def required(self, values: AnyArray, column: str) -> None:
-        self.fail(pc.is_null(clean(values)), column, "missing value")
+    def required(self, values: AnyArray, column: str, *, is_clean: bool = False) -> None:
+        self.fail(pc.is_null(values if is_clean else clean(values)), column, "missing value")
 
     @property
     def good(self) -> BoolArray:
@@ -723,6 +727,34 @@ def assemble(
             arrays[f.name] = pa.array(np.full(n, -1, dtype=np.int64))
         else:
             arrays[f.name] = pa.nulls(n, f.type)
+    # The content hash runs in DuckDB (which releases the GIL) while this
+    # thread computes record-id hashes in Python: both cores stay busy.
+    content_text = _joined([arrays[c] for c in CONTENT_COLUMNS])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        content_future = pool.submit(_md5_hex, con.cursor(), content_text)
+        arrays["record_id"] = _record_ids(arrays, identity, take, n, source, namespace, source_id)
+        arrays["content_hash"] = content_future.result()
+    return pa.Table.from_arrays([arrays[f.name] for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
+
+
+def _md5_hex(con: duckdb.DuckDBPyConnection, texts: pa.Array) -> pa.Array:
+    try:
+        con.register("__content", pa.table({"t": texts}))
+        out = arrow_of(con.execute("SELECT md5(t) AS h FROM __content"))
+        return out.column("h").combine_chunks()
+    finally:
+        con.close()
+
+
+def _record_ids(
+    arrays: Mapping[str, pa.Array],
+    identity: Sequence[AnyArray],
+    take: Callable[[AnyArray], pa.Array],
+    n: int,
+    source: UsageSource,
+    namespace: str,
+    source_id: AnyArray | None,
+) -> pa.Array:
     prefix = f"{source.value}:{namespace}:"
     sid = take(clean(source_id)) if source_id is not None else pa.nulls(n, pa.string())
     need_hash = mask_np(pc.is_null(sid))
@@ -739,12 +771,7 @@ def assemble(
         digests = pa.array(sha256_hex32(key.filter(rows)), pa.string())
         hashed = pc.binary_join_element_wise(prefix + "#", digests, "")
         record_id = pc.replace_with_mask(record_id, rows, hashed)
-    con.register("__rows", pa.table({"t": _joined([arrays[c] for c in CONTENT_COLUMNS])}))
-    content = arrow_of(con.execute("SELECT md5(t) AS h FROM __rows"))
-    con.unregister("__rows")
-    arrays["record_id"] = record_id
-    arrays["content_hash"] = content.column("h").combine_chunks()
-    return pa.Table.from_arrays([arrays[f.name] for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
+    return record_id
 
 
 def result(

@@ -1,0 +1,151 @@
+"""`rerate recalc`, `rerate refresh`, `rerate cache-sync`, `rerate jobs ...`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rerate.cli import context
+from rerate.models.enums import JobStatus, JobType, ReasonCode
+
+console = Console(stderr=True)
+jobs_app = typer.Typer(help="The run queue & log.", no_args_is_help=True)
+FINISHED = {JobStatus.COMPLETE.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value}
+
+
+def _principal(session: Any, email: str) -> Any:
+    from rerate.auth import service as auth
+
+    return auth.principal_for(session, auth.get_user_by_email(session, email), via="cli")
+
+
+def _submit(
+    type_: JobType, customer_id: int, periods: list[str], reason: ReasonCode, explanation: str,
+    dry_run: bool, as_user: str, follow: bool,
+) -> None:
+    from rerate.billing import utilities
+    from rerate.kit.audit import Actor, set_session_actor
+
+    with context.database().session() as session:
+        principal = _principal(session, as_user)
+        set_session_actor(session, Actor(principal.user_id, principal.email))
+        sub = utilities.submit(
+            session, principal, type_, customer_id=customer_id, periods=periods, reason=reason,
+            explanation=explanation, dry_run=dry_run,
+        )
+        ids = [j.id for j in sub.jobs]
+    console.print(f"request {sub.request_id}: queued jobs {', '.join(map(str, ids))}")
+    if follow:
+        for job_id in ids:
+            follow_job(job_id, as_user)
+
+
+def _options(type_: JobType) -> Any:
+    def command(
+        customer: int = typer.Option(..., "--customer", help="Customer id."),
+        period: list[str] = typer.Option(..., "--period", help="YYYY-MM; repeat for several."),
+        reason: ReasonCode = typer.Option(..., help="Why this runs."),
+        explanation: str = typer.Option("", help="Required for a refresh with reason 'other'."),
+        dry_run: bool = typer.Option(False, help="Recalculation only: compute and diff, publish nothing."),
+        as_user: str = typer.Option(..., "--as", help="Email of the user submitting."),
+        follow: bool = typer.Option(True, help="Follow the jobs with a progress bar until they end."),
+    ) -> None:
+        _submit(type_, customer, period, reason, explanation, dry_run, as_user, follow)
+
+    return command
+
+
+recalc = _options(JobType.RECALCULATION)
+recalc.__doc__ = "Recalculate past periods with the current contract and price book."
+refresh = _options(JobType.INVOICE_REFRESH)
+refresh.__doc__ = "Regenerate invoices from the latest billing data."
+cache_sync = _options(JobType.CACHE_SYNC)
+cache_sync.__doc__ = "Rebuild the billing cache from the current runs (no re-rating)."
+
+
+def _view(job_id: int, as_user: str) -> dict[str, Any]:
+    from rerate.jobs import views
+
+    with context.database().session() as session:
+        return views.get_job(session, _principal(session, as_user), job_id)[1]
+
+
+def follow_job(job_id: int, as_user: str, poll_s: float = 1.0) -> dict[str, Any]:
+    with Progress(
+        TextColumn(f"job {job_id}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+    ) as bar:
+        task = bar.add_task("queued", total=100)
+        while True:
+            view = _view(job_id, as_user)
+            bar.update(task, completed=float(view["progress"]),
+                       description=view["status"] + (f" - {view['progress_note']}"
+                                                     if view["progress_note"] else ""))
+            if view["status"] in FINISHED:
+                break
+            time.sleep(poll_s)
+    colour = {"complete": "green", "failed": "red"}.get(view["status"], "yellow")
+    console.print(f"job {job_id}: [{colour}]{view['status']}[/{colour}] in {view['duration']}")
+    if view["error"]:
+        console.print(f"  error: {view['error']}")
+    if view["result"]:
+        console.print_json(json.dumps(view["result"], default=str))
+    return view
+
+
+@jobs_app.command("list")
+def jobs_list(
+    as_user: str = typer.Option(..., "--as", help="Email of the user asking."),
+    status: JobStatus | None = typer.Option(None, help="Only jobs in this status."),
+    type_: JobType | None = typer.Option(None, "--type", help="Only jobs of this type."),
+    customer: int | None = typer.Option(None, help="Only this customer's jobs."),
+    period: str | None = typer.Option(None, help="Only this period (YYYY-MM)."),
+    limit: int = typer.Option(50, help="How many rows."),
+) -> None:
+    """The run queue & log, newest first."""
+    from rerate.jobs import views
+
+    with context.database().session() as session:
+        items, total = views.list_jobs(
+            session, _principal(session, as_user), type_=type_, status=status,
+            customer_id=customer, period=period, limit=limit,
+        )
+    table = Table("Job ID", "Type", "Status", "Customer", "Period", "Reason", "Actor",
+                  "Started UTC", "Duration", title=f"{len(items)} of {total} jobs")
+    for j in items:
+        started = j["started_at"].strftime("%Y-%m-%d %H:%M:%S") if j["started_at"] else "-"
+        table.add_row(str(j["id"]), j["type_label"], j["status_label"], j["customer_name"],
+                      j["period"], j["reason_label"], j["actor"], started, j["duration"])
+    Console().print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: int, as_user: str = typer.Option(..., "--as", help="Email.")) -> None:
+    """One job, as JSON."""
+    typer.echo(json.dumps(_view(job_id, as_user), default=str, indent=2))
+
+
+@jobs_app.command("follow")
+def jobs_follow(job_id: int, as_user: str = typer.Option(..., "--as", help="Email.")) -> None:
+    """Follow a job with a progress bar until it ends."""
+    view = follow_job(job_id, as_user)
+    if view["status"] != JobStatus.COMPLETE.value:
+        raise typer.Exit(1)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: int, as_user: str = typer.Option(..., "--as", help="Email.")) -> None:
+    """Cancel a queued job, or ask a running one to stop."""
+    from rerate.jobs import queue
+
+    _view(job_id, as_user)  # visibility check: 404 outside the caller's subtree
+    with context.database().write_session() as session:
+        job = queue.cancel(session, job_id)
+        status = job.status
+    console.print(f"job {job_id}: {status}" + (" (stop requested)" if status == "running" else ""))
