@@ -147,8 +147,9 @@ def versions(draw: st.DrawFn, period: Period, cloud: bool) -> tuple[PriceBookVer
                         )
                         next_id += 1
         else:
-            prefixes = draw(st.sets(st.text("123", min_size=1, max_size=4), min_size=1,
-                                    max_size=10))
+            short = st.text("123", min_size=1, max_size=2)
+            prefixes = draw(st.sets(st.one_of(short, short, st.text("123", min_size=3, max_size=4)),
+                                    min_size=1, max_size=10))
             for p in sorted(prefixes):
                 for band in draw(st.sets(st.sampled_from((None, *BANDS, "foreign")), min_size=1,
                                          max_size=2)):
@@ -283,13 +284,17 @@ def plans(draw: st.DrawFn, period: Period, cloud: bool) -> RatingPlan:
 
 
 @st.composite
-def cdr_rows(draw: st.DrawFn, period: Period) -> list[dict[str, Any]]:
+def cdr_rows(
+    draw: st.DrawFn, period: Period, prefixes: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """CDRs; most destinations extend one of `prefixes` so that they match."""
+    known = st.sampled_from(prefixes or ("1",))
+    extended = st.tuples(known, st.text("123", max_size=3)).map("".join)
     rows = []
     for _ in range(draw(st.integers(0, 30))):
         start = draw(instant_in(period))
-        billable = draw(st.one_of(st.just(0), st.none(), st.integers(1, 400)))
-        dest = draw(st.one_of(st.text("123", min_size=1, max_size=6),
-                              st.text("123", min_size=1, max_size=6),
+        billable = draw(st.one_of(st.just(0), st.none(), *[st.integers(1, 400)] * 4))
+        dest = draw(st.one_of(*[extended] * 4, st.text("123", min_size=1, max_size=6),
                               st.sampled_from(["", "12a", "3" * 17])))
         rows.append({
             "kind": "cdr",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,10 +20,16 @@ SETTINGS = settings(
 )
 
 
+def prefixes_of(plan: RatingPlan) -> tuple[str, ...]:
+    assert plan.price_book is not None
+    return tuple(sorted({t.prefix for v in plan.price_book.versions for t in v.tariffs}))
+
+
 @st.composite
 def cdr_scenarios(draw: st.DrawFn) -> tuple[list[dict[str, object]], RatingPlan, Period]:
     period = draw(periods())
-    return draw(cdr_rows(period)), draw(plans(period, cloud=False)), period
+    plan = draw(plans(period, cloud=False))
+    return draw(cdr_rows(period, prefixes_of(plan))), plan, period
 
 
 @st.composite
@@ -47,21 +55,26 @@ def test_cloud_rating_matches_reference(scenario: tuple[list[dict[str, object]],
 @SETTINGS
 @given(st.data())
 def test_mixed_usage_matches_reference(data: st.DataObject) -> None:
+    """CDRs and cloud rows in one table, rated with one plan holding both decks."""
     period = data.draw(periods())
     cloud_plan = data.draw(plans(period, cloud=True))
     voice_plan = data.draw(plans(period, cloud=False))
-    # One plan carrying both decks: cloud prices and tariffs in the same versions.
     assert cloud_plan.price_book is not None and voice_plan.price_book is not None
-    merged = []
-    for v in cloud_plan.price_book.versions:
-        merged.append(v)
-    plan = RatingPlan(
-        contract=cloud_plan.contract,
-        price_book=cloud_plan.price_book,
-        timetable=voice_plan.timetable,
-        profiles=cloud_plan.profiles,
-        ownership=cloud_plan.ownership,
-        overlap_selection=cloud_plan.overlap_selection,
+    voice_versions = voice_plan.price_book.versions
+    versions = tuple(
+        replace(
+            v,
+            tariffs=tuple(
+                replace(t, id=t.id + 100_000 * (i + 1))
+                for t in voice_versions[i % len(voice_versions)].tariffs
+            ),
+        )
+        for i, v in enumerate(cloud_plan.price_book.versions)
     )
-    rows = data.draw(cdr_rows(period)) + data.draw(cloud_rows(period))
+    plan = replace(
+        cloud_plan,
+        price_book=replace(cloud_plan.price_book, versions=versions),
+        timetable=voice_plan.timetable,
+    )
+    rows = data.draw(cdr_rows(period, prefixes_of(plan))) + data.draw(cloud_rows(period))
     compare(rows, plan, period)

@@ -7,11 +7,14 @@ round per line at their own boundary (rerate.invoicing.service).
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+
+
+MINUTE_QUANTUM = Decimal("0.0001")
 
 
 def _query(sql: str, **tables: pa.Table) -> list[tuple[Any, ...]]:
@@ -89,8 +92,10 @@ def invoice_groups(
     ):
         qty, amount = _dec(qty), _dec(amount)
         if kind == "cdr":
-            # quantity of CDR rows is billed seconds; invoices speak minutes
-            groups.append(("usage", f"Calls to {item}", "min", qty / 60, amount))
+            # quantity of CDR rows is billed seconds; invoices speak minutes,
+            # shown to 4 places (a display quantity: the amount is not derived from it)
+            minutes = (qty / 60).quantize(MINUTE_QUANTUM, rounding=ROUND_HALF_UP)
+            groups.append(("usage", f"Calls to {item}", "min", minutes, amount))
         else:
             label = f"{service} - {item}" if service else item
             groups.append(("usage", label, unit, qty, amount))

@@ -49,6 +49,14 @@ def demo(
             scale=settings.demo_scale if scale is None else scale,
             progress=lambda step: status.update(f"demo: {step}"),
         )
+    from rerate.demo.billing import bill_demo
+
+    with console.status("billing the closed months") as status:
+        billed = bill_demo(db, settings.data_dir, progress=lambda step: status.update(step))
+    console.print(
+        f"billed {billed.jobs} customer-months as jobs ({billed.failed} failed), "
+        f"issued {billed.invoices_issued} invoices"
+    )
     console.print(
         f"demo loaded in {summary.seconds:.1f} s: {summary.customers} customers, "
         f"{summary.accounts} accounts, {summary.prefixes:,} prefixes, "

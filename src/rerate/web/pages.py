@@ -150,31 +150,38 @@ def _utc(value: datetime | None, seconds: bool = True) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def _amount(value: object) -> str:
-    """A money string from a service ("1234.5") with thousands separators."""
+def _decimal(value: object) -> Decimal | None:
     if value is None or value == "":
-        return "—"
+        return None
     try:
-        number = Decimal(str(value))
+        return Decimal(str(value))
     except InvalidOperation:
-        return str(value)
-    exponent = number.as_tuple().exponent
-    places = max(2, -exponent) if isinstance(exponent, int) else 2
+        return None
+
+
+def _amount(value: object, min_places: int = 2) -> str:
+    """A money or quantity string from a service ("1234.5000") for people: thousands
+    separators, trailing zeros dropped down to `min_places`, nothing rounded away."""
+    number = _decimal(value)
+    if number is None:
+        return "—" if value is None or value == "" else str(value)
+    exponent = number.normalize().as_tuple().exponent
+    places = max(min_places, -exponent) if isinstance(exponent, int) else min_places
     return f"{number:,.{places}f}"
 
 
+def _quantity(value: object) -> str:
+    return _amount(value, 0)
+
+
 def _signed(value: object) -> str:
-    text = _amount(value)
-    try:
-        return f"+{text}" if Decimal(str(value)) > 0 else text
-    except InvalidOperation:
-        return text
+    number = _decimal(value)
+    return f"+{_amount(value)}" if number is not None and number > 0 else _amount(value)
 
 
 def _sign_class(value: object) -> str:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
+    number = _decimal(value)
+    if number is None:
         return ""
     return "pos" if number > 0 else ("neg" if number < 0 else "zero")
 
@@ -186,7 +193,9 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(utc=_utc, amount=_amount, signed=_signed, sign_class=_sign_class)
+_env.filters.update(
+    utc=_utc, amount=_amount, quantity=_quantity, signed=_signed, sign_class=_sign_class
+)
 _env.globals.update(static=static_url, htmx_config=HTMX_CONFIG, poll_every=POLL_EVERY)
 templates = Jinja2Templates(env=_env)
 
