@@ -26,7 +26,10 @@ def main() -> int:
             continue
         started = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, env=os.environ.copy(),
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
             check=False,
         )
         sys.stderr.write(proc.stderr)

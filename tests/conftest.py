@@ -30,7 +30,11 @@ REQUIRE_PG = os.environ.get("RERATE_TEST_REQUIRE_POSTGRES") == "1"
 
 
 def _sqlalchemy_pg_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+    return (
+        url.replace("postgresql://", "postgresql+psycopg://", 1)
+        if url.startswith("postgresql://")
+        else url
+    )
 
 
 def _pg_unavailable_reason() -> str | None:

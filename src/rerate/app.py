@@ -35,7 +35,9 @@ def create_app(
             from rerate.jobs.worker import Worker, start_in_thread
 
             worker = Worker(
-                db, handlers=handlers(settings.data_dir), lease_s=settings.worker_lease_s,
+                db,
+                handlers=handlers(settings.data_dir),
+                lease_s=settings.worker_lease_s,
                 poll_s=settings.worker_poll_s,
             )
             thread, stop = start_in_thread(worker)

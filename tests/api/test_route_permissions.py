@@ -64,14 +64,29 @@ CASES = [
 RELATIONS: dict[str, dict[str, str]] = {
     "platform_admin": {"own": "platform", "descendant": "cust_b1x"},
     "platform_service": {"own": "platform", "descendant": "cust_a2x"},
-    "distributor": {"own": "dist_a", "descendant": "cust_a2x", "sibling": "dist_b",
-                    "other_distributor_customer": "cust_b1x"},
-    "partner_admin": {"own": "partner_a1", "descendant": "cust_a1y", "sibling": "partner_a2",
-                      "other_distributor_customer": "cust_b1x"},
-    "partner_user": {"own": "partner_a1", "descendant": "cust_a1x", "sibling": "partner_a2",
-                     "other_distributor_customer": "cust_b1x"},
-    "customer_user": {"own": "cust_a1x", "sibling": "cust_a1y",
-                      "other_distributor_customer": "cust_b1x"},
+    "distributor": {
+        "own": "dist_a",
+        "descendant": "cust_a2x",
+        "sibling": "dist_b",
+        "other_distributor_customer": "cust_b1x",
+    },
+    "partner_admin": {
+        "own": "partner_a1",
+        "descendant": "cust_a1y",
+        "sibling": "partner_a2",
+        "other_distributor_customer": "cust_b1x",
+    },
+    "partner_user": {
+        "own": "partner_a1",
+        "descendant": "cust_a1x",
+        "sibling": "partner_a2",
+        "other_distributor_customer": "cust_b1x",
+    },
+    "customer_user": {
+        "own": "cust_a1x",
+        "sibling": "cust_a1y",
+        "other_distributor_customer": "cust_b1x",
+    },
 }
 
 MATRIX = [
@@ -130,7 +145,13 @@ def test_unauthenticated_is_401(client: TestClient, world: World):
 
 
 def test_list_nodes_shows_only_own_subtree(client: TestClient, world: World):
-    names = {n["name"] for n in client.get("/api/v1/nodes", headers=world.headers("partner_admin")).json()["items"]}
+    names = {
+        n["name"]
+        for n in client.get("/api/v1/nodes", headers=world.headers("partner_admin")).json()["items"]
+    }
     assert names == {"Partner A1", "Cust A1x", "Cust A1y"}
-    names = {n["name"] for n in client.get("/api/v1/nodes", headers=world.headers("customer_user")).json()["items"]}
+    names = {
+        n["name"]
+        for n in client.get("/api/v1/nodes", headers=world.headers("customer_user")).json()["items"]
+    }
     assert names == {"Cust A1x"}

@@ -51,10 +51,18 @@ def test_create_api_key_returns_secret_once(client: TestClient, world: World):
 
 
 def test_partner_admin_cannot_grant_platform_roles(client: TestClient, world: World):
-    body = {"email": "x@test.example", "name": "x", "role": "platform_admin",
-            "node_id": world.nodes["partner_a1"].id, "password": "long-enough"}
+    body = {
+        "email": "x@test.example",
+        "name": "x",
+        "role": "platform_admin",
+        "node_id": world.nodes["partner_a1"].id,
+        "password": "long-enough",
+    }
     # partner admins do not manage users at all
-    assert client.post("/api/v1/users", json=body, headers=world.headers("partner_admin")).status_code == 403
+    assert (
+        client.post("/api/v1/users", json=body, headers=world.headers("partner_admin")).status_code
+        == 403
+    )
     body["role"] = "customer_user"
     body["node_id"] = world.nodes["cust_a1x"].id
     r = client.post("/api/v1/users", json=body, headers=world.headers("platform_admin"))

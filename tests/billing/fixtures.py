@@ -42,29 +42,56 @@ class Billing:
 def build_billing(db: Database, data_dir: Path, world: World) -> Billing:
     n = world.nodes
     with db.session() as s:
-        book = PriceBook(name="Cloud EUR", kind="cloud", currency="EUR",
-                         owner_node_id=n["partner_a1"].id)
+        book = PriceBook(
+            name="Cloud EUR", kind="cloud", currency="EUR", owner_node_id=n["partner_a1"].id
+        )
         s.add(book)
         s.flush()
         v1 = PriceBookVersion(price_book_id=book.id, version=1, effective_from=START)
         s.add(v1)
         s.flush()
-        s.add_all([
-            PriceEntry(version_id=v1.id, sku="vm.small", service="Compute", unit="h",
-                       unit_price=Decimal("0.0500000000")),
-            PriceEntry(version_id=v1.id, sku="disk.gb", service="Storage", unit="GB-day",
-                       unit_price=Decimal("0.0033333333")),
-        ])
+        s.add_all(
+            [
+                PriceEntry(
+                    version_id=v1.id,
+                    sku="vm.small",
+                    service="Compute",
+                    unit="h",
+                    unit_price=Decimal("0.0500000000"),
+                ),
+                PriceEntry(
+                    version_id=v1.id,
+                    sku="disk.gb",
+                    service="Storage",
+                    unit="GB-day",
+                    unit_price=Decimal("0.0033333333"),
+                ),
+            ]
+        )
         contracts = {}
         for name in ("cust_a1x", "cust_a1y"):
-            c = Contract(customer_id=n[name].id, seller_id=n["partner_a1"].id, currency="EUR",
-                         billing_tz="Europe/Paris", coverage_start=date(2026, 1, 1), active=True,
-                         cloud_price_book_id=book.id)
+            c = Contract(
+                customer_id=n[name].id,
+                seller_id=n["partner_a1"].id,
+                currency="EUR",
+                billing_tz="Europe/Paris",
+                coverage_start=date(2026, 1, 1),
+                active=True,
+                cloud_price_book_id=book.id,
+            )
             s.add(c)
             s.flush()
             contracts[name] = c.id
-        s.add(ContractRule(contract_id=contracts["cust_a1x"], version=1, position=1,
-                           kind="discount", scope_service="Compute", percent=Decimal("10")))
+        s.add(
+            ContractRule(
+                contract_id=contracts["cust_a1x"],
+                version=1,
+                position=1,
+                kind="discount",
+                scope_service="Compute",
+                percent=Decimal("10"),
+            )
+        )
         accounts = {}
         for ref, owner in (("acc-x", "cust_a1x"), ("acc-mover", "cust_a1y")):
             account = create_account(s, AccountKind.MANAGEMENT_ACCOUNT, external_ref=ref)
@@ -79,23 +106,37 @@ def build_billing(db: Database, data_dir: Path, world: World) -> Billing:
     return Billing(world=world, price_book_id=book.id, accounts=accounts, contract_ids=contracts)
 
 
-def add_usage(db: Database, data_dir: Path, accounts: dict[str, int], first: date, end: date) -> None:
+def add_usage(
+    db: Database, data_dir: Path, accounts: dict[str, int], first: date, end: date
+) -> None:
     """Daily rows: 24 h of vm.small and 100 GB of disk per account per day."""
     rows: dict[str, list[object]] = {name: [] for name in USAGE_SCHEMA.names}
     day = first
     while day < end:
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         for ref, account_id in accounts.items():
-            for sku, service, qty, unit in (("vm.small", "Compute", "24", "h"),
-                                            ("disk.gb", "Storage", "100", "GB-day")):
+            for sku, service, qty, unit in (
+                ("vm.small", "Compute", "24", "h"),
+                ("disk.gb", "Storage", "100", "GB-day"),
+            ):
                 rid = f"{ref}-{sku}-{day.isoformat()}"
                 values = {
-                    "record_id": rid, "content_hash": hashlib.sha256(rid.encode()).hexdigest(),
-                    "import_id": 0, "source": "focus", "kind": "cloud", "account_ref": ref,
-                    "account_id": account_id, "usage_start": start,
-                    "usage_end": start + timedelta(days=1), "service": service, "sku": sku,
-                    "region": "westeurope", "quantity": Decimal(qty), "unit": unit,
-                    "list_cost": None, "currency": "EUR",
+                    "record_id": rid,
+                    "content_hash": hashlib.sha256(rid.encode()).hexdigest(),
+                    "import_id": 0,
+                    "source": "focus",
+                    "kind": "cloud",
+                    "account_ref": ref,
+                    "account_id": account_id,
+                    "usage_start": start,
+                    "usage_end": start + timedelta(days=1),
+                    "service": service,
+                    "sku": sku,
+                    "region": "westeurope",
+                    "quantity": Decimal(qty),
+                    "unit": unit,
+                    "list_cost": None,
+                    "currency": "EUR",
                 }
                 for name in USAGE_SCHEMA.names:
                     rows[name].append(values.get(name))
@@ -104,8 +145,13 @@ def add_usage(db: Database, data_dir: Path, accounts: dict[str, int], first: dat
     store = UsageStore(data_dir)
     with db.session() as s, store.import_lock():
         plan = store.plan_import(table, visible_import_ids(s))
-        record = UsageImport(source="focus", file_name="fixture", sha256="0" * 64,
-                             rows_read=table.num_rows, rows_new=plan.new)
+        record = UsageImport(
+            source="focus",
+            file_name="fixture",
+            sha256="0" * 64,
+            rows_read=table.num_rows,
+            rows_new=plan.new,
+        )
         s.add(record)
         s.flush()
         store.write_import(plan, record.id)
@@ -153,8 +199,9 @@ def add_bulk_usage(
     store = UsageStore(data_dir)
     with db.session() as s, store.import_lock():
         plan = store.plan_import(table, visible_import_ids(s))
-        record = UsageImport(source="focus", file_name="bulk", sha256="1" * 64,
-                             rows_read=n, rows_new=plan.new)
+        record = UsageImport(
+            source="focus", file_name="bulk", sha256="1" * 64, rows_read=n, rows_new=plan.new
+        )
         s.add(record)
         s.flush()
         store.write_import(plan, record.id)

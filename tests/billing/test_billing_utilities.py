@@ -43,10 +43,19 @@ def drain(database: Database, data_dir: Path) -> int:
     return ran
 
 
-def submit(client: TestClient, world: World, kind: str, customer: str, periods: list[str],
-           reason: str = "incorrect_charges", **extra: object):
+def submit(
+    client: TestClient,
+    world: World,
+    kind: str,
+    customer: str,
+    periods: list[str],
+    reason: str = "incorrect_charges",
+    **extra: object,
+):
     body = {"customer_id": world.nodes[customer].id, "periods": periods, "reason": reason, **extra}
-    return client.post(f"/api/v1/billing-utilities/{kind}", json=body, headers=world.headers(PARTNER))
+    return client.post(
+        f"/api/v1/billing-utilities/{kind}", json=body, headers=world.headers(PARTNER)
+    )
 
 
 def job(client: TestClient, world: World, job_id: int) -> dict:
@@ -55,11 +64,17 @@ def job(client: TestClient, world: World, job_id: int) -> dict:
 
 def test_eligible_customers_and_periods(client: TestClient, billing: Billing):
     w = billing.world
-    names = [c["name"] for c in client.get("/api/v1/billing-utilities/customers",
-                                           headers=w.headers(PARTNER)).json()["items"]]
+    names = [
+        c["name"]
+        for c in client.get(
+            "/api/v1/billing-utilities/customers", headers=w.headers(PARTNER)
+        ).json()["items"]
+    ]
     assert names == ["Cust A1x", "Cust A1y"]  # A1's customers with an active contract only
-    periods = client.get(f"/api/v1/billing-utilities/customers/{w.nodes['cust_a1x'].id}/periods",
-                         headers=w.headers(PARTNER)).json()["items"]
+    periods = client.get(
+        f"/api/v1/billing-utilities/customers/{w.nodes['cust_a1x'].id}/periods",
+        headers=w.headers(PARTNER),
+    ).json()["items"]
     current = Month.of(datetime.now(UTC).date())
     assert str(current) not in periods
     assert {"2026-08", "2026-09"} <= set(periods)
@@ -73,7 +88,8 @@ def test_recalculation_publishes_a_run_and_fills_the_cache(
     r = submit(client, w, "recalculations", "cust_a1x", ["2026-09"])
     assert r.status_code == 202, r.text
     body = r.json()
-    assert body["request_id"] and body["jobs"][0]["status"] == "queued"
+    assert body["request_id"]
+    assert body["jobs"][0]["status"] == "queued"
     assert body["jobs"][0]["type_label"] == "Recalc."
     assert drain(database, data_dir) == 1
     done = job(client, w, body["jobs"][0]["id"])
@@ -85,28 +101,39 @@ def test_recalculation_publishes_a_run_and_fills_the_cache(
     # But the Paris month starts 2026-08-31 22:00 UTC: the UTC-midnight daily rows that start
     # inside it are 1..30 Sept (the 31 Aug row starts before). Rounded total: 84.80.
     assert Decimal(result["total_after"]) == Decimal("84.80")
-    assert result["published"] is True and result["new_version"] is True
+    assert result["published"] is True
+    assert result["new_version"] is True
     with database.session() as s:
         run = s.scalar(select(BillingRun).where(BillingRun.period == "2026-09"))
-        assert run is not None and run.status == "published"
+        assert run is not None
+        assert run.status == "published"
         cache = list(s.scalars(select(BillingCacheRow).where(BillingCacheRow.period == "2026-09")))
     assert {c.account_id for c in cache} == set(billing.accounts.values())
     assert sum((c.net_amount for c in cache), Decimal(0)) == Decimal("84.7999998000")
 
 
-def test_open_period_other_without_explanation_and_conflicts(
-    client: TestClient, billing: Billing
-):
+def test_open_period_other_without_explanation_and_conflicts(client: TestClient, billing: Billing):
     w = billing.world
     current = str(Month.of(datetime.now(UTC).date()))
     r = submit(client, w, "recalculations", "cust_a1x", [current])
     assert r.status_code == 422
     assert "current, open billing period" in r.json()["detail"]
     r = submit(client, w, "invoice-refreshes", "cust_a1x", ["2026-08"], reason="other")
-    assert r.status_code == 422 and "explanation" in r.json()["detail"]
-    assert submit(client, w, "recalculations", "cust_a1x", ["2026-08"], reason="other").status_code == 202
-    r = submit(client, w, "invoice-refreshes", "cust_a1x", ["2026-08"], reason="other",
-               explanation="customer asked")
+    assert r.status_code == 422
+    assert "explanation" in r.json()["detail"]
+    assert (
+        submit(client, w, "recalculations", "cust_a1x", ["2026-08"], reason="other").status_code
+        == 202
+    )
+    r = submit(
+        client,
+        w,
+        "invoice-refreshes",
+        "cust_a1x",
+        ["2026-08"],
+        reason="other",
+        explanation="customer asked",
+    )
     assert r.status_code == 409
     assert "already queued" in r.json()["detail"]
 
@@ -143,22 +170,38 @@ def test_price_change_creates_a_new_version_and_a_diff(
     assert same["result"]["new_version"] is False
     # A new price book version from 1 Sept (Paris) doubles the disk price.
     with database.session() as s:
-        v2 = PriceBookVersion(price_book_id=billing.price_book_id, version=2,
-                              effective_from=datetime(2026, 8, 31, 22, tzinfo=UTC))
+        v2 = PriceBookVersion(
+            price_book_id=billing.price_book_id,
+            version=2,
+            effective_from=datetime(2026, 8, 31, 22, tzinfo=UTC),
+        )
         s.add(v2)
         s.flush()
-        s.add_all([
-            PriceEntry(version_id=v2.id, sku="vm.small", service="Compute", unit="h",
-                       unit_price=Decimal("0.05")),
-            PriceEntry(version_id=v2.id, sku="disk.gb", service="Storage", unit="GB-day",
-                       unit_price=Decimal("0.0066666666")),
-        ])
+        s.add_all(
+            [
+                PriceEntry(
+                    version_id=v2.id,
+                    sku="vm.small",
+                    service="Compute",
+                    unit="h",
+                    unit_price=Decimal("0.05"),
+                ),
+                PriceEntry(
+                    version_id=v2.id,
+                    sku="disk.gb",
+                    service="Storage",
+                    unit="GB-day",
+                    unit_price=Decimal("0.0066666666"),
+                ),
+            ]
+        )
     r = submit(client, w, "recalculations", "cust_a1x", ["2026-09"], reason="price_book_update")
     drain(database, data_dir)
     changed = job(client, w, r.json()["jobs"][0]["id"])
     assert changed["status"] == "complete", changed["error"]
     result = changed["result"]
-    assert result["new_version"] is True and result["run_version"] == 2
+    assert result["new_version"] is True
+    assert result["run_version"] == 2
     # disk: 100 GB x 0.0066666666 = 0.66666666/day x 2 accounts x 30 days = 39.9999996;
     # vm.small unchanged 64.80; total 104.7999996 -> 104.80; before 84.80; delta 20.00.
     assert Decimal(result["total_before"]) == Decimal("84.80")
@@ -172,7 +215,9 @@ def test_price_change_creates_a_new_version_and_a_diff(
     assert all(Decimal(r["new_amount"]) == 2 * Decimal(r["old_amount"]) for r in disk)
     assert Decimal(rows[-1]["delta_amount"]) == Decimal("19.9999998000")
     with database.session() as s:
-        statuses = sorted(s.scalars(select(BillingRun.status).where(BillingRun.period == "2026-09")))
+        statuses = sorted(
+            s.scalars(select(BillingRun.status).where(BillingRun.period == "2026-09"))
+        )
     assert statuses == ["published", "superseded"]  # the previous run is kept
 
 
@@ -186,10 +231,19 @@ def test_dry_run_does_not_publish(
     assert done["status"] == "complete", done["error"]
     assert done["result"]["published"] is False
     with database.session() as s:
-        assert s.scalar(select(func.count()).select_from(BillingRun).where(
-            BillingRun.status == "published")) == 0
-    rows = list(csv.DictReader(io.StringIO(client.get(
-        f"/api/v1/jobs/{done['id']}/diff.csv", headers=w.headers(PARTNER)).text)))
+        assert (
+            s.scalar(
+                select(func.count()).select_from(BillingRun).where(BillingRun.status == "published")
+            )
+            == 0
+        )
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get(f"/api/v1/jobs/{done['id']}/diff.csv", headers=w.headers(PARTNER)).text
+            )
+        )
+    )
     assert rows[-1]["account_id"] == "TOTAL"
     assert Decimal(rows[-1]["new_amount"]) == Decimal("84.7999998000")
 
@@ -202,28 +256,40 @@ def test_refresh_cancels_issued_invoice_and_links_the_new_one(
     submit(client, w, "recalculations", "cust_a1x", ["2026-09"])
     drain(database, data_dir)
     admin = w.headers("platform_admin")
-    inv = client.post("/api/v1/invoices/generate", json={"customer_id": cust, "period": "2026-09"},
-                      headers=admin)
+    inv = client.post(
+        "/api/v1/invoices/generate", json={"customer_id": cust, "period": "2026-09"}, headers=admin
+    )
     assert inv.status_code == 201, inv.text
     first = inv.json()
     # 84.80 usage + 20 % tax 16.96 = 101.76; lines add up to the total
-    assert first["status"] == "ready" and first["total"] == "101.76"
+    assert first["status"] == "ready"
+    assert first["total"] == "101.76"
     assert sum(Decimal(x["amount"]) for x in first["lines"]) == Decimal(first["total"])
     issued = client.post(f"/api/v1/invoices/{first['id']}/issue", headers=admin).json()
-    assert issued["status"] == "issued" and issued["number"].endswith("000001")
-    r = submit(client, w, "invoice-refreshes", "cust_a1x", ["2026-09"], reason="other",
-               explanation="resend")
+    assert issued["status"] == "issued"
+    assert issued["number"].endswith("000001")
+    r = submit(
+        client,
+        w,
+        "invoice-refreshes",
+        "cust_a1x",
+        ["2026-09"],
+        reason="other",
+        explanation="resend",
+    )
     assert r.status_code == 202, r.text
     drain(database, data_dir)
-    listed = client.get(f"/api/v1/invoices?customer_id={cust}&period=2026-09",
-                        headers=w.headers(PARTNER)).json()["items"]
+    listed = client.get(
+        f"/api/v1/invoices?customer_id={cust}&period=2026-09", headers=w.headers(PARTNER)
+    ).json()["items"]
     by_status = {i["status"]: i for i in listed}
     assert set(by_status) == {"cancelled", "ready"}
     assert by_status["cancelled"]["replaced_by"] == by_status["ready"]["id"]
     assert by_status["ready"]["replaces"] == by_status["cancelled"]["id"]
     assert by_status["cancelled"]["number"] == issued["number"]  # unchanged
     pdf = client.get(f"/api/v1/invoices/{by_status['ready']['id']}/pdf", headers=admin)
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(Invoice)) == 2
 
@@ -231,9 +297,13 @@ def test_refresh_cancels_issued_invoice_and_links_the_new_one(
 def test_customer_user_cannot_submit(client: TestClient, billing: Billing):
     w = billing.world
     body = {"customer_id": w.nodes["cust_a1x"].id, "periods": ["2026-08"], "reason": "other"}
-    r = client.post("/api/v1/billing-utilities/recalculations", json=body,
-                    headers=w.headers("customer_user"))
+    r = client.post(
+        "/api/v1/billing-utilities/recalculations", json=body, headers=w.headers("customer_user")
+    )
     assert r.status_code == 403
-    r = client.post("/api/v1/billing-utilities/recalculations",
-                    json={**body, "customer_id": w.nodes["cust_b1x"].id}, headers=w.headers(PARTNER))
+    r = client.post(
+        "/api/v1/billing-utilities/recalculations",
+        json={**body, "customer_id": w.nodes["cust_b1x"].id},
+        headers=w.headers(PARTNER),
+    )
     assert r.status_code == 404

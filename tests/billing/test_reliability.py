@@ -46,14 +46,16 @@ def check_invoice_invariants(database: Database, issued_before: dict[int, tuple]
             assert sum((ln.amount for ln in inv.lines), Decimal(0)) == inv.total
         for inv_id, (number, total) in issued_before.items():
             inv = s.get(Invoice, inv_id)
-            assert inv is not None and (inv.number, inv.total) == (number, total)
+            assert inv is not None
+            assert (inv.number, inv.total) == (number, total)
 
 
 def _issue_invoice(client: TestClient, world: World, period: str) -> dict[int, tuple]:
     admin = world.headers("platform_admin")
     cust = world.nodes["cust_a1x"].id
-    inv = client.post("/api/v1/invoices/generate", json={"customer_id": cust, "period": period},
-                      headers=admin).json()
+    inv = client.post(
+        "/api/v1/invoices/generate", json={"customer_id": cust, "period": period}, headers=admin
+    ).json()
     issued = client.post(f"/api/v1/invoices/{inv['id']}/issue", headers=admin).json()
     return {issued["id"]: (issued["number"], Decimal(issued["total"]))}
 
@@ -74,15 +76,31 @@ def test_sigkill_mid_recalculation_keeps_the_published_state(
         assert published is not None
         run_before = published.run_id
     # Enough usage that rating takes a while, so the kill lands mid-job.
-    add_bulk_usage(database, data_dir, billing.accounts["acc-x"], "acc-x",
-                   datetime(2026, 9, 1, tzinfo=UTC), 400_000)
-    job_id = submit(client, w, "recalculations", "cust_a1x", ["2026-09"],
-                    reason="data_correction").json()["jobs"][0]["id"]
-    env = {**os.environ, "RERATE_DATABASE_URL": database.url, "RERATE_DATA_DIR": str(data_dir),
-           "RERATE_WORKER_LEASE_S": "2", "RERATE_WORKER_POLL_S": "0.05"}
+    add_bulk_usage(
+        database,
+        data_dir,
+        billing.accounts["acc-x"],
+        "acc-x",
+        datetime(2026, 9, 1, tzinfo=UTC),
+        400_000,
+    )
+    job_id = submit(
+        client, w, "recalculations", "cust_a1x", ["2026-09"], reason="data_correction"
+    ).json()["jobs"][0]["id"]
+    env = {
+        **os.environ,
+        "RERATE_DATABASE_URL": database.url,
+        "RERATE_DATA_DIR": str(data_dir),
+        "RERATE_WORKER_LEASE_S": "2",
+        "RERATE_WORKER_POLL_S": "0.05",
+    }
     log = (data_dir / "worker.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "rerate.cli.main", "worker", "--worker-id",
-                             "victim"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rerate.cli.main", "worker", "--worker-id", "victim"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -91,7 +109,9 @@ def test_sigkill_mid_recalculation_keeps_the_published_state(
                 assert job is not None
                 if job.status == "running" and job.progress_note:
                     break
-                assert job.status in ("queued", "running"), f"job ended before the kill: {job.status}"
+                assert job.status in ("queued", "running"), (
+                    f"job ended before the kill: {job.status}"
+                )
             assert proc.poll() is None, (data_dir / "worker.log").read_text()
             assert time.monotonic() < deadline, "the worker never started the job"
             time.sleep(0.01)
@@ -104,21 +124,31 @@ def test_sigkill_mid_recalculation_keeps_the_published_state(
     assert job_id in reap_expired(database)
     with database.session() as s:
         job = s.get(Job, job_id)
-        assert job is not None and job.status == "failed"
+        assert job is not None
+        assert job.status == "failed"
         assert "stopped responding" in (job.error or "")
         current = s.get(CurrentRun, (w.nodes["cust_a1x"].id, "2026-09"))
-        assert current is not None and current.run_id == run_before  # untouched
+        assert current is not None
+        assert current.run_id == run_before
     check_invoice_invariants(database, issued)
     # Running it again gives the same totals as a clean run would.
-    again = submit(client, w, "recalculations", "cust_a1x", ["2026-09"],
-                   reason="data_correction").json()["jobs"][0]["id"]
+    again = submit(
+        client, w, "recalculations", "cust_a1x", ["2026-09"], reason="data_correction"
+    ).json()["jobs"][0]["id"]
     drain(database, data_dir)
     with database.session() as s:
         job = s.get(Job, again)
-        assert job is not None and job.status == "complete", job.error
-        runs = list(s.scalars(select(BillingRun).where(BillingRun.period == "2026-09",
-                                                       BillingRun.customer_id == w.nodes["cust_a1x"].id)
-                              .order_by(BillingRun.version)))
+        assert job is not None
+        assert job.status == "complete", job.error
+        runs = list(
+            s.scalars(
+                select(BillingRun)
+                .where(
+                    BillingRun.period == "2026-09", BillingRun.customer_id == w.nodes["cust_a1x"].id
+                )
+                .order_by(BillingRun.version)
+            )
+        )
     # Paris September ends 2026-09-30 22:00 UTC: 43,080 of each cycle's 43,200 minutes fall
     # inside it; 9 full cycles + 11,200 rows = 398,920 rows x 0.5 h x 0.05 x 0.9 = 8,975.70,
     # on top of the fixture's 84.7999998: 9,060.4999998 -> 9,060.50.
@@ -141,12 +171,14 @@ def test_twenty_concurrent_submissions_run_exactly_once(
     with TestClient(app) as c:
 
         def post(_: int) -> int:
-            return c.post("/api/v1/billing-utilities/recalculations", json=body,
-                          headers=w.headers(PARTNER)).status_code
+            return c.post(
+                "/api/v1/billing-utilities/recalculations", json=body, headers=w.headers(PARTNER)
+            ).status_code
 
         with ThreadPoolExecutor(max_workers=20) as pool:
             codes = sorted(pool.map(post, range(20)))
-    assert codes.count(202) == 1 and codes.count(409) == 19, codes
+    assert codes.count(202) == 1, codes
+    assert codes.count(409) == 19, codes
     assert drain(database, data_dir) == 2  # the job and its cascade child (A1y)
     with database.session() as s:
         statuses = list(s.scalars(select(Job.status)))

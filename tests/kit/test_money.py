@@ -8,8 +8,13 @@ from hypothesis import strategies as st
 
 from rerate.kit.money import RoundingMode, minor_units, parse_decimal, round_money
 
-amounts = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=10,
-                      allow_nan=False, allow_infinity=False)
+amounts = st.decimals(
+    min_value=Decimal("-1e12"),
+    max_value=Decimal("1e12"),
+    places=10,
+    allow_nan=False,
+    allow_infinity=False,
+)
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,14 @@ from hypothesis import strategies as st
 
 from rerate.kit.periods import Month, Period, local_day, local_midnight_utc
 
-ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Sydney", "America/Santiago",
-         "Asia/Kolkata"]
+ZONES = [
+    "UTC",
+    "Europe/Paris",
+    "America/New_York",
+    "Australia/Sydney",
+    "America/Santiago",
+    "Asia/Kolkata",
+]
 months = st.builds(Month, st.integers(2000, 2040), st.integers(1, 12))
 
 
@@ -42,8 +48,12 @@ def test_consecutive_months_tile_time(month, tz):
     assert a.start_utc < a.end_utc
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31),
-                    timezones=st.just(UTC)), st.sampled_from(ZONES))
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31), timezones=st.just(UTC)
+    ),
+    st.sampled_from(ZONES),
+)
 def test_every_instant_is_in_exactly_one_month(instant, tz):
     day = local_day(instant, tz)
     m = Month.of(day)

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from rerate.accounts import service
-from rerate.api.deps import SessionDep, requires
+from rerate.api.deps import SessionDep, Viewer
 from rerate.auth.permissions import Permission
 from rerate.models import Account
 
@@ -38,7 +38,9 @@ class AccountOut(BaseModel):
             name=a.name,
             platform=a.platform,
             ownerships=[
-                OwnershipOut(customer_id=o.customer_id, valid_from=o.valid_from, valid_to=o.valid_to)
+                OwnershipOut(
+                    customer_id=o.customer_id, valid_from=o.valid_from, valid_to=o.valid_to
+                )
                 for o in a.ownerships
             ],
         )
@@ -46,18 +48,20 @@ class AccountOut(BaseModel):
 
 @router.get("/accounts")
 def list_accounts(
-    session: SessionDep, principal: requires(Permission.VIEW), customer_id: int | None = None
+    session: SessionDep, principal: Viewer, customer_id: int | None = None
 ) -> dict[str, object]:
     if customer_id is not None:
         from rerate.tenancy.service import get_customer
 
         get_customer(session, principal, customer_id, Permission.VIEW)
-    items = [AccountOut.of(a) for a in service.list_accounts(session, principal, customer_id=customer_id)]
+    items = [
+        AccountOut.of(a) for a in service.list_accounts(session, principal, customer_id=customer_id)
+    ]
     return {"items": items, "total": len(items)}
 
 
 @router.get("/accounts/{account_id}")
 def get_account(
-    account_id: int, session: SessionDep, principal: requires(Permission.VIEW)
+    account_id: int, session: SessionDep, principal: Viewer
 ) -> AccountOut:
     return AccountOut.of(service.get_account(session, principal, account_id))

@@ -52,14 +52,20 @@ def move_account(
         if current.customer_id == customer.id:
             raise Conflict(f"account {account.external_ref} already belongs to {customer.name}")
         current.valid_to = valid_from
-    ownership = AccountOwnership(account_id=account.id, customer_id=customer.id, valid_from=valid_from)
+    ownership = AccountOwnership(
+        account_id=account.id, customer_id=customer.id, valid_from=valid_from
+    )
     session.add(ownership)
     session.flush()
     return ownership
 
 
 def ownerships_overlapping(
-    session: Session, start: datetime, end: datetime, *, customer_id: int | None = None,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    customer_id: int | None = None,
     account_ids: list[int] | None = None,
 ) -> list[AccountOwnership]:
     stmt = select(AccountOwnership).where(
@@ -70,7 +76,9 @@ def ownerships_overlapping(
         stmt = stmt.where(AccountOwnership.customer_id == customer_id)
     if account_ids is not None:
         stmt = stmt.where(AccountOwnership.account_id.in_(account_ids))
-    return list(session.scalars(stmt.order_by(AccountOwnership.account_id, AccountOwnership.valid_from)))
+    return list(
+        session.scalars(stmt.order_by(AccountOwnership.account_id, AccountOwnership.valid_from))
+    )
 
 
 def _visible_account_ids(principal: Principal, permission: Permission):  # type: ignore[no-untyped-def]
@@ -120,4 +128,4 @@ def import_lookup(session: Session, principal: Principal) -> dict[str, int]:
     stmt = select(Account.external_ref, Account.id)
     if not principal.is_platform():
         stmt = stmt.where(Account.id.in_(_visible_account_ids(principal, Permission.IMPORT_USAGE)))
-    return {ref: id_ for ref, id_ in session.execute(stmt)}
+    return dict(session.execute(stmt))

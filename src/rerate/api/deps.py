@@ -94,9 +94,12 @@ class Require:
         return principal
 
 
-def requires(permission: Permission) -> type[Principal]:
-    """`principal: requires(Permission.X)` in a signature: declares and injects."""
-    return Annotated[Principal, Depends(Require(permission))]  # type: ignore[return-value]
-
-
+# `principal: Viewer` in an endpoint's signature declares and injects at once.
+Viewer = Annotated[Principal, Depends(Require(Permission.VIEW))]
+InvoiceViewer = Annotated[Principal, Depends(Require(Permission.VIEW_INVOICES))]
+UsageImporter = Annotated[Principal, Depends(Require(Permission.IMPORT_USAGE))]
+BillingUtilitiesAdmin = Annotated[Principal, Depends(Require(Permission.BILLING_UTILITIES_ADMIN))]
+InvoiceGenerator = Annotated[Principal, Depends(Require(Permission.GENERATE_INVOICES))]
+SettingsManager = Annotated[Principal, Depends(Require(Permission.MANAGE_SETTINGS))]
+UserManager = Annotated[Principal, Depends(Require(Permission.MANAGE_USERS))]
 AuthenticatedPrincipal = Annotated[Principal, Depends(Authenticated())]

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from rerate.api.deps import (
-    SESSION_COOKIE,
     AuthenticatedPrincipal,
     Public,
+    SESSION_COOKIE,
     SessionDep,
+    UserManager,
     get_settings_dep,
-    requires,
 )
 from rerate.auth import service
 from rerate.auth.permissions import ROLE_PERMISSIONS, Permission
@@ -101,10 +101,13 @@ class UserOut(BaseModel):
 
 @router.post("/users", status_code=201)
 def create_user(
-    body: UserIn, session: SessionDep, principal: requires(Permission.MANAGE_USERS)
+    body: UserIn, session: SessionDep, principal: UserManager
 ) -> UserOut:
     node = get_node(session, principal, body.node_id, Permission.MANAGE_USERS)
-    if Role(body.role) in (Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE) and not principal.is_platform():
+    if (
+        Role(body.role) in (Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE)
+        and not principal.is_platform()
+    ):
         raise Forbidden("only platform administrators grant platform roles")
     user = service.create_user(session, body.email, name=body.name, password=body.password)
     service.assign_role(session, user, role=Role(body.role), node=node)

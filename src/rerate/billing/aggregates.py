@@ -13,7 +13,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-
 MINUTE_QUANTUM = Decimal("0.0001")
 
 
@@ -49,15 +48,25 @@ def cache_aggregates(daily: pa.Table, rated: pa.Table | None = None) -> list[dic
             unrated[int(account_id)] = int(count)
     out = [
         {
-            "account_id": int(a), "quantity": _dec(q), "list_amount": _dec(la),
-            "net_amount": _dec(na), "row_count": int(n), "unrated_count": unrated.pop(int(a), 0),
+            "account_id": int(a),
+            "quantity": _dec(q),
+            "list_amount": _dec(la),
+            "net_amount": _dec(na),
+            "row_count": int(n),
+            "unrated_count": unrated.pop(int(a), 0),
         }
         for a, q, la, na, n in rows
     ]
     # Accounts whose every row was unrated still get a cache row, with zero amounts.
     out.extend(
-        {"account_id": a, "quantity": Decimal(0), "list_amount": Decimal(0),
-         "net_amount": Decimal(0), "row_count": 0, "unrated_count": n}
+        {
+            "account_id": a,
+            "quantity": Decimal(0),
+            "list_amount": Decimal(0),
+            "net_amount": Decimal(0),
+            "row_count": 0,
+            "unrated_count": n,
+        }
         for a, n in sorted(unrated.items())
     )
     return out

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from rerate.billing.aggregates import item_aggregates
 from rerate.kit.errors import NotFound
 from rerate.models import BillingRun, Job
-from rerate.billing.aggregates import item_aggregates
 
 Key = tuple[int, str]  # (account_id, SKU or destination group)
 
@@ -32,26 +32,43 @@ def diff_rows(old: BillingRun | None, new: BillingRun) -> list[dict[str, object]
     zero = (Decimal(0), Decimal(0))
     for key in sorted(before.keys() | after.keys()):
         (oq, oa), (nq, na) = before.get(key, zero), after.get(key, zero)
-        rows.append({
-            "account_id": key[0], "item": key[1], "old_quantity": oq, "new_quantity": nq,
-            "old_amount": oa, "new_amount": na, "delta_amount": na - oa,
-        })
+        rows.append(
+            {
+                "account_id": key[0],
+                "item": key[1],
+                "old_quantity": oq,
+                "new_quantity": nq,
+                "old_amount": oa,
+                "new_amount": na,
+                "delta_amount": na - oa,
+            }
+        )
     return rows
 
 
 def diff_csv(rows: list[dict[str, object]]) -> str:
     out = io.StringIO()
-    fields = ["account_id", "item", "old_quantity", "new_quantity", "old_amount", "new_amount",
-              "delta_amount"]
+    fields = [
+        "account_id",
+        "item",
+        "old_quantity",
+        "new_quantity",
+        "old_amount",
+        "new_amount",
+        "delta_amount",
+    ]
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     totals = {f: Decimal(0) for f in fields[2:]}
     for row in rows:
-        writer.writerow({k: format(v, "f") if isinstance(v, Decimal) else v for k, v in row.items()})
+        writer.writerow(
+            {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in row.items()}
+        )
         for f in totals:
             totals[f] += row[f]  # type: ignore[operator]
-    writer.writerow({"account_id": "TOTAL", "item": "",
-                     **{k: format(v, "f") for k, v in totals.items()}})
+    writer.writerow(
+        {"account_id": "TOTAL", "item": "", **{k: format(v, "f") for k, v in totals.items()}}
+    )
     return out.getvalue()
 
 

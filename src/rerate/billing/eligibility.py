@@ -32,7 +32,11 @@ def active_contract(session: Session, customer_id: int) -> Contract | None:
 
 def _coverage_utc(contract: Contract, now: datetime) -> tuple[datetime, datetime]:
     start = datetime.combine(contract.coverage_start, time(0), tzinfo=UTC)
-    end = datetime.combine(contract.coverage_end, time(0), tzinfo=UTC) if contract.coverage_end else now
+    end = (
+        datetime.combine(contract.coverage_end, time(0), tzinfo=UTC)
+        if contract.coverage_end
+        else now
+    )
     return start, end
 
 
@@ -65,7 +69,9 @@ def eligible_customers(
         )
         .order_by(Node.name)
     ).all()
-    return [(node, contract) for node, contract in rows if has_linked_account(session, contract, now)]
+    return [
+        (node, contract) for node, contract in rows if has_linked_account(session, contract, now)
+    ]
 
 
 def is_closed(month: Month, tz: str, now: datetime) -> bool:

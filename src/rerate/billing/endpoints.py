@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from rerate.api.deps import SessionDep, get_db, requires
+from rerate.api.deps import BillingUtilitiesAdmin, SessionDep, get_db
 from rerate.auth.permissions import Permission
 from rerate.billing import eligibility, utilities
 from rerate.billing.diff import diff_csv_for_job
@@ -36,8 +36,14 @@ class SubmitOut(BaseModel):
 
 def _submit(session: SessionDep, principal: Any, type_: JobType, body: SubmitIn) -> SubmitOut:
     sub = utilities.submit(
-        session, principal, type_, customer_id=body.customer_id, periods=body.periods,
-        reason=body.reason, explanation=body.explanation, dry_run=body.dry_run,
+        session,
+        principal,
+        type_,
+        customer_id=body.customer_id,
+        periods=body.periods,
+        reason=body.reason,
+        explanation=body.explanation,
+        dry_run=body.dry_run,
     )
     session.flush()
     return SubmitOut(
@@ -47,7 +53,7 @@ def _submit(session: SessionDep, principal: Any, type_: JobType, body: SubmitIn)
 
 
 @router.get("/billing-utilities/customers")
-def eligible_customers(session: SessionDep, principal: requires(BUA)) -> dict[str, Any]:
+def eligible_customers(session: SessionDep, principal: BillingUtilitiesAdmin) -> dict[str, Any]:
     """Customers with an active contract and a linked account affected by it."""
     items = [
         {"id": node.id, "name": node.name, "currency": c.currency, "billing_tz": c.billing_tz}
@@ -58,7 +64,7 @@ def eligible_customers(session: SessionDep, principal: requires(BUA)) -> dict[st
 
 @router.get("/billing-utilities/customers/{customer_id}/periods")
 def eligible_periods(
-    customer_id: int, session: SessionDep, principal: requires(BUA)
+    customer_id: int, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> dict[str, Any]:
     """Closed periods inside the customer's contract coverage, newest first."""
     customer = get_customer(session, principal, customer_id, BUA)
@@ -68,24 +74,26 @@ def eligible_periods(
 
 
 @router.post("/billing-utilities/recalculations", status_code=202)
-def submit_recalculation(body: SubmitIn, session: SessionDep, principal: requires(BUA)) -> SubmitOut:
+def submit_recalculation(
+    body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin
+) -> SubmitOut:
     return _submit(session, principal, JobType.RECALCULATION, body)
 
 
 @router.post("/billing-utilities/invoice-refreshes", status_code=202)
-def submit_refresh(body: SubmitIn, session: SessionDep, principal: requires(BUA)) -> SubmitOut:
+def submit_refresh(body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin) -> SubmitOut:
     return _submit(session, principal, JobType.INVOICE_REFRESH, body)
 
 
 @router.post("/billing-utilities/cache-syncs", status_code=202)
-def submit_cache_sync(body: SubmitIn, session: SessionDep, principal: requires(BUA)) -> SubmitOut:
+def submit_cache_sync(body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin) -> SubmitOut:
     return _submit(session, principal, JobType.CACHE_SYNC, body)
 
 
 @router.get("/jobs")
 def list_jobs(
     session: SessionDep,
-    principal: requires(BUA),
+    principal: BillingUtilitiesAdmin,
     type: JobType | None = None,
     status: JobStatus | None = None,
     customer_id: int | None = None,
@@ -95,21 +103,32 @@ def list_jobs(
 ) -> dict[str, Any]:
     """The run queue & log: newest first by start time, only inside the caller's subtree."""
     items, total = views.list_jobs(
-        session, principal, type_=type, status=status, customer_id=customer_id, period=period,
-        limit=limit, offset=offset,
+        session,
+        principal,
+        type_=type,
+        status=status,
+        customer_id=customer_id,
+        period=period,
+        limit=limit,
+        offset=offset,
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset,
-            "any_running": views.any_running(session, principal)}
+    return {
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "any_running": views.any_running(session, principal),
+    }
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, session: SessionDep, principal: requires(BUA)) -> dict[str, Any]:
+def get_job(job_id: int, session: SessionDep, principal: BillingUtilitiesAdmin) -> dict[str, Any]:
     return views.get_job(session, principal, job_id)[1]
 
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(
-    job_id: int, request: Request, session: SessionDep, principal: requires(BUA)
+    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> dict[str, Any]:
     """A queued job is cancelled at once; a running one stops at its next heartbeat."""
     views.get_job(session, principal, job_id)  # 404 outside the subtree
@@ -123,11 +142,12 @@ def cancel_job(
 
 
 @router.get("/jobs/{job_id}/diff.csv")
-def job_diff(job_id: int, session: SessionDep, principal: requires(BUA)) -> Response:
+def job_diff(job_id: int, session: SessionDep, principal: BillingUtilitiesAdmin) -> Response:
     """Per account and SKU or destination: old and new quantity and amount."""
     job, _ = views.get_job(session, principal, job_id)
     body = diff_csv_for_job(session, job)
     return Response(
-        body, media_type="text/csv",
+        body,
+        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="job-{job.id}-diff.csv"'},
     )

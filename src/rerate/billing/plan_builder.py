@@ -56,7 +56,11 @@ def _price_book(session: Session, book_id: int) -> p.PriceBook:
     for v in versions:
         prices = tuple(
             p.PriceEntry(
-                id=e.id, sku=e.sku, unit_price=e.unit_price, region=e.region, unit=e.unit,
+                id=e.id,
+                sku=e.sku,
+                unit_price=e.unit_price,
+                region=e.region,
+                unit=e.unit,
                 tier_mode=p.TierMode(e.tier_mode),
                 tiers=_tiers((t.from_quantity, t.unit_price) for t in e.tiers),
             )
@@ -64,10 +68,15 @@ def _price_book(session: Session, book_id: int) -> p.PriceBook:
         )
         tariffs = tuple(
             p.TariffEntry(
-                id=t.id, prefix=t.prefix, destination_group=t.destination_group,
-                rate_per_minute=t.rate_per_minute, connect_fee=t.connect_fee,
-                min_seconds=t.min_seconds, initial_increment=t.initial_increment,
-                subsequent_increment=t.subsequent_increment, band=t.band,
+                id=t.id,
+                prefix=t.prefix,
+                destination_group=t.destination_group,
+                rate_per_minute=t.rate_per_minute,
+                connect_fee=t.connect_fee,
+                min_seconds=t.min_seconds,
+                initial_increment=t.initial_increment,
+                subsequent_increment=t.subsequent_increment,
+                band=t.band,
                 charge_unanswered=t.charge_unanswered,
             )
             for t in session.execute(
@@ -76,8 +85,11 @@ def _price_book(session: Session, book_id: int) -> p.PriceBook:
         )
         out.append(
             p.PriceBookVersion(
-                id=v.id, version_no=v.version, effective_from=v.effective_from,
-                prices=prices, tariffs=tariffs,
+                id=v.id,
+                version_no=v.version,
+                effective_from=v.effective_from,
+                prices=prices,
+                tariffs=tariffs,
             )
         )
     return p.PriceBook(id=book.id, currency=book.currency, versions=tuple(out))
@@ -88,11 +100,16 @@ def _timetable(session: Session, timetable_id: int) -> p.Timetable:
     if tt is None:
         raise Invalid(f"timetable {timetable_id} does not exist")
     return p.Timetable(
-        id=tt.id, tz=tt.tz, default_band=tt.default_band,
+        id=tt.id,
+        tz=tt.tz,
+        default_band=tt.default_band,
         rules=tuple(
             p.BandRule(
-                band=r.band, weekdays=frozenset(int(d) for d in r.weekdays),
-                start=r.start_time, end=r.end_time, priority=r.priority,
+                band=r.band,
+                weekdays=frozenset(int(d) for d in r.weekdays),
+                start=r.start_time,
+                end=r.end_time,
+                priority=r.priority,
             )
             for r in tt.rules
         ),
@@ -121,10 +138,16 @@ def _profiles(
         unit = p.ProfileUnit(cp.unit)
         out.append(
             p.ConsumptionProfile(
-                id=cp.id, name=cp.name, unit=unit, account_ids=frozenset(accounts),
-                included_quantity=cp.included_quantity, tier_mode=p.TierMode(cp.tier_mode),
+                id=cp.id,
+                name=cp.name,
+                unit=unit,
+                account_ids=frozenset(accounts),
+                included_quantity=cp.included_quantity,
+                tier_mode=p.TierMode(cp.tier_mode),
                 tiers=_tiers((t.from_quantity, t.rate) for t in cp.tiers),
-                scope_destination_group=(cp.scope or None) if unit is p.ProfileUnit.MINUTES else None,
+                scope_destination_group=(cp.scope or None)
+                if unit is p.ProfileUnit.MINUTES
+                else None,
                 scope_sku=cp.scope if unit is p.ProfileUnit.UNITS else None,
             )
         )
@@ -149,14 +172,22 @@ def build_plan(
     account_ids = sorted({o.account_id for o in mine})
     # Every interval of those accounts in the window, the other owners' too,
     # so the engine can tell which rows are this customer's.
-    ownership = tuple(
-        p.Ownership(o.account_id, o.customer_id, o.valid_from, o.valid_to)
-        for o in ownerships_overlapping(session, start_utc, end_utc, account_ids=account_ids)
-    ) if account_ids else ()
+    ownership = (
+        tuple(
+            p.Ownership(o.account_id, o.customer_id, o.valid_from, o.valid_to)
+            for o in ownerships_overlapping(session, start_utc, end_utc, account_ids=account_ids)
+        )
+        if account_ids
+        else ()
+    )
     items = tuple(
         p.CustomLineItem(
-            id=c.id, description=c.description, amount=c.amount, one_off_date=c.one_off_date,
-            recurring_from=c.recurring_from, recurring_to=c.recurring_to,
+            id=c.id,
+            description=c.description,
+            amount=c.amount,
+            one_off_date=c.one_off_date,
+            recurring_from=c.recurring_from,
+            recurring_to=c.recurring_to,
         )
         for c in session.scalars(
             select(CustomLineItem).where(
@@ -165,14 +196,24 @@ def build_plan(
         )
     )
     plan_contract = p.Contract(
-        id=contract.id, customer_id=customer.id, currency=contract.currency,
-        billing_tz=contract.billing_tz, rounding=RoundingMode(contract.rounding_mode),
+        id=contract.id,
+        customer_id=customer.id,
+        currency=contract.currency,
+        billing_tz=contract.billing_tz,
+        rounding=RoundingMode(contract.rounding_mode),
         passthrough_unpriced=contract.passthrough_unpriced,
         rules=tuple(
             p.ContractRule(
-                id=r.id, kind=p.RuleKind(r.kind), order=r.position, service=r.scope_service,
-                sku=r.scope_sku, region=r.scope_region, percent=r.percent, amount=r.amount,
-                unit_price=r.unit_price, description=r.description,
+                id=r.id,
+                kind=p.RuleKind(r.kind),
+                order=r.position,
+                service=r.scope_service,
+                sku=r.scope_sku,
+                region=r.scope_region,
+                percent=r.percent,
+                amount=r.amount,
+                unit_price=r.unit_price,
+                description=r.description,
             )
             for r in contract.current_rules()
         ),

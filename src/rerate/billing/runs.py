@@ -15,11 +15,11 @@ import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -79,8 +79,11 @@ def compute_run(
         progress(0.1, "plan built")
     usage = owned_rows(
         scan_usage(
-            session, UsageStore(data_dir), start_utc=window.start_utc - LOOKBACK,
-            end_utc=window.end_utc, account_ids=account_ids,
+            session,
+            UsageStore(data_dir),
+            start_utc=window.start_utc - LOOKBACK,
+            end_utc=window.end_utc,
+            account_ids=account_ids,
         ),
         plan.ownership,
         customer.id,
@@ -99,9 +102,13 @@ def compute_run(
         "unrated": result.summary.unrated,
         "unrated_by_reason": result.summary.unrated_by_reason,
         "out_of_period": result.summary.out_of_period,
-        "totals": {c: {k: getattr(t, k) for k in ("usage_list", "usage_net",
-                                                  "usage_net_rounded", "period_lines", "total")}
-                   for c, t in result.summary.totals.items()},
+        "totals": {
+            c: {
+                k: getattr(t, k)
+                for k in ("usage_list", "usage_net", "usage_net_rounded", "period_lines", "total")
+            }
+            for c, t in result.summary.totals.items()
+        },
     }
     return ComputedRun(
         customer_id=customer.id,
@@ -143,8 +150,11 @@ def write_run(result: engine.RatingResult, target: Path) -> None:
     a run directory either holds every file or does not exist."""
     tmp = target.with_name(target.name + ".tmp")
     tmp.mkdir(parents=True)
-    for name, table in (("rated", result.rated), ("daily", result.daily),
-                        ("period_lines", result.period_lines)):
+    for name, table in (
+        ("rated", result.rated),
+        ("daily", result.daily),
+        ("period_lines", result.period_lines),
+    ):
         pq.write_table(table, tmp / f"{name}.parquet")
     tmp.rename(target)
 
@@ -157,8 +167,13 @@ def fingerprint(path: Path) -> str:
         table = pq.read_table(path / name)
         table = table.select(sorted(c for c in table.column_names if c not in _VOLATILE))
         if table.num_rows:
-            table = table.sort_by([(c, "ascending") for c in table.column_names
-                                   if not pa.types.is_dictionary(table.schema.field(c).type)])
+            table = table.sort_by(
+                [
+                    (c, "ascending")
+                    for c in table.column_names
+                    if not pa.types.is_dictionary(table.schema.field(c).type)
+                ]
+            )
         digest.update(name.encode())
         for column in table.column_names:
             digest.update(column.encode())
@@ -196,11 +211,18 @@ def record_run(
         or 0
     ) + 1
     run = BillingRun(
-        customer_id=computed.customer_id, period=computed.period, version=version,
-        status=RunStatus.COMPUTED.value, job_id=job_id, path=str(computed.path),
-        fingerprint=computed.fingerprint, row_count=computed.row_count,
-        unrated_count=computed.unrated_count, currency=computed.currency,
-        net_total=computed.net_total, list_total=computed.list_total,
+        customer_id=computed.customer_id,
+        period=computed.period,
+        version=version,
+        status=RunStatus.COMPUTED.value,
+        job_id=job_id,
+        path=str(computed.path),
+        fingerprint=computed.fingerprint,
+        row_count=computed.row_count,
+        unrated_count=computed.unrated_count,
+        currency=computed.currency,
+        net_total=computed.net_total,
+        list_total=computed.list_total,
         summary=json.dumps(computed.summary, default=str),
     )
     session.add(run)
@@ -234,8 +256,14 @@ def publish(session: Session, run: BillingRun) -> BillingRun | None:
     run.published_at = utcnow()
     session.flush()
     rebuild_cache(session, run.customer_id, run.period)
-    record(session, "publish", "billing_runs", run.id, version=run.version,
-           previous=previous.id if previous else None)
+    record(
+        session,
+        "publish",
+        "billing_runs",
+        run.id,
+        version=run.version,
+        previous=previous.id if previous else None,
+    )
     return previous
 
 
@@ -265,10 +293,16 @@ def rebuild_cache(session: Session, customer_id: int, period: str) -> int:
     for row in rows:
         session.add(
             BillingCacheRow(
-                customer_id=customer_id, account_id=row["account_id"], period=period,
-                run_id=run.id, currency=run.currency, quantity=row["quantity"],
-                list_amount=row["list_amount"], net_amount=row["net_amount"],
-                row_count=row["row_count"], unrated_count=row["unrated_count"],
+                customer_id=customer_id,
+                account_id=row["account_id"],
+                period=period,
+                run_id=run.id,
+                currency=run.currency,
+                quantity=row["quantity"],
+                list_amount=row["list_amount"],
+                net_amount=row["net_amount"],
+                row_count=row["row_count"],
+                unrated_count=row["unrated_count"],
             )
         )
     session.flush()

@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from rerate.billing import runs
 from rerate.billing.diff import diff_rows, save_diff
 from rerate.invoicing.generate import generate_for
@@ -27,7 +29,7 @@ from rerate.models import Node
 from rerate.models.enums import JobType
 
 
-def _customer(session: Any, customer_id: int) -> Node:
+def _customer(session: Session, customer_id: int) -> Node:
     node = session.get(Node, customer_id)
     if node is None:
         raise NotFound(f"customer {customer_id} no longer exists")
@@ -86,7 +88,9 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             "invoice_id": outcome.invoice.id,
             "invoices_created": [outcome.invoice.id],
             "invoices_cancelled": outcome.cancelled,
-            "superseded": outcome.previous.id if outcome.previous and not outcome.cancelled else None,
+            "superseded": outcome.previous.id
+            if outcome.previous and not outcome.cancelled
+            else None,
             "currency": outcome.invoice.currency,
             "total_before": outcome.previous.total if outcome.previous else None,
             "total_after": outcome.invoice.total,

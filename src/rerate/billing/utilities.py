@@ -71,9 +71,16 @@ def submit(
     jobs: list[Job] = []
     for month in sorted(months):
         job = queue.enqueue(
-            session, type=type_, customer_id=customer.id, period=str(month), reason=reason,
-            explanation=explanation, actor_id=principal.user_id, actor_label=principal.email,
-            dry_run=dry_run, request_id=request_id,
+            session,
+            type=type_,
+            customer_id=customer.id,
+            period=str(month),
+            reason=reason,
+            explanation=explanation,
+            actor_id=principal.user_id,
+            actor_label=principal.email,
+            dry_run=dry_run,
+            request_id=request_id,
         )
         jobs.append(job)
         if type_ == JobType.RECALCULATION and not dry_run:
@@ -101,7 +108,11 @@ def cascade_customers(session: Session, customer: Node, month: Month, tz: str) -
 
 
 def _cascade(
-    session: Session, principal: Principal, parent: Job, customer: Node, month: Month,
+    session: Session,
+    principal: Principal,
+    parent: Job,
+    customer: Node,
+    month: Month,
     request_id: str,
 ) -> list[Job]:
     contract = active_contract(session, customer.id)
@@ -112,9 +123,15 @@ def _cascade(
             continue  # nothing to bill it by; the run log of the parent says so
         children.append(
             queue.enqueue(
-                session, type=JobType.RECALCULATION, customer_id=other_id, period=str(month),
-                reason=ReasonCode(parent.reason), actor_id=principal.user_id,
-                actor_label=principal.email, request_id=request_id, parent_id=parent.id,
+                session,
+                type=JobType.RECALCULATION,
+                customer_id=other_id,
+                period=str(month),
+                reason=ReasonCode(parent.reason),
+                actor_id=principal.user_id,
+                actor_label=principal.email,
+                request_id=request_id,
+                parent_id=parent.id,
                 explanation=f"cascade from job {parent.id}: an account moved between customers "
                 f"during {month}",
             )

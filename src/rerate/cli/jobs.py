@@ -26,8 +26,14 @@ def _principal(session: Any, email: str) -> Any:
 
 
 def _submit(
-    type_: JobType, customer_id: int, periods: list[str], reason: ReasonCode, explanation: str,
-    dry_run: bool, as_user: str, follow: bool,
+    type_: JobType,
+    customer_id: int,
+    periods: list[str],
+    reason: ReasonCode,
+    explanation: str,
+    dry_run: bool,
+    as_user: str,
+    follow: bool,
 ) -> None:
     from rerate.billing import utilities
     from rerate.kit.audit import Actor, set_session_actor
@@ -36,8 +42,14 @@ def _submit(
         principal = _principal(session, as_user)
         set_session_actor(session, Actor(principal.user_id, principal.email))
         sub = utilities.submit(
-            session, principal, type_, customer_id=customer_id, periods=periods, reason=reason,
-            explanation=explanation, dry_run=dry_run,
+            session,
+            principal,
+            type_,
+            customer_id=customer_id,
+            periods=periods,
+            reason=reason,
+            explanation=explanation,
+            dry_run=dry_run,
         )
         ids = [j.id for j in sub.jobs]
     console.print(f"request {sub.request_id}: queued jobs {', '.join(map(str, ids))}")
@@ -52,9 +64,13 @@ def _options(type_: JobType) -> Any:
         period: list[str] = typer.Option(..., "--period", help="YYYY-MM; repeat for several."),
         reason: ReasonCode = typer.Option(..., help="Why this runs."),
         explanation: str = typer.Option("", help="Required for a refresh with reason 'other'."),
-        dry_run: bool = typer.Option(False, help="Recalculation only: compute and diff, publish nothing."),
+        dry_run: bool = typer.Option(
+            False, help="Recalculation only: compute and diff, publish nothing."
+        ),
         as_user: str = typer.Option(..., "--as", help="Email of the user submitting."),
-        follow: bool = typer.Option(True, help="Follow the jobs with a progress bar until they end."),
+        follow: bool = typer.Option(
+            True, help="Follow the jobs with a progress bar until they end."
+        ),
     ) -> None:
         _submit(type_, customer, period, reason, explanation, dry_run, as_user, follow)
 
@@ -78,15 +94,22 @@ def _view(job_id: int, as_user: str) -> dict[str, Any]:
 
 def follow_job(job_id: int, as_user: str, poll_s: float = 1.0) -> dict[str, Any]:
     with Progress(
-        TextColumn(f"job {job_id}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+        TextColumn(f"job {job_id}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
     ) as bar:
         task = bar.add_task("queued", total=100)
         while True:
             view = _view(job_id, as_user)
-            bar.update(task, completed=float(view["progress"]),
-                       description=view["status"] + (f" - {view['progress_note']}"
-                                                     if view["progress_note"] else ""))
+            bar.update(
+                task,
+                completed=float(view["progress"]),
+                description=view["status"]
+                + (f" - {view['progress_note']}" if view["progress_note"] else ""),
+            )
             if view["status"] in FINISHED:
                 break
             time.sleep(poll_s)
@@ -113,15 +136,39 @@ def jobs_list(
 
     with context.database().session() as session:
         items, total = views.list_jobs(
-            session, _principal(session, as_user), type_=type_, status=status,
-            customer_id=customer, period=period, limit=limit,
+            session,
+            _principal(session, as_user),
+            type_=type_,
+            status=status,
+            customer_id=customer,
+            period=period,
+            limit=limit,
         )
-    table = Table("Job ID", "Type", "Status", "Customer", "Period", "Reason", "Actor",
-                  "Started UTC", "Duration", title=f"{len(items)} of {total} jobs")
+    table = Table(
+        "Job ID",
+        "Type",
+        "Status",
+        "Customer",
+        "Period",
+        "Reason",
+        "Actor",
+        "Started UTC",
+        "Duration",
+        title=f"{len(items)} of {total} jobs",
+    )
     for j in items:
         started = j["started_at"].strftime("%Y-%m-%d %H:%M:%S") if j["started_at"] else "-"
-        table.add_row(str(j["id"]), j["type_label"], j["status_label"], j["customer_name"],
-                      j["period"], j["reason_label"], j["actor"], started, j["duration"])
+        table.add_row(
+            str(j["id"]),
+            j["type_label"],
+            j["status_label"],
+            j["customer_name"],
+            j["period"],
+            j["reason_label"],
+            j["actor"],
+            started,
+            j["duration"],
+        )
     Console().print(table)
 
 

@@ -55,7 +55,9 @@ def serve(
     from rerate.app import create_app
 
     s = context.settings()
-    application = create_app(s, context.database(), in_process_worker=worker and s.in_process_worker)
+    application = create_app(
+        s, context.database(), in_process_worker=worker and s.in_process_worker
+    )
     uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info")
 
 
@@ -72,16 +74,22 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     s = context.settings()
     run_worker_process(
-        s.resolved_database_url, lambda _db: handlers(s.data_dir), worker_id=worker_id,
-        lease_s=s.worker_lease_s, poll_s=s.worker_poll_s,
+        s.resolved_database_url,
+        lambda _db: handlers(s.data_dir),
+        worker_id=worker_id,
+        lease_s=s.worker_lease_s,
+        poll_s=s.worker_poll_s,
     )
 
 
 @users_app.command("create")
 def users_create(
     email: str,
-    role: str = typer.Option(..., help="platform_admin, platform_service, distributor, "
-                             "partner_admin, partner_user or customer_user."),
+    role: str = typer.Option(
+        ...,
+        help="platform_admin, platform_service, distributor, "
+        "partner_admin, partner_user or customer_user.",
+    ),
     node_id: int = typer.Option(..., help="The tenancy node the role is held on."),
     name: str = typer.Option("", help="Display name."),
     password: str = typer.Option(

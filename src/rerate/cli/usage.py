@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeRemainingColumn
 
 from rerate.cli import context
 from rerate.usage.errors import ImportRejected
@@ -30,7 +30,9 @@ def import_command(
     rejects: Path | None = typer.Option(
         None, help="Rejects CSV (default: <file>.rejects.csv next to the file)."
     ),
-    create_accounts: bool = typer.Option(False, help="Create accounts the file names but rerate lacks."),
+    create_accounts: bool = typer.Option(
+        False, help="Create accounts the file names but rerate lacks."
+    ),
     owner_customer_id: int | None = typer.Option(None, help="Customer owning created accounts."),
     source_tz: str = typer.Option("UTC", help="Zone of timestamps without an offset."),
     country_code: str | None = typer.Option(None, help="Replaces the national prefix 0."),
@@ -46,25 +48,37 @@ def import_command(
     failed = False
     for path in files:
         with Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-            TimeRemainingColumn(), console=console, transient=True,
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
         ) as bar:
             task = bar.add_task(f"reading {path.name}", total=path.stat().st_size)
 
-            def on_progress(done: int, total: int, _task: int = task) -> None:
+            def on_progress(done: int, total: int, _task: TaskID = task) -> None:
                 bar.update(_task, completed=done, total=total)
 
             options = ImportOptions(
-                skip_bad_rows=skip_bad_rows, source_tz=source_tz, country_code=country_code,
-                tag_key=tag_key, progress=on_progress,
+                skip_bad_rows=skip_bad_rows,
+                source_tz=source_tz,
+                country_code=country_code,
+                tag_key=tag_key,
+                progress=on_progress,
             )
             try:
                 with context.database().session() as session:
                     user = auth.get_user_by_email(session, as_user)
                     principal = auth.principal_for(session, user, via="cli")
                     report = service.import_file(
-                        session, store, principal, path, format_name=format_name,
-                        options=options, create_accounts=create_accounts,
+                        session,
+                        store,
+                        principal,
+                        path,
+                        format_name=format_name,
+                        options=options,
+                        create_accounts=create_accounts,
                         owner_id=owner_customer_id,
                         rejects_path=rejects or path.with_name(path.name + ".rejects.csv"),
                     )

@@ -46,9 +46,15 @@ def bill_demo(
         ]
         for customer_id, period in sorted(pairs, key=lambda p: (p[1], p[0])):
             queue.enqueue(
-                session, type=JobType.RECALCULATION, customer_id=customer_id, period=period,
-                reason=ReasonCode.OTHER, explanation="initial billing of the demo",
-                actor_id=None, actor_label="system", request_id=request_id,
+                session,
+                type=JobType.RECALCULATION,
+                customer_id=customer_id,
+                period=period,
+                reason=ReasonCode.OTHER,
+                explanation="initial billing of the demo",
+                actor_id=None,
+                actor_label="system",
+                request_id=request_id,
             )
     worker = Worker(db, handlers=handlers(data_dir), worker_id="demo-loader", expand=None)
     done = 0

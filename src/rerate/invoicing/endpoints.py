@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rerate.api.deps import SessionDep, requires
+from rerate.api.deps import InvoiceGenerator, InvoiceViewer, SessionDep
 from rerate.auth.permissions import Permission, Principal
 from rerate.invoicing import render
 from rerate.invoicing import service as invoices
@@ -53,17 +53,33 @@ def invoice_view(inv: Invoice) -> dict[str, Any]:
         return money_str(round_money(amount, inv.currency, RoundingMode(inv.rounding_mode)))
 
     return {
-        "id": inv.id, "customer_id": inv.customer_id, "period": inv.period, "type": inv.type,
-        "status": inv.status, "version": inv.version, "number": inv.number,
-        "currency": inv.currency, "subtotal": m(inv.subtotal),
-        "tax_rate": format(inv.tax_rate.normalize(), "f"), "tax": m(inv.tax),
-        "total": m(inv.total), "replaces": inv.replaces_id,
-        "replaced_by": inv.replaced_by_id, "created_at": inv.created_at,
-        "issued_at": inv.issued_at, "cancelled_at": inv.cancelled_at, "paid_at": inv.paid_at,
+        "id": inv.id,
+        "customer_id": inv.customer_id,
+        "period": inv.period,
+        "type": inv.type,
+        "status": inv.status,
+        "version": inv.version,
+        "number": inv.number,
+        "currency": inv.currency,
+        "subtotal": m(inv.subtotal),
+        "tax_rate": format(inv.tax_rate.normalize(), "f"),
+        "tax": m(inv.tax),
+        "total": m(inv.total),
+        "replaces": inv.replaces_id,
+        "replaced_by": inv.replaced_by_id,
+        "created_at": inv.created_at,
+        "issued_at": inv.issued_at,
+        "cancelled_at": inv.cancelled_at,
+        "paid_at": inv.paid_at,
         "lines": [
-            {"position": ln.position, "kind": ln.kind, "description": ln.description,
-             "quantity": format(ln.quantity.normalize(), "f"), "unit": ln.unit,
-             "amount": m(ln.amount)}
+            {
+                "position": ln.position,
+                "kind": ln.kind,
+                "description": ln.description,
+                "quantity": format(ln.quantity.normalize(), "f"),
+                "unit": ln.unit,
+                "amount": m(ln.amount),
+            }
             for ln in inv.lines
         ],
     }
@@ -82,7 +98,7 @@ def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoi
 @router.get("/invoices")
 def list_invoices(
     session: SessionDep,
-    principal: requires(Permission.VIEW_INVOICES),
+    principal: InvoiceViewer,
     customer_id: int | None = None,
     period: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
     limit: int = Query(100, ge=1, le=1000),
@@ -99,7 +115,8 @@ def list_invoices(
     if period is not None:
         stmt = stmt.where(Invoice.period == period)
     rows = [
-        (inv, node) for inv, node in session.execute(
+        (inv, node)
+        for inv, node in session.execute(
             stmt.order_by(Invoice.period.desc(), Invoice.customer_id, Invoice.id.desc())
         ).all()
         if _visible(session, principal, node)
@@ -110,32 +127,34 @@ def list_invoices(
 
 @router.get("/invoices/{invoice_id}")
 def get_invoice(
-    invoice_id: int, session: SessionDep, principal: requires(Permission.VIEW_INVOICES)
+    invoice_id: int, session: SessionDep, principal: InvoiceViewer
 ) -> dict[str, Any]:
     return invoice_view(_get(session, principal, invoice_id)[0])
 
 
 @router.get("/invoices/{invoice_id}/pdf")
 def invoice_pdf(
-    invoice_id: int, session: SessionDep, principal: requires(Permission.VIEW_INVOICES)
+    invoice_id: int, session: SessionDep, principal: InvoiceViewer
 ) -> Response:
     inv, customer = _get(session, principal, invoice_id)
     seller = session.get(Node, customer.parent_id) if customer.parent_id else None
     name = inv.number or f"invoice-{inv.id}"
     return Response(
-        render.to_pdf(inv, customer, seller), media_type="application/pdf",
+        render.to_pdf(inv, customer, seller),
+        media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
     )
 
 
 @router.get("/invoices/{invoice_id}/csv")
 def invoice_csv(
-    invoice_id: int, session: SessionDep, principal: requires(Permission.VIEW_INVOICES)
+    invoice_id: int, session: SessionDep, principal: InvoiceViewer
 ) -> Response:
     inv, _ = _get(session, principal, invoice_id)
     name = inv.number or f"invoice-{inv.id}"
     return Response(
-        render.to_csv(inv), media_type="text/csv",
+        render.to_csv(inv),
+        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 
@@ -147,7 +166,7 @@ class GenerateIn(BaseModel):
 
 @router.post("/invoices/generate", status_code=201)
 def generate(
-    body: GenerateIn, session: SessionDep, principal: requires(Permission.GENERATE_INVOICES)
+    body: GenerateIn, session: SessionDep, principal: InvoiceGenerator
 ) -> dict[str, Any]:
     """Generate (or regenerate) the monthly invoice from the current runs."""
     customer = get_customer(session, principal, body.customer_id, Permission.GENERATE_INVOICES)
@@ -157,10 +176,8 @@ def generate(
 
 @router.post("/invoices/{invoice_id}/issue")
 def issue(
-    invoice_id: int, session: SessionDep, principal: requires(Permission.GENERATE_INVOICES)
+    invoice_id: int, session: SessionDep, principal: InvoiceGenerator
 ) -> dict[str, Any]:
     inv, _ = _get(session, principal, invoice_id)
     invoices.issue(session, inv)
     return invoice_view(inv)
-
-

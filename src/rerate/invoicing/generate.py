@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
+from rerate.billing.aggregates import invoice_groups
 from rerate.billing.eligibility import active_contract
 from rerate.billing.runs import current_run, read_daily, read_period_lines
 from rerate.invoicing import service
 from rerate.kit.errors import Conflict, Invalid
 from rerate.kit.periods import Month
 from rerate.models import Invoice, Node
-from rerate.billing.aggregates import invoice_groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,9 @@ class Outcome:
     cancelled: list[int]
 
 
-def generate_for(session: Session, customer: Node, period: str, *, job_id: int | None = None) -> Outcome:
+def generate_for(
+    session: Session, customer: Node, period: str, *, job_id: int | None = None
+) -> Outcome:
     """Build a new invoice version from the current run; link it per the refresh rules."""
     Month.parse(period)
     contract = active_contract(session, customer.id)
@@ -29,8 +32,9 @@ def generate_for(session: Session, customer: Node, period: str, *, job_id: int |
         raise Invalid(f"{customer.name} has no active contract")
     run = current_run(session, customer.id, period)
     if run is None:
-        raise Conflict(f"{customer.name} has no published billing run for {period}; "
-                       "run a recalculation first")
+        raise Conflict(
+            f"{customer.name} has no published billing run for {period}; run a recalculation first"
+        )
     previous = service.live_invoice(session, customer.id, period, for_update=True)
     lines = [
         service.LineInput(kind=kind, description=label, quantity=qty, unit=unit, amount=amount)
@@ -43,8 +47,13 @@ def generate_for(session: Session, customer: Node, period: str, *, job_id: int |
         cancelled = service.retire(previous)
         session.flush()
     invoice = service.build_invoice(
-        session, customer=customer, contract=contract, period=period, lines=lines,
-        run_ids=[run.id], job_id=job_id,
+        session,
+        customer=customer,
+        contract=contract,
+        period=period,
+        lines=lines,
+        run_ids=[run.id],
+        job_id=job_id,
     )
     if previous is not None:
         service.link(previous, invoice)

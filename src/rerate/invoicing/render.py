@@ -24,16 +24,52 @@ def _qty(quantity: Decimal) -> str:
 def to_csv(invoice: Invoice) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["invoice", "number", "period", "status", "position", "kind", "description",
-                     "quantity", "unit", "amount", "currency"])
+    writer.writerow(
+        [
+            "invoice",
+            "number",
+            "period",
+            "status",
+            "position",
+            "kind",
+            "description",
+            "quantity",
+            "unit",
+            "amount",
+            "currency",
+        ]
+    )
     for line in invoice.lines:
-        writer.writerow([
-            invoice.id, invoice.number or "", invoice.period, invoice.status, line.position,
-            line.kind, line.description, format(line.quantity, "f"), line.unit,
-            format(line.amount, "f"), invoice.currency,
-        ])
-    writer.writerow([invoice.id, invoice.number or "", invoice.period, invoice.status, "",
-                     "total", "Total", "", "", format(invoice.total, "f"), invoice.currency])
+        writer.writerow(
+            [
+                invoice.id,
+                invoice.number or "",
+                invoice.period,
+                invoice.status,
+                line.position,
+                line.kind,
+                line.description,
+                format(line.quantity, "f"),
+                line.unit,
+                format(line.amount, "f"),
+                invoice.currency,
+            ]
+        )
+    writer.writerow(
+        [
+            invoice.id,
+            invoice.number or "",
+            invoice.period,
+            invoice.status,
+            "",
+            "total",
+            "Total",
+            "",
+            "",
+            format(invoice.total, "f"),
+            invoice.currency,
+        ]
+    )
     return out.getvalue()
 
 
@@ -49,7 +85,9 @@ def to_pdf(invoice: Invoice, customer: Node, seller: Node | None) -> bytes:
     pdf.set_creator("rerate")
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
-    title = f"Invoice {invoice.number}" if invoice.number else f"Invoice (not issued, {invoice.status})"
+    title = (
+        f"Invoice {invoice.number}" if invoice.number else f"Invoice (not issued, {invoice.status})"
+    )
     pdf.cell(0, 10, _latin1(title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     for label, value in (
@@ -69,8 +107,9 @@ def to_pdf(invoice: Invoice, customer: Node, seller: Node | None) -> bytes:
     pdf.ln(4)
     widths = (90, 35, 20, 45)
     pdf.set_font("Helvetica", "B", 10)
-    for w, head in zip(widths, ("Description", "Quantity", "Unit", f"Amount ({invoice.currency})"),
-                       strict=True):
+    for w, head in zip(
+        widths, ("Description", "Quantity", "Unit", f"Amount ({invoice.currency})"), strict=True
+    ):
         pdf.cell(w, 7, head, border="B", align="R" if head.startswith(("Q", "A")) else "L")
     pdf.ln()
     pdf.set_font("Helvetica", "", 9)

@@ -27,7 +27,7 @@ from rerate.kit.errors import Conflict, Invalid, NotFound
 from rerate.kit.money import RoundingMode, round_money
 from rerate.models import Contract, Invoice, InvoiceLine, InvoiceSeries, Node
 from rerate.models.base import utcnow
-from rerate.models.enums import InvoiceStatus, InvoiceType, LIVE_INVOICE_STATUSES
+from rerate.models.enums import LIVE_INVOICE_STATUSES, InvoiceStatus, InvoiceType
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,12 @@ class LineInput:
 
 
 def live_invoice(
-    session: Session, customer_id: int, period: str, type_: InvoiceType = InvoiceType.MONTHLY,
-    *, for_update: bool = False,
+    session: Session,
+    customer_id: int,
+    period: str,
+    type_: InvoiceType = InvoiceType.MONTHLY,
+    *,
+    for_update: bool = False,
 ) -> Invoice | None:
     stmt = select(Invoice).where(
         Invoice.customer_id == customer_id,
@@ -114,16 +118,24 @@ def build_invoice(
     for position, (line, amount) in enumerate(rounded, start=1):
         session.add(
             InvoiceLine(
-                invoice_id=invoice.id, position=position, kind=line.kind,
-                description=line.description, quantity=line.quantity, unit=line.unit,
+                invoice_id=invoice.id,
+                position=position,
+                kind=line.kind,
+                description=line.description,
+                quantity=line.quantity,
+                unit=line.unit,
                 amount=amount,
             )
         )
     session.add(
         InvoiceLine(
-            invoice_id=invoice.id, position=position + 1, kind="tax",
+            invoice_id=invoice.id,
+            position=position + 1,
+            kind="tax",
             description=f"Tax {format((tax_rate * 100).normalize(), 'f')} %",
-            quantity=Decimal(1), unit="", amount=tax,
+            quantity=Decimal(1),
+            unit="",
+            amount=tax,
         )
     )
     session.flush()

@@ -160,7 +160,9 @@ def _audit_inserts(session: Session, _ctx: Any) -> None:
         session.add(_entry(actor, reason, "insert", obj, changes))
 
 
-def _entry(actor: Actor, reason: str, action: str, obj: Base, changes: dict[str, Any]) -> AuditEntry:
+def _entry(
+    actor: Actor, reason: str, action: str, obj: Base, changes: dict[str, Any]
+) -> AuditEntry:
     return AuditEntry(
         actor_id=actor.id,
         actor=actor.label,

@@ -42,7 +42,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def is_sqlite(session_or_engine: Session | Engine) -> bool:
-    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    bind = (
+        session_or_engine.get_bind()
+        if isinstance(session_or_engine, Session)
+        else session_or_engine
+    )
     return bind.dialect.name == "sqlite"
 
 

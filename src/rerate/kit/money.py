@@ -23,11 +23,46 @@ PRICE_SCALE = 10
 # ISO 4217 minor units for the currencies we expect; anything else must be
 # added here deliberately rather than guessed.
 MINOR_UNITS: dict[str, int] = {
-    "AED": 2, "AUD": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0, "CNY": 2,
-    "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2, "IDR": 2, "ILS": 2,
-    "INR": 2, "ISK": 0, "JPY": 0, "KRW": 0, "KWD": 3, "MXN": 2, "MYR": 2, "NOK": 2,
-    "NZD": 2, "OMR": 3, "PHP": 2, "PLN": 2, "RON": 2, "RUB": 2, "SAR": 2, "SEK": 2,
-    "SGD": 2, "THB": 2, "TND": 3, "TRY": 2, "TWD": 2, "UAH": 2, "USD": 2, "VND": 0,
+    "AED": 2,
+    "AUD": 2,
+    "BHD": 3,
+    "BRL": 2,
+    "CAD": 2,
+    "CHF": 2,
+    "CLP": 0,
+    "CNY": 2,
+    "CZK": 2,
+    "DKK": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HKD": 2,
+    "HUF": 2,
+    "IDR": 2,
+    "ILS": 2,
+    "INR": 2,
+    "ISK": 0,
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "MXN": 2,
+    "MYR": 2,
+    "NOK": 2,
+    "NZD": 2,
+    "OMR": 3,
+    "PHP": 2,
+    "PLN": 2,
+    "RON": 2,
+    "RUB": 2,
+    "SAR": 2,
+    "SEK": 2,
+    "SGD": 2,
+    "THB": 2,
+    "TND": 3,
+    "TRY": 2,
+    "TWD": 2,
+    "UAH": 2,
+    "USD": 2,
+    "VND": 0,
     "ZAR": 2,
 }
 
@@ -62,9 +97,7 @@ def minor_units(currency: str) -> int:
         raise UnknownCurrency(f"unknown currency {currency!r}: add it to MINOR_UNITS") from None
 
 
-def round_money(
-    amount: Decimal, currency: str, mode: RoundingMode = DEFAULT_ROUNDING
-) -> Decimal:
+def round_money(amount: Decimal, currency: str, mode: RoundingMode = DEFAULT_ROUNDING) -> Decimal:
     """Round `amount` to the minor unit of `currency` with the named mode.
 
     This is the one rounding boundary for money shown to people.

@@ -27,9 +27,7 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint(
-            "kind in ('management_account','subscription','voip_peer')", name="kind"
-        ),
+        CheckConstraint("kind in ('management_account','subscription','voip_peer')", name="kind"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -46,9 +46,7 @@ class Job(Base):
         CheckConstraint(
             "status in ('queued','running','complete','failed','cancelled')", name="status"
         ),
-        CheckConstraint(
-            "type in ('recalculation','invoice_refresh','cache_sync')", name="type"
-        ),
+        CheckConstraint("type in ('recalculation','invoice_refresh','cache_sync')", name="type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from rerate.api.deps import SessionDep, requires
+from rerate.api.deps import SessionDep, SettingsManager, Viewer
 from rerate.auth.permissions import Permission
 from rerate.models.enums import SettingKey
 from rerate.settings import service
@@ -21,7 +21,7 @@ class SettingIn(BaseModel):
 
 @router.get("/settings")
 def read_settings(
-    session: SessionDep, principal: requires(Permission.VIEW), node_id: int | None = None
+    session: SessionDep, principal: Viewer, node_id: int | None = None
 ) -> dict[str, str]:
     node = get_node(session, principal, node_id, Permission.VIEW) if node_id else None
     return service.effective_settings(session, node)
@@ -32,8 +32,12 @@ def write_setting(
     key: SettingKey,
     body: SettingIn,
     session: SessionDep,
-    principal: requires(Permission.MANAGE_SETTINGS),
+    principal: SettingsManager,
 ) -> dict[str, str | int | None]:
-    node = get_node(session, principal, body.node_id, Permission.MANAGE_SETTINGS) if body.node_id else None
+    node = (
+        get_node(session, principal, body.node_id, Permission.MANAGE_SETTINGS)
+        if body.node_id
+        else None
+    )
     setting = service.set_setting(session, principal, key, value=body.value, node=node)
     return {"key": setting.key, "value": setting.value, "node_id": setting.node_id}

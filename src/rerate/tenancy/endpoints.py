@@ -7,7 +7,7 @@ from decimal import Decimal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from rerate.api.deps import SessionDep, requires
+from rerate.api.deps import SessionDep, Viewer
 from rerate.auth.permissions import Permission
 from rerate.models import Node
 from rerate.models.enums import NodeKind
@@ -36,12 +36,12 @@ class NodeOut(BaseModel):
 
 @router.get("/nodes")
 def list_nodes(
-    session: SessionDep, principal: requires(Permission.VIEW), kind: NodeKind | None = None
+    session: SessionDep, principal: Viewer, kind: NodeKind | None = None
 ) -> dict[str, object]:
     items = [NodeOut.of(n) for n in service.list_nodes(session, principal, kind=kind)]
     return {"items": items, "total": len(items)}
 
 
 @router.get("/nodes/{node_id}")
-def get_node(node_id: int, session: SessionDep, principal: requires(Permission.VIEW)) -> NodeOut:
+def get_node(node_id: int, session: SessionDep, principal: Viewer) -> NodeOut:
     return NodeOut.of(service.get_node(session, principal, node_id, Permission.VIEW))

@@ -12,8 +12,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from rerate.api.deps import SessionDep, requires
-from rerate.auth.permissions import Permission
+from rerate.api.deps import SessionDep, UsageImporter
 from rerate.kit.errors import Invalid
 from rerate.models import UsageImport
 from rerate.usage import service
@@ -55,9 +54,11 @@ class ImportReportOut(BaseModel):
 def upload_import(
     request: Request,
     session: SessionDep,
-    principal: requires(Permission.IMPORT_USAGE),
+    principal: UsageImporter,
     file: Annotated[UploadFile, File(description="The source file.")],
-    format: Annotated[str, Form(description="focus, azure, cloudstack, asterisk, freeswitch, generic_cdr")],
+    format: Annotated[
+        str, Form(description="focus, azure, cloudstack, asterisk, freeswitch, generic_cdr")
+    ],
     skip_bad_rows: Annotated[bool, Form()] = False,
     create_accounts: Annotated[bool, Form()] = False,
     owner_customer_id: Annotated[int | None, Form()] = None,
@@ -74,12 +75,21 @@ def upload_import(
         rejects_path = Path(tmp) / "rejects.csv"
         try:
             options = ImportOptions(
-                skip_bad_rows=skip_bad_rows, source_tz=source_tz, country_code=country_code,
-                tag_key=tag_key, file_label=name,
+                skip_bad_rows=skip_bad_rows,
+                source_tz=source_tz,
+                country_code=country_code,
+                tag_key=tag_key,
+                file_label=name,
             )
             report = service.import_file(
-                session, _store(request), principal, path, format_name=format, options=options,
-                create_accounts=create_accounts, owner_id=owner_customer_id,
+                session,
+                _store(request),
+                principal,
+                path,
+                format_name=format,
+                options=options,
+                create_accounts=create_accounts,
+                owner_id=owner_customer_id,
                 rejects_path=rejects_path,
             )
         except ImportRejected as exc:
@@ -89,7 +99,7 @@ def upload_import(
         rejects = _read_rejects(rejects_path) if report.rejected else []
     data = report.as_dict()
     data.pop("rejects_file")
-    return ImportReportOut(**data, rejects=rejects[:MAX_REJECTS_IN_RESPONSE])  # type: ignore[arg-type]
+    return ImportReportOut(**data, rejects=rejects[:MAX_REJECTS_IN_RESPONSE])
 
 
 def _read_rejects(path: Path) -> list[dict[str, object]]:
@@ -112,7 +122,7 @@ def post_records(
     body: RecordsIn,
     request: Request,
     session: SessionDep,
-    principal: requires(Permission.IMPORT_USAGE),
+    principal: UsageImporter,
 ) -> ImportReportOut:
     """A JSON batch, idempotent by `record_id`: sending it twice adds nothing."""
     try:
@@ -121,14 +131,19 @@ def post_records(
         )
         kind = UsageKind(body.records[0].kind)
         report = service.import_parsed(
-            session, _store(request), principal, parsed, source=UsageSource.API.value,
-            kind=kind, sha256=_batch_hash(body),
+            session,
+            _store(request),
+            principal,
+            parsed,
+            source=UsageSource.API.value,
+            kind=kind,
+            sha256=_batch_hash(body),
         )
     except ImportRejected as exc:
         raise _rejected(exc) from None
     data = report.as_dict()
     data.pop("rejects_file")
-    return ImportReportOut(**data)  # type: ignore[arg-type]
+    return ImportReportOut(**data)
 
 
 def _batch_hash(body: RecordsIn) -> str:
@@ -151,14 +166,17 @@ class ImportOut(BaseModel):
 
 @router.get("/usage/imports")
 def list_imports(
-    session: SessionDep, principal: requires(Permission.IMPORT_USAGE), limit: int = 50, offset: int = 0
+    session: SessionDep,
+    principal: UsageImporter,
+    limit: int = 50,
+    offset: int = 0,
 ) -> dict[str, object]:
     """Imports made by the caller (platform roles: every import)."""
     stmt = select(UsageImport).order_by(UsageImport.id.desc())
     if not principal.is_platform():
         stmt = stmt.where(UsageImport.actor_id == principal.user_id)
     rows = list(session.scalars(stmt))
-    items = [ImportOut.model_validate(r, from_attributes=True) for r in rows[offset : offset + limit]]
+    items = [
+        ImportOut.model_validate(r, from_attributes=True) for r in rows[offset : offset + limit]
+    ]
     return {"items": items, "total": len(rows)}
-
-

@@ -76,12 +76,16 @@ def _create_missing_accounts(
     missing = unknown_refs(parsed, lookup)
     if not missing:
         return 0
-    owner = get_customer(session, principal, owner_id, Permission.IMPORT_USAGE) if owner_id else None
+    owner = (
+        get_customer(session, principal, owner_id, Permission.IMPORT_USAGE) if owner_id else None
+    )
     if owner is None and not principal.is_platform():
         raise Invalid("--create-accounts needs a customer to own the new accounts")
     starts = parsed.table.column("usage_start")
     first_use: datetime = pc.min(starts).as_py() if len(starts) else datetime.now().astimezone()
-    account_kind = AccountKind.VOIP_PEER if kind == UsageKind.CDR else AccountKind.MANAGEMENT_ACCOUNT
+    account_kind = (
+        AccountKind.VOIP_PEER if kind == UsageKind.CDR else AccountKind.MANAGEMENT_ACCOUNT
+    )
     for ref in sorted(missing):
         account = create_account(session, account_kind, external_ref=ref, platform=parsed.file)
         if owner is not None:

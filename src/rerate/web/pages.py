@@ -37,10 +37,10 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from rerate.api.deps import (
-    SESSION_COOKIE,
     AuthenticatedPrincipal,
     Public,
     Require,
+    SESSION_COOKIE,
     SessionDep,
     get_db,
     get_settings_dep,

@@ -1,0 +1,83 @@
+"""Persisting a billing run: Parquet files plus a summary, written once.
+
+    <directory>/rated.parquet         one row per usage row of the run
+    <directory>/daily.parquet         the daily billing rows
+    <directory>/period_lines.parquet  support fee, commitment, credits, ...
+    <directory>/summary.json          counts and totals, money as strings
+
+Everything is written into a hidden sibling directory first and renamed into
+place in one `os.rename`, so a reader sees either no run or a complete one; an
+existing run directory is never overwritten (a run is immutable: a
+recalculation writes a new run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from rerate.kit.money import money_str
+from rerate.rating.engine import RatingResult, RatingSummary
+
+FILES = ("rated.parquet", "daily.parquet", "period_lines.parquet", "summary.json")
+
+
+def summary_dict(summary: RatingSummary) -> dict[str, Any]:
+    """The summary as JSON-ready data (money as plain decimal strings)."""
+    return {
+        "customer_id": summary.customer_id,
+        "period": {
+            "start": summary.period_start.isoformat(),
+            "end": summary.period_end.isoformat(),
+            "tz": summary.tz,
+        },
+        "input_rows": summary.input_rows,
+        "out_of_period": summary.out_of_period,
+        "rows": summary.rows,
+        "rated": summary.rated,
+        "unrated": summary.unrated,
+        "unrated_by_reason": dict(sorted(summary.unrated_by_reason.items())),
+        "totals": {
+            cur: {
+                "usage_list": money_str(t.usage_list),
+                "usage_net": money_str(t.usage_net),
+                "usage_net_rounded": money_str(t.usage_net_rounded),
+                "period_lines": money_str(t.period_lines),
+                "total": money_str(t.total),
+            }
+            for cur, t in sorted(summary.totals.items())
+        },
+    }
+
+
+def write_run(result: RatingResult, directory: str | Path) -> Path:
+    """Write `result` to `directory` (which must not exist yet); returns it."""
+    target = Path(directory)
+    if target.exists():
+        raise FileExistsError(f"billing run directory already exists: {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    staging.mkdir()
+    try:
+        pq.write_table(result.rated, staging / "rated.parquet", compression="zstd")
+        pq.write_table(result.daily, staging / "daily.parquet", compression="zstd")
+        pq.write_table(result.period_lines, staging / "period_lines.parquet", compression="zstd")
+        with open(staging / "summary.json", "w", encoding="utf-8") as fh:
+            json.dump(summary_dict(result.summary), fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        # rename() of a directory is atomic on POSIX: readers never see a
+        # half-written run. (Linux would let it replace an *empty* directory
+        # created since the check above; a complete run is never empty.)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
