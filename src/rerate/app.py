@@ -31,7 +31,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = None
         if in_process_worker:
-            from rerate.billing.tasks import handlers
+            from rerate.billing.tasks import expand_schedule, handlers
             from rerate.jobs.worker import Worker, start_in_thread
 
             worker = Worker(
@@ -39,6 +39,7 @@ def create_app(
                 handlers=handlers(settings.data_dir),
                 lease_s=settings.worker_lease_s,
                 poll_s=settings.worker_poll_s,
+                expand=expand_schedule,
             )
             thread, stop = start_in_thread(worker)
         yield

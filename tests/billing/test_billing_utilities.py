@@ -307,3 +307,37 @@ def test_customer_user_cannot_submit(client: TestClient, billing: Billing):
         headers=w.headers(PARTNER),
     )
     assert r.status_code == 404
+
+
+def test_schedule_for_later_and_cron(
+    client: TestClient, billing: Billing, database: Database, data_dir: Path
+):
+    w = billing.world
+    cust = w.nodes["cust_a1x"].id
+    later = "2099-01-01T02:00:00+00:00"
+    r = submit(client, w, "recalculations", "cust_a1x", ["2026-08"], run_at=later)
+    assert r.status_code == 202, r.text
+    assert r.json()["jobs"][0]["run_after"].startswith("2099-01-01T02:00")
+    assert drain(database, data_dir) == 0  # not due yet: it waits in the queue
+    body = {
+        "name": "nightly",
+        "type": "recalculation",
+        "customer_id": cust,
+        "cron": "0 2 * * *",
+        "reason": "other",
+    }
+    r = client.post("/api/v1/schedules", json=body, headers=w.headers(PARTNER))
+    assert r.status_code == 201, r.text
+    assert r.json()["next_run_at"] is not None
+    bad = client.post(
+        "/api/v1/schedules", json={**body, "cron": "61 * * * *"}, headers=w.headers(PARTNER)
+    )
+    assert bad.status_code == 422
+    everyone = client.post(
+        "/api/v1/schedules", json={**body, "customer_id": None}, headers=w.headers(PARTNER)
+    )
+    assert everyone.status_code == 403
+    listed = client.get("/api/v1/schedules", headers=w.headers(PARTNER)).json()
+    assert [s["name"] for s in listed["items"]] == ["nightly"]
+    off = client.delete(f"/api/v1/schedules/{listed['items'][0]['id']}", headers=w.headers(PARTNER))
+    assert off.json()["enabled"] is False

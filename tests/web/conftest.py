@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from rerate.kit.db import Database
 from tests.billing.fixtures import Billing, build_billing
@@ -18,10 +17,3 @@ PASSWORD = "correct-horse"
 def billing(database: Database, data_dir: Path, world: World) -> Billing:
     return build_billing(database, data_dir, world)
 
-
-def login(client: TestClient, email: str, password: str = PASSWORD, next_: str = "/") -> None:
-    r = client.post(
-        "/login", data={"email": email, "password": password, "next": next_},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text

@@ -45,8 +45,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 REPO = Path(__file__).resolve().parents[2]
 JOB_TIMEOUT_MS = 30_000
@@ -91,7 +97,9 @@ class LiveServer:
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, name="live-uvicorn",
+            target=self.server.run,
+            kwargs={"sockets": [self.sock]},
+            name="live-uvicorn",
             daemon=True,
         )
 
@@ -129,8 +137,14 @@ def _seed(db: Database, data_dir: Path, world: World) -> None:
         assert user is not None
         principal = auth.principal_for(s, user, via="session")
         a1x, a1y = world.nodes["cust_a1x"].id, world.nodes["cust_a1y"].id
-        utilities.submit(s, principal, JobType.RECALCULATION, customer_id=a1x,
-                         periods=["2026-08"], reason=ReasonCode.PRICE_BOOK_UPDATE)
+        utilities.submit(
+            s,
+            principal,
+            JobType.RECALCULATION,
+            customer_id=a1x,
+            periods=["2026-08"],
+            reason=ReasonCode.PRICE_BOOK_UPDATE,
+        )
         # the customer-level user logs in in one scenario
         customer_user = s.get(User, world.users["customer_user"].id)
         assert customer_user is not None
@@ -142,11 +156,24 @@ def _seed(db: Database, data_dir: Path, world: World) -> None:
         user = s.get(User, world.users["partner_admin"].id)
         assert user is not None
         principal = auth.principal_for(s, user, via="session")
-        utilities.submit(s, principal, JobType.CACHE_SYNC, customer_id=a1x,
-                         periods=["2026-08"], reason=ReasonCode.DATA_CORRECTION)
-        utilities.submit(s, principal, JobType.RECALCULATION, customer_id=a1y,
-                         periods=["2026-09"], reason=ReasonCode.OTHER, dry_run=True,
-                         explanation="Check the September contract change before publishing.")
+        utilities.submit(
+            s,
+            principal,
+            JobType.CACHE_SYNC,
+            customer_id=a1x,
+            periods=["2026-08"],
+            reason=ReasonCode.DATA_CORRECTION,
+        )
+        utilities.submit(
+            s,
+            principal,
+            JobType.RECALCULATION,
+            customer_id=a1y,
+            periods=["2026-09"],
+            reason=ReasonCode.OTHER,
+            dry_run=True,
+            explanation="Check the September contract change before publishing.",
+        )
     while worker.run_once():
         pass
     with db.session() as s:
@@ -166,7 +193,10 @@ def live(
     build_billing(module_database, data_dir, world)
     _seed(module_database, data_dir, world)
     settings = Settings(
-        data_dir=data_dir, database_url=module_database.url, env="test", worker_poll_s=1.0,
+        data_dir=data_dir,
+        database_url=module_database.url,
+        env="test",
+        worker_poll_s=1.0,
     )
     app = create_app(settings, module_database, in_process_worker=True)
     shots = os.environ.get("RERATE_WEB_SCREENSHOTS")
@@ -269,7 +299,8 @@ def test_recalculation_runs_and_the_log_updates_in_place(page: Any, live: Live) 
         "href", f"/api/v1/jobs/{job_id}/diff.csv"
     )
     csv = page.request.get(f"/api/v1/jobs/{job_id}/diff.csv")  # the session cookie is enough
-    assert csv.status == 200 and csv.text().startswith("account_id,item")
+    assert csv.status == 200
+    assert csv.text().startswith("account_id,item")
     shot(live, page, "job-detail")
 
 
@@ -340,7 +371,8 @@ def test_refreshing_an_issued_invoice_cancels_it_and_adds_a_ready_version(
     expect(old).to_contain_text(f"Replaced by #{new_id}")
     expect(new).to_contain_text(f"Replaces #{issued_id}")
     pdf = page.request.get(f"/api/v1/invoices/{new_id}/pdf")
-    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.status == 200
+    assert pdf.headers["content-type"] == "application/pdf"
     shot(live, page, "invoices")
 
 
@@ -352,7 +384,8 @@ def test_a_customer_level_user_cannot_reach_billing_utilities(page: Any, live: L
     expect(page.get_by_role("link", name=re.compile("Invoices"))).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("Billing utilities"))).to_have_count(0)
     response = page.goto("/billing/utilities")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     expect(page.get_by_role("heading", name="You don't have access to this page")).to_be_visible()
     expect(page.get_by_text("Billing Utilities Admin")).to_be_visible()
 
@@ -388,8 +421,9 @@ def test_screenshot_of_billing_utilities(page: Any, live: Live) -> None:
     page.mouse.move(0, 0)
     shot(live, page, "billing-utilities")
     if os.environ.get("RERATE_UPDATE_SCREENSHOT") == "1" and module_is_sqlite(live):
-        page.screenshot(path=str(REPO / "docs" / "screenshot-billing-utilities.png"),
-                        full_page=True)
+        page.screenshot(
+            path=str(REPO / "docs" / "screenshot-billing-utilities.png"), full_page=True
+        )
 
 
 def module_is_sqlite(live: Live) -> bool:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from rerate.api.deps import BillingUtilitiesAdmin, SessionDep, get_db
 from rerate.auth.permissions import Permission
 from rerate.billing import eligibility, utilities
 from rerate.billing.diff import diff_csv_for_job
-from rerate.jobs import queue, views
+from rerate.jobs import queue, schedules, views
 from rerate.kit.audit import Actor, set_session_actor
+from rerate.kit.errors import Forbidden, Invalid, NotFound
+from rerate.models import JobSchedule, Node
 from rerate.models.enums import JobStatus, JobType, ReasonCode
-from rerate.tenancy.service import get_customer
+from rerate.tenancy.service import get_customer, in_scope
 
 router = APIRouter(tags=["billing utilities"])
 BUA = Permission.BILLING_UTILITIES_ADMIN
@@ -27,6 +31,9 @@ class SubmitIn(BaseModel):
     reason: ReasonCode
     explanation: str = ""
     dry_run: bool = False
+    run_at: datetime | None = Field(
+        None, description="Run later: the jobs wait in the queue until this instant."
+    )
 
 
 class SubmitOut(BaseModel):
@@ -44,6 +51,7 @@ def _submit(session: SessionDep, principal: Any, type_: JobType, body: SubmitIn)
         reason=body.reason,
         explanation=body.explanation,
         dry_run=body.dry_run,
+        run_after=body.run_at,
     )
     session.flush()
     return SubmitOut(
@@ -81,12 +89,16 @@ def submit_recalculation(
 
 
 @router.post("/billing-utilities/invoice-refreshes", status_code=202)
-def submit_refresh(body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin) -> SubmitOut:
+def submit_refresh(
+    body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin
+) -> SubmitOut:
     return _submit(session, principal, JobType.INVOICE_REFRESH, body)
 
 
 @router.post("/billing-utilities/cache-syncs", status_code=202)
-def submit_cache_sync(body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin) -> SubmitOut:
+def submit_cache_sync(
+    body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin
+) -> SubmitOut:
     return _submit(session, principal, JobType.CACHE_SYNC, body)
 
 
@@ -151,3 +163,91 @@ def job_diff(job_id: int, session: SessionDep, principal: BillingUtilitiesAdmin)
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="job-{job.id}-diff.csv"'},
     )
+
+
+class ScheduleIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    type: JobType
+    customer_id: int | None = Field(
+        None, description="Omit for every eligible customer (platform roles only)."
+    )
+    cron: str = Field("", examples=["0 2 * * *"], description="5-field cron, in UTC.")
+    run_at: datetime | None = None
+    period_rule: str = Field("last_closed_month", description="last_closed_month or YYYY-MM")
+    reason: ReasonCode
+    explanation: str = ""
+
+
+def _schedule_view(s: JobSchedule) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "type": s.type,
+        "customer_id": s.customer_id,
+        "cron": s.cron,
+        "period_rule": s.period_rule,
+        "reason": s.reason,
+        "explanation": s.explanation,
+        "enabled": s.enabled,
+        "next_run_at": s.next_run_at,
+        "last_run_at": s.last_run_at,
+    }
+
+
+@router.post("/schedules", status_code=201)
+def create_schedule(
+    body: ScheduleIn, session: SessionDep, principal: BillingUtilitiesAdmin
+) -> dict[str, Any]:
+    """Run later (`run_at`) or on a cron schedule, e.g. "recalculate the last
+    closed month every night": `{"cron": "0 2 * * *", "period_rule": "last_closed_month"}`.
+    Each occurrence runs once, however many workers see it due."""
+    if body.customer_id is None:
+        if not principal.is_platform():
+            raise Forbidden("a schedule for every customer is for platform roles")
+    else:
+        customer = get_customer(session, principal, body.customer_id, BUA)
+        if eligibility.active_contract(session, customer.id) is None:
+            raise Invalid(f"{customer.name} has no active contract")
+    explanation = utilities.check_reason(body.type, body.reason, body.explanation)
+    schedule = schedules.create_schedule(
+        session,
+        name=body.name,
+        type=body.type,
+        cron=body.cron,
+        run_at=body.run_at,
+        customer_id=body.customer_id,
+        period_rule=body.period_rule,
+        reason=body.reason,
+        explanation=explanation,
+        actor_id=principal.user_id,
+    )
+    return _schedule_view(schedule)
+
+
+@router.get("/schedules")
+def list_schedules(session: SessionDep, principal: BillingUtilitiesAdmin) -> dict[str, Any]:
+    stmt = select(JobSchedule).outerjoin(Node, Node.id == JobSchedule.customer_id)
+    scope = in_scope(principal.scope_paths(BUA))
+    stmt = (
+        stmt.where(scope | JobSchedule.customer_id.is_(None))
+        if principal.is_platform()
+        else (stmt.where(scope))
+    )
+    items = [_schedule_view(s) for s in session.scalars(stmt.order_by(JobSchedule.id))]
+    return {"items": items, "total": len(items)}
+
+
+@router.delete("/schedules/{schedule_id}")
+def disable_schedule(
+    schedule_id: int, session: SessionDep, principal: BillingUtilitiesAdmin
+) -> dict[str, Any]:
+    schedule = session.get(JobSchedule, schedule_id)
+    if schedule is None:
+        raise NotFound("not found")
+    if schedule.customer_id is None:
+        if not principal.is_platform():
+            raise NotFound("not found")
+    else:
+        get_customer(session, principal, schedule.customer_id, BUA)
+    schedule.enabled = False
+    return _schedule_view(schedule)

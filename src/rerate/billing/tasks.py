@@ -11,21 +11,25 @@ published run and invoices exactly as they were.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.billing import runs
 from rerate.billing.diff import diff_rows, save_diff
+from rerate.billing.eligibility import eligible_periods
 from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
+from rerate.jobs.schedules import resolve_period_rule
 from rerate.jobs.worker import JobContext
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import NotFound
 from rerate.kit.periods import Month
-from rerate.models import Node
+from rerate.models import Contract, JobSchedule, Node
 from rerate.models.enums import JobType
 
 
@@ -112,3 +116,17 @@ def handlers(data_dir: Path) -> Mapping[JobType, Callable[[JobContext], dict[str
         JobType.INVOICE_REFRESH: lambda ctx: refresh(ctx, data_dir),
         JobType.CACHE_SYNC: lambda ctx: cache_sync(ctx, data_dir),
     }
+
+
+def expand_schedule(session: Session, schedule: JobSchedule, at: datetime) -> list[tuple[int, str]]:
+    """(customer, period) pairs one schedule occurrence queues: its customer, or
+    every customer whose active contract makes the period eligible."""
+    period = resolve_period_rule(schedule.period_rule, at)
+    if schedule.customer_id is not None:
+        return [(schedule.customer_id, period)]
+    contracts = session.scalars(select(Contract).where(Contract.active.is_(True)))
+    return sorted(
+        (c.customer_id, period)
+        for c in contracts
+        if period in {str(m) for m in eligible_periods(c, now=at)}
+    )

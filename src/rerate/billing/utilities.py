@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,7 @@ class Submission:
     jobs: list[Job]
 
 
-def _check_reason(type_: JobType, reason: ReasonCode, explanation: str) -> str:
+def check_reason(type_: JobType, reason: ReasonCode, explanation: str) -> str:
     explanation = explanation.strip()
     if reason == ReasonCode.OTHER and type_ == JobType.INVOICE_REFRESH and not explanation:
         raise Invalid("an invoice refresh with reason Other needs an explanation")
@@ -49,10 +50,11 @@ def submit(
     reason: ReasonCode,
     explanation: str = "",
     dry_run: bool = False,
+    run_after: datetime | None = None,
 ) -> Submission:
     customer = get_customer(session, principal, customer_id, Permission.BILLING_UTILITIES_ADMIN)
     principal.require(Permission.BILLING_UTILITIES_ADMIN, customer.path)
-    explanation = _check_reason(type_, reason, explanation)
+    explanation = check_reason(type_, reason, explanation)
     if dry_run and type_ != JobType.RECALCULATION:
         raise Invalid("only a recalculation has a dry run")
     if not periods:
@@ -60,6 +62,8 @@ def submit(
     if len(set(periods)) != len(periods):
         raise Invalid("a billing period is selected twice")
     now = utcnow()
+    if run_after is not None and run_after.tzinfo is None:
+        raise Invalid("run_at must carry a time zone (instants are stored in UTC)")
     contract = active_contract(session, customer.id)
     if contract is None or not has_linked_account(session, contract, now):
         raise Invalid(
@@ -81,10 +85,11 @@ def submit(
             actor_label=principal.email,
             dry_run=dry_run,
             request_id=request_id,
+            run_after=run_after,
         )
         jobs.append(job)
         if type_ == JobType.RECALCULATION and not dry_run:
-            jobs.extend(_cascade(session, principal, job, customer, month, request_id))
+            jobs.extend(_cascade(session, principal, job, customer, month, request_id, run_after))
     return Submission(request_id=request_id, jobs=jobs)
 
 
@@ -114,6 +119,7 @@ def _cascade(
     customer: Node,
     month: Month,
     request_id: str,
+    run_after: datetime | None,
 ) -> list[Job]:
     contract = active_contract(session, customer.id)
     tz = contract.billing_tz if contract else "UTC"
@@ -132,6 +138,7 @@ def _cascade(
                 actor_label=principal.email,
                 request_id=request_id,
                 parent_id=parent.id,
+                run_after=run_after,
                 explanation=f"cascade from job {parent.id}: an account moved between customers "
                 f"during {month}",
             )

@@ -68,7 +68,7 @@ def worker(
     """Run one job worker until SIGTERM/SIGINT (the first signal finishes the current job)."""
     import logging
 
-    from rerate.billing.tasks import handlers
+    from rerate.billing.tasks import expand_schedule, handlers
     from rerate.jobs.worker import run_worker_process
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -79,6 +79,7 @@ def worker(
         worker_id=worker_id,
         lease_s=s.worker_lease_s,
         poll_s=s.worker_poll_s,
+        expand=expand_schedule,
     )
 
 

@@ -258,6 +258,7 @@ def run_worker_process(
     lease_s: int = DEFAULT_LEASE_S,
     poll_s: float = 1.0,
     stop_event: threading.Event | None = None,
+    expand: Expand | None = default_expand,
 ) -> None:
     """The body of `rerate worker`: one worker in this process until SIGTERM/SIGINT.
 
@@ -280,7 +281,12 @@ def run_worker_process(
             previous[sig] = signal.signal(sig, _stop)
     try:
         Worker(
-            db, handlers=handlers_factory(db), worker_id=worker_id, lease_s=lease_s, poll_s=poll_s
+            db,
+            handlers=handlers_factory(db),
+            worker_id=worker_id,
+            lease_s=lease_s,
+            poll_s=poll_s,
+            expand=expand,
         ).run_forever(stop)
     finally:
         db.dispose()

@@ -119,7 +119,9 @@ def _versions(
         no = _int(path, lineno, "version", _req(path, lineno, row, "version"))
         eff = _instant(path, lineno, "effective_from", _req(path, lineno, row, "effective_from"))
         if no in versions and versions[no][0] != eff:
-            raise FormatError(f"{_where(path, lineno, 'effective_from')}: differs within version {no}")
+            raise FormatError(
+                f"{_where(path, lineno, 'effective_from')}: differs within version {no}"
+            )
         versions.setdefault(no, (eff, []))[1].append((lineno, row))
     return versions
 
@@ -160,7 +162,10 @@ def load_tariffs(path: str | Path, currency: str | None = None) -> PriceBook:
                             p, lineno, "initial_increment", row.get("initial_increment") or "1"
                         ),
                         subsequent_increment=_int(
-                            p, lineno, "subsequent_increment", row.get("subsequent_increment") or "1"
+                            p,
+                            lineno,
+                            "subsequent_increment",
+                            row.get("subsequent_increment") or "1",
                         ),
                         band=row.get("band") or None,
                         charge_unanswered=_bool(row.get("charge_unanswered", "")),
@@ -376,7 +381,9 @@ def load_usage(
         if kind is UsageKind.CDR:
             start = _instant(p, lineno, "start", _req(p, lineno, row, "start"))
             billable = _int(p, lineno, "billable_seconds", row.get("billable_seconds") or "0")
-            duration = _int(p, lineno, "duration_seconds", row.get("duration_seconds") or str(billable))
+            duration = _int(
+                p, lineno, "duration_seconds", row.get("duration_seconds") or str(billable)
+            )
             dest = row.get("destination", "")
             called = row.get("called_number", "")
             if not dest and called:

@@ -37,10 +37,13 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from rerate.api.deps import (
+    SESSION_COOKIE,
     AuthenticatedPrincipal,
+    BillingUtilitiesAdmin,
+    InvoiceGenerator,
+    InvoiceViewer,
     Public,
     Require,
-    SESSION_COOKIE,
     SessionDep,
     get_db,
     get_settings_dep,
@@ -286,8 +289,11 @@ def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
     return render(
         request,
         "error.html",
-        {"status_code": status_code, "title": _ERROR_TITLES.get(status_code, "Error"),
-         "detail": detail},
+        {
+            "status_code": status_code,
+            "title": _ERROR_TITLES.get(status_code, "Error"),
+            "detail": detail,
+        },
         status_code=status_code,
     )
 
@@ -348,12 +354,6 @@ class WebRoute(APIRoute):
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-# Declarations and injections in one (aliases rather than `requires(...)`, which mypy
-# does not accept as an annotation).
-BuaPrincipal = Annotated[Principal, Depends(Require(BUA))]
-InvoiceViewer = Annotated[Principal, Depends(Require(Permission.VIEW_INVOICES))]
-InvoiceIssuer = Annotated[Principal, Depends(Require(Permission.GENERATE_INVOICES))]
-
 
 # --- login, logout, home ---------------------------------------------------------------------
 
@@ -378,14 +378,20 @@ def login_submit(
     except Unauthenticated as exc:
         session.rollback()
         return render(
-            request, "login.html", {"next": target, "email": email, "error": _sentence(exc.detail)},
+            request,
+            "login.html",
+            {"next": target, "email": email, "error": _sentence(exc.detail)},
             status_code=401,
         )
     session.commit()  # the session row must exist before the browser follows the redirect
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=settings.session_max_age_s, httponly=True,
-        samesite="lax", secure=settings.env == "production",
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=settings.env == "production",
     )
     return response
 
@@ -427,25 +433,37 @@ class Operation:
 
 OPERATIONS: dict[JobType, Operation] = {
     JobType.RECALCULATION: Operation(
-        JobType.RECALCULATION, "Data recalculation",
+        JobType.RECALCULATION,
+        "Data recalculation",
         "Reruns the billing pipeline for past periods with the currently active contract rules "
         "and price book, for all management accounts of the customer.",
         "This can take a while: two or more hours for large customers.",
-        "Run recalculation", "Run data recalculation", False, True,
+        "Run recalculation",
+        "Run data recalculation",
+        False,
+        True,
     ),
     JobType.INVOICE_REFRESH: Operation(
-        JobType.INVOICE_REFRESH, "Invoice refresh",
+        JobType.INVOICE_REFRESH,
+        "Invoice refresh",
         "Generates new invoices from the latest billing data. An Issued invoice is cancelled "
         "and its refreshed version is added as Ready.",
         "Typically completes within minutes.",
-        "Run refresh", "Run invoice refresh", True, False,
+        "Run refresh",
+        "Run invoice refresh",
+        True,
+        False,
     ),
     JobType.CACHE_SYNC: Operation(
-        JobType.CACHE_SYNC, "Cache sync",
+        JobType.CACHE_SYNC,
+        "Cache sync",
         "Rebuilds the billing cache (the aggregates behind reports and grids) from the current "
         "billing runs, without re-rating any usage.",
         "Quick: nothing is re-rated.",
-        "Run cache sync", "Run cache sync", False, False,
+        "Run cache sync",
+        "Run cache sync",
+        False,
+        False,
     ),
 }
 
@@ -483,7 +501,11 @@ def _operation_form(
         request,
         template,
         {
-            "op": op, "form": form, "error": error, "customers": customers, "reasons": REASONS,
+            "op": op,
+            "form": form,
+            "error": error,
+            "customers": customers,
+            "reasons": REASONS,
             "periods": _periods_for(session, principal, form.customer_id),
             "selected": form.periods,
         },
@@ -493,11 +515,15 @@ def _operation_form(
 
 @router.get("/billing/utilities/operations/{op}")
 def operation_dialog(
-    op: JobType, request: Request, session: SessionDep, principal: BuaPrincipal
+    op: JobType, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """The dialog of one operation, loaded when its card's button is pressed."""
     return _operation_form(
-        request, session, principal, OPERATIONS[op], OperationForm(),
+        request,
+        session,
+        principal,
+        OPERATIONS[op],
+        OperationForm(),
         template="_operation_dialog.html",
     )
 
@@ -506,13 +532,14 @@ def operation_dialog(
 def operation_periods(
     request: Request,
     session: SessionDep,
-    principal: BuaPrincipal,
+    principal: BillingUtilitiesAdmin,
     customer_id: str = "",
 ) -> Response:
     """The eligible periods of the customer just selected in a dialog."""
     cid = _int_or_none(customer_id)
     return render(
-        request, "_periods.html",
+        request,
+        "_periods.html",
         {"periods": _periods_for(session, principal, cid), "selected": []},
     )
 
@@ -538,7 +565,7 @@ def operation_submit(
     op: JobType,
     request: Request,
     session: SessionDep,
-    principal: BuaPrincipal,
+    principal: BillingUtilitiesAdmin,
     customer_id: Annotated[str, Form()] = "",
     periods: Annotated[list[str] | None, Form()] = None,
     reason: Annotated[str, Form()] = "",
@@ -548,8 +575,11 @@ def operation_submit(
     """Submit through `utilities.submit`; its 422/409 come back inline in the dialog."""
     operation = OPERATIONS[op]
     form = OperationForm(
-        customer_id=_int_or_none(customer_id), periods=list(periods or []), reason=reason,
-        explanation=explanation, dry_run=dry_run.lower() in ("1", "on", "true", "yes"),
+        customer_id=_int_or_none(customer_id),
+        periods=list(periods or []),
+        reason=reason,
+        explanation=explanation,
+        dry_run=dry_run.lower() in ("1", "on", "true", "yes"),
     )
     try:
         if form.customer_id is None:
@@ -559,8 +589,14 @@ def operation_submit(
         except ValueError:
             raise Invalid("select a reason") from None
         submission = utilities.submit(
-            session, principal, op, customer_id=form.customer_id, periods=form.periods,
-            reason=reason_code, explanation=form.explanation, dry_run=form.dry_run,
+            session,
+            principal,
+            op,
+            customer_id=form.customer_id,
+            periods=form.periods,
+            reason=reason_code,
+            explanation=form.explanation,
+            dry_run=form.dry_run,
         )
         session.flush()
         message = _submitted_message(operation, submission.jobs)
@@ -568,7 +604,12 @@ def operation_submit(
     except (Invalid, Conflict) as exc:
         session.rollback()  # one submission, one transaction: nothing is queued
         return _operation_form(
-            request, session, principal, operation, form, error=_sentence(exc.detail),
+            request,
+            session,
+            principal,
+            operation,
+            form,
+            error=_sentence(exc.detail),
             status_code=exc.status_code,
         )
     trigger = {"rerate:jobs-submitted": {"message": message}}
@@ -592,6 +633,7 @@ class LogFilters:
     @classmethod
     def parse(cls, type_: str, status: str, customer_id: str, period: str, page: str) -> LogFilters:
         """Lenient: a filter that does not parse is no filter (forms send "" for "All")."""
+
         def enum(kind: type[JobType] | type[JobStatus], value: str) -> Any:
             try:
                 return kind(value) if value else None
@@ -600,7 +642,8 @@ class LogFilters:
 
         pg = _int_or_none(page)
         return cls(
-            type=enum(JobType, type_), status=enum(JobStatus, status),
+            type=enum(JobType, type_),
+            status=enum(JobStatus, status),
             customer_id=_int_or_none(customer_id),
             period=period if _PERIOD_RE.match(period or "") else None,
             page=max(1, pg) if pg else 1,
@@ -630,14 +673,20 @@ def _count(session: Any, principal: Principal, status: JobStatus) -> int:
 
 def _log(session: Any, principal: Principal, filters: LogFilters) -> dict[str, Any]:
     items, total = views.list_jobs(
-        session, principal, type_=filters.type, status=filters.status,
-        customer_id=filters.customer_id, period=filters.period, limit=PAGE_SIZE,
+        session,
+        principal,
+        type_=filters.type,
+        status=filters.status,
+        customer_id=filters.customer_id,
+        period=filters.period,
+        limit=PAGE_SIZE,
         offset=(filters.page - 1) * PAGE_SIZE,
     )
     running = views.any_running(session, principal)
     if running:
-        n_running, n_queued = (_count(session, principal, s)
-                               for s in (JobStatus.RUNNING, JobStatus.QUEUED))
+        n_running, n_queued = (
+            _count(session, principal, s) for s in (JobStatus.RUNNING, JobStatus.QUEUED)
+        )
         parts = [f"{n} {label}" for n, label in ((n_running, "running"), (n_queued, "queued")) if n]
         summary = "Jobs in progress: " + ", ".join(parts) + "."
     else:
@@ -645,8 +694,14 @@ def _log(session: Any, principal: Principal, filters: LogFilters) -> dict[str, A
     pages = max(1, math.ceil(total / PAGE_SIZE))
     first = (filters.page - 1) * PAGE_SIZE + 1 if items else 0
     return {
-        "items": items, "total": total, "filters": filters, "any_running": running,
-        "summary": summary, "page": filters.page, "pages": pages, "first": first,
+        "items": items,
+        "total": total,
+        "filters": filters,
+        "any_running": running,
+        "summary": summary,
+        "page": filters.page,
+        "pages": pages,
+        "first": first,
         "last": first + len(items) - 1 if items else 0,
     }
 
@@ -666,7 +721,7 @@ LogQuery = Annotated[str, Query(alias="type")]
 def utilities_page(
     request: Request,
     session: SessionDep,
-    principal: BuaPrincipal,
+    principal: BillingUtilitiesAdmin,
     type_: LogQuery = "",
     status: str = "",
     customer_id: str = "",
@@ -675,9 +730,14 @@ def utilities_page(
 ) -> Response:
     filters = LogFilters.parse(type_, status, customer_id, period, page)
     return render(
-        request, "utilities.html",
-        {"active": "utilities", "operations": list(OPERATIONS.values()),
-         "log": _log(session, principal, filters), **_log_filters_context(session, principal)},
+        request,
+        "utilities.html",
+        {
+            "active": "utilities",
+            "operations": list(OPERATIONS.values()),
+            "log": _log(session, principal, filters),
+            **_log_filters_context(session, principal),
+        },
     )
 
 
@@ -685,7 +745,7 @@ def utilities_page(
 def utilities_log(
     request: Request,
     session: SessionDep,
-    principal: BuaPrincipal,
+    principal: BillingUtilitiesAdmin,
     type_: LogQuery = "",
     status: str = "",
     customer_id: str = "",
@@ -748,9 +808,15 @@ def _diff_preview(session: Any, job: Any) -> dict[str, Any] | None:
     total = next((r for r in rows if r.get("account_id") == "TOTAL"), None)
     body = [r for r in rows if r.get("account_id") != "TOTAL"]
     ids = {int(r["account_id"]) for r in body[:DIFF_PREVIEW_ROWS] if r["account_id"].isdigit()}
-    refs = dict(session.execute(
-        select(Account.id, Account.external_ref).where(Account.id.in_(ids))
-    ).all()) if ids else {}
+    refs = (
+        dict(
+            session.execute(
+                select(Account.id, Account.external_ref).where(Account.id.in_(ids))
+            ).all()
+        )
+        if ids
+        else {}
+    )
     for row in body[:DIFF_PREVIEW_ROWS]:
         aid = row["account_id"]
         row["account"] = refs.get(int(aid), aid) if aid.isdigit() else aid
@@ -768,7 +834,11 @@ def _related(session: Any, principal: Principal, ids: Iterable[int]) -> list[dic
 
 
 def _job_context(
-    session: Any, principal: Principal, job_id: int, *, message: str | None = None,
+    session: Any,
+    principal: Principal,
+    job_id: int,
+    *,
+    message: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
     job, view = views.get_job(session, principal, job_id)
@@ -794,7 +864,7 @@ def _job_context(
 
 @router.get("/billing/jobs/{job_id}")
 def job_page(
-    job_id: int, request: Request, session: SessionDep, principal: BuaPrincipal
+    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     ctx = _job_context(session, principal, job_id)
     return render(request, "job.html", {"active": "utilities", **ctx})
@@ -802,7 +872,7 @@ def job_page(
 
 @router.get("/billing/jobs/{job_id}/panel")
 def job_panel(
-    job_id: int, request: Request, session: SessionDep, principal: BuaPrincipal
+    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """The live part of the job page; it polls itself while the job is queued or running."""
     return render(request, "_job_panel.html", _job_context(session, principal, job_id))
@@ -810,7 +880,7 @@ def job_panel(
 
 @router.post("/billing/jobs/{job_id}/cancel")
 def job_cancel(
-    job_id: int, request: Request, session: SessionDep, principal: BuaPrincipal
+    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """Queued: cancelled at once; running: stops at its next heartbeat."""
     views.get_job(session, principal, job_id)  # 404 outside the caller's subtree
@@ -822,7 +892,8 @@ def job_cancel(
             set_session_actor(write, Actor(principal.user_id, principal.email))
             job = queue.cancel(write, job_id)
             message = (
-                "Job cancelled." if job.status == JobStatus.CANCELLED.value
+                "Job cancelled."
+                if job.status == JobStatus.CANCELLED.value
                 else "Cancellation requested: the job stops at its next checkpoint."
             )
     except Conflict as exc:
@@ -838,6 +909,7 @@ def _invoice_rows(items: list[dict[str, Any]], names: Mapping[int, str]) -> list
     by_id = {inv["id"]: inv for inv in items}
     rows = []
     for inv in items:
+
         def ref(other_id: int | None) -> dict[str, Any] | None:
             if other_id is None:
                 return None
@@ -845,14 +917,16 @@ def _invoice_rows(items: list[dict[str, Any]], names: Mapping[int, str]) -> list
             label = f"#{other_id}" + (f" ({other['number']})" if other and other["number"] else "")
             return {"id": other_id, "label": label, "on_page": other is not None}
 
-        rows.append({
-            **inv,
-            "customer_name": names.get(inv["customer_id"], f"#{inv['customer_id']}"),
-            "status_label": inv["status"].capitalize(),
-            "replaces_ref": ref(inv["replaces"]),
-            "replaced_by_ref": ref(inv["replaced_by"]),
-            "can_issue": inv["status"] == InvoiceStatus.READY.value,
-        })
+        rows.append(
+            {
+                **inv,
+                "customer_name": names.get(inv["customer_id"], f"#{inv['customer_id']}"),
+                "status_label": inv["status"].capitalize(),
+                "replaces_ref": ref(inv["replaces"]),
+                "replaced_by_ref": ref(inv["replaced_by"]),
+                "can_issue": inv["status"] == InvoiceStatus.READY.value,
+            }
+        )
     return rows
 
 
@@ -874,8 +948,12 @@ def invoices_page(
         session, principal, kind=NodeKind.CUSTOMER, permission=Permission.VIEW_INVOICES
     )
     data = invoicing_api.list_invoices(
-        session=session, principal=principal, customer_id=cid, period=per,
-        limit=INVOICE_PAGE_SIZE, offset=(pg - 1) * INVOICE_PAGE_SIZE,
+        session=session,
+        principal=principal,
+        customer_id=cid,
+        period=per,
+        limit=INVOICE_PAGE_SIZE,
+        offset=(pg - 1) * INVOICE_PAGE_SIZE,
     )
     names = {c.id: c.name for c in customers}
     total = int(data["total"])
@@ -887,12 +965,20 @@ def invoices_page(
             message = f"Invoice #{issued_id} issued as {issued_inv['number']}."
     base = {k: v for k, v in (("customer_id", str(cid or "")), ("period", per or "")) if v}
     return render(
-        request, "invoices.html",
+        request,
+        "invoices.html",
         {
-            "active": "invoices", "customers": customers, "customer_id": cid, "period": per or "",
-            "invoices": _invoice_rows(data["items"], names), "total": total, "page": pg,
-            "pages": max(1, math.ceil(total / INVOICE_PAGE_SIZE)), "base_query": urlencode(base),
-            "message": message, "error": None,
+            "active": "invoices",
+            "customers": customers,
+            "customer_id": cid,
+            "period": per or "",
+            "invoices": _invoice_rows(data["items"], names),
+            "total": total,
+            "page": pg,
+            "pages": max(1, math.ceil(total / INVOICE_PAGE_SIZE)),
+            "base_query": urlencode(base),
+            "message": message,
+            "error": None,
         },
     )
 
@@ -902,7 +988,7 @@ def invoice_issue(
     invoice_id: int,
     request: Request,
     session: SessionDep,
-    principal: InvoiceIssuer,
+    principal: InvoiceGenerator,
 ) -> Response:
     inv, _customer = invoicing_api._get(session, principal, invoice_id)
     back = urlencode({"customer_id": inv.customer_id, "period": inv.period})
@@ -912,5 +998,6 @@ def invoice_issue(
         session.rollback()
         return error_page(request, exc.status_code, exc.detail)
     session.commit()
-    return RedirectResponse(f"/invoices?{back}&issued={invoice_id}#invoice-{invoice_id}",
-                            status_code=303)
+    return RedirectResponse(
+        f"/invoices?{back}&issued={invoice_id}#invoice-{invoice_id}", status_code=303
+    )
