@@ -1,4 +1,4 @@
-"""Fixtures for the web console's tests: a billable world and a logged-in client."""
+"""Fixtures for the web console's tests."""
 
 from __future__ import annotations
 

@@ -346,6 +346,7 @@ def test_refreshing_an_issued_invoice_cancels_it_and_adds_a_ready_version(
     issued_id = rows.first.get_attribute("data-invoice-id")
 
     page.locator("summary", has_text="Billing").click()
+    shot(live, page, "menu")
     page.get_by_role("link", name=re.compile("Billing utilities")).click()
     dialog = open_operation(page, "Run refresh", "Invoice refresh")
     fill_operation(dialog, "Cust A1x", "2026-08", "Other")

@@ -36,7 +36,7 @@ from rerate.kit.periods import Month
 from rerate.models import BillingCacheRow, BillingRun, CurrentRun, Node
 from rerate.models.base import utcnow
 from rerate.models.enums import RunStatus
-from rerate.rating import engine
+from rerate.rating import engine, output
 from rerate.rating.plan import Ownership
 from rerate.usage.service import scan_usage
 from rerate.usage.store import UsageStore
@@ -94,22 +94,9 @@ def compute_run(
     if progress:
         progress(0.7, "rated")
     target = run_dir(data_dir, customer.id, str(period)) / uuid.uuid4().hex
-    write_run(result, target)
+    output.write_run(result, target)
     totals = result.summary.totals.get(contract.currency)
-    summary = {
-        "rows": result.summary.rows,
-        "rated": result.summary.rated,
-        "unrated": result.summary.unrated,
-        "unrated_by_reason": result.summary.unrated_by_reason,
-        "out_of_period": result.summary.out_of_period,
-        "totals": {
-            c: {
-                k: getattr(t, k)
-                for k in ("usage_list", "usage_net", "usage_net_rounded", "period_lines", "total")
-            }
-            for c, t in result.summary.totals.items()
-        },
-    }
+    summary = output.summary_dict(result.summary)
     return ComputedRun(
         customer_id=customer.id,
         period=str(period),
@@ -143,20 +130,6 @@ def owned_rows(usage: pa.Table, ownership: Sequence[Ownership], customer_id: int
         hi = int(o.valid_to.timestamp() * 1_000_000) if o.valid_to else np.iinfo(np.int64).max
         keep |= (accounts == o.account_id) & (starts >= lo) & (starts < hi)
     return usage.filter(pa.array(keep))
-
-
-def write_run(result: engine.RatingResult, target: Path) -> None:
-    """Write a run's tables once: into a temporary sibling, then one rename, so
-    a run directory either holds every file or does not exist."""
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.mkdir(parents=True)
-    for name, table in (
-        ("rated", result.rated),
-        ("daily", result.daily),
-        ("period_lines", result.period_lines),
-    ):
-        pq.write_table(table, tmp / f"{name}.parquet")
-    tmp.rename(target)
 
 
 def fingerprint(path: Path) -> str:

@@ -23,6 +23,7 @@ console = Console(stderr=True)
 
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
+from rerate.cli.rate import app as rate_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
@@ -31,6 +32,7 @@ app.command("recalc")(recalc)
 app.command("refresh")(refresh)
 app.command("cache-sync")(cache_sync)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(rate_app, name="rate")
 
 
 @db_app.command("upgrade")

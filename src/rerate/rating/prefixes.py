@@ -159,13 +159,15 @@ class PrefixIndex:
         return cls(starts, owners)
 
     def lookup(self, deck: I32 | I64, keys: I64) -> I32:
-        """Owner of each (deck, key); -1 where deck < 0 or nothing matches."""
-        composite = np.where(deck >= 0, deck.astype(np.int64) * SPAN + keys, -1)
+        """Owner of each (deck, key); -1 where deck < 0, key < 0 (an invalid
+        destination) or nothing matches."""
+        usable = (deck >= 0) & (keys >= 0)
+        composite = np.where(usable, deck.astype(np.int64) * SPAN + keys, -1)
         order = np.argsort(composite)
         found = np.searchsorted(self.starts, composite[order], side="right") - 1
         result = np.empty(len(keys), dtype=np.int32)
         result[order] = self.owners[found]
-        result[deck < 0] = -1
+        result[~usable] = -1
         return result
 
 

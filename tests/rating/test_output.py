@@ -1,0 +1,48 @@
+"""Writing a billing run: all files at once, never over an existing run."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from rerate.kit.periods import Month
+from rerate.rating.engine import rate
+from rerate.rating.output import FILES, write_run
+
+from .helpers import usage_table, utc
+from .test_golden import plan, price
+
+
+def _result():  # type: ignore[no-untyped-def]
+    rows = [{"kind": "cloud", "account_id": 1, "usage_start": utc("2026-08-03T10:00"),
+             "sku": "s1", "quantity": Decimal("3"), "unit": "h"},
+            {"kind": "cloud", "account_id": 1, "usage_start": utc("2026-08-03T10:00"),
+             "sku": "nope", "quantity": Decimal("1"), "unit": "h"}]
+    return rate(usage_table(rows), plan((price(1, "s1", "0.3333333333"),)),
+                Month(2026, 8).in_zone("UTC"))
+
+
+def test_write_run_writes_every_file_with_money_as_strings(tmp_path: Path) -> None:
+    result = _result()
+    target = write_run(result, tmp_path / "run-1")
+    assert sorted(p.name for p in target.iterdir()) == sorted(FILES)
+    summary = json.loads((target / "summary.json").read_text())
+    # 3 * 0.3333333333 = 0.9999999999 at full scale; 1.00 once rounded
+    assert summary["totals"]["EUR"]["usage_net"] == "0.9999999999"
+    assert summary["totals"]["EUR"]["usage_net_rounded"] == "1.00"
+    assert summary["unrated_by_reason"] == {"no_price": 1}
+    rated = pq.read_table(target / "rated.parquet")
+    assert rated.num_rows == 2
+    assert rated.schema.field("net_amount").type == result.rated.schema.field("net_amount").type
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_write_run_never_overwrites(tmp_path: Path) -> None:
+    result = _result()
+    write_run(result, tmp_path / "run")
+    with pytest.raises(FileExistsError):
+        write_run(result, tmp_path / "run")
