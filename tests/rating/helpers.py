@@ -17,9 +17,25 @@ from rerate.usage.schema import USAGE_SCHEMA
 from .reference import RefResult, reference_rate
 
 ROW_FIELDS = (
-    "status", "reason", "service", "item", "region", "prefix", "band", "unit", "quantity",
-    "billed_seconds", "list_amount", "net_amount", "currency", "entry_id", "version_id",
-    "profile_id", "tier_first", "tier_last", "rules",
+    "status",
+    "reason",
+    "service",
+    "item",
+    "region",
+    "prefix",
+    "band",
+    "unit",
+    "quantity",
+    "billed_seconds",
+    "list_amount",
+    "net_amount",
+    "currency",
+    "entry_id",
+    "version_id",
+    "profile_id",
+    "tier_first",
+    "tier_last",
+    "rules",
 )
 
 
@@ -52,7 +68,9 @@ def rated_rows(result: RatingResult) -> dict[str, dict[str, Any]]:
     return {r["record_id"]: r for r in result.rated.to_pylist()}
 
 
-def compare(rows: list[dict[str, Any]], plan: RatingPlan, period: Period) -> tuple[RatingResult, RefResult]:
+def compare(
+    rows: list[dict[str, Any]], plan: RatingPlan, period: Period
+) -> tuple[RatingResult, RefResult]:
     """Rate with the engine and the reference; assert they agree exactly."""
     table = usage_table(rows)
     got = rate(table, plan, period)
@@ -67,14 +85,38 @@ def compare(rows: list[dict[str, Any]], plan: RatingPlan, period: Period) -> tup
         assert g["kind"] == r.kind
         assert g["day"] == r.day, (r.record_id, g["day"], r.day)
         if r.status == "rated":
-            assert g["included_quantity"] == r.included, (r.record_id, g["included_quantity"], r.included)
+            assert g["included_quantity"] == r.included, (
+                r.record_id,
+                g["included_quantity"],
+                r.included,
+            )
     daily = {}
     for d in got.daily.to_pylist():
-        key = (d["account_id"], d["day"], d["kind"], d["service"], d["item"], d["region"],
-               d["band"], d["unit"], d["version_id"], d["rules"])
+        key = (
+            d["account_id"],
+            d["day"],
+            d["kind"],
+            d["service"],
+            d["item"],
+            d["region"],
+            d["band"],
+            d["unit"],
+            d["version_id"],
+            d["rules"],
+        )
         assert key not in daily
-        daily[key] = {k: d[k] for k in ("rows", "quantity", "included_quantity", "list_amount",
-                                        "net_amount", "entry_id", "prefix")}
+        daily[key] = {
+            k: d[k]
+            for k in (
+                "rows",
+                "quantity",
+                "included_quantity",
+                "list_amount",
+                "net_amount",
+                "entry_id",
+                "prefix",
+            )
+        }
     assert daily == ref.daily
     lines = [(ln.kind, ln.source_id, ln.account_id, ln.amount, ln.month) for ln in got.lines]
     assert lines == ref.lines

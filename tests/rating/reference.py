@@ -123,15 +123,25 @@ def assigned_month(start: datetime, end: datetime, tz: str) -> Month:
 def in_period(row: dict[str, Any], period: Period, overlap: bool) -> bool:
     start, end = row["usage_start"], row["usage_end"]
     if not overlap:
-        return period.start_utc <= start < period.end_utc
+        return bool(period.start_utc <= start < period.end_utc)
     m = assigned_month(start, end, period.tz)
     return period.start <= m.first_day < period.end
 
 
+_OWNERS: dict[int, tuple[Any, dict[int, list[Any]]]] = {}
+
+
 def owner_at(plan: RatingPlan, account: int, t: datetime) -> int | None:
-    for o in plan.ownership:
-        if o.account_id == account and o.valid_from <= t and (o.valid_to is None or t < o.valid_to):
-            return o.customer_id
+    cached = _OWNERS.get(id(plan.ownership))
+    if cached is None or cached[0] is not plan.ownership:
+        by_account: dict[int, list[Any]] = defaultdict(list)
+        for o in plan.ownership:
+            by_account[o.account_id].append(o)
+        cached = (plan.ownership, by_account)
+        _OWNERS[id(plan.ownership)] = cached
+    for o in cached[1].get(account, []):
+        if o.valid_from <= t and (o.valid_to is None or t < o.valid_to):
+            return o.customer_id  # type: ignore[no-any-return]
     return None
 
 
@@ -175,10 +185,15 @@ def _matches(rule: ContractRule, service: str | None, sku: str | None, region: s
 
 
 def winner(
-    plan: RatingPlan, kinds: tuple[RuleKind, ...], service: str | None, sku: str | None,
+    plan: RatingPlan,
+    kinds: tuple[RuleKind, ...],
+    service: str | None,
+    sku: str | None,
     region: str | None,
 ) -> ContractRule | None:
-    rules = [r for r in plan.contract.rules if r.kind in kinds and _matches(r, service, sku, region)]
+    rules = [
+        r for r in plan.contract.rules if r.kind in kinds and _matches(r, service, sku, region)
+    ]
     if not rules:
         return None
     return min(rules, key=lambda r: (-r.specificity, r.order, r.id))
@@ -207,15 +222,22 @@ def label(row: RefRow) -> str | None:
 # ---------------------------------------------------------------- tiers
 
 
-def tiers_of(mode: TierMode, tiers: tuple[Tier, ...], flat: Decimal) -> list[tuple[Fraction, Fraction]]:
+def tiers_of(
+    mode: TierMode, tiers: tuple[Tier, ...], flat: Decimal
+) -> list[tuple[Fraction, Fraction]]:
     if mode is TierMode.NONE:
         return [(Fraction(0), F(flat))]
     return [(F(t.from_qty), F(t.unit_price)) for t in tiers]
 
 
 def price_slice(
-    a: Fraction, q: Fraction, tiers: list[tuple[Fraction, Fraction]], volume: bool,
-    included: Fraction, total: Fraction, per: int,
+    a: Fraction,
+    q: Fraction,
+    tiers: list[tuple[Fraction, Fraction]],
+    volume: bool,
+    included: Fraction,
+    total: Fraction,
+    per: int,
 ) -> tuple[Decimal, Fraction, int | None, int | None]:
     """(amount, covered, first tier, last tier) of the slice [a, a + q); prices per `per` units."""
     lo, hi = min(a, a + q), max(a, a + q)
@@ -257,16 +279,35 @@ def _version_at(plan: RatingPlan, t: datetime) -> Any:
     return found
 
 
+_INDEX: dict[int, tuple[Any, dict[tuple[str, str | None], Any]]] = {}
+
+
+def _index(version: Any, attr: str) -> dict[tuple[str, str | None], Any]:
+    """A plain dict over a version's entries, keyed (prefix, band) or (sku, region),
+    built once per version so the benchmark can afford the reference on a sample."""
+    slot = id(version) * 2 + (attr == "prices")
+    cached = _INDEX.get(slot)
+    if cached is None or cached[0] is not version:
+        if attr == "prices":
+            table = {(e.sku, e.region): e for e in version.prices}
+        else:
+            table = {(e.prefix, e.band): e for e in version.tariffs}
+        cached = (version, table)
+        _INDEX[slot] = cached
+    return cached[1]
+
+
 def _tariff_for(version: Any, dest: str, band: str | None) -> TariffEntry | None:
+    """Try the destination's prefixes from the longest: first the entry for the
+    call's band, then the band-less one."""
+    entries = _index(version, "tariffs")
     number = dest[:15]
     for length in range(len(number), 0, -1):
         p = number[:length]
-        banded = [e for e in version.tariffs if e.prefix == p and band is not None and e.band == band]
-        if banded:
-            return banded[0]  # type: ignore[no-any-return]
-        plain = [e for e in version.tariffs if e.prefix == p and e.band is None]
-        if plain:
-            return plain[0]  # type: ignore[no-any-return]
+        if band is not None and (p, band) in entries:
+            return entries[(p, band)]  # type: ignore[no-any-return]
+        if (p, None) in entries:
+            return entries[(p, None)]  # type: ignore[no-any-return]
     return None
 
 
@@ -306,8 +347,12 @@ def _rate_cdr(plan: RatingPlan, row: dict[str, Any], out: RefRow) -> None:
     out.qty = Fraction(billed)
     out.rate = F(entry.rate_per_minute)
     out.connect = F(entry.connect_fee) if (billable > 0 or entry.charge_unanswered) else Fraction(0)
-    out.override = winner(plan, (RuleKind.UNIT_PRICE_OVERRIDE,), "voice", entry.destination_group, None)
-    out.adjust = winner(plan, (RuleKind.DISCOUNT, RuleKind.MARKUP), "voice", entry.destination_group, None)
+    out.override = winner(
+        plan, (RuleKind.UNIT_PRICE_OVERRIDE,), "voice", entry.destination_group, None
+    )
+    out.adjust = winner(
+        plan, (RuleKind.DISCOUNT, RuleKind.MARKUP), "voice", entry.destination_group, None
+    )
     for p in sorted(plan.profiles, key=lambda p: p.id):
         if p.unit is not ProfileUnit.MINUTES or row["account_id"] not in p.account_ids:
             continue
@@ -368,18 +413,18 @@ def _finish_cdrs(rows: list[RefRow]) -> None:
 def _price_for(version: Any, sku: str | None, region: str | None) -> PriceEntry | None:
     if version is None or sku is None:
         return None
-    for e in version.prices:
-        if e.sku == sku and region is not None and e.region == region:
-            return e  # type: ignore[no-any-return]
-    for e in version.prices:
-        if e.sku == sku and e.region is None:
-            return e  # type: ignore[no-any-return]
-    return None
+    entries = _index(version, "prices")
+    if region is not None and (sku, region) in entries:
+        return entries[(sku, region)]  # type: ignore[no-any-return]
+    return entries.get((sku, None))
 
 
 def _rate_cloud(plan: RatingPlan, row: dict[str, Any], out: RefRow) -> None:
     out.service, out.item, out.region, out.unit = (
-        row.get("service"), row.get("sku"), row.get("region"), row.get("unit"),
+        row.get("service"),
+        row.get("sku"),
+        row.get("region"),
+        row.get("unit"),
     )
     version = _version_at(plan, row["usage_start"])
     entry = _price_for(version, row.get("sku"), row.get("region"))
@@ -420,7 +465,11 @@ def _rate_cloud(plan: RatingPlan, row: dict[str, Any], out: RefRow) -> None:
         out.reason = "no_price"
         return
     out.adjust = winner(
-        plan, (RuleKind.DISCOUNT, RuleKind.MARKUP), row.get("service"), row.get("sku"), row.get("region")
+        plan,
+        (RuleKind.DISCOUNT, RuleKind.MARKUP),
+        row.get("service"),
+        row.get("sku"),
+        row.get("region"),
     )
 
 
@@ -437,10 +486,16 @@ def _finish_cloud(rows: list[RefRow], by_id: dict[str, dict[str, Any]]) -> None:
             p = r.profile
             inc = F(p.included_quantity) if p is not None else Fraction(0)
             if p is not None and p.tiers:
-                tiers, volume = tiers_of(p.tier_mode, p.tiers, Decimal(0)), p.tier_mode is TierMode.VOLUME
+                tiers, volume = (
+                    tiers_of(p.tier_mode, p.tiers, Decimal(0)),
+                    p.tier_mode is TierMode.VOLUME,
+                )
             elif r.entry is not None:
                 e = r.entry
-                tiers, volume = tiers_of(e.tier_mode, e.tiers, e.unit_price), e.tier_mode is TierMode.VOLUME
+                tiers, volume = (
+                    tiers_of(e.tier_mode, e.tiers, e.unit_price),
+                    e.tier_mode is TierMode.VOLUME,
+                )
             else:
                 tiers, volume = [(Fraction(0), Fraction(0))], False
             amount, cov, first, last = price_slice(pos, r.qty, tiers, volume, inc, total, 1)
@@ -485,7 +540,9 @@ def reference_rate(usage: list[dict[str, Any]], plan: RatingPlan, period: Period
         if not in_period(u, period, plan.overlap_selection):
             out_of_period += 1
             continue
-        r = RefRow(u["record_id"], u["kind"], u["account_id"], _billing_day(u["usage_start"], period))
+        r = RefRow(
+            u["record_id"], u["kind"], u["account_id"], _billing_day(u["usage_start"], period)
+        )
         r.start = u["usage_start"]
         rows.append(r)
         if u["kind"] not in ("cdr", "cloud"):
@@ -501,7 +558,10 @@ def reference_rate(usage: list[dict[str, Any]], plan: RatingPlan, period: Period
                 r.band = band_at(plan, u["usage_start"])
             else:
                 r.service, r.item, r.region, r.unit = (
-                    u.get("service"), u.get("sku"), u.get("region"), u.get("unit"),
+                    u.get("service"),
+                    u.get("sku"),
+                    u.get("region"),
+                    u.get("unit"),
                 )
             continue
         if u["kind"] == "cdr":
@@ -531,11 +591,30 @@ def reference_rate(usage: list[dict[str, Any]], plan: RatingPlan, period: Period
 def _daily(rated: list[RefRow]) -> dict[tuple[Any, ...], dict[str, Any]]:
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rated:
-        key = (r.account_id, r.day, r.kind, r.service, r.item, r.region, r.band, r.unit,
-               r.version_id, r.rules)
-        d = out.setdefault(key, {"rows": 0, "quantity": Decimal(0), "included_quantity": Decimal(0),
-                                 "list_amount": Decimal(0), "net_amount": Decimal(0),
-                                 "entries": set(), "prefixes": set()})
+        key = (
+            r.account_id,
+            r.day,
+            r.kind,
+            r.service,
+            r.item,
+            r.region,
+            r.band,
+            r.unit,
+            r.version_id,
+            r.rules,
+        )
+        d = out.setdefault(
+            key,
+            {
+                "rows": 0,
+                "quantity": Decimal(0),
+                "included_quantity": Decimal(0),
+                "list_amount": Decimal(0),
+                "net_amount": Decimal(0),
+                "entries": set(),
+                "prefixes": set(),
+            },
+        )
         d["rows"] += 1
         d["quantity"] += r.quantity or Decimal(0)
         d["included_quantity"] += r.included or Decimal(0)
@@ -569,34 +648,60 @@ def _lines(plan: RatingPlan, period: Period, rated: list[RefRow]) -> list[tuple[
         return sorted((r for r in c.rules if r.kind is kind), key=lambda r: (r.order, r.id))
 
     for rule in by_kind(RuleKind.SUPPORT_FEE):
+        assert rule.percent is not None
         spend = _scope_spend(rule, rated)
-        out.append(("support_fee", rule.id, None, round_money(spend * rule.percent / 100, cur, mode), None))
+        out.append(
+            ("support_fee", rule.id, None, round_money(spend * rule.percent / 100, cur, mode), None)
+        )
     for rule in by_kind(RuleKind.MINIMUM_COMMITMENT):
+        assert rule.amount is not None
         spend = _scope_spend(rule, rated)
         if spend < rule.amount:
-            out.append(("minimum_commitment", rule.id, None, round_money(rule.amount - spend, cur, mode), None))
+            out.append(
+                (
+                    "minimum_commitment",
+                    rule.id,
+                    None,
+                    round_money(rule.amount - spend, cur, mode),
+                    None,
+                )
+            )
     for rule in by_kind(RuleKind.CREDIT):
         if rule.amount is not None:
             out.append(("credit", rule.id, None, round_money(-rule.amount, cur, mode), None))
         else:
+            assert rule.percent is not None
             spend = _scope_spend(rule, rated)
-            out.append(("credit", rule.id, None, round_money(-(spend * rule.percent / 100), cur, mode), None))
+            out.append(
+                (
+                    "credit",
+                    rule.id,
+                    None,
+                    round_money(-(spend * rule.percent / 100), cur, mode),
+                    None,
+                )
+            )
     for item in sorted(c.custom_line_items, key=lambda i: i.id):
         amount = round_money(item.amount, cur, mode)
         if item.one_off_date is not None:
             if period.start <= item.one_off_date < period.end:
                 out.append(("custom", item.id, None, amount, None))
             continue
+        assert item.recurring_from is not None
         m = Month.of(period.start)
         while m.first_day < period.end:
             first, after = m.first_day, m.next().first_day
-            if item.recurring_from < after and (item.recurring_to is None or item.recurring_to >= first):
+            if item.recurring_from < after and (
+                item.recurring_to is None or item.recurring_to >= first
+            ):
                 out.append(("custom", item.id, None, amount, str(m)))
             m = m.next()
     owned: set[int] = set()
     for o in plan.ownership:
-        if o.customer_id == plan.customer_id and o.valid_from < period.end_utc and (
-            o.valid_to is None or o.valid_to > period.start_utc
+        if (
+            o.customer_id == plan.customer_id
+            and o.valid_from < period.end_utc
+            and (o.valid_to is None or o.valid_to > period.start_utc)
         ):
             owned.add(o.account_id)
     for p in sorted(plan.profiles, key=lambda p: p.id):

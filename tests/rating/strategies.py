@@ -38,8 +38,14 @@ from rerate.rating.plan import (
 
 ZONES = ("UTC", "Europe/Paris", "America/New_York", "Australia/Sydney", "America/Santiago")
 # Months with a DST change in at least one zone above, a leap February and a plain one.
-MONTHS = (Month(2026, 3), Month(2026, 4), Month(2026, 10), Month(2026, 11), Month(2024, 2),
-          Month(2026, 8))
+MONTHS = (
+    Month(2026, 3),
+    Month(2026, 4),
+    Month(2026, 10),
+    Month(2026, 11),
+    Month(2024, 2),
+    Month(2026, 8),
+)
 BANDS = ("peak", "offpeak", "weekend")
 CUSTOMER = 7
 OTHER = 8
@@ -124,15 +130,15 @@ def tiers(draw: st.DrawFn, scale: int = 1) -> tuple[TierMode, tuple[Tier, ...]]:
 @st.composite
 def versions(draw: st.DrawFn, period: Period, cloud: bool) -> tuple[PriceBookVersion, ...]:
     count = draw(st.integers(1, 3))
-    instants = {draw(instant_in(period, margin_days=10)).replace(microsecond=0)
-                for _ in range(count)}
+    instants = {
+        draw(instant_in(period, margin_days=10)).replace(microsecond=0) for _ in range(count)
+    }
     if draw(st.integers(0, 3)):
         # Usually a version is already in force when the period starts.
         instants.add(period.start_utc - timedelta(days=40))
-    instants = sorted(instants)
     out = []
     next_id = 1000
-    for i, eff in enumerate(instants):
+    for i, eff in enumerate(sorted(instants)):
         tariffs = []
         prices = []
         if cloud:
@@ -141,18 +147,30 @@ def versions(draw: st.DrawFn, period: Period, cloud: bool) -> tuple[PriceBookVer
                     if draw(st.integers(0, 2)):
                         mode, ts = draw(tiers())
                         prices.append(
-                            PriceEntry(next_id, sku, draw(money(10**5)), region=region,
-                                       unit=draw(st.sampled_from(["", "GB"])),
-                                       tier_mode=mode, tiers=ts)
+                            PriceEntry(
+                                next_id,
+                                sku,
+                                draw(money(10**5)),
+                                region=region,
+                                unit=draw(st.sampled_from(["", "GB"])),
+                                tier_mode=mode,
+                                tiers=ts,
+                            )
                         )
                         next_id += 1
         else:
             short = st.text("123", min_size=1, max_size=2)
-            prefixes = draw(st.sets(st.one_of(short, short, st.text("123", min_size=3, max_size=4)),
-                                    min_size=1, max_size=10))
+            prefixes = draw(
+                st.sets(
+                    st.one_of(short, short, st.text("123", min_size=3, max_size=4)),
+                    min_size=1,
+                    max_size=10,
+                )
+            )
             for p in sorted(prefixes):
-                for band in draw(st.sets(st.sampled_from((None, *BANDS, "foreign")), min_size=1,
-                                         max_size=2)):
+                for band in draw(
+                    st.sets(st.sampled_from((None, *BANDS, "foreign")), min_size=1, max_size=2)
+                ):
                     tariffs.append(
                         TariffEntry(
                             id=next_id,
@@ -168,7 +186,9 @@ def versions(draw: st.DrawFn, period: Period, cloud: bool) -> tuple[PriceBookVer
                         )
                     )
                     next_id += 1
-        out.append(PriceBookVersion(10 + i, i + 1, eff, prices=tuple(prices), tariffs=tuple(tariffs)))
+        out.append(
+            PriceBookVersion(10 + i, i + 1, eff, prices=tuple(prices), tariffs=tuple(tariffs))
+        )
     return tuple(out)
 
 
@@ -195,7 +215,7 @@ def contract_rules(draw: st.DrawFn, cloud: bool) -> tuple[ContractRule, ...]:
     rid = 1
     for _ in range(draw(st.integers(0, 5))):
         kind = draw(st.sampled_from(list(RuleKind)))
-        scope = {
+        scope: dict[str, Any] = {
             "service": draw(st.one_of(st.none(), st.sampled_from(services))),
             "sku": draw(st.one_of(st.none(), st.sampled_from(skus))),
             "region": draw(st.one_of(st.none(), st.sampled_from(REGIONS))) if cloud else None,
@@ -228,8 +248,11 @@ def custom_items(draw: st.DrawFn, period: Period) -> tuple[CustomLineItem, ...]:
             items.append(CustomLineItem(i + 1, f"item {i}", draw(money(10**6)), one_off_date=day))
         else:
             end = day + timedelta(days=draw(st.integers(0, 90))) if draw(st.booleans()) else None
-            items.append(CustomLineItem(i + 1, f"item {i}", draw(money(10**6)),
-                                        recurring_from=day, recurring_to=end))
+            items.append(
+                CustomLineItem(
+                    i + 1, f"item {i}", draw(money(10**6)), recurring_from=day, recurring_to=end
+                )
+            )
     return tuple(items)
 
 
@@ -250,12 +273,18 @@ def profiles(draw: st.DrawFn, cloud: bool) -> tuple[ConsumptionProfile, ...]:
             "period_fee": draw(st.one_of(st.none(), money(10**5, 3))),
         }
         if cloud:
-            out.append(ConsumptionProfile(unit=ProfileUnit.UNITS,
-                                          scope_sku=draw(st.sampled_from(SKUS)), **common))
+            out.append(
+                ConsumptionProfile(
+                    unit=ProfileUnit.UNITS, scope_sku=draw(st.sampled_from(SKUS)), **common
+                )
+            )
         else:
             scope = draw(st.one_of(st.none(), st.sampled_from(["Alpha", "Beta", "G"])))
-            out.append(ConsumptionProfile(unit=ProfileUnit.MINUTES,
-                                          scope_destination_group=scope, **common))
+            out.append(
+                ConsumptionProfile(
+                    unit=ProfileUnit.MINUTES, scope_destination_group=scope, **common
+                )
+            )
     return tuple(out)
 
 
@@ -267,8 +296,9 @@ def plans(draw: st.DrawFn, period: Period, cloud: bool) -> RatingPlan:
         customer_id=CUSTOMER,
         currency="EUR",
         billing_tz=period.tz,
-        rounding=draw(st.sampled_from([RoundingMode.HALF_UP, RoundingMode.HALF_EVEN,
-                                       RoundingMode.DOWN])),
+        rounding=draw(
+            st.sampled_from([RoundingMode.HALF_UP, RoundingMode.HALF_EVEN, RoundingMode.DOWN])
+        ),
         passthrough_unpriced=draw(st.booleans()),
         rules=draw(contract_rules(cloud)),
         custom_line_items=draw(custom_items(period)),
@@ -294,17 +324,24 @@ def cdr_rows(
     for _ in range(draw(st.integers(0, 30))):
         start = draw(instant_in(period))
         billable = draw(st.one_of(st.just(0), st.none(), *[st.integers(1, 400)] * 4))
-        dest = draw(st.one_of(*[extended] * 4, st.text("123", min_size=1, max_size=6),
-                              st.sampled_from(["", "12a", "3" * 17])))
-        rows.append({
-            "kind": "cdr",
-            "account_id": draw(st.sampled_from((*ACCOUNTS, *ACCOUNTS, 9))),
-            "usage_start": start,
-            "usage_end": start + timedelta(seconds=(billable or 0) + draw(st.integers(0, 30))),
-            "destination": draw(st.one_of(st.just(dest), st.none())) if dest == "" else dest,
-            "billable_seconds": billable,
-            "duration_seconds": (billable or 0) + 5,
-        })
+        dest = draw(
+            st.one_of(
+                *[extended] * 4,
+                st.text("123", min_size=1, max_size=6),
+                st.sampled_from(["", "12a", "3" * 17]),
+            )
+        )
+        rows.append(
+            {
+                "kind": "cdr",
+                "account_id": draw(st.sampled_from((*ACCOUNTS, *ACCOUNTS, 9))),
+                "usage_start": start,
+                "usage_end": start + timedelta(seconds=(billable or 0) + draw(st.integers(0, 30))),
+                "destination": draw(st.one_of(st.just(dest), st.none())) if dest == "" else dest,
+                "billable_seconds": billable,
+                "duration_seconds": (billable or 0) + 5,
+            }
+        )
     return rows
 
 
@@ -313,22 +350,29 @@ def cloud_rows(draw: st.DrawFn, period: Period) -> list[dict[str, Any]]:
     rows = []
     for _ in range(draw(st.integers(0, 30))):
         start = draw(instant_in(period))
-        qty = draw(st.one_of(st.integers(1, 60).map(lambda k: Decimal(k).scaleb(-1)),
-                             money(10**4, 6), st.none(),
-                             money(10**3, 2).map(lambda q: -q)))
-        rows.append({
-            "kind": draw(st.sampled_from(["cloud", "cloud", "cloud", "cloud", "other"])),
-            "account_id": draw(st.sampled_from((*ACCOUNTS, *ACCOUNTS, 9))),
-            "usage_start": start,
-            "usage_end": start + timedelta(hours=draw(st.sampled_from([0, 1, 24, 30 * 24]))),
-            "service": draw(st.sampled_from(SERVICES)),
-            "sku": draw(st.sampled_from((*SKUS, *SKUS, "s9", None))),
-            "region": draw(st.one_of(st.none(), st.sampled_from(REGIONS))),
-            "quantity": qty,
-            "unit": "h",
-            "list_cost": draw(st.one_of(st.none(), money(10**5, 4))),
-            "currency": draw(st.sampled_from(["EUR", "EUR", "USD", None])),
-        })
+        qty = draw(
+            st.one_of(
+                st.integers(1, 60).map(lambda k: Decimal(k).scaleb(-1)),
+                money(10**4, 6),
+                st.none(),
+                money(10**3, 2).map(lambda q: -q),
+            )
+        )
+        rows.append(
+            {
+                "kind": draw(st.sampled_from(["cloud", "cloud", "cloud", "cloud", "other"])),
+                "account_id": draw(st.sampled_from((*ACCOUNTS, *ACCOUNTS, 9))),
+                "usage_start": start,
+                "usage_end": start + timedelta(hours=draw(st.sampled_from([0, 1, 24, 30 * 24]))),
+                "service": draw(st.sampled_from(SERVICES)),
+                "sku": draw(st.sampled_from((*SKUS, *SKUS, "s9", None))),
+                "region": draw(st.one_of(st.none(), st.sampled_from(REGIONS))),
+                "quantity": qty,
+                "unit": "h",
+                "list_cost": draw(st.one_of(st.none(), money(10**5, 4))),
+                "currency": draw(st.sampled_from(["EUR", "EUR", "USD", None])),
+            }
+        )
     return rows
 
 

@@ -14,7 +14,7 @@ from .helpers import compare
 from .strategies import cdr_rows, cloud_rows, periods, plans
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -40,14 +40,18 @@ def cloud_scenarios(draw: st.DrawFn) -> tuple[list[dict[str, object]], RatingPla
 
 @SETTINGS
 @given(cdr_scenarios())
-def test_cdr_rating_matches_reference(scenario: tuple[list[dict[str, object]], RatingPlan, Period]) -> None:
+def test_cdr_rating_matches_reference(
+    scenario: tuple[list[dict[str, object]], RatingPlan, Period],
+) -> None:
     rows, plan, period = scenario
     compare(rows, plan, period)
 
 
 @SETTINGS
 @given(cloud_scenarios())
-def test_cloud_rating_matches_reference(scenario: tuple[list[dict[str, object]], RatingPlan, Period]) -> None:
+def test_cloud_rating_matches_reference(
+    scenario: tuple[list[dict[str, object]], RatingPlan, Period],
+) -> None:
     rows, plan, period = scenario
     compare(rows, plan, period)
 
@@ -59,7 +63,8 @@ def test_mixed_usage_matches_reference(data: st.DataObject) -> None:
     period = data.draw(periods())
     cloud_plan = data.draw(plans(period, cloud=True))
     voice_plan = data.draw(plans(period, cloud=False))
-    assert cloud_plan.price_book is not None and voice_plan.price_book is not None
+    assert cloud_plan.price_book is not None
+    assert voice_plan.price_book is not None
     voice_versions = voice_plan.price_book.versions
     versions = tuple(
         replace(

@@ -21,8 +21,10 @@ from rerate.rating.fixed import (
 )
 
 INT64 = st.integers(-(2**63) + 1, 2**63 - 1)
-DIVISORS = st.one_of(st.sampled_from([1, 10, 60, 100, 10**6, 10**10, 10**12, 10**18, 60 * 10**6]),
-                     st.integers(1, 2**31))
+DIVISORS = st.one_of(
+    st.sampled_from([1, 10, 60, 100, 10**6, 10**10, 10**12, 10**18, 60 * 10**6]),
+    st.integers(1, 2**31),
+)
 
 
 def half_up(n: int, d: int) -> int:
@@ -46,7 +48,9 @@ def test_mul_div_is_exact_or_raises(pairs: list[tuple[int, int]], d: int) -> Non
 
 @given(st.lists(st.integers(-(10**15), 10**15), max_size=30), st.integers(1, 10**12))
 def test_round_div_halves_away_from_zero(values: list[int], d: int) -> None:
-    assert round_div(np.array(values, dtype=np.int64), d).tolist() == [half_up(v, d) for v in values]
+    assert round_div(np.array(values, dtype=np.int64), d).tolist() == [
+        half_up(v, d) for v in values
+    ]
 
 
 def test_round_half_up_is_symmetric() -> None:

@@ -85,18 +85,43 @@ def plan(
     )
 
 
-def cdr(dest: str, billable: int, start: str = "2026-08-03T10:00", account: int = 1) -> dict[str, Any]:
-    return {"kind": "cdr", "account_id": account, "usage_start": utc(start),
-            "destination": dest, "billable_seconds": billable}
+def cdr(
+    dest: str, billable: int, start: str = "2026-08-03T10:00", account: int = 1
+) -> dict[str, Any]:
+    return {
+        "kind": "cdr",
+        "account_id": account,
+        "usage_start": utc(start),
+        "destination": dest,
+        "billable_seconds": billable,
+    }
 
 
-def usage(sku: str | None, qty: str, start: str = "2026-08-03T10:00", *, region: str | None = None,
-          service: str = "compute", cost: str | None = None, currency: str = "EUR",
-          account: int = 1, end: str | None = None) -> dict[str, Any]:
-    return {"kind": "cloud", "account_id": account, "usage_start": utc(start),
-            "usage_end": utc(end or start), "service": service, "sku": sku, "region": region,
-            "quantity": D(qty), "unit": "h", "list_cost": D(cost) if cost else None,
-            "currency": currency}
+def usage(
+    sku: str | None,
+    qty: str,
+    start: str = "2026-08-03T10:00",
+    *,
+    region: str | None = None,
+    service: str = "compute",
+    cost: str | None = None,
+    currency: str = "EUR",
+    account: int = 1,
+    end: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": "cloud",
+        "account_id": account,
+        "usage_start": utc(start),
+        "usage_end": utc(end or start),
+        "service": service,
+        "sku": sku,
+        "region": region,
+        "quantity": D(qty),
+        "unit": "h",
+        "list_cost": D(cost) if cost else None,
+        "currency": currency,
+    }
 
 
 def run(rows: list[dict[str, Any]], p: RatingPlan, period: Period = AUG) -> RatingResult:
@@ -119,8 +144,10 @@ def test_per_second_billing_rounds_half_up_at_ten_places() -> None:
 
 
 def test_increments_30_6_round_up_the_tail() -> None:
-    r = run([cdr("3312345", 65), cdr("3312345", 10)],
-            plan((tariff(1, "33", "0.10", initial_increment=30, subsequent_increment=6),)))
+    r = run(
+        [cdr("3312345", 65), cdr("3312345", 10)],
+        plan((tariff(1, "33", "0.10", initial_increment=30, subsequent_increment=6),)),
+    )
     # 65 s -> 30 + ceil((65 - 30) / 6) * 6 = 30 + 6 * 6 = 66 s; 66 * 0.10 / 60 = 0.11
     # 10 s -> shorter than the initial increment: 30 s; 30 * 0.10 / 60 = 0.05
     assert col(r, "billed_seconds") == [66, 30]
@@ -128,8 +155,10 @@ def test_increments_30_6_round_up_the_tail() -> None:
 
 
 def test_increments_60_60() -> None:
-    r = run([cdr("3312345", 61)],
-            plan((tariff(1, "33", "0.05", initial_increment=60, subsequent_increment=60),)))
+    r = run(
+        [cdr("3312345", 61)],
+        plan((tariff(1, "33", "0.05", initial_increment=60, subsequent_increment=60),)),
+    )
     # 61 s -> 60 + ceil(1 / 60) * 60 = 120 s; 120 * 0.05 / 60 = 0.10
     assert col(r, "billed_seconds") == [120]
     assert col(r, "list_amount") == [D("0.10")]
@@ -150,10 +179,13 @@ def test_connect_fee_is_added_to_answered_calls() -> None:
 
 def test_unanswered_calls_are_free_unless_the_entry_charges_them() -> None:
     free = run([cdr("3312345", 0)], plan((tariff(1, "33", "0.12", connect_fee=D("0.05")),)))
-    charged = run([cdr("3312345", 0)], plan((tariff(1, "33", "0.12", connect_fee=D("0.05"),
-                                                   charge_unanswered=True),)))
+    charged = run(
+        [cdr("3312345", 0)],
+        plan((tariff(1, "33", "0.12", connect_fee=D("0.05"), charge_unanswered=True),)),
+    )
     # 0 billable seconds: 0 s billed; the connect fee only when charge_unanswered
-    assert col(free, "status") == ["rated"] and col(free, "list_amount") == [D(0)]
+    assert col(free, "status") == ["rated"]
+    assert col(free, "list_amount") == [D(0)]
     assert col(charged, "list_amount") == [D("0.05")]
 
 
@@ -174,24 +206,32 @@ def test_a_number_shorter_than_a_prefix_never_matches_it() -> None:
     assert col(r, "list_amount") == [D("0.02"), D("0.50")]
 
 
-PARIS_TT = Timetable(1, "Europe/Paris", "offpeak",
-                     rules=(BandRule("peak", frozenset(range(5)), time(8), time(19)),))
+PARIS_TT = Timetable(
+    1, "Europe/Paris", "offpeak", rules=(BandRule("peak", frozenset(range(5)), time(8), time(19)),)
+)
 
 
 def test_banded_entry_beats_band_less_in_its_band() -> None:
-    p = plan((tariff(1, "336", "0.10"), tariff(2, "336", "0.30", band="peak")),
-             timetable=PARIS_TT, tz="Europe/Paris")
+    p = plan(
+        (tariff(1, "336", "0.10"), tariff(2, "336", "0.30", band="peak")),
+        timetable=PARIS_TT,
+        tz="Europe/Paris",
+    )
     # Monday 2026-08-03 08:00Z = 10:00 CEST -> peak -> 0.30 per minute for 60 s
     # Monday 2026-08-03 18:00Z = 20:00 CEST -> offpeak -> the band-less 0.10
-    r = run([cdr("33612", 60, "2026-08-03T08:00"), cdr("33612", 60, "2026-08-03T18:00")], p,
-            Month(2026, 8).in_zone("Europe/Paris"))
+    r = run(
+        [cdr("33612", 60, "2026-08-03T08:00"), cdr("33612", 60, "2026-08-03T18:00")],
+        p,
+        Month(2026, 8).in_zone("Europe/Paris"),
+    )
     assert col(r, "band") == ["peak", "offpeak"]
     assert col(r, "list_amount") == [D("0.30"), D("0.10")]
 
 
 def test_band_crossing_midnight_belongs_to_the_day_it_starts() -> None:
-    tt = Timetable(1, "UTC", "day",
-                   rules=(BandRule("night", frozenset({4}), time(22), time(6), priority=5),))
+    tt = Timetable(
+        1, "UTC", "day", rules=(BandRule("night", frozenset({4}), time(22), time(6), priority=5),)
+    )
     p = plan((tariff(1, "1", "0.06"), tariff(2, "1", "0.01", band="night")), timetable=tt)
     # Friday 22:00 -> Saturday 06:00 is "night": Saturday 03:00 is night (0.01 per minute);
     # Sunday 03:00 follows Saturday, which is not listed: day (0.06 per minute).
@@ -201,22 +241,36 @@ def test_band_crossing_midnight_belongs_to_the_day_it_starts() -> None:
 
 
 def test_bands_follow_local_time_across_the_spring_dst_change() -> None:
-    tt = Timetable(1, "Europe/Paris", "offpeak",
-                   rules=(BandRule("peak", frozenset(range(7)), time(8), time(19)),))
-    p = plan((tariff(1, "33", "0.10"), tariff(2, "33", "0.30", band="peak")),
-             timetable=tt, tz="Europe/Paris")
+    tt = Timetable(
+        1,
+        "Europe/Paris",
+        "offpeak",
+        rules=(BandRule("peak", frozenset(range(7)), time(8), time(19)),),
+    )
+    p = plan(
+        (tariff(1, "33", "0.10"), tariff(2, "33", "0.30", band="peak")),
+        timetable=tt,
+        tz="Europe/Paris",
+    )
     # 2026-03-29 06:30Z is 08:30 CEST (clocks went 02:00 -> 03:00 that night): peak, 0.30
     # 2026-03-28 06:30Z is 07:30 CET: offpeak, 0.10
-    r = run([cdr("331", 60, "2026-03-29T06:30"), cdr("331", 60, "2026-03-28T06:30")], p,
-            Month(2026, 3).in_zone("Europe/Paris"))
+    r = run(
+        [cdr("331", 60, "2026-03-29T06:30"), cdr("331", 60, "2026-03-28T06:30")],
+        p,
+        Month(2026, 3).in_zone("Europe/Paris"),
+    )
     assert col(r, "band") == ["peak", "offpeak"]
     assert col(r, "list_amount") == [D("0.30"), D("0.10")]
 
 
 def test_holiday_band_beats_the_weekday_rules() -> None:
-    tt = Timetable(1, "UTC", "offpeak",
-                   rules=(BandRule("peak", frozenset(range(5)), time(8), time(19)),),
-                   holidays=(Holiday(date(2026, 8, 14), "holiday"),))
+    tt = Timetable(
+        1,
+        "UTC",
+        "offpeak",
+        rules=(BandRule("peak", frozenset(range(5)), time(8), time(19)),),
+        holidays=(Holiday(date(2026, 8, 14), "holiday"),),
+    )
     p = plan((tariff(1, "1", "0.06"), tariff(2, "1", "0", band="holiday")), timetable=tt)
     # Friday 2026-08-14 10:00 would be peak, but the date is a holiday: 0 per minute
     # Thursday 2026-08-13 10:00 is peak; no peak entry, so the band-less 0.06 applies
@@ -226,10 +280,14 @@ def test_holiday_band_beats_the_weekday_rules() -> None:
 
 
 def test_tariff_version_in_force_at_the_call_start() -> None:
-    versions = book(("2026-01-01T00:00", (tariff(1, "33", "0.02"),)),
-                    ("2026-08-15T00:00", (tariff(2, "33", "0.04"),)))
-    r = run([cdr("331", 60, "2026-08-14T23:59:59"), cdr("331", 60, "2026-08-15T00:00")],
-            plan(versions=versions))
+    versions = book(
+        ("2026-01-01T00:00", (tariff(1, "33", "0.02"),)),
+        ("2026-08-15T00:00", (tariff(2, "33", "0.04"),)),
+    )
+    r = run(
+        [cdr("331", 60, "2026-08-14T23:59:59"), cdr("331", 60, "2026-08-15T00:00")],
+        plan(versions=versions),
+    )
     # One second before the activation: version 1 (0.02 per minute * 1 min);
     # at the activation instant itself (effective_from is inclusive): version 2, 0.04
     assert col(r, "version_id") == [10, 11]
@@ -237,10 +295,14 @@ def test_tariff_version_in_force_at_the_call_start() -> None:
 
 
 def test_a_later_version_can_remove_a_prefix() -> None:
-    versions = book(("2026-01-01T00:00", (tariff(1, "33", "0.02"), tariff(2, "336", "0.10"))),
-                    ("2026-08-10T00:00", (tariff(3, "33", "0.03"),)))
-    r = run([cdr("3361", 60, "2026-08-05T10:00"), cdr("3361", 60, "2026-08-12T10:00")],
-            plan(versions=versions))
+    versions = book(
+        ("2026-01-01T00:00", (tariff(1, "33", "0.02"), tariff(2, "336", "0.10"))),
+        ("2026-08-10T00:00", (tariff(3, "33", "0.03"),)),
+    )
+    r = run(
+        [cdr("3361", 60, "2026-08-05T10:00"), cdr("3361", 60, "2026-08-12T10:00")],
+        plan(versions=versions),
+    )
     # Before: 336 at 0.10; after v2 (a complete deck without 336): 33 at 0.03
     assert col(r, "entry_id") == [2, 3]
     assert col(r, "list_amount") == [D("0.10"), D("0.03")]
@@ -256,10 +318,13 @@ def test_unmatched_calls_are_kept_unrated_and_counted() -> None:
 
 
 def test_profile_allowance_splits_the_crossing_call_by_seconds() -> None:
-    prof = ConsumptionProfile(1, "bundle", ProfileUnit.MINUTES, frozenset({1}),
-                              included_quantity=D("1.5"))
-    r = run([cdr("331", 66, "2026-08-03T10:00"), cdr("331", 65, "2026-08-03T11:00")],
-            plan((tariff(1, "33", "0.02"),), profiles=(prof,)))
+    prof = ConsumptionProfile(
+        1, "bundle", ProfileUnit.MINUTES, frozenset({1}), included_quantity=D("1.5")
+    )
+    r = run(
+        [cdr("331", 66, "2026-08-03T10:00"), cdr("331", 65, "2026-08-03T11:00")],
+        plan((tariff(1, "33", "0.02"),), profiles=(prof,)),
+    )
     # 1.5 min = 90 s included. Call 1: 66 s, all covered -> 0.
     # Call 2: 65 s, 24 covered (90 - 66), 41 chargeable: 41 * 0.02 / 60 = 0.82 / 60
     #   = 0.013666666|6... -> 0.0136666667
@@ -268,25 +333,40 @@ def test_profile_allowance_splits_the_crossing_call_by_seconds() -> None:
 
 
 def test_profile_graduated_minute_tiers_split_a_call() -> None:
-    prof = ConsumptionProfile(1, "tiers", ProfileUnit.MINUTES, frozenset({1}),
-                              tier_mode=TierMode.GRADUATED,
-                              tiers=(Tier(D(0), D("0.05")), Tier(D(2), D("0.02"))))
-    r = run([cdr("331", 100, "2026-08-03T10:00"), cdr("331", 50, "2026-08-03T11:00")],
-            plan((tariff(1, "33", "0.99"),), profiles=(prof,)))
+    prof = ConsumptionProfile(
+        1,
+        "tiers",
+        ProfileUnit.MINUTES,
+        frozenset({1}),
+        tier_mode=TierMode.GRADUATED,
+        tiers=(Tier(D(0), D("0.05")), Tier(D(2), D("0.02"))),
+    )
+    r = run(
+        [cdr("331", 100, "2026-08-03T10:00"), cdr("331", 50, "2026-08-03T11:00")],
+        plan((tariff(1, "33", "0.99"),), profiles=(prof,)),
+    )
     # Tier bound 2 min = 120 s; the tariff's 0.99 is replaced by the profile's rates.
     # Call 1 [0, 100 s): 100 * 0.05 / 60 = 5 / 60 = 0.0833333333|3 -> 0.0833333333
     # Call 2 [100, 150 s): 20 s * 0.05 / 60 = 0.0166666666|7 -> 0.0166666667
     #                      30 s * 0.02 / 60 = 0.01;  sum 0.0266666667
     assert col(r, "list_amount") == [D("0.0833333333"), D("0.0266666667")]
-    assert col(r, "tier_first") == [0, 0] and col(r, "tier_last") == [0, 1]
+    assert col(r, "tier_first") == [0, 0]
+    assert col(r, "tier_last") == [0, 1]
 
 
 def test_profile_volume_tiers_price_every_second_at_the_reached_tier() -> None:
-    prof = ConsumptionProfile(1, "volume", ProfileUnit.MINUTES, frozenset({1}),
-                              tier_mode=TierMode.VOLUME,
-                              tiers=(Tier(D(0), D("0.05")), Tier(D(2), D("0.02"))))
-    r = run([cdr("331", 100, "2026-08-03T10:00"), cdr("331", 50, "2026-08-03T11:00")],
-            plan((tariff(1, "33", "0.99"),), profiles=(prof,)))
+    prof = ConsumptionProfile(
+        1,
+        "volume",
+        ProfileUnit.MINUTES,
+        frozenset({1}),
+        tier_mode=TierMode.VOLUME,
+        tiers=(Tier(D(0), D("0.05")), Tier(D(2), D("0.02"))),
+    )
+    r = run(
+        [cdr("331", 100, "2026-08-03T10:00"), cdr("331", 50, "2026-08-03T11:00")],
+        plan((tariff(1, "33", "0.99"),), profiles=(prof,)),
+    )
     # Period total 150 s = 2.5 min >= 2 min: every second at 0.02 per minute.
     # 100 * 0.02 / 60 = 0.0333333333; 50 * 0.02 / 60 = 0.0166666667
     assert col(r, "list_amount") == [D("0.0333333333"), D("0.0166666667")]
@@ -307,11 +387,21 @@ def test_account_ownership_moves_between_customers() -> None:
 
 
 def test_voice_override_then_discount() -> None:
-    rules = (ContractRule(1, RuleKind.UNIT_PRICE_OVERRIDE, sku="France Mobile", unit_price=D("0.06")),
-             ContractRule(2, RuleKind.DISCOUNT, sku="France Mobile", percent=D(10)))
-    r = run([cdr("33612", 65)],
-            plan((tariff(1, "336", "0.10", "France Mobile", initial_increment=30,
-                         subsequent_increment=6),), rules=rules))
+    rules = (
+        ContractRule(1, RuleKind.UNIT_PRICE_OVERRIDE, sku="France Mobile", unit_price=D("0.06")),
+        ContractRule(2, RuleKind.DISCOUNT, sku="France Mobile", percent=D(10)),
+    )
+    r = run(
+        [cdr("33612", 65)],
+        plan(
+            (
+                tariff(
+                    1, "336", "0.10", "France Mobile", initial_increment=30, subsequent_increment=6
+                ),
+            ),
+            rules=rules,
+        ),
+    )
     # 65 s -> 66 s billed. List: 66 * 0.10 / 60 = 0.11.
     # Net: override 66 * 0.06 / 60 = 0.066, then -10%: 0.066 * 0.9 = 0.0594
     assert col(r, "list_amount") == [D("0.11")]
@@ -345,20 +435,27 @@ GRAD = (Tier(D(0), D("0.10")), Tier(D(10), D("0.08")))
 
 def test_graduated_tiers_split_the_row_that_crosses_mid_day() -> None:
     p = plan((price(1, "s1", "0", tier_mode=TierMode.GRADUATED, tiers=GRAD),))
-    rows = [usage("s1", "6", "2026-08-03T08:00"), usage("s1", "6", "2026-08-03T14:00"),
-            usage("s1", "3", "2026-08-04T09:00")]
+    rows = [
+        usage("s1", "6", "2026-08-03T08:00"),
+        usage("s1", "6", "2026-08-03T14:00"),
+        usage("s1", "3", "2026-08-04T09:00"),
+    ]
     r = run(rows, p)
     # Axis [0, 6): 6 * 0.10 = 0.60
     # Axis [6, 12): 4 * 0.10 + 2 * 0.08 = 0.40 + 0.16 = 0.56 (split at 10)
     # Axis [12, 15): 3 * 0.08 = 0.24
     assert col(r, "list_amount") == [D("0.60"), D("0.56"), D("0.24")]
-    assert col(r, "tier_first") == [0, 0, 1] and col(r, "tier_last") == [0, 1, 1]
+    assert col(r, "tier_first") == [0, 0, 1]
+    assert col(r, "tier_last") == [0, 1, 1]
 
 
 def test_volume_tiers_use_the_period_total() -> None:
     p = plan((price(1, "s1", "0", tier_mode=TierMode.VOLUME, tiers=GRAD),))
-    rows = [usage("s1", "6", "2026-08-03T08:00"), usage("s1", "6", "2026-08-03T14:00"),
-            usage("s1", "3", "2026-08-04T09:00")]
+    rows = [
+        usage("s1", "6", "2026-08-03T08:00"),
+        usage("s1", "6", "2026-08-03T14:00"),
+        usage("s1", "3", "2026-08-04T09:00"),
+    ]
     r = run(rows, p)
     # Total 15 >= 10: every unit at 0.08: 6 * 0.08 = 0.48, 0.48, 3 * 0.08 = 0.24
     assert col(r, "list_amount") == [D("0.48"), D("0.48"), D("0.24")]
@@ -376,10 +473,14 @@ def test_unpriced_usage_passes_through_only_when_the_contract_allows() -> None:
 
 
 def test_most_specific_discount_wins() -> None:
-    rules = (ContractRule(1, RuleKind.DISCOUNT, service="compute", percent=D(10)),
-             ContractRule(2, RuleKind.DISCOUNT, sku="s1", percent=D(20)))
-    r = run([usage("s1", "2"), usage("s2", "2")],
-            plan((price(1, "s1", "0.05"), price(2, "s2", "0.05")), rules=rules))
+    rules = (
+        ContractRule(1, RuleKind.DISCOUNT, service="compute", percent=D(10)),
+        ContractRule(2, RuleKind.DISCOUNT, sku="s1", percent=D(20)),
+    )
+    r = run(
+        [usage("s1", "2"), usage("s2", "2")],
+        plan((price(1, "s1", "0.05"), price(2, "s2", "0.05")), rules=rules),
+    )
     # s1: 2 * 0.05 = 0.10, sku rule (specificity 4) beats service rule (1): 0.10 * 0.8 = 0.08
     # s2: 0.10, only the service rule: 0.10 * 0.9 = 0.09
     assert col(r, "net_amount") == [D("0.08"), D("0.09")]
@@ -387,8 +488,10 @@ def test_most_specific_discount_wins() -> None:
 
 
 def test_markup() -> None:
-    r = run([usage("s1", "3")], plan((price(1, "s1", "0.05"),),
-                                     rules=(ContractRule(1, RuleKind.MARKUP, percent=D(15)),)))
+    r = run(
+        [usage("s1", "3")],
+        plan((price(1, "s1", "0.05"),), rules=(ContractRule(1, RuleKind.MARKUP, percent=D(15)),)),
+    )
     # 3 * 0.05 = 0.15; +15%: 0.15 * 1.15 = 0.1725
     assert col(r, "net_amount") == [D("0.1725")]
 
@@ -397,14 +500,18 @@ def test_cloud_unit_price_override() -> None:
     rules = (ContractRule(1, RuleKind.UNIT_PRICE_OVERRIDE, sku="s1", unit_price=D("0.04")),)
     r = run([usage("s1", "3")], plan((price(1, "s1", "0.05"),), rules=rules))
     # list 3 * 0.05 = 0.15 (price book); net 3 * 0.04 = 0.12 (contract)
-    assert col(r, "list_amount") == [D("0.15")] and col(r, "net_amount") == [D("0.12")]
+    assert col(r, "list_amount") == [D("0.15")]
+    assert col(r, "net_amount") == [D("0.12")]
 
 
 def test_units_profile_allowance() -> None:
-    prof = ConsumptionProfile(1, "free s1", ProfileUnit.UNITS, frozenset({1}),
-                              included_quantity=D(5), scope_sku="s1")
-    r = run([usage("s1", "3", "2026-08-03T08:00"), usage("s1", "4", "2026-08-03T09:00")],
-            plan((price(1, "s1", "0.05"),), profiles=(prof,)))
+    prof = ConsumptionProfile(
+        1, "free s1", ProfileUnit.UNITS, frozenset({1}), included_quantity=D(5), scope_sku="s1"
+    )
+    r = run(
+        [usage("s1", "3", "2026-08-03T08:00"), usage("s1", "4", "2026-08-03T09:00")],
+        plan((price(1, "s1", "0.05"),), profiles=(prof,)),
+    )
     # 5 units included: row 1 [0, 3) covered -> 0; row 2 [3, 7): 2 covered, 2 * 0.05 = 0.10
     assert col(r, "included_quantity") == [D(3), D(2)]
     assert col(r, "list_amount") == [D(0), D("0.10")]
@@ -418,35 +525,52 @@ def test_units_profile_allowance() -> None:
         (RoundingMode.HALF_EVEN, D("49.86"), D("137.99")),
     ],
 )
-def test_period_lines_support_commitment_credits(mode: RoundingMode, shortfall: Decimal,
-                                                 total: Decimal) -> None:
-    rules = (ContractRule(1, RuleKind.SUPPORT_FEE, percent=D(3)),
-             ContractRule(2, RuleKind.MINIMUM_COMMITMENT, amount=D(150)),
-             ContractRule(3, RuleKind.CREDIT, percent=D(5)),
-             ContractRule(4, RuleKind.CREDIT, amount=D(10)))
-    r = run([usage("zz", "1", cost="100.135")],
-            plan((), passthrough=True, rules=rules, rounding=mode))
+def test_period_lines_support_commitment_credits(
+    mode: RoundingMode, shortfall: Decimal, total: Decimal
+) -> None:
+    rules = (
+        ContractRule(1, RuleKind.SUPPORT_FEE, percent=D(3)),
+        ContractRule(2, RuleKind.MINIMUM_COMMITMENT, amount=D(150)),
+        ContractRule(3, RuleKind.CREDIT, percent=D(5)),
+        ContractRule(4, RuleKind.CREDIT, amount=D(10)),
+    )
+    r = run(
+        [usage("zz", "1", cost="100.135")], plan((), passthrough=True, rules=rules, rounding=mode)
+    )
     lines = [(ln.kind, ln.amount) for ln in r.lines]
     # support: 100.135 * 3% = 3.00405 -> 3.00; credit 5%: 5.00675 -> -5.01; credit -10.00
-    assert lines == [("support_fee", D("3.00")), ("minimum_commitment", shortfall),
-                     ("credit", D("-5.01")), ("credit", D("-10.00"))]
+    assert lines == [
+        ("support_fee", D("3.00")),
+        ("minimum_commitment", shortfall),
+        ("credit", D("-5.01")),
+        ("credit", D("-10.00")),
+    ]
     # usage 100.135 -> 100.14 (half-up; half-even too, 3 is odd)
     # total 100.14 + 3.00 + shortfall - 5.01 - 10.00
     assert r.summary.totals["EUR"].total == total
 
 
 def test_custom_line_items_one_off_and_recurring() -> None:
-    items = (CustomLineItem(1, "setup", D(100), one_off_date=date(2026, 8, 15)),
-             CustomLineItem(2, "late", D(5), one_off_date=date(2026, 9, 1)),
-             CustomLineItem(3, "support", D("19.999"), recurring_from=date(2026, 6, 10),
-                            recurring_to=date(2026, 8, 1)),
-             CustomLineItem(4, "future", D(7), recurring_from=date(2026, 9, 1)))
+    items = (
+        CustomLineItem(1, "setup", D(100), one_off_date=date(2026, 8, 15)),
+        CustomLineItem(2, "late", D(5), one_off_date=date(2026, 9, 1)),
+        CustomLineItem(
+            3,
+            "support",
+            D("19.999"),
+            recurring_from=date(2026, 6, 10),
+            recurring_to=date(2026, 8, 1),
+        ),
+        CustomLineItem(4, "future", D(7), recurring_from=date(2026, 9, 1)),
+    )
     r = run([], plan((), items=items))
     # 2026-08-15 is in [Aug 1, Sep 1); Sep 1 is not (half-open period).
     # Item 3 recurs through Aug 1 inclusive: August counts once; 19.999 -> 20.00.
     # Item 4 starts in September.
     assert [(ln.source_id, ln.amount, ln.month) for ln in r.lines] == [
-        (1, D("100.00"), None), (3, D("20.00"), "2026-08")]
+        (1, D("100.00"), None),
+        (3, D("20.00"), "2026-08"),
+    ]
     assert r.summary.totals["EUR"].total == D("120.00")
 
 
@@ -460,8 +584,10 @@ def test_rounding_happens_once_on_the_period_total() -> None:
 
 
 def test_overlap_selection_largest_share_and_ties() -> None:
-    rows = [usage("s1", "1", "2026-07-31T20:00", end="2026-08-01T10:00"),
-            usage("s1", "1", "2026-07-31T22:00", end="2026-08-01T02:00")]
+    rows = [
+        usage("s1", "1", "2026-07-31T20:00", end="2026-08-01T10:00"),
+        usage("s1", "1", "2026-07-31T22:00", end="2026-08-01T02:00"),
+    ]
     p_overlap = plan((price(1, "s1", "1"),), overlap=True)
     aug = run(rows, p_overlap)
     jul = run(rows, p_overlap, Month(2026, 7).in_zone("UTC"))
@@ -492,12 +618,18 @@ def test_overlap_selection_in_a_dst_zone_and_on_a_leap_day() -> None:
 
 def test_daily_rows_sum_full_precision_per_day() -> None:
     p = plan((tariff(1, "33", "0.02"),))
-    rows = [cdr("331", 65, "2026-08-03T10:00"), cdr("332", 65, "2026-08-03T11:00"),
-            cdr("331", 60, "2026-08-04T10:00")]
+    rows = [
+        cdr("331", 65, "2026-08-03T10:00"),
+        cdr("332", 65, "2026-08-03T11:00"),
+        cdr("331", 60, "2026-08-04T10:00"),
+    ]
     r = run(rows, p)
     daily = sorted(r.daily.to_pylist(), key=lambda d: d["day"])
     # Aug 3: 2 calls of 0.0216666667 = 0.0433333334 (full scale, not rounded to cents)
     # Aug 4: 60 * 0.02 / 60 = 0.02
     assert [(d["day"], d["rows"], d["net_amount"]) for d in daily] == [
-        (date(2026, 8, 3), 2, D("0.0433333334")), (date(2026, 8, 4), 1, D("0.02"))]
-    assert daily[0]["prefix"] == "33" and daily[0]["entry_id"] == 1
+        (date(2026, 8, 3), 2, D("0.0433333334")),
+        (date(2026, 8, 4), 1, D("0.02")),
+    ]
+    assert daily[0]["prefix"] == "33"
+    assert daily[0]["entry_id"] == 1

@@ -10,20 +10,35 @@ import pyarrow.parquet as pq
 import pytest
 
 from rerate.kit.periods import Month
-from rerate.rating.engine import rate
+from rerate.rating.engine import RatingResult, rate
 from rerate.rating.output import FILES, write_run
 
 from .helpers import usage_table, utc
 from .test_golden import plan, price
 
 
-def _result():  # type: ignore[no-untyped-def]
-    rows = [{"kind": "cloud", "account_id": 1, "usage_start": utc("2026-08-03T10:00"),
-             "sku": "s1", "quantity": Decimal("3"), "unit": "h"},
-            {"kind": "cloud", "account_id": 1, "usage_start": utc("2026-08-03T10:00"),
-             "sku": "nope", "quantity": Decimal("1"), "unit": "h"}]
-    return rate(usage_table(rows), plan((price(1, "s1", "0.3333333333"),)),
-                Month(2026, 8).in_zone("UTC"))
+def _result() -> RatingResult:
+    rows = [
+        {
+            "kind": "cloud",
+            "account_id": 1,
+            "usage_start": utc("2026-08-03T10:00"),
+            "sku": "s1",
+            "quantity": Decimal("3"),
+            "unit": "h",
+        },
+        {
+            "kind": "cloud",
+            "account_id": 1,
+            "usage_start": utc("2026-08-03T10:00"),
+            "sku": "nope",
+            "quantity": Decimal("1"),
+            "unit": "h",
+        },
+    ]
+    return rate(
+        usage_table(rows), plan((price(1, "s1", "0.3333333333"),)), Month(2026, 8).in_zone("UTC")
+    )
 
 
 def test_write_run_writes_every_file_with_money_as_strings(tmp_path: Path) -> None:

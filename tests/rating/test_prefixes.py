@@ -25,11 +25,22 @@ def brute(number: str | None, prefixes: list[str]) -> int:
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.sets(st.text(DIGITS, min_size=1, max_size=5), max_size=25), min_size=1, max_size=4),
-    st.lists(st.tuples(st.one_of(st.none(), st.text(DIGITS, max_size=7), st.text("0129a+", max_size=4),
-                                 st.text("9", min_size=14, max_size=18)),
-                       st.integers(-1, 3)), max_size=60),
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.none(),
+                st.text(DIGITS, max_size=7),
+                st.text("0129a+", max_size=4),
+                st.text("9", min_size=14, max_size=18),
+            ),
+            st.integers(-1, 3),
+        ),
+        max_size=60,
+    ),
 )
-def test_lookup_matches_brute_force(decks: list[set[str]], queries: list[tuple[str | None, int]]) -> None:
+def test_lookup_matches_brute_force(
+    decks: list[set[str]], queries: list[tuple[str | None, int]]
+) -> None:
     lists = [sorted(d) for d in decks]
     built = []
     for d, prefixes in enumerate(lists):

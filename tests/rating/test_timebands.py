@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rerate.rating.plan import BandRule, Holiday, RatingPlan, Timetable, Contract
+from rerate.rating.plan import BandRule, Contract, Holiday, RatingPlan, Timetable
 from rerate.rating.timebands import band_codes
 
 from .reference import band_at
@@ -19,16 +19,29 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @st.composite
 def timetables(draw: st.DrawFn) -> Timetable:
     rules = tuple(
-        BandRule(draw(st.sampled_from("abc")), frozenset(draw(st.sets(st.integers(0, 6), min_size=1))),
-                 time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 59]))),
-                 time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 59]))),
-                 draw(st.integers(0, 3)))
+        BandRule(
+            draw(st.sampled_from("abc")),
+            frozenset(draw(st.sets(st.integers(0, 6), min_size=1))),
+            time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 59]))),
+            time(draw(st.integers(0, 23)), draw(st.sampled_from([0, 15, 59]))),
+            draw(st.integers(0, 3)),
+        )
         for _ in range(draw(st.integers(0, 5)))
     )
     day = datetime(2026, 3, 1).date() + timedelta(days=draw(st.integers(0, 250)))
     holidays = (Holiday(day, "h"),) if draw(st.booleans()) else ()
-    tz = draw(st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe",
-                               "Asia/Kathmandu", "America/Santiago"]))
+    tz = draw(
+        st.sampled_from(
+            [
+                "UTC",
+                "Europe/Paris",
+                "America/New_York",
+                "Australia/Lord_Howe",
+                "Asia/Kathmandu",
+                "America/Santiago",
+            ]
+        )
+    )
     return Timetable(1, tz, "d", rules, holidays)
 
 
