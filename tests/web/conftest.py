@@ -16,4 +16,3 @@ PASSWORD = "correct-horse"
 @pytest.fixture
 def billing(database: Database, data_dir: Path, world: World) -> Billing:
     return build_billing(database, data_dir, world)
-

@@ -32,6 +32,7 @@ from rerate.billing import utilities
 from rerate.billing.tasks import handlers
 from rerate.invoicing import service as invoicing
 from rerate.invoicing.generate import generate_for
+from rerate.jobs import queue
 from rerate.jobs.worker import Worker
 from rerate.kit.db import Database
 from rerate.kit.settings import Settings
@@ -130,8 +131,8 @@ class Live:
 
 
 def _seed(db: Database, data_dir: Path, world: World) -> None:
-    """A log with history: a recalculation (and its cascade), a cache sync, a dry run
-    with reason Other; then the August invoice of Cust A1x generated and issued."""
+    """A log with history: a recalculation (and its cascade), a cache sync, a cancelled one,
+    a dry run with reason Other; then the August invoice of Cust A1x generated and issued."""
     with db.session() as s:
         user = s.get(User, world.users["partner_admin"].id)
         assert user is not None
@@ -164,6 +165,15 @@ def _seed(db: Database, data_dir: Path, world: World) -> None:
             periods=["2026-08"],
             reason=ReasonCode.DATA_CORRECTION,
         )
+        cancelled = utilities.submit(
+            s,
+            principal,
+            JobType.CACHE_SYNC,
+            customer_id=a1y,
+            periods=["2026-07"],
+            reason=ReasonCode.DATA_CORRECTION,
+        )
+        queue.cancel(s, cancelled.jobs[0].id)
         utilities.submit(
             s,
             principal,

@@ -127,9 +127,17 @@ def test_htmx_requests_are_redirected_with_a_header(client: TestClient, world: W
 
 
 def test_cross_site_posts_are_refused(client: TestClient, world: World):
-    r = client.post("/logout", headers={**world.headers(ADMIN), "Origin": "https://evil.example"})
+    admin = world.headers(ADMIN)
+    r = client.post("/logout", headers={**admin, "Origin": "https://evil.example"})
     assert r.status_code == 403
     assert "Cross-site requests are refused" in r.text
+    for site in ("cross-site", "same-site"):
+        r = client.post("/logout", headers={**admin, "Sec-Fetch-Site": site})
+        assert r.status_code == 403, site
+    r = client.post(
+        "/logout", headers={**admin, "Sec-Fetch-Site": "same-origin"}, follow_redirects=False
+    )
+    assert r.status_code == 303
 
 
 def test_static_files_are_served_from_the_package(client: TestClient):

@@ -93,7 +93,7 @@ def list_jobs(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Newest first by start time (queued jobs, not started yet, come first)."""
+    """Newest first by start time; queued jobs, not started yet, come first."""
     stmt = _scoped(principal)
     if type_ is not None:
         stmt = stmt.where(Job.type == type_.value)
@@ -105,7 +105,13 @@ def list_jobs(
         stmt = stmt.where(Job.period == period)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.execute(
-        stmt.order_by(Job.started_at.is_(None).desc(), Job.started_at.desc(), Job.id.desc())
+        stmt.order_by(
+            # Queued jobs (not started yet) first; then by start time, newest
+            # first; a job cancelled before it started sorts by its creation.
+            (Job.status == JobStatus.QUEUED.value).desc(),
+            func.coalesce(Job.started_at, Job.created_at).desc(),
+            Job.id.desc(),
+        )
         .limit(limit)
         .offset(offset)
     ).all()

@@ -42,7 +42,12 @@ from rerate.rating.plan import (
     TariffEntry,
     Tier,
 )
-from rerate.rating.prefixes import DECKS_PER_BATCH, PrefixIndex, encode_destinations, prefix_ranges
+from rerate.rating.prefixes import (
+    DECKS_PER_BATCH,
+    PrefixIndex,
+    encode_destinations,
+    prefix_ranges,
+)
 from rerate.rating.rows import Reason, RowState, StringPool, reason_code
 from rerate.rating.tiers import (
     TierTables,
@@ -135,29 +140,79 @@ def _compile(
     )
 
 
-def _deck(ent: _Entries, j: int, band: int) -> tuple[I64, I64, I64, I32]:
-    """Entries of version j that apply in `band` (band -1: no timetable)."""
-    in_version = ent.version_pos == j
-    banded = np.flatnonzero(in_version & (ent.band == band)) if band >= 0 else np.zeros(0, np.int64)
-    bandless = np.flatnonzero(in_version & (ent.band == _NO_BAND))
-    if len(banded):
-        # A banded entry beats a band-less one with the same prefix.
-        bandless = bandless[~np.isin(ent.lo[bandless], ent.lo[banded])]
-    rows = np.concatenate([banded, bandless])
-    return ent.lo[rows], ent.hi[rows], ent.length[rows], rows.astype(np.int32)
+@dataclass(frozen=True, slots=True)
+class _Prefixes:
+    """The distinct prefixes of each version in use. entry_for[p, b] is the entry
+    that applies to prefix p in band b: the entry for band b, else the
+    band-less one, else -1."""
+
+    version_pos: I32
+    lo: I64
+    hi: I64
+    length: I64
+    entry_for: I32  # (prefixes, bands)
+    prefix_str: pa.Array
 
 
-def _lookup(ent: _Entries, n_versions: int, n_bands: int, deck: I64, keys: I64) -> I32:
-    n_decks = n_versions * n_bands
-    owner = np.full(len(keys), -1, dtype=np.int32)
-    for first in range(0, n_decks, DECKS_PER_BATCH):
-        ids = range(first, min(n_decks, first + DECKS_PER_BATCH))
-        index = PrefixIndex.build([_deck(ent, d // n_bands, d % n_bands) for d in ids])
-        if first == 0 and n_decks <= DECKS_PER_BATCH:
-            return index.lookup(deck, keys)
-        rows = np.flatnonzero((deck >= first) & (deck < first + DECKS_PER_BATCH))
-        owner[rows] = index.lookup(deck[rows] - first, keys[rows])
-    return owner
+def _prefix_table(ent: _Entries, n_bands: int, with_bands: bool) -> _Prefixes:
+    n = len(ent.lo)
+    order = np.lexsort((ent.lo, ent.version_pos))
+    vp, lo = ent.version_pos[order], ent.lo[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = (vp[1:] != vp[:-1]) | (lo[1:] != lo[:-1])
+    row_sorted = np.cumsum(first) - 1
+    prow = np.empty(n, dtype=np.int64)
+    prow[order] = row_sorted
+    heads = order[first]
+    entry_for = np.full((len(heads), n_bands), -1, dtype=np.int32)
+    idx = np.arange(n, dtype=np.int32)
+    plain = ent.band == _NO_BAND
+    entry_for[prow[plain], :] = idx[plain, None]
+    if with_bands:
+        # A banded entry beats the band-less one with the same prefix in its band.
+        banded = ent.band >= 0
+        entry_for[prow[banded], ent.band[banded]] = idx[banded]
+    return _Prefixes(
+        version_pos=ent.version_pos[heads],
+        lo=ent.lo[heads],
+        hi=ent.hi[heads],
+        length=ent.length[heads],
+        entry_for=entry_for,
+        prefix_str=ent.prefix_str.take(pa.array(heads)),
+    )
+
+
+def _match(pf: _Prefixes, n_versions: int, version: I64, band: I64, keys: I64) -> tuple[I32, I32]:
+    """(prefix row, entry) per call: the longest prefix of the number, in the
+    call's version, having an entry that applies in the call's band."""
+    n = len(keys)
+    prow = np.full(n, -1, dtype=np.int32)
+    parent_of = np.full(len(pf.lo), -1, dtype=np.int32)
+    usable = (pf.entry_for >= 0).any(axis=1)
+    for first in range(0, n_versions, DECKS_PER_BATCH):
+        decks = []
+        for j in range(first, min(n_versions, first + DECKS_PER_BATCH)):
+            rows = np.flatnonzero((pf.version_pos == j) & usable)
+            decks.append((pf.lo[rows], pf.hi[rows], pf.length[rows], rows.astype(np.int32)))
+        index, parents = PrefixIndex.build_with_parents(decks)
+        parent_of[: len(parents)] = np.where(parents >= 0, parents, parent_of[: len(parents)])
+        if first == 0 and n_versions <= DECKS_PER_BATCH:
+            prow = index.lookup(version, keys)
+        else:
+            sel = np.flatnonzero((version >= first) & (version < first + DECKS_PER_BATCH))
+            prow[sel] = index.lookup(version[sel] - first, keys[sel])
+    entry = np.where(prow >= 0, pf.entry_for[np.maximum(prow, 0), band], -1).astype(np.int32)
+    # The longest prefix may only have entries for other bands: walk up to the
+    # next shorter prefix of the number until one applies (rarely more than once).
+    pending = np.flatnonzero((prow >= 0) & (entry < 0))
+    while len(pending):
+        up = parent_of[prow[pending]]
+        prow[pending] = up
+        found = up >= 0
+        hit = pending[found]
+        entry[hit] = pf.entry_for[prow[hit], band[hit]]
+        pending = hit[entry[hit] < 0]
+    return prow, entry
 
 
 def billed_seconds(billable: I64, min_s: I64, init: I64, sub: I64) -> I64:
@@ -216,12 +271,10 @@ def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) 
     local = np.full(len(versions), -1, dtype=np.int64)
     local[used] = np.arange(len(used))
     ent = _compile([versions[i] for i in used], band_names, pool)
-    deck = np.where(todo, local[np.maximum(vi, 0)] * n_bands + band, -1)
-    if timetable is None:
-        # Without a timetable every call is in "no band": only band-less entries apply.
-        owner = _lookup_no_band(ent, len(used), deck, keys)
-    else:
-        owner = _lookup(ent, len(used), n_bands, deck, keys)
+    pf = _prefix_table(ent, n_bands, timetable is not None)
+    version = np.where(todo, local[np.maximum(vi, 0)], -1)
+    prow, owner = _match(pf, len(used), version, band, keys)
+    st.prefix_values = pf.prefix_str
     st.reason[todo & (owner < 0)] = reason_code(Reason.NO_TARIFF)
     m = np.flatnonzero(owner >= 0)
     if len(m) == 0:
@@ -268,31 +321,12 @@ def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) 
     st.tier_first[m] = tier_first
     st.tier_last[m] = tier_last
     st.item[m] = group
-    st.prefix[m] = _prefix_codes(ent, e, pool)
+    st.prefix[m] = prow[m]
     st.rules[m] = label_codes(
         ov, adj, np.zeros(len(m), dtype=bool), overrides.rules, adjusts.rules, pool
     )
     st.currency[m] = pool.code(contract.currency)
     return st
-
-
-def _lookup_no_band(ent: _Entries, n_versions: int, deck: I64, keys: I64) -> I32:
-    owner = np.full(len(keys), -1, dtype=np.int32)
-    for first in range(0, n_versions, DECKS_PER_BATCH):
-        ids = range(first, min(n_versions, first + DECKS_PER_BATCH))
-        index = PrefixIndex.build([_deck(ent, d, -1) for d in ids])
-        rows = np.flatnonzero((deck >= first) & (deck < first + DECKS_PER_BATCH))
-        owner[rows] = index.lookup(deck[rows] - first, keys[rows])
-    return owner
-
-
-def _prefix_codes(ent: _Entries, e: I32, pool: StringPool) -> I32:
-    """Pool codes of the matched prefixes (only the entries actually used are interned)."""
-    present = np.flatnonzero(np.bincount(e, minlength=len(ent.entry_id)))
-    table = np.full(len(ent.entry_id), -1, dtype=np.int32)
-    strings = ent.prefix_str.take(pa.array(present)).to_pylist()
-    table[present] = pool.codes(strings)
-    return table[e]
 
 
 def _apply_profiles(

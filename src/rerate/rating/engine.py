@@ -234,6 +234,7 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
 
     pool = StringPool()
     state = RowState(n)
+    prefix_values: pa.Array | None = None
     state.reason[~(is_cdr | is_cloud)] = reason_code(Reason.UNKNOWN_KIND)
     if bool(is_cdr.any()):
         cidx = None if bool(is_cdr.all()) else np.flatnonzero(is_cdr)
@@ -252,6 +253,7 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
             accounts.accounts,
         )
         state.put(cidx, cdr_state)
+        prefix_values = cdr_state.prefix_values
     if bool(is_cloud.any()):
         gidx = None if bool(is_cloud.all()) else np.flatnonzero(is_cloud)
         cloud_state = rate_cloud(
@@ -276,8 +278,10 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
 
     day = billing_day(start, period).astype(np.int32)
     kind_code = np.where(is_cdr, 0, np.where(is_cloud, 1, 2)).astype(np.int8)
-    rated = _rated_table(plan, state, pool, record_id, kind_code, account_id, start, end, day)
-    daily = _daily_table(plan, state, pool, account_id, codes, kind_code, day)
+    rated = _rated_table(
+        plan, state, pool, record_id, kind_code, account_id, start, end, day, prefix_values
+    )
+    daily = _daily_table(plan, state, pool, account_id, codes, kind_code, day, prefix_values)
     rated_mask = state.rated
     spend = SpendView(
         net=state.net_amount[rated_mask],
@@ -330,6 +334,7 @@ def _rated_table(
     start: I64,
     end: I64,
     day: I32,
+    prefix_values: pa.Array | None,
 ) -> pa.Table:
     n = st.n
     rated = st.rated
@@ -354,7 +359,7 @@ def _rated_table(
         pool.dictionary(st.service),
         pool.dictionary(st.item),
         pool.dictionary(st.region),
-        pool.dictionary(st.prefix),
+        _values_dictionary(st.prefix, prefix_values),
         pool.dictionary(st.band),
         pool.dictionary(st.unit),
         decimal_array(st.quantity, st.has_quantity),
@@ -402,6 +407,25 @@ def _dense_ids(values: I64, known: Sequence[int]) -> tuple[I64, I64]:
     return np.where(values >= 0, pos + 1, 0), table
 
 
+def _values_dictionary(codes: I32, values: pa.Array | None) -> pa.DictionaryArray:
+    """Dictionary array of `codes` indexing `values` (-1 -> null), keeping only
+    the values actually used."""
+    if values is None or len(values) == 0:
+        return pa.DictionaryArray.from_arrays(
+            pa.nulls(len(codes), pa.int32()), pa.array([], pa.string())
+        )
+    used = codes >= 0
+    present = np.flatnonzero(np.bincount(codes[used], minlength=len(values)))
+    remap = np.full(len(values), -1, dtype=np.int32)
+    remap[present] = np.arange(len(present), dtype=np.int32)
+    idx = np.where(used, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+    mask = idx < 0
+    return pa.DictionaryArray.from_arrays(
+        pa.array(idx, pa.int32(), mask=mask if bool(mask.any()) else None),
+        values.take(pa.array(present)).cast(pa.string()),
+    )
+
+
 def _daily_table(
     plan: RatingPlan,
     st: RowState,
@@ -410,6 +434,7 @@ def _daily_table(
     codes: I32,
     kind_code: npt.NDArray[np.int8],
     day: I32,
+    prefix_values: pa.Array | None,
 ) -> pa.Table:
     r = np.flatnonzero(st.rated)
     if len(r) == 0:
@@ -452,14 +477,23 @@ def _daily_table(
         "list": st.list_amount[r],
         "net": st.net_amount[r],
     }
+    # Plain int64 sums are exact when even the sum of all magnitudes fits;
+    # otherwise each amount is split in two halves whose sums cannot overflow.
+    split = any(safe_sum(np.abs(v)) >= 2**63 for v in sums.values())
     for name, values in sums.items():
-        hi, lo = _split(values)
-        columns[f"{name}_hi"] = hi
-        columns[f"{name}_lo"] = lo
+        if split:
+            hi, lo = _split(values)
+            columns[f"{name}_hi"] = hi
+            columns[f"{name}_lo"] = lo
+        else:
+            columns[name] = values
     columns["entry"] = st.entry_id[r]
     columns["prefix"] = st.prefix[r].astype(np.int64)
     table = pa.table(columns)
-    aggs = [(f"{name}_{part}", "sum") for name in sums for part in ("hi", "lo")]
+    if split:
+        aggs = [(f"{name}_{part}", "sum") for name in sums for part in ("hi", "lo")]
+    else:
+        aggs = [(name, "sum") for name in sums]
     aggs += [("entry", "min"), ("entry", "max"), ("prefix", "min"), ("prefix", "max")]
     aggs.append((keys[0], "count"))
     g = table.group_by(keys, use_threads=True).aggregate(aggs)
@@ -478,10 +512,15 @@ def _daily_table(
     acct_code, dday, kind, item, region, band, unit, service, ver_d, rules = parts
 
     def strings(codes1: I64) -> pa.Array:
-        return pa.array(pool.strings((codes1 - 1).astype(np.int32)), pa.string())
+        return pool.dictionary((codes1 - 1).astype(np.int32)).cast(pa.string())
 
     def col_np(name: str) -> I64:
         return np.asarray(g.column(name).to_numpy(), dtype=np.int64)
+
+    def amount(name: str) -> pa.Array:
+        if split:
+            return _join(col_np(f"{name}_hi_sum"), col_np(f"{name}_lo_sum"))
+        return decimal_array(col_np(f"{name}_sum"))
 
     e_min, e_max = col_np("entry_min"), col_np("entry_max")
     p_min, p_max = col_np("prefix_min"), col_np("prefix_max")
@@ -489,28 +528,29 @@ def _daily_table(
     code_to_id = np.zeros(int(codes.max()) + 1 if len(codes) else 1, dtype=np.int64)
     code_to_id[codes[r]] = account_id[r]
     version = np.where(ver_d > 0, ver_table[np.maximum(ver_d - 1, 0)] if len(ver_table) else 0, -1)
+    kinds = pa.DictionaryArray.from_arrays(pa.array(kind.astype(np.int8)), _KINDS)
     out = {
         "customer_id": pa.array(np.full(m, plan.customer_id, dtype=np.int64)),
         "account_id": pa.array(code_to_id[acct_code], pa.int64()),
         "day": pa.array((dday + d0).astype(np.int32), pa.int32()).cast(pa.date32()),
-        "kind": pa.array(np.array(["cdr", "cloud", "other"])[kind].tolist(), pa.string()),
+        "kind": kinds.cast(pa.string()),
         "service": strings(service),
         "item": strings(item),
         "region": strings(region),
         "band": strings(band),
         "unit": strings(unit),
-        "prefix": pa.array(
-            pool.strings(np.where(p_min == p_max, p_min, -1).astype(np.int32)), pa.string()
-        ),
+        "prefix": _values_dictionary(
+            np.where(p_min == p_max, p_min, -1).astype(np.int32), prefix_values
+        ).cast(pa.string()),
         "entry_id": _nullable_int(e_min, (e_min == e_max) & (e_min >= 0)),
         "version_id": _nullable_int(version, version >= 0),
         "rules": strings(rules),
         "currency": pa.array([plan.contract.currency] * m, pa.string()),
         "rows": pa.array(col_np(f"{keys[0]}_count"), pa.int64()),
-        "quantity": _join(col_np("quantity_hi_sum"), col_np("quantity_lo_sum")),
-        "included_quantity": _join(col_np("included_hi_sum"), col_np("included_lo_sum")),
-        "list_amount": _join(col_np("list_hi_sum"), col_np("list_lo_sum")),
-        "net_amount": _join(col_np("net_hi_sum"), col_np("net_lo_sum")),
+        "quantity": amount("quantity"),
+        "included_quantity": amount("included"),
+        "list_amount": amount("list"),
+        "net_amount": amount("net"),
     }
     return pa.Table.from_pydict(out, schema=DAILY_SCHEMA)
 

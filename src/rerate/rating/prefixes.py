@@ -121,6 +121,14 @@ class PrefixIndex:
     def build(cls, decks: Sequence[tuple[I64, I64, I64, I32]]) -> PrefixIndex:
         """`decks[d]` = (range starts, range ends, lengths, owners) of deck d's prefixes
         (prefixes unique within a deck)."""
+        return cls.build_with_parents(decks)[0]
+
+    @classmethod
+    def build_with_parents(
+        cls, decks: Sequence[tuple[I64, I64, I64, I32]]
+    ) -> tuple[PrefixIndex, I32]:
+        """Like `build`, plus `parent_of[owner]`: the owner of the longest shorter
+        prefix in the same deck (-1 if none). Owners must be distinct ints >= 0."""
         if len(decks) > DECKS_PER_BATCH:
             raise ValueError(f"at most {DECKS_PER_BATCH} decks per index")
         parts_lo, parts_hi, parts_len, parts_own = [], [], [], []
@@ -130,7 +138,8 @@ class PrefixIndex:
             parts_len.append(length)
             parts_own.append(owner.astype(np.int32))
         if not parts_lo or sum(len(p) for p in parts_lo) == 0:
-            return cls(np.array([-(2**63)], dtype=np.int64), np.array([-1], dtype=np.int32))
+            empty = cls(np.array([-(2**63)], dtype=np.int64), np.array([-1], dtype=np.int32))
+            return empty, np.zeros(0, dtype=np.int32)
         lo = np.concatenate(parts_lo)
         hi = np.concatenate(parts_hi)
         length = np.concatenate(parts_len)
@@ -139,6 +148,8 @@ class PrefixIndex:
         lo, hi, length, owner = lo[order], hi[order], length[order], owner[order]
         parent = _parents(lo, length)
         parent_owner = np.where(parent >= 0, owner[np.maximum(parent, 0)], -1).astype(np.int32)
+        parent_of = np.full(int(owner.max()) + 1, -1, dtype=np.int32)
+        parent_of[owner] = parent_owner
         # Events: a range start hands the segment to its prefix; a range end hands
         # it back to the parent. At one position a start beats every end, a
         # deeper start beats a shallower one, and among ends the shallowest
@@ -156,7 +167,7 @@ class PrefixIndex:
         keep[1:] = own[1:] != own[:-1]
         starts = np.concatenate([np.array([-(2**63)], dtype=np.int64), pos[keep]])
         owners = np.concatenate([np.array([-1], dtype=np.int32), own[keep]])
-        return cls(starts, owners)
+        return cls(starts, owners), parent_of
 
     def lookup(self, deck: I32 | I64, keys: I64) -> I32:
         """Owner of each (deck, key); -1 where deck < 0, key < 0 (an invalid

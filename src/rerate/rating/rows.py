@@ -107,6 +107,9 @@ class RowState:
     unit: I32 = field(init=False)
     rules: I32 = field(init=False)
     currency: I32 = field(init=False)
+    # CDRs: `prefix` indexes these strings rather than the StringPool, so a
+    # 200,000-prefix deck is never interned string by string.
+    prefix_values: pa.Array | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         n = self.n
@@ -124,6 +127,7 @@ class RowState:
         self.tier_last = np.full(n, -1, dtype=np.int16)
         for name in ("item", "prefix", "band", "service", "region", "unit", "rules", "currency"):
             setattr(self, name, np.full(n, -1, dtype=np.int32))
+        self.prefix_values = None
 
     @property
     def rated(self) -> Bool:
@@ -132,7 +136,7 @@ class RowState:
     def put(self, idx: I64 | None, other: RowState) -> None:
         """Copy `other` (rows idx of self, or all rows when idx is None) into self."""
         for name in self.__dataclass_fields__:
-            if name == "n":
+            if name in ("n", "prefix_values"):
                 continue
             target = getattr(self, name)
             if idx is None:

@@ -242,11 +242,14 @@ def render(
 
 
 def _same_origin(request: Request) -> bool:
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return False
+    """Browsers say where a request comes from: `Sec-Fetch-Site` (all current ones), else
+    `Origin`. Neither header (curl, scripts) is not a cross-site browser request."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if not origin:
-        return True  # not a browser, or a browser that does not send Origin on this request
+        return True
     return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 

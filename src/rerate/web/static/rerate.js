@@ -124,12 +124,23 @@
   });
 
   document.addEventListener("keydown", function (event) {
-    // arrow down from the search box moves into the list of customers
+    // in the search box: arrow down moves into the list of customers; Enter picks the only
+    // match instead of submitting the form
     var target = event.target;
-    if (event.key === "ArrowDown" && target instanceof HTMLInputElement &&
-        target.hasAttribute("data-filter-select")) {
-      var select = document.getElementById(target.getAttribute("data-filter-select"));
-      if (select) { event.preventDefault(); select.focus(); }
+    if (!(target instanceof HTMLInputElement) || !target.hasAttribute("data-filter-select")) return;
+    var select = document.getElementById(target.getAttribute("data-filter-select"));
+    if (!(select instanceof HTMLSelectElement)) return;
+    if (event.key === "ArrowDown") {
+      event.preventDefault();
+      select.focus();
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      var visible = Array.prototype.filter.call(select.options, function (o) { return !o.hidden; });
+      if (visible.length === 1 && !visible[0].selected) {
+        visible[0].selected = true;
+        select.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+      select.focus();
     }
   });
 
