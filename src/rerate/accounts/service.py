@@ -128,4 +128,4 @@ def import_lookup(session: Session, principal: Principal) -> dict[str, int]:
     stmt = select(Account.external_ref, Account.id)
     if not principal.is_platform():
         stmt = stmt.where(Account.id.in_(_visible_account_ids(principal, Permission.IMPORT_USAGE)))
-    return dict(session.execute(stmt))
+    return {ref: account_id for ref, account_id in session.execute(stmt)}
