@@ -37,11 +37,15 @@ def test_every_route_declares_exactly_one_permission(tmp_path):
     undeclared = [f"{sorted(r.methods)} {p}" for p, r in routes if len(_declarations(r)) != 1]
     assert undeclared == [], f"routes without exactly one permission declaration: {undeclared}"
     public = sorted(p for p, r in routes if any(isinstance(d, Public) for d in _declarations(r)))
-    assert {"/api/v1/auth/login", "/health"} <= set(public) <= {
-        "/api/v1/auth/login",
-        "/health",
-        "/login",  # the web console's login form
-    }
+    assert (
+        {"/api/v1/auth/login", "/health"}
+        <= set(public)
+        <= {
+            "/api/v1/auth/login",
+            "/health",
+            "/login",  # the web console's login form
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,5 @@ def list_accounts(
 
 
 @router.get("/accounts/{account_id}")
-def get_account(
-    account_id: int, session: SessionDep, principal: Viewer
-) -> AccountOut:
+def get_account(account_id: int, session: SessionDep, principal: Viewer) -> AccountOut:
     return AccountOut.of(service.get_account(session, principal, account_id))

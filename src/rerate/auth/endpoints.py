@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from rerate.api.deps import (
+    SESSION_COOKIE,
     AuthenticatedPrincipal,
     Public,
-    SESSION_COOKIE,
     SessionDep,
     UserManager,
     get_settings_dep,
@@ -100,9 +100,7 @@ class UserOut(BaseModel):
 
 
 @router.post("/users", status_code=201)
-def create_user(
-    body: UserIn, session: SessionDep, principal: UserManager
-) -> UserOut:
+def create_user(body: UserIn, session: SessionDep, principal: UserManager) -> UserOut:
     node = get_node(session, principal, body.node_id, Permission.MANAGE_USERS)
     if (
         Role(body.role) in (Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE)

@@ -126,16 +126,12 @@ def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}")
-def get_invoice(
-    invoice_id: int, session: SessionDep, principal: InvoiceViewer
-) -> dict[str, Any]:
+def get_invoice(invoice_id: int, session: SessionDep, principal: InvoiceViewer) -> dict[str, Any]:
     return invoice_view(_get(session, principal, invoice_id)[0])
 
 
 @router.get("/invoices/{invoice_id}/pdf")
-def invoice_pdf(
-    invoice_id: int, session: SessionDep, principal: InvoiceViewer
-) -> Response:
+def invoice_pdf(invoice_id: int, session: SessionDep, principal: InvoiceViewer) -> Response:
     inv, customer = _get(session, principal, invoice_id)
     seller = session.get(Node, customer.parent_id) if customer.parent_id else None
     name = inv.number or f"invoice-{inv.id}"
@@ -147,9 +143,7 @@ def invoice_pdf(
 
 
 @router.get("/invoices/{invoice_id}/csv")
-def invoice_csv(
-    invoice_id: int, session: SessionDep, principal: InvoiceViewer
-) -> Response:
+def invoice_csv(invoice_id: int, session: SessionDep, principal: InvoiceViewer) -> Response:
     inv, _ = _get(session, principal, invoice_id)
     name = inv.number or f"invoice-{inv.id}"
     return Response(
@@ -165,9 +159,7 @@ class GenerateIn(BaseModel):
 
 
 @router.post("/invoices/generate", status_code=201)
-def generate(
-    body: GenerateIn, session: SessionDep, principal: InvoiceGenerator
-) -> dict[str, Any]:
+def generate(body: GenerateIn, session: SessionDep, principal: InvoiceGenerator) -> dict[str, Any]:
     """Generate (or regenerate) the monthly invoice from the current runs."""
     customer = get_customer(session, principal, body.customer_id, Permission.GENERATE_INVOICES)
     outcome = generate_for(session, customer, body.period)
@@ -175,9 +167,7 @@ def generate(
 
 
 @router.post("/invoices/{invoice_id}/issue")
-def issue(
-    invoice_id: int, session: SessionDep, principal: InvoiceGenerator
-) -> dict[str, Any]:
+def issue(invoice_id: int, session: SessionDep, principal: InvoiceGenerator) -> dict[str, Any]:
     inv, _ = _get(session, principal, invoice_id)
     invoices.issue(session, inv)
     return invoice_view(inv)
