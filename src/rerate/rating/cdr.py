@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from rerate.rating.contract import RuleMatcher, apply_adjustments, label_codes
-from rerate.rating.fixed import UNIT, decimal_column, mul_div, to_scaled
+from rerate.rating.contract import RuleMatcher, apply_adjustments, label_codes, rows_by_winner
+from rerate.rating.fixed import decimal_column, mul_div, to_scaled
 from rerate.rating.plan import (
     ConsumptionProfile,
     PriceBookVersion,
@@ -276,13 +276,16 @@ def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) 
     prow, owner = _match(pf, len(used), version, band, keys)
     st.prefix_values = pf.prefix_str
     st.reason[todo & (owner < 0)] = reason_code(Reason.NO_TARIFF)
-    m = np.flatnonzero(owner >= 0)
+    matched = owner >= 0
+    m = np.flatnonzero(matched)
     if len(m) == 0:
         return st
-    e = owner[m]
+    # Computed over all rows (unmatched ones with a dummy entry, masked at the
+    # end): cheaper than scattering a dozen columns through an index.
+    e = np.maximum(owner, 0)
 
-    billable = inp.billable[m]
-    billed = billed_seconds(billable, ent.min_s[e], ent.init[e], ent.sub[e])
+    billable = inp.billable
+    billed = np.where(matched, billed_seconds(billable, ent.min_s[e], ent.init[e], ent.sub[e]), 0)
     connect = np.where((billable > 0) | ent.unanswered[e], ent.connect[e], 0)
     rate = ent.rate[e]
     group = ent.group[e]
@@ -294,38 +297,42 @@ def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) 
     list_amount = connect + time_amount
 
     contract = plan.contract
-    voice = np.full(len(m), pool.code(VOICE_SERVICE), dtype=np.int32)
-    no_region = np.full(len(m), -1, dtype=np.int32)
+    # Rule winners depend on the destination group only (service "voice", no
+    # region): resolve them once per group code, then gather.
+    codes = np.arange(len(pool.values), dtype=np.int32)
+    voice = np.full(len(codes), pool.code(VOICE_SERVICE), dtype=np.int32)
+    no_region = np.full(len(codes), -1, dtype=np.int32)
     overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
-    ov = overrides.winners(voice, group, no_region)
+    ov = np.where(matched, overrides.winners(voice, codes, no_region)[group], -1).astype(np.int16)
     net_base = list_amount.copy()
-    for i, rule in enumerate(overrides.rules):
-        rows = np.flatnonzero(ov == i)
-        if len(rows):
-            assert rule.unit_price is not None
-            price = to_scaled(rule.unit_price)
-            net_base[rows] = connect[rows] + mul_div(chargeable[rows], price, 60)
+    for i, rows in rows_by_winner(ov):
+        price = overrides.rules[i].unit_price
+        assert price is not None
+        net_base[rows] = connect[rows] + mul_div(chargeable[rows], to_scaled(price), 60)
     adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
-    adj = adjusts.winners(voice, group, no_region)
+    adj = np.where(matched, adjusts.winners(voice, codes, no_region)[group], -1).astype(np.int16)
     net = apply_adjustments(net_base, adj, adjusts.rules)
 
-    st.quantity[m] = billed * UNIT
-    st.has_quantity[m] = True
-    st.billed_seconds[m] = billed
-    st.included[m] = covered * UNIT
-    st.list_amount[m] = list_amount
-    st.net_amount[m] = net
-    st.entry_id[m] = ent.entry_id[e]
-    st.version_id[m] = ent.version_id[e]
-    st.profile_id[m] = profile_id
-    st.tier_first[m] = tier_first
-    st.tier_last[m] = tier_last
-    st.item[m] = group
-    st.prefix[m] = prow[m]
-    st.rules[m] = label_codes(
-        ov, adj, np.zeros(len(m), dtype=bool), overrides.rules, adjusts.rules, pool
-    )
-    st.currency[m] = pool.code(contract.currency)
+    st.quantity_scale = 0  # whole seconds
+    st.quantity = np.where(matched, billed, 0)
+    st.has_quantity = matched
+    st.billed_seconds = billed
+    st.included = covered
+    st.list_amount = np.where(matched, list_amount, 0)
+    st.net_amount = np.where(matched, net, 0)
+    st.entry_id = np.where(matched, ent.entry_id[e], -1)
+    st.version_id = np.where(matched, ent.version_id[e], -1)
+    st.profile_id = profile_id
+    st.tier_first = tier_first
+    st.tier_last = tier_last
+    st.item = np.where(matched, group, -1).astype(np.int32)
+    st.prefix = np.where(matched, prow, -1).astype(np.int32)
+    st.rules = np.where(
+        matched,
+        label_codes(ov, adj, np.zeros(n, dtype=bool), overrides.rules, adjusts.rules, pool),
+        -1,
+    ).astype(np.int32)
+    st.currency = np.where(matched, pool.code(contract.currency), -1).astype(np.int32)
     return st
 
 
@@ -339,8 +346,9 @@ def _apply_profiles(
     billed: I64,
     rate: I64,
 ) -> tuple[I64, I64, npt.NDArray[np.int16], npt.NDArray[np.int16], I64]:
-    """(covered seconds, time amount, tier_first, tier_last, profile id) per matched row."""
-    k = len(m)
+    """(covered seconds, time amount, tier_first, tier_last, profile id) per row;
+    group/billed/rate are full-length arrays, `m` the matched rows."""
+    k = len(billed)
     covered = np.zeros(k, dtype=np.int64)
     tier_first = np.full(k, -1, dtype=np.int16)
     tier_last = np.full(k, -1, dtype=np.int16)
@@ -348,10 +356,12 @@ def _apply_profiles(
     profiles = _profiles_for(plan)
     which = np.full(k, -1, dtype=np.int64)
     if profiles:
-        acct = inp.account_code[m]
+        acct = np.maximum(inp.account_code, 0)
+        matched = np.zeros(k, dtype=bool)
+        matched[m] = True
         for pi, prof in enumerate(profiles):
             member = _member_table(prof, accounts)
-            hit = (which < 0) & member[acct]
+            hit = matched & (which < 0) & member[acct]
             if prof.scope_destination_group is not None:
                 scope = np.array(
                     [v.startswith(prof.scope_destination_group) for v in pool.values] + [False],
@@ -365,8 +375,8 @@ def _apply_profiles(
         return covered, time_amount, tier_first, tier_last, profile_id
 
     n_acc = max(len(accounts), 1)
-    gkey = which[p_rows] * n_acc + inp.account_code[m[p_rows]]
-    order = order_rows(gkey, inp.start[m[p_rows]], inp.record_id.take(pa.array(m[p_rows])))
+    gkey = which[p_rows] * n_acc + inp.account_code[p_rows]
+    order = order_rows(gkey, inp.start[p_rows], inp.record_id.take(pa.array(p_rows)))
     rows_sorted = p_rows[order]
     g_sorted = gkey[order]
     q_sorted = billed[rows_sorted]

@@ -31,7 +31,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rerate.rating.contract import RuleMatcher, apply_adjustments, label_codes
+from rerate.rating.contract import RuleMatcher, apply_adjustments, label_codes, rows_by_winner
 from rerate.rating.fixed import (
     RatingOverflow,
     decimal_column,
@@ -102,6 +102,16 @@ def _needed_places(q10: I64) -> int:
     nz = q10[q10 != 0]
     if len(nz) == 0:
         return 0
+    # Guess from a sample, confirm with one pass over everything; search only
+    # if the guess was too optimistic.
+    sample = nz[:: max(1, len(nz) // 4096)]
+    guess = _places_of(sample)
+    if bool(np.all(nz % 10 ** (10 - guess) == 0)):
+        return guess
+    return _places_of(nz)
+
+
+def _places_of(nz: I64) -> int:
     lo, hi = 0, 10  # answer in [lo, hi]
     while lo < hi:
         mid = (lo + hi) // 2
@@ -232,10 +242,7 @@ def rate_cloud(inp: CloudInput, plan: RatingPlan, pool: StringPool, accounts: I6
     region = pool_codes(inp.region, pool)
     unit = pool_codes(inp.unit, pool)
     currency = pool_codes(inp.currency, pool)
-    st.service[:] = service
-    st.item[:] = sku
-    st.region[:] = region
-    st.unit[:] = unit
+    st.service, st.item, st.region, st.unit = service, sku, region, unit
     contract = plan.contract
     todo = inp.owned.copy()
 
@@ -269,8 +276,9 @@ def rate_cloud(inp: CloudInput, plan: RatingPlan, pool: StringPool, accounts: I6
 
     profiles = sorted((p for p in plan.profiles if p.unit is ProfileUnit.UNITS), key=lambda p: p.id)
     q, q_valid, qs = quantity_column(inp.quantity, _plan_places(plan, pr.entries, profiles))
-    st.quantity[:] = np.where(q_valid, q * 10 ** (10 - qs), 0)
-    st.has_quantity[:] = q_valid
+    st.quantity_scale = qs
+    st.quantity = np.where(q_valid, q, 0)
+    st.has_quantity = q_valid
     st.reason[priced & ~q_valid] = reason_code(Reason.INVALID_QUANTITY)
     priced &= q_valid
 
@@ -296,16 +304,25 @@ def rate_cloud(inp: CloudInput, plan: RatingPlan, pool: StringPool, accounts: I6
 
     # Consumption profiles (units) and the cumulative axis.
     which = np.full(n, -1, dtype=np.int64)
-    for pi, prof in enumerate(profiles):
-        member = np.isin(accounts, np.array(sorted(prof.account_ids), dtype=np.int64))
-        acct = np.maximum(inp.account_code, 0)
-        hit = priced & (which < 0) & member[acct] & (sku == pool.code(prof.scope_sku))
-        which[hit] = pi
+    if profiles:
+        # Only rows of a profiled SKU are candidates: test those, not all rows.
+        scope_codes = [pool.code(prof.scope_sku) for prof in profiles]  # intern first
+        scoped = np.zeros(len(pool.values) + 1, dtype=bool)
+        scoped[np.array(scope_codes) + 1] = True
+        cand = np.flatnonzero(priced & scoped[sku + 1])
+        c_sku, c_acct = sku[cand], np.maximum(inp.account_code[cand], 0)
+        c_which = np.full(len(cand), -1, dtype=np.int64)
+        for pi, prof in enumerate(profiles):
+            member = np.isin(accounts, np.array(sorted(prof.account_ids), dtype=np.int64))
+            hit = (c_which < 0) & member[c_acct] & (c_sku == pool.code(prof.scope_sku))
+            c_which[hit] = pi
+        which[cand] = c_which
+    profile_codes = [pool.code(prof.scope_sku) for prof in profiles]  # intern before sizing
     needs_axis_sku = np.zeros(len(pool.values) + 1, dtype=bool)
     if used:
         needs_axis_sku[pr.sku[pr.tiered] + 1] = True
-    for prof in profiles:
-        needs_axis_sku[pool.code(prof.scope_sku) + 1] = True
+    for code in profile_codes:
+        needs_axis_sku[code + 1] = True
     axis_rows = np.flatnonzero(priced & needs_axis_sku[sku + 1])
     flat_rows = np.flatnonzero(priced & has_entry & ~needs_axis_sku[sku + 1])
 
@@ -370,38 +387,42 @@ def rate_cloud(inp: CloudInput, plan: RatingPlan, pool: StringPool, accounts: I6
         st.profile_id[rows] = np.array([p.id for p in profiles] + [-1], dtype=np.int64)[prof_of]
 
     net_base = list_amount.copy()
-    for i, rule in enumerate(overrides.rules):
-        rows_i = np.flatnonzero(priced & (ov == i))
-        if len(rows_i):
-            assert rule.unit_price is not None
-            net_base[rows_i] = mul_div(
-                q[rows_i] - covered[rows_i], to_scaled(rule.unit_price), 10**qs
-            )
+    for i, rows_i in rows_by_winner(np.where(priced, ov, -1).astype(np.int16)):
+        price = overrides.rules[i].unit_price
+        assert price is not None
+        net_base[rows_i] = mul_div(q[rows_i] - covered[rows_i], to_scaled(price), 10**qs)
     rated = priced | passthrough
     adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
     adj = np.where(rated, adjusts.winners(service, sku, region), -1).astype(np.int16)
     net = apply_adjustments(net_base, adj, adjusts.rules)
 
-    r = np.flatnonzero(rated)
-    st.list_amount[r] = list_amount[r]
-    st.net_amount[r] = net[r]
-    st.included[r] = covered[r] * 10 ** (10 - qs)
-    st.tier_first[r] = tier_first[r]
-    st.tier_last[r] = tier_last[r]
-    e = np.flatnonzero(rated & has_entry)
-    st.entry_id[e] = pr.entry_id[entry[e]]
-    st.version_id[e] = pr.version_id[entry[e]]
-    entry_unit = pr.unit[entry[e]]
-    st.unit[e] = np.where(entry_unit >= 0, entry_unit, unit[e])
-    st.rules[r] = label_codes(
-        np.where(priced, ov, -1)[r].astype(np.int16),
-        adj[r],
-        passthrough[r],
-        overrides.rules,
-        adjusts.rules,
-        pool,
-    )
-    st.currency[r] = pool.code(contract.currency)
+    # Full-length np.where instead of scattering through an index of (usually)
+    # every row: several times cheaper at 20 M rows.
+    st.list_amount = np.where(rated, list_amount, 0)
+    st.net_amount = np.where(rated, net, 0)
+    st.included = np.where(rated, covered, 0)
+    st.tier_first = np.where(rated, tier_first, -1).astype(np.int16)
+    st.tier_last = np.where(rated, tier_last, -1).astype(np.int16)
+    with_entry = rated & has_entry
+    e = np.maximum(entry, 0)
+    st.entry_id = np.where(with_entry, pr.entry_id[e] if len(pr.entry_id) else -1, -1)
+    st.version_id = np.where(with_entry, pr.version_id[e] if len(pr.version_id) else -1, -1)
+    if len(pr.unit):
+        entry_unit = pr.unit[e]
+        st.unit = np.where(with_entry & (entry_unit >= 0), entry_unit, unit).astype(np.int32)
+    st.rules = np.where(
+        rated,
+        label_codes(
+            np.where(priced, ov, -1).astype(np.int16),
+            adj,
+            passthrough,
+            overrides.rules,
+            adjusts.rules,
+            pool,
+        ),
+        -1,
+    ).astype(np.int32)
+    st.currency = np.where(rated, pool.code(contract.currency), -1).astype(np.int32)
     st.profile_id[~rated] = -1
     return st
 

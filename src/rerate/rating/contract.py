@@ -46,6 +46,11 @@ Bool = npt.NDArray[np.bool_]
 # (100 -/+ pct) / 100 with pct at scale 10 is exact at scale 12.
 _FACTOR_DIVISOR = 100 * UNIT
 
+_DEBRUIJN = np.uint64(0x022FDD63CC95386D)
+_DEBRUIJN_INDEX = np.zeros(64, dtype=np.int16)
+for _bit in range(64):
+    _DEBRUIJN_INDEX[((1 << _bit) * 0x022FDD63CC95386D % 2**64) >> 58] = _bit
+
 
 def ranked(rules: Sequence[ContractRule]) -> list[ContractRule]:
     """Rules by precedence: most specific scope, then lower order, then lower id."""
@@ -87,8 +92,9 @@ class RuleMatcher:
             return self._winners_slow(service, sku, region)
         mask = self._table(0)[service + 1] & self._table(1)[sku + 1] & self._table(2)[region + 1]
         lowest = mask & (~mask + np.uint64(1))  # isolate the lowest set bit
-        powers = np.uint64(1) << np.arange(64, dtype=np.uint64)
-        index = np.searchsorted(powers, lowest)
+        # Index of that bit by a de Bruijn multiplication (uint64 arithmetic wraps).
+        slot = (lowest * _DEBRUIJN) >> np.uint64(58)
+        index = _DEBRUIJN_INDEX[slot.astype(np.int64)]
         return np.where(mask == 0, -1, index).astype(np.int16)
 
     def _winners_slow(self, service: I32, sku: I32, region: I32) -> I16:
@@ -124,15 +130,23 @@ def adjustment_factor(rule: ContractRule) -> int:
 def apply_adjustments(base: I64, winner: I16, rules: Sequence[ContractRule]) -> I64:
     """net = round_half_up(base * factor) for each row's winning discount/markup."""
     net = base.copy()
-    if len(base) == 0:
-        return net
-    present = np.flatnonzero(np.bincount(winner.astype(np.int64) + 1, minlength=len(rules) + 1))
-    for code in present.tolist():
-        if code == 0:
-            continue
-        rows = np.flatnonzero(winner == code - 1)
-        net[rows] = mul_div(base[rows], adjustment_factor(rules[code - 1]), _FACTOR_DIVISOR)
+    for i, rows in rows_by_winner(winner):
+        net[rows] = mul_div(base[rows], adjustment_factor(rules[i]), _FACTOR_DIVISOR)
     return net
+
+
+def rows_by_winner(winner: I16) -> list[tuple[int, I64]]:
+    """(rule index, rows it won) for every rule that won a row. One stable
+    (radix) sort of the winning rows instead of one full scan per rule."""
+    rows = np.flatnonzero(winner >= 0)
+    if len(rows) == 0:
+        return []
+    w = winner[rows]
+    order = np.argsort(w, kind="stable")
+    rows, w = rows[order], w[order]
+    cuts = np.flatnonzero(np.r_[True, w[1:] != w[:-1]])
+    ends = np.r_[cuts[1:], len(w)]
+    return [(int(w[a]), rows[a:b]) for a, b in zip(cuts.tolist(), ends.tolist(), strict=True)]
 
 
 def rules_label(

@@ -19,7 +19,7 @@ contract's billing time zone:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
@@ -34,7 +34,7 @@ from rerate.kit.periods import Period
 from rerate.rating.cdr import CdrInput, rate_cdrs
 from rerate.rating.cloud import CloudInput, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
-from rerate.rating.fixed import decimal_array, from_scaled, safe_sum
+from rerate.rating.fixed import SCALE, decimal_array, from_scaled, safe_sum
 from rerate.rating.plan import ConsumptionProfile, PlanError, RatingPlan, utc_us
 from rerate.rating.rows import REASONS, Reason, RowState, StringPool, reason_code
 from rerate.rating.selection import (
@@ -52,6 +52,8 @@ Bool = npt.NDArray[np.bool_]
 _STATUS = pa.array(["rated", "unrated"], pa.string())
 _KINDS = pa.array([UsageKind.CDR.value, UsageKind.CLOUD.value, "other"], pa.string())
 _REQUIRED = ("record_id", "kind", "account_id", "usage_start", "usage_end")
+# Daily grouping packs its dimensions into one int64 key below this bound.
+_KEY_LIMIT = 2**63
 DEC = pa.decimal128(38, 10)
 
 RATED_SCHEMA = pa.schema(
@@ -188,6 +190,41 @@ def _int_column(arr: pa.Array) -> tuple[I64, Bool]:
     return values, valid
 
 
+def _kind_codes(arr: pa.Array) -> npt.NDArray[np.int8]:
+    """0 for 'cdr', 1 for 'cloud', 2 for anything else (null included).
+
+    Compared on the raw string buffers: no per-row Python objects."""
+    kinds = ((0, UsageKind.CDR.value), (1, UsageKind.CLOUD.value))
+    if pa.types.is_dictionary(arr.type):
+        names = arr.dictionary.cast(pa.string()).to_pylist()
+        lookup = {name: c for c, name in kinds}
+        table = np.array([lookup.get(v, 2) for v in names] + [2], dtype=np.int8)
+        idx = np.asarray(arr.indices.fill_null(-1).to_numpy(), dtype=np.int64)
+        return np.asarray(table[idx], dtype=np.int8)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.string())
+    n = len(arr)
+    code = np.full(n, 2, dtype=np.int8)
+    bufs = arr.buffers()
+    if n == 0 or bufs[2] is None:
+        return code
+    odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(bufs[1], dtype=odt, count=arr.offset + n + 1)[arr.offset :]
+    starts = offsets[:-1]
+    lengths = np.diff(offsets)
+    data = np.frombuffer(bufs[2], dtype=np.uint8)
+    for c, name in kinds:
+        target = name.encode()
+        cand = np.flatnonzero(lengths == len(target))
+        ok = np.ones(len(cand), dtype=bool)
+        for i, byte in enumerate(target):
+            ok &= data[starts[cand] + i] == byte
+        code[cand[ok]] = c
+    if arr.null_count:
+        code[~np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)] = 2
+    return code
+
+
 def _take(arr: pa.Array, idx: I64 | None) -> pa.Array:
     return arr if idx is None else arr.take(pa.array(idx))
 
@@ -218,24 +255,19 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
 
     record_id = col("record_id", pa.string())
     account_id, _ = _int_column(col("account_id", pa.int64()))
-    kind_arr = col("kind", pa.string())
-    is_cdr = np.asarray(
-        pc.equal(kind_arr, UsageKind.CDR.value).fill_null(False).to_numpy(zero_copy_only=False),
-        dtype=bool,
-    )
-    is_cloud = np.asarray(
-        pc.equal(kind_arr, UsageKind.CLOUD.value).fill_null(False).to_numpy(zero_copy_only=False),
-        dtype=bool,
-    )
+    kind_code = _kind_codes(col("kind", pa.string()))
+    is_cdr = kind_code == 0
+    is_cloud = kind_code == 1
 
     accounts = AccountIndex(plan.ownership, plan.customer_id)
     codes = accounts.codes(account_id)
     owned = accounts.owned(codes, start)
 
     pool = StringPool()
-    state = RowState(n)
+    all_cdr, all_cloud = bool(is_cdr.all()), bool(is_cloud.all())
+    # One kind only (the common case): the rater's state is the result, no copy.
+    state = RowState(n) if not (all_cdr or all_cloud) else None
     prefix_values: pa.Array | None = None
-    state.reason[~(is_cdr | is_cloud)] = reason_code(Reason.UNKNOWN_KIND)
     if bool(is_cdr.any()):
         cidx = None if bool(is_cdr.all()) else np.flatnonzero(is_cdr)
         billable, _ = _int_column(_take(col("billable_seconds", pa.int64()), cidx))
@@ -252,8 +284,12 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
             pool,
             accounts.accounts,
         )
-        state.put(cidx, cdr_state)
         prefix_values = cdr_state.prefix_values
+        if state is None:
+            state = cdr_state
+        else:
+            state.quantity_scale = cdr_state.quantity_scale
+            state.put(cidx, cdr_state)
     if bool(is_cloud.any()):
         gidx = None if bool(is_cloud.all()) else np.flatnonzero(is_cloud)
         cloud_state = rate_cloud(
@@ -274,10 +310,22 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
             pool,
             accounts.accounts,
         )
-        state.put(gidx, cloud_state)
+        if state is None:
+            state = cloud_state
+        else:
+            # One quantity scale for the mixed table: the larger of the two
+            # (seconds are scaled up; they are small).
+            target = max(state.quantity_scale, cloud_state.quantity_scale)
+            if bool(is_cdr.any()) and state.quantity_scale < target:
+                state.rescale_quantities(target)
+            cloud_state.rescale_quantities(target)
+            state.put(gidx, cloud_state)
+            state.quantity_scale = target
+    if state is None:
+        state = RowState(n)
+    state.reason[kind_code == 2] = reason_code(Reason.UNKNOWN_KIND)
 
     day = billing_day(start, period).astype(np.int32)
-    kind_code = np.where(is_cdr, 0, np.where(is_cloud, 1, 2)).astype(np.int8)
     rated = _rated_table(
         plan, state, pool, record_id, kind_code, account_id, start, end, day, prefix_values
     )
@@ -362,9 +410,9 @@ def _rated_table(
         _values_dictionary(st.prefix, prefix_values),
         pool.dictionary(st.band),
         pool.dictionary(st.unit),
-        decimal_array(st.quantity, st.has_quantity),
+        decimal_array(st.quantity, st.has_quantity, st.quantity_scale).cast(DEC),
         _nullable_int(st.billed_seconds, cdr_rated),
-        decimal_array(st.included, rated),
+        decimal_array(st.included, rated, st.quantity_scale).cast(DEC),
         decimal_array(st.list_amount, rated),
         decimal_array(st.net_amount, rated),
         pool.dictionary(np.where(rated, st.currency, -1).astype(np.int32)),
@@ -384,25 +432,36 @@ def _split(values: I64) -> tuple[I64, I64]:
     return values >> 32, values & 0xFFFFFFFF
 
 
-def _join(hi: I64, lo: I64) -> pa.Array:
-    """Decimal array of hi * 2**32 + lo, exact even beyond int64."""
+def _join(hi: I64, lo: I64, scale: int = SCALE) -> pa.Array:
+    """Decimal array of (hi * 2**32 + lo) units of 10**-scale, exact beyond int64."""
     safe = bool(np.all(np.abs(hi) < 2**30)) and bool(np.all(lo < 2**62))
     if safe:
-        return decimal_array((hi << 32) + lo)
+        return decimal_array((hi << 32) + lo, scale=scale).cast(DEC)
     return pa.array(
         [
-            from_scaled((int(h) << 32) + int(low))
+            from_scaled((int(h) << 32) + int(low), scale)
             for h, low in zip(hi.tolist(), lo.tolist(), strict=True)
         ],
         DEC,
     )
 
 
+def _rank(values: I64) -> I64:
+    """Dense renumbering 0.. of non-negative codes, in code order."""
+    present = np.bincount(values) > 0
+    return np.asarray((np.cumsum(present) - 1)[values], dtype=np.int64)
+
+
 def _dense_ids(values: I64, known: Sequence[int]) -> tuple[I64, I64]:
-    """Dense codes 0.. for values (-1 for -1), over the sorted `known` ids."""
+    """Dense codes 1.. for ids among the sorted `known` ids (0 for -1)."""
     table = np.array(sorted(set(known)), dtype=np.int64)
     if len(table) == 0:
         return np.zeros(len(values), dtype=np.int64), table
+    lo, hi = int(table[0]), int(table[-1])
+    if hi - lo < 1 << 20:
+        direct = np.zeros(hi - lo + 1, dtype=np.int64)
+        direct[table - lo] = np.arange(1, len(table) + 1)
+        return np.where(values >= 0, direct[np.clip(values - lo, 0, hi - lo)], 0), table
     pos = np.clip(np.searchsorted(table, values), 0, len(table) - 1)
     return np.where(values >= 0, pos + 1, 0), table
 
@@ -440,90 +499,115 @@ def _daily_table(
     if len(r) == 0:
         return DAILY_SCHEMA.empty_table()
     version_ids = [v.id for v in plan.price_book.versions] if plan.price_book is not None else []
-    ver, ver_table = _dense_ids(st.version_id[r], version_ids)
-    d = day[r].astype(np.int64)
-    d0 = int(d.min())
-    pool_size = len(pool.values) + 1
-    # Mixed-radix key over every grouping dimension.
-    dims: list[tuple[I64, int]] = [
-        (codes[r].astype(np.int64), int(codes.max()) + 1 if len(codes) else 1),
-        (d - d0, int(d.max()) - d0 + 1),
-        (kind_code[r].astype(np.int64), 3),
-        (st.item[r].astype(np.int64) + 1, pool_size),
-        (st.region[r].astype(np.int64) + 1, pool_size),
-        (st.band[r].astype(np.int64) + 1, pool_size),
-        (st.unit[r].astype(np.int64) + 1, pool_size),
-        (st.service[r].astype(np.int64) + 1, pool_size),
-        (ver, len(ver_table) + 1),
-        (st.rules[r].astype(np.int64) + 1, pool_size),
+    ver_table = np.array(sorted(set(version_ids)), dtype=np.int64)
+    d0 = int(day.min())
+    # Mixed-radix key over every grouping dimension. Pool codes are renumbered
+    # densely, so each radix is the number of distinct values present and the
+    # key fits in 64 bits far beyond any realistic run. Dimensions are produced
+    # one at a time so that only one row-sized temporary is alive at once.
+    sources: list[tuple[str, Callable[[], I64]]] = [
+        ("plain", lambda: codes[r].astype(np.int64)),
+        ("plain", lambda: day[r].astype(np.int64) - d0),
+        ("plain", lambda: kind_code[r].astype(np.int64)),
+        ("pool", lambda: st.item[r].astype(np.int64) + 1),
+        ("pool", lambda: st.region[r].astype(np.int64) + 1),
+        ("pool", lambda: st.band[r].astype(np.int64) + 1),
+        ("pool", lambda: st.unit[r].astype(np.int64) + 1),
+        ("pool", lambda: st.service[r].astype(np.int64) + 1),
+        ("plain", lambda: _dense_ids(st.version_id[r], version_ids)[0]),
+        ("pool", lambda: st.rules[r].astype(np.int64) + 1),
     ]
+    backs: list[I64 | None] = []
+    sizes: list[int] = []
+    key = np.zeros(len(r), dtype=np.int64)
     radix_total = 1
-    for _, size in dims:
-        radix_total *= size
-    columns: dict[str, object] = {}
-    if radix_total < 2**63:
-        key = np.zeros(len(r), dtype=np.int64)
-        for values, size in dims:
-            key = key * size + values
-        columns["key"] = key
-        keys = ["key"]
-    else:
-        for i, (values, _) in enumerate(dims):
-            columns[f"k{i}"] = values
-        keys = [f"k{i}" for i in range(len(dims))]
-    sums = {
-        "quantity": st.quantity[r],
-        "included": st.included[r],
-        "list": st.list_amount[r],
-        "net": st.net_amount[r],
-    }
-    # Plain int64 sums are exact when even the sum of all magnitudes fits;
-    # otherwise each amount is split in two halves whose sums cannot overflow.
-    split = any(safe_sum(np.abs(v)) >= 2**63 for v in sums.values())
-    for name, values in sums.items():
-        if split:
-            hi, lo = _split(values)
-            columns[f"{name}_hi"] = hi
-            columns[f"{name}_lo"] = lo
+    columns: list[I64] = []  # kept only on the (theoretical) >64-bit path
+    for how, make in sources:
+        v = make()
+        if how == "pool":
+            present = np.bincount(v) > 0
+            back = np.flatnonzero(present)
+            v = (np.cumsum(present) - 1)[v]
+            size = len(back)
+            backs.append(back)
         else:
-            columns[name] = values
-    columns["entry"] = st.entry_id[r]
-    columns["prefix"] = st.prefix[r].astype(np.int64)
-    table = pa.table(columns)
-    if split:
-        aggs = [(f"{name}_{part}", "sum") for name in sums for part in ("hi", "lo")]
-    else:
-        aggs = [(name, "sum") for name in sums]
-    aggs += [("entry", "min"), ("entry", "max"), ("prefix", "min"), ("prefix", "max")]
-    aggs.append((keys[0], "count"))
-    g = table.group_by(keys, use_threads=True).aggregate(aggs)
-    # Sort the daily rows for a stable, readable output.
-    g = g.sort_by([(k, "ascending") for k in keys])
-    m = g.num_rows
-    if radix_total < 2**63:
-        key = np.asarray(g.column("key").to_numpy(), dtype=np.int64)
+            size = int(v.max()) + 1
+            backs.append(None)
+        sizes.append(size)
+        radix_total *= size
+        if radix_total < _KEY_LIMIT:
+            key *= size
+            key += v
+        columns.append(v)
+        if radix_total < _KEY_LIMIT:
+            columns = []
+    dims = [(c, size) for c, size in zip(columns, sizes, strict=False)]
+    # Hash grouping: Arrow's dictionary_encode numbers the distinct keys, then
+    # ufunc.at accumulates each column exactly in int64; the groups are put in
+    # key order at the end (the output order).
+    if radix_total >= _KEY_LIMIT:
+        # Beyond 64 bits (never seen in practice): rank the dimension tuples.
+        columns = [make() if how == "plain" else _rank(make()) for how, make in sources]
+        dims = list(zip(columns, sizes, strict=True))
+        order0 = np.lexsort([values for values, _ in reversed(dims)])
+        change = np.zeros(len(r), dtype=bool)
+        change[0] = True
+        for values, _ in dims:
+            v = values[order0]
+            change[1:] |= v[1:] != v[:-1]
+        key = np.empty(len(r), dtype=np.int64)
+        key[order0] = np.cumsum(change) - 1
+    enc = pc.dictionary_encode(pa.array(key))
+    group = np.asarray(enc.indices.to_numpy(), dtype=np.int64)
+    uniq = np.asarray(enc.dictionary.to_numpy(), dtype=np.int64)
+    m = len(uniq)
+    order = np.argsort(uniq)
+    if radix_total < _KEY_LIMIT:
+        key = uniq[order]
         parts: list[I64] = []
-        for _, size in reversed(dims):
+        for size in reversed(sizes):
             parts.append(key % size)
             key = key // size
         parts.reverse()
     else:
-        parts = [np.asarray(g.column(f"k{i}").to_numpy(), dtype=np.int64) for i in range(len(dims))]
+        first_row = np.full(m, len(r), dtype=np.int64)
+        np.minimum.at(first_row, group, np.arange(len(r), dtype=np.int64))
+        parts = [values[first_row[order]] for values, _ in dims]
+    counts = np.bincount(group, minlength=m)[order]
+    parts = [p if back is None else back[p] for p, back in zip(parts, backs, strict=True)]
     acct_code, dday, kind, item, region, band, unit, service, ver_d, rules = parts
 
     def strings(codes1: I64) -> pa.Array:
         return pool.dictionary((codes1 - 1).astype(np.int32)).cast(pa.string())
 
-    def col_np(name: str) -> I64:
-        return np.asarray(g.column(name).to_numpy(), dtype=np.int64)
+    def total(values: I64) -> I64:
+        out = np.zeros(m, dtype=np.int64)
+        np.add.at(out, group, values)
+        return out[order]
 
-    def amount(name: str) -> pa.Array:
-        if split:
-            return _join(col_np(f"{name}_hi_sum"), col_np(f"{name}_lo_sum"))
-        return decimal_array(col_np(f"{name}_sum"))
+    def amount(values: I64, scale: int = SCALE) -> pa.Array:
+        # A plain int64 sum is exact when n * max|v| fits; otherwise each amount
+        # is split in halves whose sums cannot overflow.
+        bound = max(abs(int(values.min())), abs(int(values.max()))) * len(values)
+        if bound < 2**63:
+            return decimal_array(total(values), scale=scale).cast(DEC)
+        hi, lo = _split(values)
+        return _join(total(hi), total(lo), scale)
 
-    e_min, e_max = col_np("entry_min"), col_np("entry_max")
-    p_min, p_max = col_np("prefix_min"), col_np("prefix_max")
+    def extreme(ufunc: np.ufunc, start: int, values: I64) -> I64:
+        out = np.full(m, start, dtype=np.int64)
+        ufunc.at(out, group, values)
+        return out[order]
+
+    entry = st.entry_id[r]
+    e_min = extreme(np.minimum, 2**62, entry)
+    e_max = extreme(np.maximum, -(2**62), entry)
+    if prefix_values is not None:
+        prefix = st.prefix[r].astype(np.int64)
+        p_min = extreme(np.minimum, 2**62, prefix)
+        p_max = extreme(np.maximum, -(2**62), prefix)
+    else:
+        p_min = p_max = np.full(m, -1, dtype=np.int64)
     # Account codes map back to ids through the codes of the rated rows.
     code_to_id = np.zeros(int(codes.max()) + 1 if len(codes) else 1, dtype=np.int64)
     code_to_id[codes[r]] = account_id[r]
@@ -546,11 +630,11 @@ def _daily_table(
         "version_id": _nullable_int(version, version >= 0),
         "rules": strings(rules),
         "currency": pa.array([plan.contract.currency] * m, pa.string()),
-        "rows": pa.array(col_np(f"{keys[0]}_count"), pa.int64()),
-        "quantity": amount("quantity"),
-        "included_quantity": amount("included"),
-        "list_amount": amount("list"),
-        "net_amount": amount("net"),
+        "rows": pa.array(counts, pa.int64()),
+        "quantity": amount(st.quantity[r], st.quantity_scale),
+        "included_quantity": amount(st.included[r], st.quantity_scale),
+        "list_amount": amount(st.list_amount[r]),
+        "net_amount": amount(st.net_amount[r]),
     }
     return pa.Table.from_pydict(out, schema=DAILY_SCHEMA)
 

@@ -17,9 +17,11 @@ import json
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rerate.kit.money import money_str
@@ -56,6 +58,15 @@ def summary_dict(summary: RatingSummary) -> dict[str, Any]:
     }
 
 
+_RATED_STATS = ["day", "account_id", "usage_start", "status", "kind"]
+
+
+def _write_parquet(table: pa.Table, path: Path, statistics: bool | list[str]) -> None:
+    pq.write_table(
+        table, path, compression="lz4", write_statistics=statistics, row_group_size=1 << 20
+    )
+
+
 def write_run(result: RatingResult, directory: str | Path) -> Path:
     """Write `result` to `directory` (which must not exist yet); returns it."""
     target = Path(directory)
@@ -65,9 +76,19 @@ def write_run(result: RatingResult, directory: str | Path) -> Path:
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     staging.mkdir()
     try:
-        pq.write_table(result.rated, staging / "rated.parquet", compression="zstd")
-        pq.write_table(result.daily, staging / "daily.parquet", compression="zstd")
-        pq.write_table(result.period_lines, staging / "period_lines.parquet", compression="zstd")
+        # The three files are encoded concurrently (Arrow releases the GIL).
+        # LZ4: several times faster to write than zstd for ~40% more bytes;
+        # statistics only where readers filter (day, account, time, status).
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            jobs = [
+                pool.submit(_write_parquet, result.rated, staging / "rated.parquet", _RATED_STATS),
+                pool.submit(_write_parquet, result.daily, staging / "daily.parquet", True),
+                pool.submit(
+                    _write_parquet, result.period_lines, staging / "period_lines.parquet", True
+                ),
+            ]
+            for job in jobs:
+                job.result()
         with open(staging / "summary.json", "w", encoding="utf-8") as fh:
             json.dump(summary_dict(result.summary), fh, indent=2)
             fh.write("\n")

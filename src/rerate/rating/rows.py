@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from rerate.rating.fixed import SCALE, mul_div
+
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 I16 = npt.NDArray[np.int16]
@@ -48,6 +50,7 @@ class StringPool:
     def __init__(self) -> None:
         self._codes: dict[str, int] = {}
         self.values: list[str] = []
+        self._array: pa.Array | None = None
 
     def code(self, value: str | None) -> int:
         if value is None:
@@ -63,19 +66,16 @@ class StringPool:
         return np.array([self.code(v) for v in values], dtype=np.int32)
 
     def dictionary(self, codes: I32) -> pa.DictionaryArray:
-        """A dictionary<int32, string> array for `codes` (-1 -> null), holding only
-        the strings actually used."""
-        used = np.zeros(len(self.values) + 1, dtype=bool)
-        used[codes + 1] = True
-        used[0] = False
-        present = np.flatnonzero(used[1:])
-        remap = np.full(len(self.values) + 1, -1, dtype=np.int32)
-        remap[present + 1] = np.arange(len(present), dtype=np.int32)
-        idx = remap[codes + 1]
-        mask = idx < 0
-        indices = pa.array(idx, type=pa.int32(), mask=mask if bool(mask.any()) else None)
-        dictionary = pa.array([self.values[i] for i in present], type=pa.string())
-        return pa.DictionaryArray.from_arrays(indices, dictionary)
+        """A dictionary<int32, string> array for `codes` (-1 -> null). Every column
+        shares one dictionary, the whole pool: building it is O(rows) with no
+        per-row Python work."""
+        if self._array is None or len(self._array) != len(self.values):
+            self._array = pa.array(self.values, type=pa.string())
+        mask = codes < 0
+        indices = pa.array(
+            np.asarray(codes, dtype=np.int32), pa.int32(), mask=mask if bool(mask.any()) else None
+        )
+        return pa.DictionaryArray.from_arrays(indices, self._array)
 
     def strings(self, codes: I32) -> list[str | None]:
         return [self.values[c] if c >= 0 else None for c in codes.tolist()]
@@ -87,11 +87,11 @@ class RowState:
 
     n: int
     reason: I8 = field(init=False)
-    quantity: I64 = field(init=False)  # scale 10; CDRs: billed seconds
+    quantity: I64 = field(init=False)  # at quantity_scale; CDRs: billed seconds
     has_quantity: Bool = field(init=False)
     billed_seconds: I64 = field(init=False)
     is_cdr: Bool = field(init=False)
-    included: I64 = field(init=False)  # scale 10; part covered by a profile allowance
+    included: I64 = field(init=False)  # at quantity_scale; covered by a profile allowance
     list_amount: I64 = field(init=False)
     net_amount: I64 = field(init=False)
     entry_id: I64 = field(init=False)  # -1: none
@@ -110,6 +110,9 @@ class RowState:
     # CDRs: `prefix` indexes these strings rather than the StringPool, so a
     # 200,000-prefix deck is never interned string by string.
     prefix_values: pa.Array | None = field(init=False, default=None)
+    # Decimals of `quantity` and `included`: 0 for seconds, qs for cloud rows
+    # (fixed.py: huge integer quantities only fit 64 bits at a small scale).
+    quantity_scale: int = field(init=False, default=SCALE)
 
     def __post_init__(self) -> None:
         n = self.n
@@ -128,6 +131,15 @@ class RowState:
         for name in ("item", "prefix", "band", "service", "region", "unit", "rules", "currency"):
             setattr(self, name, np.full(n, -1, dtype=np.int32))
         self.prefix_values = None
+        self.quantity_scale = SCALE
+
+    def rescale_quantities(self, scale: int) -> None:
+        """Express quantity and included at `scale` (>= the current scale)."""
+        factor = 10 ** (scale - self.quantity_scale)
+        if factor != 1:
+            self.quantity = mul_div(self.quantity, factor, 1)
+            self.included = mul_div(self.included, factor, 1)
+        self.quantity_scale = scale
 
     @property
     def rated(self) -> Bool:
@@ -136,7 +148,7 @@ class RowState:
     def put(self, idx: I64 | None, other: RowState) -> None:
         """Copy `other` (rows idx of self, or all rows when idx is None) into self."""
         for name in self.__dataclass_fields__:
-            if name in ("n", "prefix_values"):
+            if name in ("n", "prefix_values", "quantity_scale"):
                 continue
             target = getattr(self, name)
             if idx is None:

@@ -131,11 +131,15 @@ class TierTables:
         bounds = np.full((len(specs), k + 1), _MAX, dtype=np.int64)
         prices = np.zeros((len(specs), k), dtype=np.int64)
         volume = np.zeros(len(specs), dtype=bool)
+        bounds[:, 0] = _MIN
         for i, (mode, tiers, flat) in enumerate(specs):
             if mode is TierMode.NONE:
-                tiers = (Tier(Decimal(0), flat),)
+                # One tier at the flat price (no Tier objects: catalogues are large).
+                prices[i, 0] = to_scaled(flat)
+                continue
             for j, tier in enumerate(tiers):
-                bounds[i, j] = to_scaled(tier.from_qty, qty_scale) if j else _MIN
+                if j:
+                    bounds[i, j] = to_scaled(tier.from_qty, qty_scale)
                 prices[i, j] = to_scaled(tier.unit_price)
             volume[i] = mode is TierMode.VOLUME
         return cls(bounds, prices, volume)

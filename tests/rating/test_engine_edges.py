@@ -1,0 +1,71 @@
+"""Engine paths the random scenarios rarely reach."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from rerate.kit.periods import Month
+from rerate.rating import engine
+from rerate.rating.fixed import RatingOverflow
+from rerate.rating.plan import PriceEntry
+
+from .helpers import compare, usage_table, utc
+from .test_golden import plan, price, tariff
+
+AUG = Month(2026, 8).in_zone("UTC")
+
+
+def _cloud(qty: str, sku: str = "s1", start: str = "2026-08-03T10:00") -> dict[str, Any]:
+    return {
+        "kind": "cloud",
+        "account_id": 1,
+        "usage_start": utc(start),
+        "sku": sku,
+        "quantity": Decimal(qty),
+        "unit": "req",
+    }
+
+
+def test_huge_integer_quantities_use_a_reduced_scale() -> None:
+    # 5e12 requests do not fit a 64-bit integer at 10 decimals (limit ~9.2e8 units);
+    # at scale 0 they do. 5e12 * 0.0000004 = 2,000,000 exactly; 3e12 * 4e-7 = 1,200,000.
+    result, _ = compare(
+        [_cloud("5000000000000"), _cloud("3000000000000", start="2026-08-04T10:00")],
+        plan((price(1, "s1", "0.0000004"),)),
+        AUG,
+    )
+    assert [r["net_amount"] for r in result.rated.to_pylist()] == [
+        Decimal(2_000_000),
+        Decimal(1_200_000),
+    ]
+
+
+def test_amounts_beyond_the_fixed_point_raise_instead_of_wrapping() -> None:
+    # 9e8 units * 10 per unit = 9e9 > 9.2e8: not representable per row at 10 decimals.
+    table = usage_table([_cloud("900000000")])
+    with pytest.raises(RatingOverflow):
+        engine.rate(table, plan((PriceEntry(1, "s1", Decimal(10)),)), AUG)
+
+
+def test_daily_grouping_fallback_beyond_a_64_bit_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [
+        {
+            "kind": "cdr",
+            "account_id": a,
+            "usage_start": utc(f"2026-08-0{d}T10:00"),
+            "destination": dest,
+            "billable_seconds": 60,
+        }
+        for a in (1, 2)
+        for d in (3, 4)
+        for dest in ("331", "332", "44")
+    ]
+    p = plan((tariff(1, "33", "0.02"), tariff(2, "332", "0.05", "Other")))
+    expected = engine.rate(usage_table(rows), p, AUG).daily.to_pylist()
+    monkeypatch.setattr(engine, "_KEY_LIMIT", 1)  # force the tuple-ranking path
+    assert engine.rate(usage_table(rows), p, AUG).daily.to_pylist() == expected
+    # 2 accounts x 2 days x 2 groups; "44" has no tariff and no daily row
+    assert len(expected) == 8
