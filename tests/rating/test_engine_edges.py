@@ -50,7 +50,23 @@ def test_amounts_beyond_the_fixed_point_raise_instead_of_wrapping() -> None:
         engine.rate(table, plan((PriceEntry(1, "s1", Decimal(10)),)), AUG)
 
 
-def test_daily_grouping_fallback_beyond_a_64_bit_key(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", ["cdr", "cloud"])
+def test_daily_grouping_fallback_beyond_a_64_bit_key(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    if kind == "cloud":
+        rows = [
+            _cloud(q, sku, f"2026-08-0{d}T10:00")
+            for q in ("1", "2")
+            for d in (3, 4)
+            for sku in ("s1", "s2")
+        ]
+        p = plan((price(1, "s1", "0.5"), price(2, "s2", "0.25")))
+        expected = engine.rate(usage_table(rows), p, AUG).daily.to_pylist()
+        monkeypatch.setattr(engine, "_KEY_LIMIT", 1)
+        assert engine.rate(usage_table(rows), p, AUG).daily.to_pylist() == expected
+        assert len(expected) == 4  # 2 days x 2 skus
+        return
     rows = [
         {
             "kind": "cdr",
@@ -69,3 +85,29 @@ def test_daily_grouping_fallback_beyond_a_64_bit_key(monkeypatch: pytest.MonkeyP
     assert engine.rate(usage_table(rows), p, AUG).daily.to_pylist() == expected
     # 2 accounts x 2 days x 2 groups; "44" has no tariff and no daily row
     assert len(expected) == 8
+
+
+def test_chunked_parallel_cdr_stage_matches_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rerate.rating import cdr
+
+    monkeypatch.setattr(cdr, "_CHUNK_ROWS", 3)  # many chunks over several threads
+    rows = [
+        {
+            "kind": "cdr",
+            "account_id": 1 + i % 2,
+            "usage_start": utc(f"2026-08-{3 + i % 5:02d}T1{i % 10}:00"),
+            "destination": dest,
+            "billable_seconds": 7 * i,
+        }
+        for i, dest in enumerate(
+            ["331", "3361", "44", "", "33612", "3", "336", "33x", "3319", "33"] * 2
+        )
+    ]
+    p = plan(
+        (
+            tariff(1, "33", "0.02"),
+            tariff(2, "336", "0.10", initial_increment=30, subsequent_increment=6),
+        )
+    )
+    result, _ = compare(rows, p, AUG)
+    assert result.summary.unrated_by_reason == {"no_tariff": 4, "invalid_destination": 4}

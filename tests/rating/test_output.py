@@ -50,7 +50,7 @@ def test_write_run_writes_every_file_with_money_as_strings(tmp_path: Path) -> No
     assert summary["totals"]["EUR"]["usage_net"] == "0.9999999999"
     assert summary["totals"]["EUR"]["usage_net_rounded"] == "1.00"
     assert summary["unrated_by_reason"] == {"no_price": 1}
-    rated = pq.read_table(target / "rated.parquet")
+    rated = pq.read_table(target / "rated")
     assert rated.num_rows == 2
     assert rated.schema.field("net_amount").type == result.rated.schema.field("net_amount").type
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left

@@ -245,7 +245,8 @@ def read_daily(run: BillingRun) -> pa.Table:
 
 
 def read_rated(run: BillingRun) -> pa.Table:
-    return pq.read_table(Path(run.path) / "rated.parquet", columns=["account_id", "status"])
+    # The engine writes the per-row table as parts (rated/part-*.parquet).
+    return pq.read_table(Path(run.path) / "rated", columns=["account_id", "status"])
 
 
 def read_period_lines(run: BillingRun) -> pa.Table:

@@ -24,6 +24,9 @@ no region.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -182,37 +185,57 @@ def _prefix_table(ent: _Entries, n_bands: int, with_bands: bool) -> _Prefixes:
     )
 
 
-def _match(pf: _Prefixes, n_versions: int, version: I64, band: I64, keys: I64) -> tuple[I32, I32]:
-    """(prefix row, entry) per call: the longest prefix of the number, in the
-    call's version, having an entry that applies in the call's band."""
-    n = len(keys)
-    prow = np.full(n, -1, dtype=np.int32)
-    parent_of = np.full(len(pf.lo), -1, dtype=np.int32)
-    usable = (pf.entry_for >= 0).any(axis=1)
-    for first in range(0, n_versions, DECKS_PER_BATCH):
-        decks = []
-        for j in range(first, min(n_versions, first + DECKS_PER_BATCH)):
-            rows = np.flatnonzero((pf.version_pos == j) & usable)
-            decks.append((pf.lo[rows], pf.hi[rows], pf.length[rows], rows.astype(np.int32)))
-        index, parents = PrefixIndex.build_with_parents(decks)
-        parent_of[: len(parents)] = np.where(parents >= 0, parents, parent_of[: len(parents)])
-        if first == 0 and n_versions <= DECKS_PER_BATCH:
-            prow = index.lookup(version, keys)
+@dataclass(frozen=True, slots=True)
+class _Matcher:
+    """Prefix indexes over the versions in use (batches of DECKS_PER_BATCH) and
+    the parent of every prefix row. Read-only: shared by the worker threads."""
+
+    pf: _Prefixes
+    n_versions: int
+    indexes: tuple[PrefixIndex, ...]
+    parent_of: I32
+
+    @classmethod
+    def build(cls, pf: _Prefixes, n_versions: int) -> _Matcher:
+        parent_of = np.full(len(pf.lo), -1, dtype=np.int32)
+        usable = (pf.entry_for >= 0).any(axis=1)
+        indexes = []
+        for first in range(0, max(n_versions, 1), DECKS_PER_BATCH):
+            decks = []
+            for j in range(first, min(n_versions, first + DECKS_PER_BATCH)):
+                rows = np.flatnonzero((pf.version_pos == j) & usable)
+                decks.append((pf.lo[rows], pf.hi[rows], pf.length[rows], rows.astype(np.int32)))
+            index, parents = PrefixIndex.build_with_parents(decks)
+            parent_of[: len(parents)] = np.where(parents >= 0, parents, parent_of[: len(parents)])
+            indexes.append(index)
+        return cls(pf, n_versions, tuple(indexes), parent_of)
+
+    def match(self, version: I64, band: I64, keys: I64) -> tuple[I32, I32]:
+        """(prefix row, entry) per call: the longest prefix of the number, in the
+        call's version, having an entry that applies in the call's band."""
+        pf = self.pf
+        if len(pf.lo) == 0:
+            none = np.full(len(keys), -1, dtype=np.int32)
+            return none, none.copy()
+        if len(self.indexes) == 1:
+            prow = self.indexes[0].lookup(version, keys)
         else:
-            sel = np.flatnonzero((version >= first) & (version < first + DECKS_PER_BATCH))
-            prow[sel] = index.lookup(version[sel] - first, keys[sel])
-    entry = np.where(prow >= 0, pf.entry_for[np.maximum(prow, 0), band], -1).astype(np.int32)
-    # The longest prefix may only have entries for other bands: walk up to the
-    # next shorter prefix of the number until one applies (rarely more than once).
-    pending = np.flatnonzero((prow >= 0) & (entry < 0))
-    while len(pending):
-        up = parent_of[prow[pending]]
-        prow[pending] = up
-        found = up >= 0
-        hit = pending[found]
-        entry[hit] = pf.entry_for[prow[hit], band[hit]]
-        pending = hit[entry[hit] < 0]
-    return prow, entry
+            prow = np.full(len(keys), -1, dtype=np.int32)
+            for b, index in enumerate(self.indexes):
+                first = b * DECKS_PER_BATCH
+                sel = np.flatnonzero((version >= first) & (version < first + DECKS_PER_BATCH))
+                prow[sel] = index.lookup(version[sel] - first, keys[sel])
+        entry = np.where(prow >= 0, pf.entry_for[np.maximum(prow, 0), band], -1).astype(np.int32)
+        # The longest prefix may only have entries for other bands: walk up to the
+        # next shorter prefix of the number until one applies (rarely needed).
+        pending = np.flatnonzero((prow >= 0) & (entry < 0))
+        while len(pending):
+            up = self.parent_of[prow[pending]]
+            prow[pending] = up
+            hit = pending[up >= 0]
+            entry[hit] = pf.entry_for[prow[hit], band[hit]]
+            pending = hit[entry[hit] < 0]
+        return prow, entry
 
 
 def billed_seconds(billable: I64, min_s: I64, init: I64, sub: I64) -> I64:
@@ -231,6 +254,22 @@ def _member_table(profile: ConsumptionProfile, accounts: I64) -> Bool:
     return np.isin(accounts, np.array(sorted(profile.account_ids), dtype=np.int64))
 
 
+_CHUNK_ROWS = 1 << 20
+
+
+def _parallel(stage: Callable[[int, int], None], n: int) -> None:
+    """Run stage(lo, hi) over row chunks on a thread per core."""
+    bounds = [(lo, min(n, lo + _CHUNK_ROWS)) for lo in range(0, n, _CHUNK_ROWS)]
+    workers = min(len(bounds), os.cpu_count() or 1)
+    if workers <= 1:
+        for lo, hi in bounds:
+            stage(lo, hi)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        for job in [ex.submit(stage, lo, hi) for lo, hi in bounds]:
+            job.result()
+
+
 def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) -> RowState:
     """Rate CDR rows; `accounts` maps account codes to account ids."""
     n = len(inp.start)
@@ -239,22 +278,9 @@ def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) 
     st.service[:] = pool.code(VOICE_SERVICE)
     st.unit[:] = pool.code(SECOND_UNIT)
     st.reason[~inp.owned] = reason_code(Reason.ACCOUNT_NOT_OWNED)
-    keys, valid = encode_destinations(inp.destination)
-    st.reason[inp.owned & ~valid] = reason_code(Reason.INVALID_DESTINATION)
-    todo = inp.owned & valid
-
     timetable = plan.timetable
-    if timetable is not None:
-        band_names = timetable.band_names
-        band = band_codes(inp.start, timetable).astype(np.int64)
-        band_pool = pool.codes(list(band_names))
-        st.band[:] = band_pool[band]
-        n_bands = len(band_names)
-    else:
-        band_names = ()
-        band = np.zeros(n, dtype=np.int64)
-        n_bands = 1
-
+    band_names = timetable.band_names if timetable is not None else ()
+    n_bands = max(len(band_names), 1)
     book = plan.price_book
     versions = list(book.ordered_versions()) if book is not None else []
     if versions:
@@ -262,33 +288,61 @@ def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) 
         vi = np.searchsorted(eff, inp.start, side="right") - 1
     else:
         vi = np.full(n, -1, dtype=np.int64)
-    st.reason[todo & (vi < 0)] = reason_code(Reason.NO_TARIFF)
-    todo &= vi >= 0
-    if not bool(todo.any()):
-        return st
-
-    used = np.flatnonzero(np.bincount(vi[todo], minlength=len(versions)))
-    local = np.full(len(versions), -1, dtype=np.int64)
+    used = (
+        np.flatnonzero(np.bincount(vi[inp.owned & (vi >= 0)], minlength=len(versions)))
+        if versions
+        else np.zeros(0, dtype=np.int64)
+    )
+    local = np.full(max(len(versions), 1), -1, dtype=np.int64)
     local[used] = np.arange(len(used))
     ent = _compile([versions[i] for i in used], band_names, pool)
     pf = _prefix_table(ent, n_bands, timetable is not None)
-    version = np.where(todo, local[np.maximum(vi, 0)], -1)
-    prow, owner = _match(pf, len(used), version, band, keys)
+    matcher = _Matcher.build(pf, len(used))
     st.prefix_values = pf.prefix_str
-    st.reason[todo & (owner < 0)] = reason_code(Reason.NO_TARIFF)
+
+    # Per-row work, chunk by chunk on all cores: numpy and Arrow release the
+    # GIL inside each operation, and 1 M-row chunks stay cache-friendly.
+    valid = np.zeros(n, dtype=bool)
+    band = np.zeros(n, dtype=np.int64)
+    prow = np.full(n, -1, dtype=np.int32)
+    owner = np.full(n, -1, dtype=np.int32)
+    billed = np.zeros(n, dtype=np.int64)
+    connect = np.zeros(n, dtype=np.int64)
+    rate = np.zeros(n, dtype=np.int64)
+    group = np.full(n, -1, dtype=np.int32)
+
+    def stage(lo: int, hi: int) -> None:
+        sl = slice(lo, hi)
+        keys, ok = encode_destinations(inp.destination.slice(lo, hi - lo))
+        valid[sl] = ok
+        if timetable is not None:
+            band[sl] = band_codes(inp.start[sl], timetable)
+        v = vi[sl]
+        version = np.where(inp.owned[sl] & ok & (v >= 0), local[np.maximum(v, 0)], -1)
+        p, o = matcher.match(version, band[sl], keys)
+        prow[sl], owner[sl] = p, o
+        if len(ent.entry_id) == 0:
+            return  # no entries at all: nothing matched
+        e = np.maximum(o, 0)
+        found = o >= 0
+        b = inp.billable[sl]
+        billed[sl] = np.where(found, billed_seconds(b, ent.min_s[e], ent.init[e], ent.sub[e]), 0)
+        connect[sl] = np.where(found & ((b > 0) | ent.unanswered[e]), ent.connect[e], 0)
+        rate[sl] = np.where(found, ent.rate[e], 0)
+        group[sl] = np.where(found, ent.group[e], -1)
+
+    _parallel(stage, n)
+    if timetable is not None:
+        st.band = pool.codes(list(band_names))[band]
+    st.reason[inp.owned & ~valid] = reason_code(Reason.INVALID_DESTINATION)
+    todo = inp.owned & valid
+    st.reason[todo & (vi < 0)] = reason_code(Reason.NO_TARIFF)
+    st.reason[todo & (vi >= 0) & (owner < 0)] = reason_code(Reason.NO_TARIFF)
     matched = owner >= 0
     m = np.flatnonzero(matched)
     if len(m) == 0:
         return st
-    # Computed over all rows (unmatched ones with a dummy entry, masked at the
-    # end): cheaper than scattering a dozen columns through an index.
     e = np.maximum(owner, 0)
-
-    billable = inp.billable
-    billed = np.where(matched, billed_seconds(billable, ent.min_s[e], ent.init[e], ent.sub[e]), 0)
-    connect = np.where((billable > 0) | ent.unanswered[e], ent.connect[e], 0)
-    rate = ent.rate[e]
-    group = ent.group[e]
 
     covered, time_amount, tier_first, tier_last, profile_id = _apply_profiles(
         plan, pool, accounts, inp, m, group, billed, rate

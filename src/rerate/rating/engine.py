@@ -495,8 +495,13 @@ def _daily_table(
     day: I32,
     prefix_values: pa.Array | None,
 ) -> pa.Table:
-    r = np.flatnonzero(st.rated)
-    if len(r) == 0:
+    """Rated rows summed per (account, billing day, kind, service, item, region,
+    band, unit, version, rules); see docs/rating.md, "Outputs".
+
+    Works on full-length columns (unrated rows fall into a group that is
+    dropped), so no column is ever gathered row by row."""
+    rated = st.rated
+    if not bool(rated.any()):
         return DAILY_SCHEMA.empty_table()
     version_ids = [v.id for v in plan.price_book.versions] if plan.price_book is not None else []
     ver_table = np.array(sorted(set(version_ids)), dtype=np.int64)
@@ -506,88 +511,97 @@ def _daily_table(
     # key fits in 64 bits far beyond any realistic run. Dimensions are produced
     # one at a time so that only one row-sized temporary is alive at once.
     sources: list[tuple[str, Callable[[], I64]]] = [
-        ("plain", lambda: codes[r].astype(np.int64)),
-        ("plain", lambda: day[r].astype(np.int64) - d0),
-        ("plain", lambda: kind_code[r].astype(np.int64)),
-        ("pool", lambda: st.item[r].astype(np.int64) + 1),
-        ("pool", lambda: st.region[r].astype(np.int64) + 1),
-        ("pool", lambda: st.band[r].astype(np.int64) + 1),
-        ("pool", lambda: st.unit[r].astype(np.int64) + 1),
-        ("pool", lambda: st.service[r].astype(np.int64) + 1),
-        ("plain", lambda: _dense_ids(st.version_id[r], version_ids)[0]),
-        ("pool", lambda: st.rules[r].astype(np.int64) + 1),
+        ("plain", lambda: np.maximum(codes, 0).astype(np.int64)),
+        ("plain", lambda: day.astype(np.int64) - d0),
+        ("plain", lambda: kind_code.astype(np.int64)),
+        ("pool", lambda: st.item.astype(np.int64) + 1),
+        ("pool", lambda: st.region.astype(np.int64) + 1),
+        ("pool", lambda: st.band.astype(np.int64) + 1),
+        ("pool", lambda: st.unit.astype(np.int64) + 1),
+        ("pool", lambda: st.service.astype(np.int64) + 1),
+        ("plain", lambda: _dense_ids(st.version_id, version_ids)[0]),
+        ("pool", lambda: st.rules.astype(np.int64) + 1),
     ]
     backs: list[I64 | None] = []
     sizes: list[int] = []
-    key = np.zeros(len(r), dtype=np.int64)
+    key = np.zeros(st.n, dtype=np.int64)
     radix_total = 1
-    columns: list[I64] = []  # kept only on the (theoretical) >64-bit path
     for how, make in sources:
         v = make()
+        lo, hi = int(v.min()), int(v.max())
+        if lo == hi:
+            # Constant dimension (one kind, one unit, no region...): no radix.
+            backs.append(np.array([lo], dtype=np.int64))
+            sizes.append(1)
+            continue
         if how == "pool":
             present = np.bincount(v) > 0
             back = np.flatnonzero(present)
+            backs.append(back)
             v = (np.cumsum(present) - 1)[v]
             size = len(back)
-            backs.append(back)
         else:
-            size = int(v.max()) + 1
             backs.append(None)
+            size = hi + 1
         sizes.append(size)
         radix_total *= size
         if radix_total < _KEY_LIMIT:
             key *= size
             key += v
-        columns.append(v)
-        if radix_total < _KEY_LIMIT:
-            columns = []
-    dims = [(c, size) for c, size in zip(columns, sizes, strict=False)]
-    # Hash grouping: Arrow's dictionary_encode numbers the distinct keys, then
-    # ufunc.at accumulates each column exactly in int64; the groups are put in
-    # key order at the end (the output order).
     if radix_total >= _KEY_LIMIT:
         # Beyond 64 bits (never seen in practice): rank the dimension tuples.
-        columns = [make() if how == "plain" else _rank(make()) for how, make in sources]
-        dims = list(zip(columns, sizes, strict=True))
-        order0 = np.lexsort([values for values, _ in reversed(dims)])
-        change = np.zeros(len(r), dtype=bool)
+        columns = [
+            np.zeros(st.n, dtype=np.int64)
+            if size == 1
+            else (make() if how == "plain" else _rank(make()))
+            for (how, make), size in zip(sources, sizes, strict=True)
+        ]
+        order0 = np.lexsort(columns[::-1])
+        change = np.zeros(st.n, dtype=bool)
         change[0] = True
-        for values, _ in dims:
+        for values in columns:
             v = values[order0]
             change[1:] |= v[1:] != v[:-1]
-        key = np.empty(len(r), dtype=np.int64)
+        key = np.empty(st.n, dtype=np.int64)
         key[order0] = np.cumsum(change) - 1
+    # Hash grouping: Arrow's dictionary_encode numbers the distinct keys
+    # (unrated rows share the key -1), ufunc.at accumulates each column exactly
+    # in int64, and the groups are put in key order at the end.
+    key = np.where(rated, key, -1)
     enc = pc.dictionary_encode(pa.array(key))
     group = np.asarray(enc.indices.to_numpy(), dtype=np.int64)
     uniq = np.asarray(enc.dictionary.to_numpy(), dtype=np.int64)
-    m = len(uniq)
+    del key
+    n_groups = len(uniq)
     order = np.argsort(uniq)
+    order = order[uniq[order] >= 0]  # drop the unrated group
+    m = len(order)
     if radix_total < _KEY_LIMIT:
-        key = uniq[order]
+        packed = uniq[order]
         parts: list[I64] = []
         for size in reversed(sizes):
-            parts.append(key % size)
-            key = key // size
+            parts.append(packed % size)
+            packed = packed // size
         parts.reverse()
     else:
-        first_row = np.full(m, len(r), dtype=np.int64)
-        np.minimum.at(first_row, group, np.arange(len(r), dtype=np.int64))
-        parts = [values[first_row[order]] for values, _ in dims]
-    counts = np.bincount(group, minlength=m)[order]
+        first_row = np.full(n_groups, st.n, dtype=np.int64)
+        np.minimum.at(first_row, group, np.arange(st.n, dtype=np.int64))
+        parts = [values[first_row[order]] for values in columns]
     parts = [p if back is None else back[p] for p, back in zip(parts, backs, strict=True)]
     acct_code, dday, kind, item, region, band, unit, service, ver_d, rules = parts
+    counts = np.bincount(group, minlength=n_groups)[order]
 
     def strings(codes1: I64) -> pa.Array:
         return pool.dictionary((codes1 - 1).astype(np.int32)).cast(pa.string())
 
     def total(values: I64) -> I64:
-        out = np.zeros(m, dtype=np.int64)
+        out = np.zeros(n_groups, dtype=np.int64)
         np.add.at(out, group, values)
         return out[order]
 
     def amount(values: I64, scale: int = SCALE) -> pa.Array:
-        # A plain int64 sum is exact when n * max|v| fits; otherwise each amount
-        # is split in halves whose sums cannot overflow.
+        # Unrated rows carry 0. A plain int64 sum is exact when n * max|v| fits;
+        # otherwise each amount is split in halves whose sums cannot overflow.
         bound = max(abs(int(values.min())), abs(int(values.max()))) * len(values)
         if bound < 2**63:
             return decimal_array(total(values), scale=scale).cast(DEC)
@@ -595,22 +609,23 @@ def _daily_table(
         return _join(total(hi), total(lo), scale)
 
     def extreme(ufunc: np.ufunc, start: int, values: I64) -> I64:
-        out = np.full(m, start, dtype=np.int64)
+        out = np.full(n_groups, start, dtype=np.int64)
         ufunc.at(out, group, values)
         return out[order]
 
-    entry = st.entry_id[r]
-    e_min = extreme(np.minimum, 2**62, entry)
-    e_max = extreme(np.maximum, -(2**62), entry)
+    e_min = extreme(np.minimum, 2**62, st.entry_id)
+    e_max = extreme(np.maximum, -(2**62), st.entry_id)
     if prefix_values is not None:
-        prefix = st.prefix[r].astype(np.int64)
+        prefix = st.prefix.astype(np.int64)
         p_min = extreme(np.minimum, 2**62, prefix)
         p_max = extreme(np.maximum, -(2**62), prefix)
+        del prefix
     else:
         p_min = p_max = np.full(m, -1, dtype=np.int64)
-    # Account codes map back to ids through the codes of the rated rows.
+    # Account codes map back to ids (every rated row has a code: it is owned).
     code_to_id = np.zeros(int(codes.max()) + 1 if len(codes) else 1, dtype=np.int64)
-    code_to_id[codes[r]] = account_id[r]
+    owned_rows = codes >= 0
+    code_to_id[codes[owned_rows]] = account_id[owned_rows]
     version = np.where(ver_d > 0, ver_table[np.maximum(ver_d - 1, 0)] if len(ver_table) else 0, -1)
     kinds = pa.DictionaryArray.from_arrays(pa.array(kind.astype(np.int8)), _KINDS)
     out = {
@@ -631,10 +646,10 @@ def _daily_table(
         "rules": strings(rules),
         "currency": pa.array([plan.contract.currency] * m, pa.string()),
         "rows": pa.array(counts, pa.int64()),
-        "quantity": amount(st.quantity[r], st.quantity_scale),
-        "included_quantity": amount(st.included[r], st.quantity_scale),
-        "list_amount": amount(st.list_amount[r]),
-        "net_amount": amount(st.net_amount[r]),
+        "quantity": amount(np.where(rated, st.quantity, 0), st.quantity_scale),
+        "included_quantity": amount(st.included, st.quantity_scale),
+        "list_amount": amount(st.list_amount),
+        "net_amount": amount(st.net_amount),
     }
     return pa.Table.from_pydict(out, schema=DAILY_SCHEMA)
 

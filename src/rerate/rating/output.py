@@ -1,6 +1,7 @@
 """Persisting a billing run: Parquet files plus a summary, written once.
 
-    <directory>/rated.parquet         one row per usage row of the run
+    <directory>/rated/part-N.parquet  one row per usage row of the run (read the
+                                      directory as one dataset; parts in order)
     <directory>/daily.parquet         the daily billing rows
     <directory>/period_lines.parquet  support fee, commitment, credits, ...
     <directory>/summary.json          counts and totals, money as strings
@@ -27,7 +28,10 @@ import pyarrow.parquet as pq
 from rerate.kit.money import money_str
 from rerate.rating.engine import RatingResult, RatingSummary
 
-FILES = ("rated.parquet", "daily.parquet", "period_lines.parquet", "summary.json")
+FILES = ("rated", "daily.parquet", "period_lines.parquet", "summary.json")
+# Rows per rated part: Parquet encoding is single-threaded per file, so large
+# runs are written as several parts concurrently.
+PART_ROWS = 2_000_000
 
 
 def summary_dict(summary: RatingSummary) -> dict[str, Any]:
@@ -76,17 +80,29 @@ def write_run(result: RatingResult, directory: str | Path) -> Path:
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     staging.mkdir()
     try:
-        # The three files are encoded concurrently (Arrow releases the GIL).
-        # LZ4: several times faster to write than zstd for ~40% more bytes;
-        # statistics only where readers filter (day, account, time, status).
-        with ThreadPoolExecutor(max_workers=3) as pool:
+        # Files are encoded concurrently (Arrow releases the GIL). LZ4: several
+        # times faster to write than zstd for ~40% more bytes; statistics only
+        # where readers filter (day, account, time, status).
+        rated = result.rated
+        parts = max(1, min(os.cpu_count() or 1, -(-rated.num_rows // PART_ROWS)))
+        step = -(-rated.num_rows // parts) if rated.num_rows else 0
+        (staging / "rated").mkdir()
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
             jobs = [
-                pool.submit(_write_parquet, result.rated, staging / "rated.parquet", _RATED_STATS),
-                pool.submit(_write_parquet, result.daily, staging / "daily.parquet", True),
+                pool.submit(
+                    _write_parquet,
+                    rated.slice(i * step, step),
+                    staging / "rated" / f"part-{i:05d}.parquet",
+                    _RATED_STATS,
+                )
+                for i in range(parts)
+            ]
+            jobs.append(pool.submit(_write_parquet, result.daily, staging / "daily.parquet", True))
+            jobs.append(
                 pool.submit(
                     _write_parquet, result.period_lines, staging / "period_lines.parquet", True
-                ),
-            ]
+                )
+            )
             for job in jobs:
                 job.result()
         with open(staging / "summary.json", "w", encoding="utf-8") as fh:
