@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,14 +21,13 @@ from rerate.jobs.queue import (
     cancel,
     claim,
     complete,
-    duration_seconds,
     enqueue,
     fail,
     fenced,
     heartbeat,
-    job_to_dict,
     reap_expired,
 )
+from rerate.jobs.views import duration_seconds, job_view
 from rerate.kit.db import Database, is_sqlite
 from rerate.kit.errors import Conflict, Invalid, NotFound
 from rerate.models.base import utcnow
@@ -392,9 +392,9 @@ def test_duration_is_live_while_running_and_fixed_once_finished(
     fixed = duration_seconds(done, utcnow() + timedelta(hours=1))
     assert fixed is not None
     assert fixed < 60
-    view = job_to_dict(done)
+    view = job_view(done, "customer")
     assert view["status"] == "complete"
     assert view["result"] == {"total": "2.50"}
     assert view["progress"] == "100.00"
-    assert view["duration_s"] == fixed
-    json.dumps(view)  # JSON-ready as is
+    assert view["duration_seconds"] == fixed
+    json.dumps(jsonable_encoder(view))  # what the API sends
