@@ -50,6 +50,11 @@ def test_upload_creates_accounts_then_reimport_adds_nothing(
     with database.session() as s:
         rows = UsageStore(data_dir).scan(visible_import_ids(s)).num_rows
     assert rows == report["new"]
+    listed = client.get("/api/v1/usage/imports?limit=1", headers=world.headers("partner_admin"))
+    assert listed.json()["total"] == 2  # both imports, newest first, one per page
+    assert [i["rows_new"] for i in listed.json()["items"]] == [0]
+    others = client.get("/api/v1/usage/imports", headers=world.headers("platform_service"))
+    assert others.json()["total"] == 2  # platform roles see every import
 
 
 def test_bad_file_is_rejected_whole_naming_line_and_column(

@@ -114,13 +114,16 @@ def list_invoices(
         stmt = stmt.where(Invoice.customer_id == customer_id)
     if period is not None:
         stmt = stmt.where(Invoice.period == period)
-    rows = [
-        (inv, node)
-        for inv, node in session.execute(
-            stmt.order_by(Invoice.period.desc(), Invoice.customer_id, Invoice.id.desc())
-        ).all()
-        if _visible(session, principal, node)
-    ]
+    # Visibility is a per-customer setting: look it up once per customer, not per invoice.
+    visible: dict[int, bool] = {}
+    rows = []
+    for inv, node in session.execute(
+        stmt.order_by(Invoice.period.desc(), Invoice.customer_id, Invoice.id.desc())
+    ).all():
+        if node.id not in visible:
+            visible[node.id] = _visible(session, principal, node)
+        if visible[node.id]:
+            rows.append((inv, node))
     page = rows[offset : offset + limit]
     return {"items": [invoice_view(inv) for inv, _ in page], "total": len(rows)}
 

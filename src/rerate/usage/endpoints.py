@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rerate.api.deps import SessionDep, UsageImporter
 from rerate.kit.errors import Invalid
@@ -168,15 +168,14 @@ class ImportOut(BaseModel):
 def list_imports(
     session: SessionDep,
     principal: UsageImporter,
-    limit: int = 50,
-    offset: int = 0,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
 ) -> dict[str, object]:
     """Imports made by the caller (platform roles: every import)."""
-    stmt = select(UsageImport).order_by(UsageImport.id.desc())
+    stmt = select(UsageImport)
     if not principal.is_platform():
         stmt = stmt.where(UsageImport.actor_id == principal.user_id)
-    rows = list(session.scalars(stmt))
-    items = [
-        ImportOut.model_validate(r, from_attributes=True) for r in rows[offset : offset + limit]
-    ]
-    return {"items": items, "total": len(rows)}
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(UsageImport.id.desc()).limit(limit).offset(offset))
+    items = [ImportOut.model_validate(r, from_attributes=True) for r in rows]
+    return {"items": items, "total": total}
