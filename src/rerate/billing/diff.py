@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from rerate.billing.aggregates import item_aggregates
+from rerate.billing.runs import read_daily
 from rerate.kit.errors import NotFound
 from rerate.models import BillingRun, Job
 
@@ -21,8 +22,6 @@ Key = tuple[int, str]  # (account_id, SKU or destination group)
 def _groups(run: BillingRun | None) -> dict[Key, tuple[Decimal, Decimal]]:
     if run is None:
         return {}
-    from rerate.billing.runs import read_daily
-
     return item_aggregates(read_daily(run))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Permission, Principal
 from rerate.kit.errors import Invalid
-from rerate.kit.periods import Month
+from rerate.kit.periods import Month, local_day
 from rerate.models import AccountOwnership, Contract, Node
 from rerate.models.base import utcnow
 from rerate.models.enums import NodeKind
@@ -99,7 +99,7 @@ def check_period(contract: Contract, period: str, *, now: datetime | None = None
         month = Month.parse(period)
     except ValueError as exc:
         raise Invalid(str(exc)) from None
-    current = Month.of(now.astimezone(Month(2000, 1).in_zone(contract.billing_tz).zone).date())
+    current = Month.of(local_day(now, contract.billing_tz))
     if month == current:
         raise Invalid(
             f"{month} is the current, open billing period; only closed periods can be "

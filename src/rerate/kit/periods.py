@@ -112,7 +112,3 @@ def local_day(instant: datetime, tz: str) -> date:
     if instant.tzinfo is None:
         raise ValueError("naive datetime: every instant in rerate is timezone-aware")
     return instant.astimezone(ZoneInfo(tz)).date()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
