@@ -120,7 +120,7 @@ def _dec(units: int, scale: int) -> Decimal:
     return Decimal(int(units)).scaleb(-scale)
 
 
-def _round_amount(value: float) -> Decimal:
+def _round_amount(value: Decimal) -> Decimal:
     """A round figure near `value`: two significant digits, at least 1."""
     whole = max(1, int(value))
     step = 10 ** max(0, len(str(whole)) - 2)

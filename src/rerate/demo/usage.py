@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -76,7 +77,7 @@ class CloudUsage:
     table: pa.Table
     # Per closed month: list-price value of the committed customer's usage
     # (v1/v2 and regional prices, no tiers), to place its commitment.
-    committed_by_month: tuple[float, ...]
+    committed_by_month: tuple[Decimal, ...]
 
 
 def _us(instant: datetime) -> int:
@@ -234,9 +235,12 @@ def cloud_usage(
     month_no = np.searchsorted(month_starts, start_us, side="right") - 1
     sel = committed[pair]
     version = (start_us[sel] >= _us(window.v2_from)).astype(np.int64)
-    value = qty_micro[sel] * book[version, sku[sel], p_reg[pair][sel]] / 1e10
+    # Exact: micro-units x 1e-4 prices are integers of 1e-10; summed as Python ints
+    # (object dtype) so a month's total cannot overflow int64.
+    value = qty_micro[sel].astype(object) * book[version, sku[sel], p_reg[pair][sel]].astype(object)
     committed_by_month = tuple(
-        float(value[month_no[sel] == k].sum()) for k in range(len(window.closed_months))
+        Decimal(int(value[month_no[sel] == k].sum())).scaleb(-10)
+        for k in range(len(window.closed_months))
     )
 
     skus = prices.skus
