@@ -95,11 +95,11 @@ def test_recalculation_publishes_a_run_and_fills_the_cache(
     done = job(client, w, body["jobs"][0]["id"])
     assert done["status"] == "complete", done["error"]
     result = done["result"]
-    # September 2026, Europe/Paris: 30 local days. Both accounts belong to A1x all month.
-    # vm.small: 24 h x 0.05 = 1.20/day, 10 % Compute discount -> 1.08; disk: 100 x 0.0033333333
-    # = 0.33333333/day. Per account per day 1.41333333; x 2 accounts x 30 days = 84.7999998.
-    # But the Paris month starts 2026-08-31 22:00 UTC: the UTC-midnight daily rows that start
-    # inside it are 1..30 Sept (the 31 Aug row starts before). Rounded total: 84.80.
+    # September 2026 in Europe/Paris is [2026-08-31 22:00, 2026-09-30 22:00) UTC: the daily
+    # rows starting at 00:00 UTC on 1..30 Sept fall inside (the 31 Aug row starts before it).
+    # Both accounts belong to A1x all month. Per account per day: vm.small 24 h x 0.05 = 1.20,
+    # less the 10 % Compute discount = 1.08; disk 100 x 0.0033333333 = 0.33333333; together
+    # 1.41333333 x 2 accounts x 30 days = 84.7999998, rounded at the boundary to 84.80.
     assert Decimal(result["total_after"]) == Decimal("84.80")
     assert result["published"] is True
     assert result["new_version"] is True
