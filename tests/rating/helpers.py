@@ -69,14 +69,26 @@ def rated_rows(result: RatingResult) -> dict[str, dict[str, Any]]:
 
 
 def compare(
-    rows: list[dict[str, Any]], plan: RatingPlan, period: Period
+    rows: list[dict[str, Any]],
+    plan: RatingPlan,
+    period: Period,
+    *,
+    chunk_rows: int | None = None,
 ) -> tuple[RatingResult, RefResult]:
-    """Rate with the engine and the reference; assert they agree exactly."""
+    """Rate with the engine and the reference; assert they agree exactly.
+
+    `chunk_rows` splits the engine's work into chunks of whole accounts; rated
+    rows then come grouped by chunk, so rows are matched by record id."""
     table = usage_table(rows)
-    got = rate(table, plan, period)
+    got = rate(table, plan, period, **({"chunk_rows": chunk_rows} if chunk_rows else {}))
     ref = reference_rate(table.to_pylist(), plan, period)
-    engine_rows = got.rated.to_pylist()
-    assert [r["record_id"] for r in engine_rows] == [r.record_id for r in ref.rows]
+    by_id = {r["record_id"]: r for r in got.rated.to_pylist()}
+    assert len(by_id) == got.rated.num_rows  # no row twice
+    if chunk_rows is None:
+        ids = [r["record_id"] for r in got.rated.to_pylist()]
+        assert ids == [r.record_id for r in ref.rows]  # one chunk: input order
+    assert sorted(by_id) == sorted(r.record_id for r in ref.rows)
+    engine_rows = [by_id[r.record_id] for r in ref.rows]
     assert got.summary.out_of_period == ref.out_of_period
     for g, r in zip(engine_rows, ref.rows, strict=True):
         for name in ROW_FIELDS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rerate.kit.periods import Month
@@ -111,3 +112,21 @@ def test_chunked_parallel_cdr_stage_matches_the_reference(monkeypatch: pytest.Mo
     )
     result, _ = compare(rows, p, AUG)
     assert result.summary.unrated_by_reason == {"no_tariff": 4, "invalid_destination": 4}
+
+
+def test_chunks_hold_whole_accounts_and_every_row_once() -> None:
+    codes = np.array([3, -1, 0, 3, 1, 0, 2, 2, 2, -1, 1, 3], dtype=np.int32)
+    chunks = engine._chunks(codes, 4)
+    assert len(chunks) > 1
+    rows = np.concatenate([c for c in chunks if c is not None])
+    assert sorted(rows.tolist()) == list(range(len(codes)))  # every row exactly once
+    owners = [set(codes[c].tolist()) for c in chunks if c is not None]
+    for i, a in enumerate(owners):
+        for b in owners[i + 1 :]:
+            assert not a & b  # an account never spans two chunks
+    for c in chunks:
+        assert c is not None
+        for account in set(codes[c].tolist()):
+            mine = c[codes[c] == account]
+            assert mine.tolist() == sorted(mine.tolist())  # input order within an account
+    assert engine._chunks(codes, 100) == [None]  # small inputs: one chunk, input order

@@ -38,22 +38,27 @@ def cloud_scenarios(draw: st.DrawFn) -> tuple[list[dict[str, object]], RatingPla
     return draw(cloud_rows(period)), draw(plans(period, cloud=True)), period
 
 
+# None: one chunk (input order kept); small sizes split the rows into many
+# chunks of whole accounts, rated on several threads.
+CHUNKS = st.sampled_from([None, None, 1, 2, 5])
+
+
 @SETTINGS
-@given(cdr_scenarios())
+@given(cdr_scenarios(), CHUNKS)
 def test_cdr_rating_matches_reference(
-    scenario: tuple[list[dict[str, object]], RatingPlan, Period],
+    scenario: tuple[list[dict[str, object]], RatingPlan, Period], chunk_rows: int | None
 ) -> None:
     rows, plan, period = scenario
-    compare(rows, plan, period)
+    compare(rows, plan, period, chunk_rows=chunk_rows)
 
 
 @SETTINGS
-@given(cloud_scenarios())
+@given(cloud_scenarios(), CHUNKS)
 def test_cloud_rating_matches_reference(
-    scenario: tuple[list[dict[str, object]], RatingPlan, Period],
+    scenario: tuple[list[dict[str, object]], RatingPlan, Period], chunk_rows: int | None
 ) -> None:
     rows, plan, period = scenario
-    compare(rows, plan, period)
+    compare(rows, plan, period, chunk_rows=chunk_rows)
 
 
 @SETTINGS
@@ -82,4 +87,4 @@ def test_mixed_usage_matches_reference(data: st.DataObject) -> None:
         timetable=voice_plan.timetable,
     )
     rows = data.draw(cdr_rows(period, prefixes_of(plan))) + data.draw(cloud_rows(period))
-    compare(rows, plan, period)
+    compare(rows, plan, period, chunk_rows=data.draw(CHUNKS))

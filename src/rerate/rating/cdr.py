@@ -29,20 +29,26 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from rerate.rating.contract import RuleMatcher, apply_adjustments, label_codes, rows_by_winner
-from rerate.rating.fixed import decimal_column, mul_div, to_scaled
+from rerate.rating.contract import (
+    RuleMatcher,
+    apply_adjustments,
+    intern_labels,
+    label_codes,
+    rows_by_winner,
+)
+from rerate.rating.fixed import mul_div, to_scaled
 from rerate.rating.plan import (
     ConsumptionProfile,
     PriceBookVersion,
     ProfileUnit,
     RatingPlan,
     RuleKind,
-    TariffEntry,
     Tier,
 )
 from rerate.rating.prefixes import (
@@ -105,41 +111,52 @@ class _Entries:
 def _compile(
     versions: list[PriceBookVersion], band_names: tuple[str, ...], pool: StringPool
 ) -> _Entries:
+    """The entries of `versions`, concatenated from their prebuilt columns
+    (deck.py); only bands and destination groups are coded per call."""
+    cols = [v.tariff_columns for v in versions]
+    pos = np.repeat(np.arange(len(cols), dtype=np.int32), [len(c) for c in cols])
+
+    def cat(name: str, dtype: type) -> npt.NDArray[Any]:
+        parts = [getattr(c, name) for c in cols]
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    prefix_str = pa.concat_arrays([c.prefix for c in cols]) if cols else pa.array([], pa.string())
+    lo, hi, length = prefix_ranges(prefix_str)
     band_code = {b: i for i, b in enumerate(band_names)}
-    pos: list[int] = []
-    ents: list[TariffEntry] = []
-    for j, v in enumerate(versions):
-        ents.extend(v.tariffs)
-        pos.extend([j] * len(v.tariffs))
-    prefixes = [e.prefix for e in ents]
-    lo, hi, length = prefix_ranges(prefixes)
-
-    def dec(values: list[Decimal]) -> I64:
-        return decimal_column(pa.array(values, pa.decimal128(38, 10)))[0]
-
-    groups = pa.array([e.destination_group for e in ents], pa.string()).dictionary_encode()
-    group_codes = pool.codes(groups.dictionary.to_pylist())
+    group = np.zeros(len(pos), dtype=np.int32)
+    band = np.zeros(len(pos), dtype=np.int32)
+    at = 0
+    for c in cols:
+        n = len(c)
+        # Code the distinct values of each version, then gather per entry.
+        group_codes = pool.codes(c.group.dictionary.to_pylist())
+        group[at : at + n] = group_codes[np.asarray(c.group.indices.to_numpy(), dtype=np.int64)]
+        names = c.band.dictionary_encode()
+        table = np.array(
+            [band_code.get(b, _FOREIGN_BAND) for b in names.dictionary.to_pylist()] + [_NO_BAND],
+            dtype=np.int32,
+        )
+        band[at : at + n] = table[
+            np.asarray(names.indices.fill_null(-1).to_numpy(), dtype=np.int64)
+        ]
+        at += n
+    version_ids = np.array([v.id for v in versions], dtype=np.int64)
     return _Entries(
-        version_pos=np.array(pos, dtype=np.int32),
+        version_pos=pos,
         lo=lo,
         hi=hi,
         length=length,
-        band=np.array(
-            [_NO_BAND if e.band is None else band_code.get(e.band, _FOREIGN_BAND) for e in ents],
-            dtype=np.int32,
-        ),
-        rate=dec([e.rate_per_minute for e in ents]),
-        connect=dec([e.connect_fee for e in ents]),
-        min_s=np.array([e.min_seconds for e in ents], dtype=np.int64),
-        init=np.array([e.initial_increment for e in ents], dtype=np.int64),
-        sub=np.array([e.subsequent_increment for e in ents], dtype=np.int64),
-        unanswered=np.array([e.charge_unanswered for e in ents], dtype=np.bool_),
-        group=group_codes[np.asarray(groups.indices.to_numpy(), dtype=np.int64)]
-        if len(ents)
-        else np.zeros(0, dtype=np.int32),
-        prefix_str=pa.array(prefixes, pa.string()),
-        entry_id=np.array([e.id for e in ents], dtype=np.int64),
-        version_id=np.array([versions[p].id for p in pos], dtype=np.int64),
+        band=band,
+        rate=cat("rate", np.int64),
+        connect=cat("connect", np.int64),
+        min_s=cat("min_s", np.int64),
+        init=cat("init", np.int64),
+        sub=cat("sub", np.int64),
+        unanswered=cat("unanswered", np.bool_),
+        group=group,
+        prefix_str=prefix_str,
+        entry_id=cat("entry_id", np.int64),
+        version_id=version_ids[pos] if len(pos) else np.zeros(0, dtype=np.int64),
     )
 
 
@@ -270,34 +287,75 @@ def _parallel(stage: Callable[[int, int], None], n: int) -> None:
             job.result()
 
 
-def rate_cdrs(inp: CdrInput, plan: RatingPlan, pool: StringPool, accounts: I64) -> RowState:
-    """Rate CDR rows; `accounts` maps account codes to account ids."""
+@dataclass(frozen=True, slots=True)
+class CdrDeck:
+    """Everything about the tariff that does not depend on the rows: built once
+    per rating call and shared read-only by every chunk of rows."""
+
+    eff: I64  # effective_from of every version, in order
+    local: I64  # version index -> position among the compiled versions (-1: none)
+    ent: _Entries
+    matcher: _Matcher
+    band_names: tuple[str, ...]
+
+
+def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
+    """Compile the versions in force between min(start) and max(start), and
+    intern every string the CDR rater uses, in a fixed order (so codes do not
+    depend on which chunk of rows runs first)."""
+    timetable = plan.timetable
+    band_names = timetable.band_names if timetable is not None else ()
+    n_bands = max(len(band_names), 1)
+    book = plan.price_book
+    versions = list(book.ordered_versions()) if book is not None else []
+    eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
+    used = np.zeros(0, dtype=np.int64)
+    if versions and len(start):
+        first = max(int(np.searchsorted(eff, start.min(), side="right")) - 1, 0)
+        last = int(np.searchsorted(eff, start.max(), side="right")) - 1
+        used = np.arange(first, last + 1, dtype=np.int64)
+    local = np.full(max(len(versions), 1), -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    pool.code(VOICE_SERVICE)
+    pool.code(SECOND_UNIT)
+    pool.codes(list(band_names))
+    pool.code(plan.contract.currency)
+    ent = _compile([versions[i] for i in used], band_names, pool)
+    pf = _prefix_table(ent, n_bands, timetable is not None)
+    contract = plan.contract
+    overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
+    adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
+    intern_labels(overrides.rules, adjusts.rules, pool, passthrough=False)
+    return CdrDeck(eff, local, ent, _Matcher.build(pf, len(used)), band_names)
+
+
+def rate_cdrs(
+    inp: CdrInput,
+    plan: RatingPlan,
+    pool: StringPool,
+    accounts: I64,
+    deck: CdrDeck | None = None,
+) -> RowState:
+    """Rate CDR rows; `accounts` maps account codes to account ids. `deck`
+    (prepare_deck) is built here when the caller has not built it."""
     n = len(inp.start)
+    if deck is None:
+        deck = prepare_deck(plan, pool, inp.start)
     st = RowState(n)
     st.is_cdr[:] = True
     st.service[:] = pool.code(VOICE_SERVICE)
     st.unit[:] = pool.code(SECOND_UNIT)
     st.reason[~inp.owned] = reason_code(Reason.ACCOUNT_NOT_OWNED)
     timetable = plan.timetable
-    band_names = timetable.band_names if timetable is not None else ()
-    n_bands = max(len(band_names), 1)
-    book = plan.price_book
-    versions = list(book.ordered_versions()) if book is not None else []
-    if versions:
-        eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
-        vi = np.searchsorted(eff, inp.start, side="right") - 1
+    band_names = deck.band_names
+    if len(deck.eff):
+        vi = np.searchsorted(deck.eff, inp.start, side="right") - 1
     else:
         vi = np.full(n, -1, dtype=np.int64)
-    used = (
-        np.flatnonzero(np.bincount(vi[inp.owned & (vi >= 0)], minlength=len(versions)))
-        if versions
-        else np.zeros(0, dtype=np.int64)
-    )
-    local = np.full(max(len(versions), 1), -1, dtype=np.int64)
-    local[used] = np.arange(len(used))
-    ent = _compile([versions[i] for i in used], band_names, pool)
-    pf = _prefix_table(ent, n_bands, timetable is not None)
-    matcher = _Matcher.build(pf, len(used))
+    local = deck.local
+    ent = deck.ent
+    matcher = deck.matcher
+    pf = matcher.pf
     st.prefix_values = pf.prefix_str
 
     # Per-row work, chunk by chunk on all cores: numpy and Arrow release the

@@ -31,7 +31,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rerate.rating.contract import RuleMatcher, apply_adjustments, label_codes, rows_by_winner
+from rerate.rating.contract import (
+    RuleMatcher,
+    apply_adjustments,
+    intern_labels,
+    label_codes,
+    rows_by_winner,
+)
 from rerate.rating.fixed import (
     RatingOverflow,
     decimal_column,
@@ -193,7 +199,9 @@ def _find_entries(pr: _Prices, vpos: I64, sku: I32, region: I32, size: int) -> I
     n = len(sku)
     row_s, ent_s, ns = _dense(sku, pr.sku, size)
     row_r, ent_r, nr = _dense(region, pr.region, size)
-    nv = max(int(vpos.max()) + 1 if len(vpos) else 1, 1)
+    # Versions compiled, not only those of these rows (a chunk may use fewer).
+    nv = max(int(pr.version_pos.max()) + 1 if len(pr.version_pos) else 1, 1)
+    nv = max(nv, int(vpos.max()) + 1 if len(vpos) else 1)
     generic = pr.region < 0
     specific = ~generic
     if nv * ns * nr <= _DENSE_LIMIT:
@@ -233,8 +241,50 @@ def _plan_places(
     return max([decimal_places(v) for v in values] + [0])
 
 
-def rate_cloud(inp: CloudInput, plan: RatingPlan, pool: StringPool, accounts: I64) -> RowState:
+@dataclass(frozen=True, slots=True)
+class CloudPrices:
+    """The price book compiled once per rating call, shared by every chunk."""
+
+    eff: I64  # effective_from of every version, in order
+    local: I64  # version index -> position among the compiled versions (-1: none)
+    used: list[int]
+    pr: _Prices
+
+
+def prepare_prices(plan: RatingPlan, pool: StringPool, start: I64) -> CloudPrices:
+    """Compile the versions in force between min(start) and max(start) and
+    intern the plan's strings in a fixed order (see cdr.prepare_deck)."""
+    book = plan.price_book
+    versions = list(book.ordered_versions()) if book is not None else []
+    eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
+    used: list[int] = []
+    if versions and len(start):
+        first = max(int(np.searchsorted(eff, start.min(), side="right")) - 1, 0)
+        last = int(np.searchsorted(eff, start.max(), side="right")) - 1
+        used = list(range(first, last + 1))
+    local = np.full(max(len(versions), 1), -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    contract = plan.contract
+    pool.code(contract.currency)
+    pr = _compile(plan, used, pool) if used else _compile_empty()
+    for prof in sorted(plan.profiles, key=lambda p: p.id):
+        pool.code(prof.scope_sku)
+    overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
+    adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
+    intern_labels(overrides.rules, adjusts.rules, pool, passthrough=True)
+    return CloudPrices(eff, local, used, pr)
+
+
+def rate_cloud(
+    inp: CloudInput,
+    plan: RatingPlan,
+    pool: StringPool,
+    accounts: I64,
+    prices: CloudPrices | None = None,
+) -> RowState:
     n = len(inp.start)
+    if prices is None:
+        prices = prepare_prices(plan, pool, inp.start)
     st = RowState(n)
     st.reason[~inp.owned] = reason_code(Reason.ACCOUNT_NOT_OWNED)
     service = pool_codes(inp.service, pool)
@@ -246,26 +296,15 @@ def rate_cloud(inp: CloudInput, plan: RatingPlan, pool: StringPool, accounts: I6
     contract = plan.contract
     todo = inp.owned.copy()
 
-    book = plan.price_book
-    versions = list(book.ordered_versions()) if book is not None else []
-    if versions:
-        eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
-        vi = np.searchsorted(eff, inp.start, side="right") - 1
+    used, pr = prices.used, prices.pr
+    if len(prices.eff):
+        vi = np.searchsorted(prices.eff, inp.start, side="right") - 1
     else:
         vi = np.full(n, -1, dtype=np.int64)
-    used = (
-        np.flatnonzero(np.bincount(vi[todo & (vi >= 0)], minlength=len(versions))).tolist()
-        if versions
-        else []
-    )
-    local = np.full(max(len(versions), 1), -1, dtype=np.int64)
-    local[used] = np.arange(len(used))
-    vpos = np.where(vi >= 0, local[np.maximum(vi, 0)], -1)
+    vpos = np.where(vi >= 0, prices.local[np.maximum(vi, 0)], -1)
     if used:
-        pr = _compile(plan, used, pool)
         entry = _find_entries(pr, vpos, sku, region, len(pool.values))
     else:
-        pr = _compile_empty()
         entry = np.full(n, -1, dtype=np.int32)
     entry = np.where(todo, entry, -1).astype(np.int32)
 

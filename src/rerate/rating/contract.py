@@ -129,6 +129,15 @@ def adjustment_factor(rule: ContractRule) -> int:
 
 def apply_adjustments(base: I64, winner: I16, rules: Sequence[ContractRule]) -> I64:
     """net = round_half_up(base * factor) for each row's winning discount/markup."""
+    counts = np.bincount(winner.astype(np.int64) + 1, minlength=len(rules) + 1)[1:]
+    won = np.flatnonzero(counts)
+    if len(won) == 1:
+        # One rule wins every row that has a winner (a contract-wide discount,
+        # the common case): one pass over all rows beats gathering and
+        # scattering them. Rows without a winner keep their base.
+        i = int(won[0])
+        adjusted = mul_div(base, adjustment_factor(rules[i]), _FACTOR_DIVISOR)
+        return adjusted if counts[i] == len(base) else np.where(winner == i, adjusted, base)
     net = base.copy()
     for i, rows in rows_by_winner(winner):
         net[rows] = mul_div(base[rows], adjustment_factor(rules[i]), _FACTOR_DIVISOR)
@@ -161,6 +170,26 @@ def rules_label(
     if adjust is not None:
         parts.append(f"{adjust.kind.value}:{adjust.id}")
     return ",".join(parts)
+
+
+def intern_labels(
+    overrides: Sequence[ContractRule],
+    adjusts: Sequence[ContractRule],
+    pool: StringPool,
+    *,
+    passthrough: bool,
+) -> None:
+    """Intern every label label_codes can produce, in combination order, so
+    the pool's codes do not depend on which rows are rated first. (Beyond a
+    few thousand combinations they are interned as they occur instead.)"""
+    if (len(overrides) + 1) * (len(adjusts) + 1) > 4096:
+        return
+    for ov in (None, *overrides):
+        for ad in (None, *adjusts):
+            for pt in (False, True) if passthrough else (False,):
+                label = rules_label(ov, ad, pt)
+                if label:
+                    pool.code(label)
 
 
 def label_codes(

@@ -19,10 +19,13 @@ contract's billing time zone:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,12 +34,12 @@ import pyarrow.compute as pc
 
 from rerate.kit.money import round_money
 from rerate.kit.periods import Period
-from rerate.rating.cdr import CdrInput, rate_cdrs
-from rerate.rating.cloud import CloudInput, rate_cloud
+from rerate.rating.cdr import CdrDeck, CdrInput, prepare_deck, rate_cdrs
+from rerate.rating.cloud import CloudInput, CloudPrices, prepare_prices, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
 from rerate.rating.fixed import SCALE, decimal_array, from_scaled, safe_sum
 from rerate.rating.plan import ConsumptionProfile, PlanError, RatingPlan, utc_us
-from rerate.rating.rows import REASONS, Reason, RowState, StringPool, reason_code
+from rerate.rating.rows import RATED, REASONS, Reason, RowState, StringPool, reason_code
 from rerate.rating.selection import (
     AccountIndex,
     billing_day,
@@ -193,44 +196,63 @@ def _int_column(arr: pa.Array) -> tuple[I64, Bool]:
 def _kind_codes(arr: pa.Array) -> npt.NDArray[np.int8]:
     """0 for 'cdr', 1 for 'cloud', 2 for anything else (null included).
 
-    Compared on the raw string buffers: no per-row Python objects."""
-    kinds = ((0, UsageKind.CDR.value), (1, UsageKind.CLOUD.value))
+    One hash lookup per row in Arrow (no per-row Python objects); on a
+    dictionary column only the dictionary is looked up."""
+    kinds = pa.array([UsageKind.CDR.value, UsageKind.CLOUD.value], pa.string())
     if pa.types.is_dictionary(arr.type):
-        names = arr.dictionary.cast(pa.string()).to_pylist()
-        lookup = {name: c for c, name in kinds}
-        table = np.array([lookup.get(v, 2) for v in names] + [2], dtype=np.int8)
-        idx = np.asarray(arr.indices.fill_null(-1).to_numpy(), dtype=np.int64)
-        return np.asarray(table[idx], dtype=np.int8)
+        table = _kind_codes(arr.dictionary)
+        idx = np.asarray(arr.indices.cast(pa.int64()).fill_null(-1).to_numpy(), dtype=np.int64)
+        return np.asarray(np.append(table, np.int8(2))[idx], dtype=np.int8)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.string())
-    n = len(arr)
-    code = np.full(n, 2, dtype=np.int8)
-    bufs = arr.buffers()
-    if n == 0 or bufs[2] is None:
-        return code
-    odt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offsets = np.frombuffer(bufs[1], dtype=odt, count=arr.offset + n + 1)[arr.offset :]
-    starts = offsets[:-1]
-    lengths = np.diff(offsets)
-    data = np.frombuffer(bufs[2], dtype=np.uint8)
-    for c, name in kinds:
-        target = name.encode()
-        cand = np.flatnonzero(lengths == len(target))
-        ok = np.ones(len(cand), dtype=bool)
-        for i, byte in enumerate(target):
-            ok &= data[starts[cand] + i] == byte
-        code[cand[ok]] = c
-    if arr.null_count:
-        code[~np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)] = 2
-    return code
+    found = pc.index_in(arr, value_set=kinds.cast(arr.type)).fill_null(2)
+    return np.asarray(found.to_numpy(), dtype=np.int8)
 
 
 def _take(arr: pa.Array, idx: I64 | None) -> pa.Array:
     return arr if idx is None else arr.take(pa.array(idx))
 
 
-def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
-    """Rate `usage` for the plan's customer over `period` (see the module docstring)."""
+# Rows per chunk. A chunk holds whole accounts (everything cumulative --
+# tiers, allowances -- is per account), so chunks are rated independently, on
+# all cores, each with cache-sized temporaries that the allocator reuses.
+CHUNK_ROWS = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The selected usage rows of one chunk."""
+
+    start: I64
+    end: I64
+    account_id: I64
+    codes: I32
+    owned: Bool
+    kind_code: npt.NDArray[np.int8]
+    record_id: pa.Array
+    column: Callable[[str, pa.DataType], pa.Array]
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What one chunk contributes to the result."""
+
+    rated: pa.Table
+    daily: pa.Table
+    spend: SpendView
+    reasons: I64  # row count per reason code (0 = rated)
+    usage_list: int  # sums of the rated rows' amounts, units of 1e-10
+    usage_net: int
+
+
+def rate(
+    usage: pa.Table, plan: RatingPlan, period: Period, *, chunk_rows: int = CHUNK_ROWS
+) -> RatingResult:
+    """Rate `usage` for the plan's customer over `period` (see the module docstring).
+
+    More than `chunk_rows` rows are rated in chunks of whole accounts on all
+    cores; the rated rows then come grouped by chunk (accounts in code order,
+    input order within an account) instead of in input order."""
     contract = plan.contract
     if period.tz != contract.billing_tz:
         raise PlanError(
@@ -249,40 +271,154 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
     n = n_in if idx is None else len(idx)
     start = start_all if idx is None else start_all[idx]
     end = end_all if idx is None else end_all[idx]
+    del start_all, end_all, selected
+
+    columns: dict[str, pa.Array] = {}
 
     def col(name: str, typ: pa.DataType) -> pa.Array:
-        return _take(_column(usage, name, typ, n_in), idx)
+        if name not in columns:
+            columns[name] = _take(_column(usage, name, typ, n_in), idx)
+        return columns[name]
 
-    record_id = col("record_id", pa.string())
     account_id, _ = _int_column(col("account_id", pa.int64()))
     kind_code = _kind_codes(col("kind", pa.string()))
-    is_cdr = kind_code == 0
-    is_cloud = kind_code == 1
-
     accounts = AccountIndex(plan.ownership, plan.customer_id)
     codes = accounts.codes(account_id)
     owned = accounts.owned(codes, start)
 
+    # Everything that does not depend on the rows is prepared once, and every
+    # string is interned up front in a fixed order, so chunks share read-only
+    # tables and the pool's codes do not depend on which chunk runs first.
     pool = StringPool()
+    is_cdr = kind_code == 0
+    is_cloud = kind_code == 1
+    deck = prepare_deck(plan, pool, start[is_cdr]) if bool(is_cdr.any()) else None
+    prices = None
+    if bool(is_cloud.any()):
+        for name in _CLOUD_STRINGS:
+            columns[name] = _interned(col(name, pa.string()), pool)
+        prices = prepare_prices(plan, pool, start[is_cloud])
+    del is_cdr, is_cloud
+
+    def rows_of(chunk: I64 | None) -> _Rows:
+        def column(name: str, typ: pa.DataType) -> pa.Array:
+            return _take(col(name, typ), chunk)
+
+        def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return values if chunk is None else values[chunk]
+
+        return _Rows(
+            start=pick(start),
+            end=pick(end),
+            account_id=pick(account_id),
+            codes=pick(codes),
+            owned=pick(owned),
+            kind_code=pick(kind_code),
+            record_id=column("record_id", pa.string()),
+            column=column,
+        )
+
+    def work(chunk: I64 | None) -> _Part:
+        return _rate_rows(plan, period, pool, accounts, deck, prices, rows_of(chunk))
+
+    col("record_id", pa.string())  # taken once, before the threads share `columns`
+    for name in ("billable_seconds", "destination", "quantity", "list_cost"):
+        if name in usage.column_names:
+            col(name, pa.null())
+    chunks = _chunks(codes, chunk_rows)
+    if len(chunks) == 1:
+        parts = [work(chunks[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) as ex:
+            parts = list(ex.map(work, chunks))
+    rated = pa.concat_tables([p.rated for p in parts])
+    daily = pa.concat_tables([p.daily for p in parts])
+    spend = SpendView(
+        net=np.concatenate([p.spend.net for p in parts]),
+        service=np.concatenate([p.spend.service for p in parts]),
+        sku=np.concatenate([p.spend.sku for p in parts]),
+        region=np.concatenate([p.spend.region for p in parts]),
+    )
+    lines = period_lines(contract, period, pool, spend, _profile_fee_accounts(plan, period))
+    summary = _summary(plan, period, parts, lines, n_in, n)
+    return RatingResult(
+        rated=rated,
+        daily=daily,
+        period_lines=_lines_table(plan, lines),
+        lines=tuple(lines),
+        summary=summary,
+    )
+
+
+_CLOUD_STRINGS = ("service", "sku", "region", "unit", "currency")
+
+
+def _interned(arr: pa.Array, pool: StringPool) -> pa.DictionaryArray:
+    """`arr` dictionary-encoded, its values interned in the pool (in order of
+    first appearance): chunks then take int32 indices, not strings."""
+    if not pa.types.is_dictionary(arr.type):
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = arr.cast(pa.string())
+        arr = pc.dictionary_encode(arr)
+    pool.codes(arr.dictionary.cast(pa.string()).to_pylist())
+    return arr
+
+
+def _chunks(codes: I32, target: int) -> list[I64 | None]:
+    """Row indices of each chunk: whole accounts, about `target` rows each, in
+    account order (input order within an account). One chunk: None (all rows,
+    input order)."""
+    n = len(codes)
+    if n <= target:
+        return [None]
+    key = codes.astype(np.int64) + 1  # code -1 (never owned) is a group too
+    order = np.argsort(key, kind="stable")
+    ends = np.cumsum(np.bincount(key))  # position after each account's rows
+    wanted = np.arange(target, n, target)
+    cuts = np.unique(np.append(ends[np.searchsorted(ends, wanted)], n))
+    bounds = np.concatenate([[0], cuts[cuts > 0]])
+    return [order[lo:hi] for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+
+
+def _rate_rows(
+    plan: RatingPlan,
+    period: Period,
+    pool: StringPool,
+    accounts: AccountIndex,
+    deck: CdrDeck | None,
+    prices: CloudPrices | None,
+    rows: _Rows,
+) -> _Part:
+    """Rate one chunk: rows of whole accounts."""
+    n = len(rows.start)
+    kind_code = rows.kind_code
+    is_cdr = kind_code == 0
+    is_cloud = kind_code == 1
+    col = rows.column
     all_cdr, all_cloud = bool(is_cdr.all()), bool(is_cloud.all())
     # One kind only (the common case): the rater's state is the result, no copy.
     state = RowState(n) if not (all_cdr or all_cloud) else None
     prefix_values: pa.Array | None = None
-    if bool(is_cdr.any()):
-        cidx = None if bool(is_cdr.all()) else np.flatnonzero(is_cdr)
+    if deck is not None and bool(is_cdr.any()):
+        cidx = None if all_cdr else np.flatnonzero(is_cdr)
+
+        def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return values if cidx is None else values[cidx]
+
         billable, _ = _int_column(_take(col("billable_seconds", pa.int64()), cidx))
         cdr_state = rate_cdrs(
             CdrInput(
-                start=start if cidx is None else start[cidx],
-                account_code=codes if cidx is None else codes[cidx],
-                owned=owned if cidx is None else owned[cidx],
+                start=pick(rows.start),
+                account_code=pick(rows.codes),
+                owned=pick(rows.owned),
                 destination=_take(col("destination", pa.string()), cidx),
                 billable=billable,
-                record_id=_take(record_id, cidx),
+                record_id=_take(rows.record_id, cidx),
             ),
             plan,
             pool,
             accounts.accounts,
+            deck,
         )
         prefix_values = cdr_state.prefix_values
         if state is None:
@@ -290,13 +426,17 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
         else:
             state.quantity_scale = cdr_state.quantity_scale
             state.put(cidx, cdr_state)
-    if bool(is_cloud.any()):
-        gidx = None if bool(is_cloud.all()) else np.flatnonzero(is_cloud)
+    if prices is not None and bool(is_cloud.any()):
+        gidx = None if all_cloud else np.flatnonzero(is_cloud)
+
+        def gpick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return values if gidx is None else values[gidx]
+
         cloud_state = rate_cloud(
             CloudInput(
-                start=start if gidx is None else start[gidx],
-                account_code=codes if gidx is None else codes[gidx],
-                owned=owned if gidx is None else owned[gidx],
+                start=gpick(rows.start),
+                account_code=gpick(rows.codes),
+                owned=gpick(rows.owned),
                 service=_take(col("service", pa.string()), gidx),
                 sku=_take(col("sku", pa.string()), gidx),
                 region=_take(col("region", pa.string()), gidx),
@@ -304,11 +444,12 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
                 currency=_take(col("currency", pa.string()), gidx),
                 quantity=_take(col("quantity", DEC), gidx),
                 list_cost=_take(col("list_cost", DEC), gidx),
-                record_id=_take(record_id, gidx),
+                record_id=_take(rows.record_id, gidx),
             ),
             plan,
             pool,
             accounts.accounts,
+            prices,
         )
         if state is None:
             state = cloud_state
@@ -325,26 +466,35 @@ def rate(usage: pa.Table, plan: RatingPlan, period: Period) -> RatingResult:
         state = RowState(n)
     state.reason[kind_code == 2] = reason_code(Reason.UNKNOWN_KIND)
 
-    day = billing_day(start, period).astype(np.int32)
-    rated = _rated_table(
-        plan, state, pool, record_id, kind_code, account_id, start, end, day, prefix_values
+    day = billing_day(rows.start, period).astype(np.int32)
+    rated_table = _rated_table(
+        plan,
+        state,
+        pool,
+        rows.record_id,
+        kind_code,
+        rows.account_id,
+        rows.start,
+        rows.end,
+        day,
+        prefix_values,
     )
-    daily = _daily_table(plan, state, pool, account_id, codes, kind_code, day, prefix_values)
-    rated_mask = state.rated
-    spend = SpendView(
-        net=state.net_amount[rated_mask],
-        service=state.service[rated_mask],
-        sku=state.item[rated_mask],
-        region=state.region[rated_mask],
+    daily = _daily_table(
+        plan, state, pool, rows.account_id, rows.codes, kind_code, day, prefix_values
     )
-    lines = period_lines(contract, period, pool, spend, _profile_fee_accounts(plan, period))
-    summary = _summary(plan, period, state, lines, n_in, n)
-    return RatingResult(
-        rated=rated,
+    rated = state.rated
+    return _Part(
+        rated=rated_table,
         daily=daily,
-        period_lines=_lines_table(plan, lines),
-        lines=tuple(lines),
-        summary=summary,
+        spend=SpendView(
+            net=state.net_amount[rated],
+            service=state.service[rated],
+            sku=state.item[rated],
+            region=state.region[rated],
+        ),
+        reasons=np.bincount(state.reason.astype(np.int64), minlength=len(REASONS) + 1),
+        usage_list=safe_sum(state.list_amount[rated]),
+        usage_net=safe_sum(state.net_amount[rated]),
     )
 
 
@@ -676,20 +826,19 @@ def _lines_table(plan: RatingPlan, lines: Sequence[PeriodLine]) -> pa.Table:
 def _summary(
     plan: RatingPlan,
     period: Period,
-    st: RowState,
+    parts: Sequence[_Part],
     lines: Sequence[PeriodLine],
     n_in: int,
     n: int,
 ) -> RatingSummary:
-    rated = st.rated
-    n_rated = int(np.count_nonzero(rated))
-    counts = np.bincount(st.reason.astype(np.int64), minlength=len(REASONS) + 1)
+    counts = np.sum([p.reasons for p in parts], axis=0)
+    n_rated = int(counts[RATED])
     by_reason = {r.value: int(counts[i + 1]) for i, r in enumerate(REASONS) if counts[i + 1]}
     cur = plan.contract.currency
     with localcontext() as ctx:
         ctx.prec = 100
-        usage_list = from_scaled(safe_sum(st.list_amount[rated]))
-        usage_net = from_scaled(safe_sum(st.net_amount[rated]))
+        usage_list = from_scaled(sum(p.usage_list for p in parts))
+        usage_net = from_scaled(sum(p.usage_net for p in parts))
         rounded = round_money(usage_net, cur, plan.contract.rounding)
         lines_total = sum((ln.amount for ln in lines), Decimal(0))
         totals = {

@@ -14,13 +14,14 @@ amounts with at most 10 decimal places, aware UTC instants ...).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from rerate.kit.money import DEFAULT_ROUNDING, PRICE_SCALE, RoundingMode, minor_units
+from rerate.rating.deck import TariffColumns, tariff_columns
 
 # A prefix or a destination is matched on at most this many digits (E.164's
 # maximum length). Longer destinations are matched on their first 15 digits.
@@ -167,6 +168,8 @@ class PriceBookVersion:
     effective_from: datetime
     prices: tuple[PriceEntry, ...] = ()
     tariffs: tuple[TariffEntry, ...] = ()
+    # The tariffs as arrays (deck.py), built once here: rating reuses them.
+    tariff_columns: TariffColumns = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         utc_us(self.effective_from)
@@ -182,6 +185,7 @@ class PriceBookVersion:
             if tkey in seen_t:
                 raise PlanError(f"version {self.id}: duplicate tariff for prefix/band {tkey}")
             seen_t.add(tkey)
+        object.__setattr__(self, "tariff_columns", tariff_columns(self.tariffs))
 
     @property
     def effective_from_us(self) -> int:

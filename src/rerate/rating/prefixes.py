@@ -94,12 +94,12 @@ def encode_destinations(column: pa.Array | pa.ChunkedArray) -> tuple[I64, Bool]:
     return np.where(valid, keys, -1), valid
 
 
-def prefix_ranges(prefixes: Sequence[str]) -> tuple[I64, I64, I64]:
+def prefix_ranges(prefixes: Sequence[str] | pa.Array) -> tuple[I64, I64, I64]:
     """(range start, range end, length) of each prefix in the key space."""
     if len(prefixes) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    arr = pa.array(prefixes, pa.string())
+    arr = prefixes if isinstance(prefixes, pa.Array) else pa.array(prefixes, pa.string())
     length = np.asarray(pc.utf8_length(arr).to_numpy(), dtype=np.int64)
     value = np.asarray(pc.cast(arr, pa.int64()).to_numpy(), dtype=np.int64)
     width = _POW10[_DIGITS - length]
