@@ -90,11 +90,14 @@ def compute_run(
     )
     if progress:
         progress(0.3, f"{usage.num_rows} usage rows read")
-    result = engine.rate(usage, plan, window)
-    if progress:
-        progress(0.7, "rated")
     target = run_dir(data_dir, customer.id, str(period)) / uuid.uuid4().hex
-    output.write_run(result, target)
+    # Rated rows stream to Parquet chunk by chunk while rating goes on, so a
+    # large customer-month never holds its per-row table in memory whole.
+    with output.RunWriter(target) as writer:
+        result = engine.rate(usage, plan, window, rated_sink=writer.write_rated)
+        if progress:
+            progress(0.7, "rated")
+        writer.finish(result)
     totals = result.summary.totals.get(contract.currency)
     summary = output.summary_dict(result.summary)
     return ComputedRun(

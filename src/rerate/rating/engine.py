@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, localcontext
 from typing import Any
@@ -245,14 +245,27 @@ class _Part:
     usage_net: int
 
 
+RatedSink = Callable[[int, pa.Table], None]
+
+
 def rate(
-    usage: pa.Table, plan: RatingPlan, period: Period, *, chunk_rows: int = CHUNK_ROWS
+    usage: pa.Table,
+    plan: RatingPlan,
+    period: Period,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    rated_sink: RatedSink | None = None,
 ) -> RatingResult:
     """Rate `usage` for the plan's customer over `period` (see the module docstring).
 
     More than `chunk_rows` rows are rated in chunks of whole accounts on all
     cores; the rated rows then come grouped by chunk (accounts in code order,
-    input order within an account) instead of in input order."""
+    input order within an account) instead of in input order.
+
+    With `rated_sink`, each chunk's rated rows are handed to it as
+    `rated_sink(chunk_index, table)` (from a worker thread) as soon as they are
+    ready, and not kept: `result.rated` is then empty. This bounds memory on
+    large runs (output.RunWriter.write_rated is such a sink)."""
     contract = plan.contract
     if period.tz != contract.billing_tz:
         raise PlanError(
@@ -318,8 +331,12 @@ def rate(
             column=column,
         )
 
-    def work(chunk: I64 | None) -> _Part:
-        return _rate_rows(plan, period, pool, accounts, deck, prices, rows_of(chunk))
+    def work(index: int, chunk: I64 | None) -> _Part:
+        part = _rate_rows(plan, period, pool, accounts, deck, prices, rows_of(chunk))
+        if rated_sink is None:
+            return part
+        rated_sink(index, part.rated)
+        return replace(part, rated=RATED_SCHEMA.empty_table())
 
     col("record_id", pa.string())  # taken once, before the threads share `columns`
     for name in ("billable_seconds", "destination", "quantity", "list_cost"):
@@ -327,10 +344,10 @@ def rate(
             col(name, pa.null())
     chunks = _chunks(codes, chunk_rows)
     if len(chunks) == 1:
-        parts = [work(chunks[0])]
+        parts = [work(0, chunks[0])]
     else:
         with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) as ex:
-            parts = list(ex.map(work, chunks))
+            parts = list(ex.map(work, range(len(chunks)), chunks))
     rated = pa.concat_tables([p.rated for p in parts])
     daily = pa.concat_tables([p.daily for p in parts])
     spend = SpendView(

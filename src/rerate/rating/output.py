@@ -71,22 +71,47 @@ def _write_parquet(table: pa.Table, path: Path, statistics: bool | list[str]) ->
     )
 
 
-def write_run(result: RatingResult, directory: str | Path) -> Path:
-    """Write `result` to `directory` (which must not exist yet); returns it."""
-    target = Path(directory)
-    if target.exists():
-        raise FileExistsError(f"billing run directory already exists: {target}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    staging.mkdir()
-    try:
+class RunWriter:
+    """Writes one run into a hidden staging directory and renames it into place.
+
+    Rated parts can arrive while rating is still going on (`write_rated` is
+    the engine's `rated_sink`, called from its worker threads), so a large
+    run's per-row table is never held in memory whole; `finish` writes the
+    rest and publishes the directory. Leaving the `with` block without
+    `finish` (an error) removes the staging directory.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.target = Path(directory)
+        if self.target.exists():
+            raise FileExistsError(f"billing run directory already exists: {self.target}")
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = self.target.parent / f".{self.target.name}.{uuid.uuid4().hex}.tmp"
+        (self.staging / "rated").mkdir(parents=True)
+        self._streamed = False
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.staging.exists():
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def write_rated(self, index: int, table: pa.Table) -> None:
+        """Rated rows of chunk `index` as part-<index>.parquet (thread-safe)."""
+        self._streamed = True
+        _write_parquet(table, self.staging / "rated" / f"part-{index:05d}.parquet", _RATED_STATS)
+
+    def finish(self, result: RatingResult) -> Path:
+        staging = self.staging
         # Files are encoded concurrently (Arrow releases the GIL). LZ4: several
         # times faster to write than zstd for ~40% more bytes; statistics only
         # where readers filter (day, account, time, status).
         rated = result.rated
+        if self._streamed and rated.num_rows:
+            raise ValueError("rated rows were streamed: the result must not hold them too")
         parts = max(1, min(os.cpu_count() or 1, -(-rated.num_rows // PART_ROWS)))
         step = -(-rated.num_rows // parts) if rated.num_rows else 0
-        (staging / "rated").mkdir()
         with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
             jobs = [
                 pool.submit(
@@ -95,7 +120,7 @@ def write_run(result: RatingResult, directory: str | Path) -> Path:
                     staging / "rated" / f"part-{i:05d}.parquet",
                     _RATED_STATS,
                 )
-                for i in range(parts)
+                for i in range(0 if self._streamed else parts)
             ]
             jobs.append(pool.submit(_write_parquet, result.daily, staging / "daily.parquet", True))
             jobs.append(
@@ -105,6 +130,8 @@ def write_run(result: RatingResult, directory: str | Path) -> Path:
             )
             for job in jobs:
                 job.result()
+        if not any((staging / "rated").iterdir()):
+            _write_parquet(rated, staging / "rated" / "part-00000.parquet", _RATED_STATS)
         with open(staging / "summary.json", "w", encoding="utf-8") as fh:
             json.dump(summary_dict(result.summary), fh, indent=2)
             fh.write("\n")
@@ -113,8 +140,11 @@ def write_run(result: RatingResult, directory: str | Path) -> Path:
         # rename() of a directory is atomic on POSIX: readers never see a
         # half-written run. (Linux would let it replace an *empty* directory
         # created since the check above; a complete run is never empty.)
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+        os.rename(staging, self.target)
+        return self.target
+
+
+def write_run(result: RatingResult, directory: str | Path) -> Path:
+    """Write `result` to `directory` (which must not exist yet); returns it."""
+    with RunWriter(directory) as writer:
+        return writer.finish(result)
