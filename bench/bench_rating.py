@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.rating.reference
 
 from rerate.kit.periods import Month  # noqa: E402
+from rerate.kit.runtime import tune_for_batch_work  # noqa: E402
 from rerate.rating.engine import rate  # noqa: E402
 from rerate.rating.fixed import decimal_array  # noqa: E402
 from rerate.rating.output import RunWriter  # noqa: E402
@@ -773,6 +774,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["voice", "cloud"], help="run one half only")
     args = parser.parse_args()
     if args.part:
+        tune_for_batch_work()  # as the CLI does for `rerate worker` (kit/runtime.py)
         print(json.dumps(PARTS[args.part]()))
         return
     report: dict[str, Any] = {

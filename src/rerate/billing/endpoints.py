@@ -41,23 +41,33 @@ class SubmitOut(BaseModel):
     jobs: list[dict[str, Any]]
 
 
-def _submit(session: SessionDep, principal: Any, type_: JobType, body: SubmitIn) -> SubmitOut:
-    sub = utilities.submit(
-        session,
-        principal,
-        type_,
-        customer_id=body.customer_id,
-        periods=body.periods,
-        reason=body.reason,
-        explanation=body.explanation,
-        dry_run=body.dry_run,
-        run_after=body.run_at,
-    )
-    session.flush()
-    return SubmitOut(
-        request_id=sub.request_id,
-        jobs=[views.get_job(session, principal, j.id)[1] for j in sub.jobs],
-    )
+def _submit(
+    request: Request, session: SessionDep, principal: Any, type_: JobType, body: SubmitIn
+) -> SubmitOut:
+    # Submitting races the workers, which commit claims, heartbeats and results
+    # all the time: take the write lock up front (BEGIN IMMEDIATE on SQLite)
+    # instead of upgrading the request's read transaction, which SQLite refuses
+    # with "database is locked" once another connection has committed since
+    # the read began (as cancel_job does).
+    session.rollback()
+    with get_db(request).write_session() as write:
+        set_session_actor(write, Actor(principal.user_id, principal.email))
+        sub = utilities.submit(
+            write,
+            principal,
+            type_,
+            customer_id=body.customer_id,
+            periods=body.periods,
+            reason=body.reason,
+            explanation=body.explanation,
+            dry_run=body.dry_run,
+            run_after=body.run_at,
+        )
+        write.flush()
+        return SubmitOut(
+            request_id=sub.request_id,
+            jobs=[views.get_job(write, principal, j.id)[1] for j in sub.jobs],
+        )
 
 
 @router.get("/billing-utilities/customers")
@@ -83,23 +93,23 @@ def eligible_periods(
 
 @router.post("/billing-utilities/recalculations", status_code=202)
 def submit_recalculation(
-    body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin
+    body: SubmitIn, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> SubmitOut:
-    return _submit(session, principal, JobType.RECALCULATION, body)
+    return _submit(request, session, principal, JobType.RECALCULATION, body)
 
 
 @router.post("/billing-utilities/invoice-refreshes", status_code=202)
 def submit_refresh(
-    body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin
+    body: SubmitIn, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> SubmitOut:
-    return _submit(session, principal, JobType.INVOICE_REFRESH, body)
+    return _submit(request, session, principal, JobType.INVOICE_REFRESH, body)
 
 
 @router.post("/billing-utilities/cache-syncs", status_code=202)
 def submit_cache_sync(
-    body: SubmitIn, session: SessionDep, principal: BillingUtilitiesAdmin
+    body: SubmitIn, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> SubmitOut:
-    return _submit(session, principal, JobType.CACHE_SYNC, body)
+    return _submit(request, session, principal, JobType.CACHE_SYNC, body)
 
 
 @router.get("/jobs")

@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from rerate.cli import context
+from rerate.kit.runtime import tune_for_batch_work
 
 app = typer.Typer(
     help="rerate: billing engine whose heart is recalculation.",
@@ -20,6 +21,15 @@ app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
 
 console = Console(stderr=True)
+
+
+@app.callback()
+def _startup() -> None:
+    """rerate: billing engine whose heart is recalculation."""
+    # Every command may rate large runs (worker, serve's in-process worker,
+    # rate, demo): allocator settings for that (kit/runtime.py).
+    tune_for_batch_work()
+
 
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402

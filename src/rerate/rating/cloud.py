@@ -23,7 +23,8 @@ value as Decimal arithmetic rounded to 10 places.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
@@ -249,6 +250,30 @@ class CloudPrices:
     local: I64  # version index -> position among the compiled versions (-1: none)
     used: list[int]
     pr: _Prices
+    places: int  # decimals the plan's tier bounds and allowances need
+    _tables: dict[int, tuple[TierTables, I64, int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tier_tables(
+        self, qs: int, profiles: list[ConsumptionProfile]
+    ) -> tuple[TierTables, I64, int]:
+        """(tables, profile -> table index or -1, number of tables) at quantity
+        scale qs: one table per entry, then one per profile with tiers. Built
+        once per scale (chunks usually share one) instead of once per chunk."""
+        with self._lock:
+            found = self._tables.get(qs)
+            if found is None:
+                specs: list[tuple[TierMode, tuple[Tier, ...], Decimal]] = [
+                    (e.tier_mode, e.tiers, e.unit_price) for e in self.pr.entries
+                ]
+                prof_table = np.full(len(profiles) + 1, -1, dtype=np.int64)
+                for pi, prof in enumerate(profiles):
+                    if prof.tiers:
+                        prof_table[pi] = len(specs)
+                        specs.append((prof.tier_mode, prof.tiers, Decimal(0)))
+                found = (TierTables.build(specs, qs), prof_table, len(specs))
+                self._tables[qs] = found
+            return found
 
 
 def prepare_prices(plan: RatingPlan, pool: StringPool, start: I64) -> CloudPrices:
@@ -272,7 +297,8 @@ def prepare_prices(plan: RatingPlan, pool: StringPool, start: I64) -> CloudPrice
     overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
     adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
     intern_labels(overrides.rules, adjusts.rules, pool, passthrough=True)
-    return CloudPrices(eff, local, used, pr)
+    units = sorted((p for p in plan.profiles if p.unit is ProfileUnit.UNITS), key=lambda p: p.id)
+    return CloudPrices(eff, local, used, pr, _plan_places(plan, pr.entries, units))
 
 
 def rate_cloud(
@@ -314,7 +340,7 @@ def rate_cloud(
     priced = has_entry | (ov >= 0)
 
     profiles = sorted((p for p in plan.profiles if p.unit is ProfileUnit.UNITS), key=lambda p: p.id)
-    q, q_valid, qs = quantity_column(inp.quantity, _plan_places(plan, pr.entries, profiles))
+    q, q_valid, qs = quantity_column(inp.quantity, prices.places)
     st.quantity_scale = qs
     st.quantity = np.where(q_valid, q, 0)
     st.has_quantity = q_valid
@@ -390,15 +416,7 @@ def rate_cloud(
         cov = np.where(included > 0, np.clip(np.minimum(hi, included) - lo, 0, None), 0)
         covered[rows] = np.where(q_sorted < 0, -cov, cov)
         # Tier tables: one per entry, then one per profile with tiers.
-        specs: list[tuple[TierMode, tuple[Tier, ...], Decimal]] = [
-            (e.tier_mode, e.tiers, e.unit_price) for e in pr.entries
-        ]
-        prof_table = np.full(len(profiles) + 1, -1, dtype=np.int64)
-        for pi, prof in enumerate(profiles):
-            if prof.tiers:
-                prof_table[pi] = len(specs)
-                specs.append((prof.tier_mode, prof.tiers, Decimal(0)))
-        tables = TierTables.build(specs, qs)
+        tables, prof_table, n_specs = prices.tier_tables(qs, profiles)
         ent_rows = entry[rows]
         table = np.where(prof_table[prof_of] >= 0, prof_table[prof_of], ent_rows)
         with_table = np.flatnonzero(table >= 0)  # rows with an entry or profile tiers
@@ -419,7 +437,7 @@ def rate_cloud(
             list_amount[target[has_e]] = priced_axis.amount[has_e]
             # Tier provenance only where the pricing really is tiered.
             tiered_table = np.concatenate(
-                [pr.tiered, np.ones(len(specs) - len(pr.entries), dtype=bool)]
+                [pr.tiered, np.ones(n_specs - len(pr.entries), dtype=bool)]
             )[table[with_table]]
             tier_first[target] = np.where(tiered_table, priced_axis.tier_first, -1)
             tier_last[target] = np.where(tiered_table, priced_axis.tier_last, -1)

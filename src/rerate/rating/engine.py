@@ -577,9 +577,9 @@ def _rated_table(
         _values_dictionary(st.prefix, prefix_values),
         pool.dictionary(st.band),
         pool.dictionary(st.unit),
-        decimal_array(st.quantity, st.has_quantity, st.quantity_scale).cast(DEC),
+        _dec(st.quantity, st.has_quantity, st.quantity_scale),
         _nullable_int(st.billed_seconds, cdr_rated),
-        decimal_array(st.included, rated, st.quantity_scale).cast(DEC),
+        _dec(st.included, rated, st.quantity_scale),
         decimal_array(st.list_amount, rated),
         decimal_array(st.net_amount, rated),
         pool.dictionary(np.where(rated, st.currency, -1).astype(np.int32)),
@@ -593,6 +593,18 @@ def _rated_table(
     return pa.Table.from_arrays(columns, schema=RATED_SCHEMA)
 
 
+def _dec(values: I64, valid: Bool | None, scale: int) -> pa.Array:
+    """int64 units of 10**-scale as decimal128(38, 10). Scaling up in int64 when
+    it cannot overflow skips Arrow's 128-bit decimal cast (a second pass)."""
+    if scale == SCALE:
+        return decimal_array(values, valid)
+    factor = 10 ** (SCALE - scale)
+    bound = (2**63 - 1) // factor
+    if len(values) == 0 or max(-int(values.min()), int(values.max())) <= bound:
+        return decimal_array(values * factor, valid)
+    return decimal_array(values, valid, scale).cast(DEC)
+
+
 def _split(values: I64) -> tuple[I64, I64]:
     """values = hi * 2**32 + lo with 0 <= lo < 2**32: sums of either part cannot
     overflow for fewer than 2**31 rows."""
@@ -603,7 +615,7 @@ def _join(hi: I64, lo: I64, scale: int = SCALE) -> pa.Array:
     """Decimal array of (hi * 2**32 + lo) units of 10**-scale, exact beyond int64."""
     safe = bool(np.all(np.abs(hi) < 2**30)) and bool(np.all(lo < 2**62))
     if safe:
-        return decimal_array((hi << 32) + lo, scale=scale).cast(DEC)
+        return _dec((hi << 32) + lo, None, scale)
     return pa.array(
         [
             from_scaled((int(h) << 32) + int(low), scale)
@@ -771,7 +783,7 @@ def _daily_table(
         # otherwise each amount is split in halves whose sums cannot overflow.
         bound = max(abs(int(values.min())), abs(int(values.max()))) * len(values)
         if bound < 2**63:
-            return decimal_array(total(values), scale=scale).cast(DEC)
+            return _dec(total(values), None, scale)
         hi, lo = _split(values)
         return _join(total(hi), total(lo), scale)
 

@@ -584,6 +584,10 @@ def operation_submit(
         explanation=explanation,
         dry_run=dry_run.lower() in ("1", "on", "true", "yes"),
     )
+    # Take the write lock up front (BEGIN IMMEDIATE on SQLite), like the API's
+    # submit and cancel: upgrading the request's read transaction fails with
+    # "database is locked" once a worker has committed since the read began.
+    session.rollback()
     try:
         if form.customer_id is None:
             raise Invalid("select a customer")
@@ -591,21 +595,24 @@ def operation_submit(
             reason_code = ReasonCode(form.reason)
         except ValueError:
             raise Invalid("select a reason") from None
-        submission = utilities.submit(
-            session,
-            principal,
-            op,
-            customer_id=form.customer_id,
-            periods=form.periods,
-            reason=reason_code,
-            explanation=form.explanation,
-            dry_run=form.dry_run,
-        )
-        session.flush()
-        message = _submitted_message(operation, submission.jobs)
-        session.commit()  # visible to the log refresh this answer triggers
+        # One submission, one transaction: on a 422/409 nothing is queued.
+        # Committed when the block ends: visible to the log refresh this
+        # answer triggers.
+        with get_db(request).write_session() as write:
+            set_session_actor(write, Actor(principal.user_id, principal.email))
+            submission = utilities.submit(
+                write,
+                principal,
+                op,
+                customer_id=form.customer_id,
+                periods=form.periods,
+                reason=reason_code,
+                explanation=form.explanation,
+                dry_run=form.dry_run,
+            )
+            write.flush()
+            message = _submitted_message(operation, submission.jobs)
     except (Invalid, Conflict) as exc:
-        session.rollback()  # one submission, one transaction: nothing is queued
         return _operation_form(
             request,
             session,
