@@ -25,6 +25,8 @@ from decimal import Decimal, localcontext
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rerate.kit.money import round_money
 from rerate.kit.periods import Month, Period
@@ -237,12 +239,56 @@ class PeriodLine:
 
 @dataclass(frozen=True, slots=True)
 class SpendView:
-    """Net amounts of the rated rows with their scope codes, for period lines."""
+    """Net spend per scope (service, sku, region codes), for period lines.
 
-    net: I64
+    One entry per scope and chunk of rows rather than per row: each amount is
+    net_hi * 2**32 + net_lo units of 1e-10, so sums stay exact in int64."""
+
+    net_hi: I64
+    net_lo: I64
     service: I32
     sku: I32
     region: I32
+
+    @classmethod
+    def of_rows(cls, net: I64, service: I32, sku: I32, region: I32) -> SpendView:
+        """Rated rows' net amounts summed per (service, sku, region)."""
+        if len(net) == 0:
+            return cls(net, net.copy(), service, sku, region)
+        size = int(max(service.max(), sku.max(), region.max())) + 2
+        if size**3 < 2**62:
+            # One packed key, grouped by Arrow's hash (no sort).
+            key = ((service.astype(np.int64) + 1) * size + (sku + 1)) * size + (region + 1)
+            enc = pc.dictionary_encode(pa.array(key))
+            group = np.asarray(enc.indices.to_numpy(), dtype=np.int64)
+            packed = np.asarray(enc.dictionary.to_numpy(), dtype=np.int64)
+            uniq = np.stack([packed // size**2, packed // size % size, packed % size]) - 1
+        else:
+            keys = np.stack([service, sku, region]).astype(np.int64)
+            uniq, group = np.unique(keys, axis=1, return_inverse=True)
+            group = group.reshape(-1)
+        hi = np.zeros(uniq.shape[1], dtype=np.int64)
+        lo = np.zeros(uniq.shape[1], dtype=np.int64)
+        # |net >> 32| < 2**31 and net & 0xFFFFFFFF < 2**32: fewer than 2**31
+        # rows cannot overflow either sum.
+        np.add.at(hi, group, net >> 32)
+        np.add.at(lo, group, net & 0xFFFFFFFF)
+        return cls(
+            hi,
+            lo,
+            uniq[0].astype(np.int32),
+            uniq[1].astype(np.int32),
+            uniq[2].astype(np.int32),
+        )
+
+    @classmethod
+    def concat(cls, views: Sequence[SpendView]) -> SpendView:
+        return cls(
+            *(
+                np.concatenate([getattr(v, name) for v in views])
+                for name in ("net_hi", "net_lo", "service", "sku", "region")
+            )
+        )
 
 
 def percent_of(base: Decimal, percent: Decimal) -> Decimal:
@@ -256,7 +302,7 @@ def percent_of(base: Decimal, percent: Decimal) -> Decimal:
 
 def _spend(rule: ContractRule, pool: StringPool, spend: SpendView) -> Decimal:
     mask = scope_mask(rule, pool, spend.service, spend.sku, spend.region)
-    return from_scaled(safe_sum(spend.net[mask]))
+    return from_scaled((safe_sum(spend.net_hi[mask]) << 32) + safe_sum(spend.net_lo[mask]))
 
 
 def _months(period: Period) -> list[Month]:

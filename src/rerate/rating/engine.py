@@ -350,12 +350,7 @@ def rate(
             parts = list(ex.map(work, range(len(chunks)), chunks))
     rated = pa.concat_tables([p.rated for p in parts])
     daily = pa.concat_tables([p.daily for p in parts])
-    spend = SpendView(
-        net=np.concatenate([p.spend.net for p in parts]),
-        service=np.concatenate([p.spend.service for p in parts]),
-        sku=np.concatenate([p.spend.sku for p in parts]),
-        region=np.concatenate([p.spend.region for p in parts]),
-    )
+    spend = SpendView.concat([p.spend for p in parts])
     lines = period_lines(contract, period, pool, spend, _profile_fee_accounts(plan, period))
     summary = _summary(plan, period, parts, lines, n_in, n)
     return RatingResult(
@@ -503,11 +498,8 @@ def _rate_rows(
     return _Part(
         rated=rated_table,
         daily=daily,
-        spend=SpendView(
-            net=state.net_amount[rated],
-            service=state.service[rated],
-            sku=state.item[rated],
-            region=state.region[rated],
+        spend=SpendView.of_rows(
+            state.net_amount[rated], state.service[rated], state.item[rated], state.region[rated]
         ),
         reasons=np.bincount(state.reason.astype(np.int64), minlength=len(REASONS) + 1),
         usage_list=safe_sum(state.list_amount[rated]),
