@@ -384,7 +384,9 @@ def _chunks(codes: I32, target: int) -> list[I64 | None]:
     if n <= target:
         return [None]
     key = codes.astype(np.int64) + 1  # code -1 (never owned) is a group too
-    order = np.argsort(key, kind="stable")
+    # numpy's stable sort is a radix sort for 16-bit keys: O(n), no comparisons.
+    small = np.int16 if int(key.max()) < 2**15 else np.int64
+    order = np.argsort(key.astype(small), kind="stable")
     ends = np.cumsum(np.bincount(key))  # position after each account's rows
     wanted = np.arange(target, n, target)
     cuts = np.unique(np.append(ends[np.searchsorted(ends, wanted)], n))
