@@ -274,7 +274,7 @@ def _member_table(profile: ConsumptionProfile, accounts: I64) -> Bool:
 _CHUNK_ROWS = 1 << 20
 
 
-def _parallel(stage: Callable[[int, int], None], n: int) -> None:
+def parallel_slices(stage: Callable[[int, int], None], n: int) -> None:
     """Run stage(lo, hi) over row chunks on a thread per core."""
     bounds = [(lo, min(n, lo + _CHUNK_ROWS)) for lo in range(0, n, _CHUNK_ROWS)]
     workers = min(len(bounds), os.cpu_count() or 1)
@@ -389,7 +389,7 @@ def rate_cdrs(
         rate[sl] = np.where(found, ent.rate[e], 0)
         group[sl] = np.where(found, ent.group[e], -1)
 
-    _parallel(stage, n)
+    parallel_slices(stage, n)
     if timetable is not None:
         st.band = pool.codes(list(band_names))[band]
     st.reason[inp.owned & ~valid] = reason_code(Reason.INVALID_DESTINATION)

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from rerate.kit.money import round_money
 from rerate.kit.periods import Period
-from rerate.rating.cdr import CdrDeck, CdrInput, prepare_deck, rate_cdrs
+from rerate.rating.cdr import CdrDeck, CdrInput, parallel_slices, prepare_deck, rate_cdrs
 from rerate.rating.cloud import CloudInput, CloudPrices, prepare_prices, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
 from rerate.rating.fixed import SCALE, decimal_array, from_scaled, safe_sum
@@ -296,8 +296,14 @@ def rate(
     account_id, _ = _int_column(col("account_id", pa.int64()))
     kind_code = _kind_codes(col("kind", pa.string()))
     accounts = AccountIndex(plan.ownership, plan.customer_id)
-    codes = accounts.codes(account_id)
-    owned = accounts.owned(codes, start)
+    codes = np.empty(n, dtype=np.int32)
+    owned = np.empty(n, dtype=bool)
+
+    def own(lo: int, hi: int) -> None:
+        codes[lo:hi] = accounts.codes(account_id[lo:hi])
+        owned[lo:hi] = accounts.owned(codes[lo:hi], start[lo:hi])
+
+    parallel_slices(own, n)
 
     # Everything that does not depend on the rows is prepared once, and every
     # string is interned up front in a fixed order, so chunks share read-only
@@ -338,10 +344,18 @@ def rate(
         rated_sink(index, part.rated)
         return replace(part, rated=RATED_SCHEMA.empty_table())
 
-    col("record_id", pa.string())  # taken once, before the threads share `columns`
-    for name in ("billable_seconds", "destination", "quantity", "list_cost"):
-        if name in usage.column_names:
-            col(name, pa.null())
+    # Taken (and their chunks combined) once, concurrently, before the chunk
+    # threads share `columns`.
+    wanted = ["record_id"] + [
+        name
+        for name in ("billable_seconds", "destination", "quantity", "list_cost")
+        if name in usage.column_names
+    ]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as ex:
+        taken = list(
+            ex.map(lambda name: _take(_column(usage, name, pa.string(), n_in), idx), wanted)
+        )
+    columns.update(zip(wanted, taken, strict=True))
     chunks = _chunks(codes, chunk_rows)
     if len(chunks) == 1:
         parts = [work(0, chunks[0])]
