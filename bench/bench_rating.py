@@ -544,6 +544,8 @@ def _end_to_end(path: Path, columns: list[str], plan: RatingPlan, out: Path) -> 
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)
+    load = [round(x, 2) for x in os.getloadavg()]
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     # Low-cardinality strings come back as Arrow dictionaries straight from the
     # Parquet dictionary pages (the engine accepts plain strings too).
@@ -563,6 +565,7 @@ def _end_to_end(path: Path, columns: list[str], plan: RatingPlan, out: Path) -> 
         t2 = time.perf_counter()
         writer.finish(result)
     t3 = time.perf_counter()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     rows = table.num_rows
     summary = result.summary
     shutil.rmtree(out, ignore_errors=True)
@@ -580,6 +583,11 @@ def _end_to_end(path: Path, columns: list[str], plan: RatingPlan, out: Path) -> 
         "period_lines": len(result.lines),
         "usage_net": str(next(iter(summary.totals.values())).usage_net),
         "peak_rss_mb": _peak_rss_mb(),
+        # CPU time of the end-to-end part (both cores): comparable across runs
+        # even when other work shares the machine, unlike wall time.
+        "cpu_user_s": round(r1.ru_utime - r0.ru_utime, 2),
+        "cpu_sys_s": round(r1.ru_stime - r0.ru_stime, 2),
+        "load_average_at_start": load,
     }
 
 
