@@ -77,18 +77,21 @@ class CloudInput:
     start: I64
     account_code: I32
     owned: Bool
-    service: pa.Array
-    sku: pa.Array
-    region: pa.Array
-    unit: pa.Array
-    currency: pa.Array
+    service: pa.Array | I32  # strings, or pool codes
+    sku: pa.Array | I32  # strings, or pool codes
+    region: pa.Array | I32  # strings, or pool codes
+    unit: pa.Array | I32  # strings, or pool codes
+    currency: pa.Array | I32  # strings, or pool codes
     quantity: pa.Array
     list_cost: pa.Array
     record_id: pa.Array
 
 
-def pool_codes(column: pa.Array, pool: StringPool) -> I32:
-    """Pool code of each string (-1 for null), via Arrow's dictionary encoding."""
+def pool_codes(column: pa.Array | I32, pool: StringPool) -> I32:
+    """Pool code of each string (-1 for null), via Arrow's dictionary encoding.
+    A numpy array is taken as codes already (the engine codes columns once)."""
+    if isinstance(column, np.ndarray):
+        return column.astype(np.int32, copy=False)
     if len(column) == 0:
         return np.zeros(0, dtype=np.int32)
     if pa.types.is_dictionary(column.type):

@@ -209,8 +209,11 @@ def _kind_codes(arr: pa.Array) -> npt.NDArray[np.int8]:
     return np.asarray(found.to_numpy(), dtype=np.int8)
 
 
-def _take(arr: pa.Array, idx: I64 | None) -> pa.Array:
-    return arr if idx is None else arr.take(pa.array(idx))
+def _take(arr: Any, idx: I64 | None) -> Any:
+    """Rows `idx` of an Arrow or numpy array (None: all)."""
+    if idx is None:
+        return arr
+    return arr[idx] if isinstance(arr, np.ndarray) else arr.take(pa.array(idx))
 
 
 # Rows per chunk. A chunk holds whole accounts (everything cumulative --
@@ -230,7 +233,8 @@ class _Rows:
     owned: Bool
     kind_code: npt.NDArray[np.int8]
     record_id: pa.Array
-    column: Callable[[str, pa.DataType], pa.Array]
+    # Arrow arrays; numpy pool codes for the cloud string columns.
+    column: Callable[[str, pa.DataType], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,12 +290,9 @@ def rate(
     end = end_all if idx is None else end_all[idx]
     del start_all, end_all, selected
 
-    columns: dict[str, pa.Array] = {}
-
     def col(name: str, typ: pa.DataType) -> pa.Array:
-        if name not in columns:
-            columns[name] = _take(_column(usage, name, typ, n_in), idx)
-        return columns[name]
+        """A whole input column, selected rows only (numeric global columns)."""
+        return _take(_column(usage, name, typ, n_in), idx)
 
     account_id, _ = _int_column(col("account_id", pa.int64()))
     kind_code = _kind_codes(col("kind", pa.string()))
@@ -313,15 +314,25 @@ def rate(
     is_cloud = kind_code == 1
     deck = prepare_deck(plan, pool, start[is_cdr]) if bool(is_cdr.any()) else None
     prices = None
+    coded: dict[str, I32] = {}
     if bool(is_cloud.any()):
         for name in _CLOUD_STRINGS:
-            columns[name] = _interned(col(name, pa.string()), pool)
+            values = _pool_code_column(usage, name, pool)
+            coded[name] = values if idx is None else values[idx]
         prices = prepare_prices(plan, pool, start[is_cloud])
     del is_cdr, is_cloud
 
     def rows_of(chunk: I64 | None) -> _Rows:
+        # Input rows of this chunk: ascending, so Arrow columns are gathered
+        # chunk by chunk of the input without ever being combined whole.
+        in_rows = chunk if idx is None else (idx if chunk is None else idx[chunk])
+
         def column(name: str, typ: pa.DataType) -> pa.Array:
-            return _take(col(name, typ), chunk)
+            if name in coded:
+                return coded[name] if chunk is None else coded[name][chunk]
+            if name not in usage.column_names:
+                return pa.nulls(n if chunk is None else len(chunk), typ)
+            return _gather(usage.column(name), in_rows)
 
         def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
             return values if chunk is None else values[chunk]
@@ -344,18 +355,6 @@ def rate(
         rated_sink(index, part.rated)
         return replace(part, rated=RATED_SCHEMA.empty_table())
 
-    # Taken (and their chunks combined) once, concurrently, before the chunk
-    # threads share `columns`.
-    wanted = ["record_id"] + [
-        name
-        for name in ("billable_seconds", "destination", "quantity", "list_cost")
-        if name in usage.column_names
-    ]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as ex:
-        taken = list(
-            ex.map(lambda name: _take(_column(usage, name, pa.string(), n_in), idx), wanted)
-        )
-    columns.update(zip(wanted, taken, strict=True))
     chunks = _chunks(codes, chunk_rows)
     if len(chunks) == 1:
         parts = [work(0, chunks[0])]
@@ -379,32 +378,62 @@ def rate(
 _CLOUD_STRINGS = ("service", "sku", "region", "unit", "currency")
 
 
-def _interned(arr: pa.Array, pool: StringPool) -> pa.DictionaryArray:
-    """`arr` dictionary-encoded, its values interned in the pool (in order of
-    first appearance): chunks then take int32 indices, not strings."""
-    if not pa.types.is_dictionary(arr.type):
-        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-            arr = arr.cast(pa.string())
-        arr = pc.dictionary_encode(arr)
-    pool.codes(arr.dictionary.cast(pa.string()).to_pylist())
-    return arr
+def _pool_code_column(usage: pa.Table, name: str, pool: StringPool) -> I32:
+    """Pool codes of a string column (-1 for null), input chunk by input chunk:
+    each chunk's dictionary is interned (in order of first appearance) and its
+    indices mapped, so no column is ever combined or unified whole."""
+    if name not in usage.column_names:
+        return np.full(usage.num_rows, -1, dtype=np.int32)
+    out = np.empty(usage.num_rows, dtype=np.int32)
+    at = 0
+    for chunk in usage.column(name).chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+                chunk = chunk.cast(pa.string())
+            chunk = pc.dictionary_encode(chunk)
+        table = np.append(pool.codes(chunk.dictionary.cast(pa.string()).to_pylist()), -1)
+        indices = chunk.indices.cast(pa.int64()).fill_null(-1).to_numpy()
+        out[at : at + len(chunk)] = table[np.asarray(indices, dtype=np.int64)]
+        at += len(chunk)
+    return out
+
+
+def _gather(column: pa.ChunkedArray, rows: I64 | None) -> pa.Array:
+    """`column[rows]` for ascending `rows` (None: every row) as one array,
+    taken from each input chunk separately (Arrow's take on a chunked array
+    concatenates the whole column first)."""
+    if rows is None:
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    starts = np.cumsum([0] + [len(c) for c in column.chunks])
+    cuts = np.searchsorted(rows, starts)
+    pieces = [
+        chunk.take(pa.array(rows[cuts[i] : cuts[i + 1]] - starts[i]))
+        for i, chunk in enumerate(column.chunks)
+        if cuts[i + 1] > cuts[i]
+    ]
+    if not pieces:
+        return pa.array([], column.type)
+    return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
 
 
 def _chunks(codes: I32, target: int) -> list[I64 | None]:
-    """Row indices of each chunk: whole accounts, about `target` rows each, in
-    account order (input order within an account). One chunk: None (all rows,
-    input order)."""
+    """Row indices of each chunk: whole accounts (consecutive account codes),
+    about `target` rows each, rows ascending. One chunk: None (all rows)."""
     n = len(codes)
     if n <= target:
         return [None]
     key = codes.astype(np.int64) + 1  # code -1 (never owned) is a group too
-    # numpy's stable sort is a radix sort for 16-bit keys: O(n), no comparisons.
-    small = np.int16 if int(key.max()) < 2**15 else np.int64
-    order = np.argsort(key.astype(small), kind="stable")
-    ends = np.cumsum(np.bincount(key))  # position after each account's rows
-    wanted = np.arange(target, n, target)
-    cuts = np.unique(np.append(ends[np.searchsorted(ends, wanted)], n))
-    bounds = np.concatenate([[0], cuts[cuts > 0]])
+    ends = np.cumsum(np.bincount(key))  # rows up to and including each account
+    # Chunk of each account: accounts are cut where the running count passes
+    # a multiple of `target` (an account is never split).
+    bucket = np.searchsorted(np.arange(target, n, target), ends - 1, side="right")
+    bucket = np.unique(bucket, return_inverse=True)[1].reshape(-1)  # dense 0..
+    # numpy's stable sort is a radix sort for 16-bit keys: O(n), and stable
+    # keeps each chunk's rows ascending.
+    small = np.int16 if int(bucket.max()) < 2**15 else np.int64
+    order = np.argsort(bucket.astype(small)[key], kind="stable")
+    sizes = np.bincount(bucket, weights=np.diff(ends, prepend=0)).astype(np.int64)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
     return [order[lo:hi] for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
 
 
