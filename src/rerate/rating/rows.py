@@ -65,17 +65,22 @@ class StringPool:
     def codes(self, values: list[str | None] | tuple[str | None, ...]) -> I32:
         return np.array([self.code(v) for v in values], dtype=np.int32)
 
+    def array(self) -> pa.Array:
+        """The pool's values as one Arrow string array (index = code)."""
+        if self._array is None or len(self._array) != len(self.values):
+            self._array = pa.array(self.values, type=pa.string())
+        return self._array
+
     def dictionary(self, codes: I32) -> pa.DictionaryArray:
         """A dictionary<int32, string> array for `codes` (-1 -> null). Every column
         shares one dictionary, the whole pool: building it is O(rows) with no
         per-row Python work."""
-        if self._array is None or len(self._array) != len(self.values):
-            self._array = pa.array(self.values, type=pa.string())
+        values = self.array()
         mask = codes < 0
         indices = pa.array(
             np.asarray(codes, dtype=np.int32), pa.int32(), mask=mask if bool(mask.any()) else None
         )
-        return pa.DictionaryArray.from_arrays(indices, self._array)
+        return pa.DictionaryArray.from_arrays(indices, values)
 
     def strings(self, codes: I32) -> list[str | None]:
         return [self.values[c] if c >= 0 else None for c in codes.tolist()]
