@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -15,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from rerate.app import create_app
 from rerate.jobs.queue import reap_expired
 from rerate.kit.db import Database, is_sqlite
 from rerate.kit.settings import Settings
-from rerate.models import BillingRun, CurrentRun, Invoice, Job
+from rerate.models import BillingRun, CurrentRun, Invoice, Job, Node
 from tests.billing.fixtures import Billing, add_bulk_usage, build_billing
 from tests.billing.test_billing_utilities import PARTNER, drain, submit
 from tests.world import World
@@ -184,3 +185,51 @@ def test_twenty_concurrent_submissions_run_exactly_once(
         statuses = list(s.scalars(select(Job.status)))
     assert statuses == ["complete", "complete"]
     check_invoice_invariants(database, {})
+
+
+def test_submissions_succeed_on_sqlite_while_workers_commit(
+    client: TestClient, billing: Billing, database: Database
+):
+    """SQLite refuses to upgrade a read transaction to a write once another
+    connection has committed since it began ("database is locked", at once:
+    waiting cannot help). Workers commit claims and heartbeats all the time, so
+    a submission takes the write lock up front instead. (Logged in with a
+    session cookie: authenticating reads only.)"""
+    if not is_sqlite(database.engine):
+        pytest.skip("about SQLite's single write lock")
+    login = client.post(
+        "/api/v1/auth/login",
+        json={"email": "partner_admin@test.example", "password": "correct-horse"},
+    )
+    assert login.status_code == 200, login.text
+    nodes = billing.world.nodes
+    stop = threading.Event()
+
+    def busy_worker() -> None:  # short write transactions, back to back
+        n = 0
+        while not stop.is_set():
+            n += 1
+            with database.write_session() as s:
+                s.execute(update(Node).where(Node.id == nodes["platform"].id).values(name=f"P{n}"))
+
+    thread = threading.Thread(target=busy_worker)
+    thread.start()
+    try:
+        answers = [
+            client.post(
+                "/api/v1/billing-utilities/cache-syncs",
+                json={
+                    "customer_id": nodes[customer].id,
+                    "periods": [f"2026-{month:02d}"],
+                    "reason": "data_correction",
+                },
+            )
+            for customer in ("cust_a1x", "cust_a1y")
+            for month in range(1, 10)
+        ]
+    finally:
+        stop.set()
+        thread.join()
+    assert [r.status_code for r in answers] == [202] * len(answers), [
+        r.text for r in answers if r.status_code != 202
+    ]

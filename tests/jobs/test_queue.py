@@ -166,6 +166,19 @@ def test_claim_takes_the_oldest_ready_job_and_waits_for_run_after(
     assert delayed.id == later
 
 
+def test_claim_without_looking_first_takes_the_same_jobs(
+    database: Database, customer_id: int
+) -> None:
+    """What a busy worker does right after a claim: no read-only look first."""
+    first = add_job(database, customer_id, "2025-01")
+    later = add_job(database, customer_id, "2025-02", run_after=utcnow() + timedelta(hours=1))
+    claimed = claim(database, worker_id="w", lease_s=30, look_first=False)
+    assert claimed is not None
+    assert claimed.id == first
+    assert claim(database, worker_id="w", lease_s=30, look_first=False) is None
+    assert get_job(database, later).status == JobStatus.QUEUED.value
+
+
 def test_claim_only_takes_the_types_asked_for(database: Database, customer_id: int) -> None:
     add_job(database, customer_id, "2025-01", type=JobType.INVOICE_REFRESH)
     cache = add_job(database, customer_id, "2025-02", type=JobType.CACHE_SYNC)

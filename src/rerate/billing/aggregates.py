@@ -1,8 +1,11 @@
 """Aggregations of a run's daily rows for the cache, diffs and invoices.
 
-Sums run in DuckDB on DECIMAL(38, 10) (exact; no float), and come back to
-Python as `Decimal`. Rounding to the minor unit is not done here: invoices
-round per line at their own boundary (rerate.invoicing.service).
+Sums run on DECIMAL(38, 10) (exact: scaled integers, no float), in Arrow's
+group-by for the small per-run tables (no database to open per call: an
+invoice refresh makes one such call per job) and in DuckDB over the per-row
+table; they come back to Python as `Decimal`. Rounding to the minor unit is
+not done here: invoices round per line at their own boundary
+(rerate.invoicing.service).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 MINUTE_QUANTUM = Decimal("0.0001")
 
@@ -72,16 +76,34 @@ def cache_aggregates(daily: pa.Table, rated: pa.Table | None = None) -> list[dic
     return out
 
 
+def _grouped(table: pa.Table, keys: list[str], sums: list[str]) -> pa.Table:
+    """`SUM(sums) ... GROUP BY keys`, with null string keys read as '' (COALESCE)."""
+    columns = {
+        k: pc.fill_null(table.column(k), "")
+        if pa.types.is_string(table.schema.field(k).type)
+        else table.column(k)
+        for k in keys
+    }
+    columns.update({c: table.column(c) for c in sums})
+    return pa.table(columns).group_by(keys, use_threads=False).aggregate([(c, "sum") for c in sums])
+
+
 def item_aggregates(daily: pa.Table) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
     """(account, SKU or destination group) -> (quantity, net amount)."""
+    grouped = _grouped(daily, ["account_id", "item"], ["quantity", "net_amount"])
     return {
-        (int(a), str(item or "")): (_dec(q), _dec(na))
-        for a, item, q, na in _query(
-            "SELECT account_id, COALESCE(item, ''), SUM(quantity), SUM(net_amount) "
-            "FROM daily GROUP BY 1, 2",
-            daily=daily,
+        (int(a), str(item)): (_dec(q), _dec(na))
+        for a, item, q, na in zip(
+            grouped.column("account_id").to_pylist(),
+            grouped.column("item").to_pylist(),
+            grouped.column("quantity_sum").to_pylist(),
+            grouped.column("net_amount_sum").to_pylist(),
+            strict=True,
         )
     }
+
+
+_GROUP_KEYS = ["kind", "service", "item", "unit"]
 
 
 def invoice_groups(
@@ -94,10 +116,14 @@ def invoice_groups(
     line items, support fee, minimum shortfall, credits, profile fees).
     """
     groups: list[tuple[str, str, str, Decimal, Decimal]] = []
-    for kind, service, item, unit, qty, amount in _query(
-        "SELECT kind, COALESCE(service, ''), COALESCE(item, ''), COALESCE(unit, ''), "
-        "SUM(quantity), SUM(net_amount) FROM daily GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        daily=daily,
+    grouped = _grouped(daily, _GROUP_KEYS, ["quantity", "net_amount"]).sort_by(
+        [(k, "ascending") for k in _GROUP_KEYS]
+    )
+    for kind, service, item, unit, qty, amount in zip(
+        *(grouped.column(k).to_pylist() for k in _GROUP_KEYS),
+        grouped.column("quantity_sum").to_pylist(),
+        grouped.column("net_amount_sum").to_pylist(),
+        strict=True,
     ):
         qty, amount = _dec(qty), _dec(amount)
         if kind == "cdr":
@@ -108,8 +134,13 @@ def invoice_groups(
         else:
             label = f"{service} - {item}" if service else item
             groups.append(("usage", label, unit, qty, amount))
-    for kind, description, amount in _query(
-        "SELECT kind, description, amount FROM lines ORDER BY line_no", lines=period_lines
-    ):
-        groups.append((str(kind), str(description), "", Decimal(1), _dec(amount)))
+    lines = period_lines.sort_by("line_no") if period_lines.num_rows else period_lines
+    if lines.num_rows:
+        for kind, description, amount in zip(
+            lines.column("kind").to_pylist(),
+            lines.column("description").to_pylist(),
+            lines.column("amount").to_pylist(),
+            strict=True,
+        ):
+            groups.append((str(kind), str(description), "", Decimal(1), _dec(amount)))
     return groups

@@ -35,7 +35,7 @@ def generate_for(
         raise Conflict(
             f"{customer.name} has no published billing run for {period}; run a recalculation first"
         )
-    previous = service.live_invoice(session, customer.id, period, for_update=True)
+    previous = service.live_invoice(session, customer.id, period, for_update=True, with_lines=False)
     lines = [
         service.LineInput(kind=kind, description=label, quantity=qty, unit=unit, amount=amount)
         for kind, label, unit, qty, amount in invoice_groups(

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from rerate.kit.audit import record
 from rerate.kit.errors import Conflict, Invalid, NotFound
@@ -48,7 +49,10 @@ def live_invoice(
     type_: InvoiceType = InvoiceType.MONTHLY,
     *,
     for_update: bool = False,
+    with_lines: bool = True,
 ) -> Invoice | None:
+    """The live invoice of (customer, period, type); `with_lines=False` leaves its
+    lines unloaded until they are read (a refresh only retires and links it)."""
     stmt = select(Invoice).where(
         Invoice.customer_id == customer_id,
         Invoice.period == period,
@@ -57,6 +61,8 @@ def live_invoice(
     )
     if for_update:
         stmt = stmt.with_for_update()
+    if not with_lines:
+        stmt = stmt.options(lazyload(Invoice.lines))
     return session.scalar(stmt)
 
 
@@ -114,23 +120,22 @@ def build_invoice(
     )
     session.add(invoice)
     session.flush()
-    position = 0
-    for position, (line, amount) in enumerate(rounded, start=1):
-        session.add(
-            InvoiceLine(
-                invoice_id=invoice.id,
-                position=position,
-                kind=line.kind,
-                description=line.description,
-                quantity=line.quantity,
-                unit=line.unit,
-                amount=amount,
-            )
-        )
-    session.add(
+    lines_out = [
         InvoiceLine(
             invoice_id=invoice.id,
-            position=position + 1,
+            position=position,
+            kind=line.kind,
+            description=line.description,
+            quantity=line.quantity,
+            unit=line.unit,
+            amount=amount,
+        )
+        for position, (line, amount) in enumerate(rounded, start=1)
+    ]
+    lines_out.append(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            position=len(lines_out) + 1,
             kind="tax",
             description=f"Tax {format((tax_rate * 100).normalize(), 'f')} %",
             quantity=Decimal(1),
@@ -138,8 +143,11 @@ def build_invoice(
             amount=tax,
         )
     )
+    session.add_all(lines_out)
     session.flush()
-    session.refresh(invoice, ["lines"])
+    # The collection is exactly the rows just inserted, in position order: set
+    # it as loaded rather than reading it back.
+    set_committed_value(invoice, "lines", lines_out)
     return invoice
 
 

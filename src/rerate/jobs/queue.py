@@ -188,6 +188,7 @@ def claim(
     worker_id: str,
     lease_s: int = DEFAULT_LEASE_S,
     types: Collection[JobType] | None = None,
+    look_first: bool = True,
 ) -> ClaimedJob | None:
     """Take the oldest ready job (by `run_after`, then id), lease it and commit.
 
@@ -195,7 +196,8 @@ def claim(
     different row without waiting on each other. SQLite: the write session's
     `BEGIN IMMEDIATE` lets one claimer at a time read and update. Every claim
     increments `fencing_token`: the token returned identifies this claim and
-    no other.
+    no other. `look_first=False` skips the read-only look for a ready job
+    (one transaction less) when one is likely, e.g. right after a claim.
     """
     now = utcnow()
     ready = [
@@ -209,9 +211,10 @@ def claim(
         ready.append(Job.type.in_([JobType(t).value for t in types]))
     # An idle worker polls every second; look before taking SQLite's write lock
     # so idle workers do not queue behind each other and the API's writes.
-    with db.session() as s:
-        if not s.scalar(select(exists().where(*ready))):
-            return None
+    if look_first:
+        with db.session() as s:
+            if not s.scalar(select(exists().where(*ready))):
+                return None
     with db.write_session() as s:
         query = select(Job).where(*ready).order_by(Job.run_after, Job.id).limit(1)
         if not is_sqlite(s):

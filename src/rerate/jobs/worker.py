@@ -155,6 +155,8 @@ class Worker:
         # dead worker is noticed within lease + lease/3 (40 s by default).
         self.housekeeping_every_s = lease_s / 3
         self._last_housekeeping = float("-inf")
+        # After a claim another job is likely ready: claim without looking first.
+        self._busy = False
 
     def housekeeping(self) -> None:
         """Reap expired leases and fire due schedules, at most every lease/3 s."""
@@ -169,8 +171,13 @@ class Worker:
         """Housekeeping, then claim and run one job; False if there was none."""
         self.housekeeping()
         claimed = queue.claim(
-            self.db, worker_id=self.worker_id, lease_s=self.lease_s, types=self.handlers.keys()
+            self.db,
+            worker_id=self.worker_id,
+            lease_s=self.lease_s,
+            types=self.handlers.keys(),
+            look_first=not self._busy,
         )
+        self._busy = claimed is not None
         if claimed is None:
             return False
         self.run_claimed(claimed)

@@ -10,6 +10,7 @@ and `sweep_orphans` removes them later.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -208,6 +209,8 @@ def scan_usage(
     end_utc: datetime,
     account_ids: list[int],
     kind: UsageKind | None = None,
+    columns: Sequence[str] | None = None,
+    ordered: bool = True,
 ) -> pa.Table:
     return store.scan(
         visible_import_ids(session),
@@ -215,6 +218,8 @@ def scan_usage(
         end_utc=end_utc,
         account_ids=account_ids,
         kind=kind,
+        columns=columns,
+        ordered=ordered,
     )
 
 

@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from rerate.usage.errors import StoreBusy
@@ -338,6 +339,7 @@ class UsageStore:
         account_ids: Collection[int] | None = None,
         kind: UsageKind | str | None = None,
         columns: Sequence[str] | None = None,
+        ordered: bool = True,
     ) -> pa.Table:
         """Latest visible version of each record, then filtered.
 
@@ -345,9 +347,15 @@ class UsageStore:
         omitted), of the given accounts and kind, ordered by usage_start then
         record_id. Versions are resolved before filtering, so a record whose
         correction changed its account or time is never returned stale.
+
         `columns` limits what is read and returned (default: every column of
-        USAGE_SCHEMA); the rater needs a third of them, and the others (the
-        numbers as sent, hashes) are most of the bytes.
+        USAGE_SCHEMA, in its order); the rater needs half of them, and the
+        others (the numbers as sent, hashes) are most of the bytes.
+        `ordered=False` skips the sort for callers that do not need it (the
+        rater orders what it allocates by itself) and reads the days that hold
+        a single version of every record straight from Parquet: rows then come
+        in a deterministic storage order (those days first, by day, account
+        and usage_start; then the other days, by usage_start and record_id).
 
         Versions are resolved day by day, which is what the superseded markers
         are for: an import that corrects a record in the same day writes the
@@ -358,81 +366,39 @@ class UsageStore:
         """
         visible = frozenset(int(i) for i in visible_import_ids)
         names = _columns(columns)
+        schema = _schema(names)
         start_us = _aware_us(start_utc, "start_utc")
         end_us = _aware_us(end_utc, "end_utc")
         first = _EPOCH + timedelta(days=start_us // _US_PER_DAY) if start_us is not None else None
         last = _EPOCH + timedelta(days=(end_us - 1) // _US_PER_DAY) if end_us is not None else None
-        empty = _schema(names).empty_table()
         if first is not None and last is not None and last < first:
-            return empty
+            return schema.empty_table()
+        wanted = sorted({int(a) for a in account_ids}) if account_ids is not None else None
+        if wanted is not None and not wanted:
+            return schema.empty_table()
         files = self._files(self.usage_dir, visible, first, last)
         if not files:
-            return empty
+            return schema.empty_table()
         marks = self._files(self.superseded_dir, visible, first, last)
         marked = {m.day for m in marks}
         per_day: dict[date, int] = {}
         for f in files:
             per_day[f.day] = per_day.get(f.day, 0) + 1
-        clean = [str(f.path) for f in files if per_day[f.day] == 1 and f.day not in marked]
         dirty_days = {f.day for f in files if per_day[f.day] > 1 or f.day in marked}
+        clean = [str(f.path) for f in files if f.day not in dirty_days]
         dirty = [str(f.path) for f in files if f.day in dirty_days]
         dirty_marks = [str(m.path) for m in marks if m.day in dirty_days]
+        window = _Window(start_us, end_us, wanted, None if kind is None else str(kind))
 
-        where: list[str] = []
-        filters: list[object] = []
-        if start_us is not None:
-            where.append("r.usage_start >= CAST(make_timestamp(?) AS TIMESTAMPTZ)")
-            filters.append(start_us)
-        if end_us is not None:
-            where.append("r.usage_start < CAST(make_timestamp(?) AS TIMESTAMPTZ)")
-            filters.append(end_us)
-        if account_ids is not None:
-            wanted = sorted({int(a) for a in account_ids})
-            if not wanted:
-                return empty
-            where.append("r.account_id IN (SELECT UNNEST(?::BIGINT[]))")
-            filters.append(wanted)
-        if kind is not None:
-            where.append("r.kind = ?")
-            filters.append(str(kind))
-        condition = f"WHERE {' AND '.join(where)}" if where else ""
-        # The sort keys are read even when the caller does not want them back.
-        read = [*names, *(k for k in ("usage_start", "record_id") if k not in names)]
-        select = ", ".join(f'r."{c}"' for c in read)
-        parts: list[str] = []
-        params: list[object] = []
-        cte = ""
-        if dirty:
-            marks_sql = (
-                "UNION ALL SELECT record_id, import_id FROM read_parquet(?)" if dirty_marks else ""
-            )
-            cte = f"""
-                WITH latest AS (
-                    SELECT record_id, max(import_id) AS import_id
-                    FROM (SELECT record_id, import_id FROM read_parquet(?) {marks_sql})
-                    GROUP BY record_id
-                )
-            """
-            params += [dirty, *([dirty_marks] if dirty_marks else [])]
-        if clean:
-            parts.append(f"SELECT {select} FROM read_parquet(?) r {condition}")
-            params += [clean, *filters]
-        if dirty:
-            # Versions are resolved over every row of those days (`latest`),
-            # and only then are the rows filtered.
-            parts.append(
-                f"SELECT {select} FROM read_parquet(?) r "
-                "JOIN latest l ON r.record_id = l.record_id AND r.import_id = l.import_id "
-                f"{condition}"
-            )
-            params += [dirty, *filters]
-        sql = f"{cte} SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY usage_start, record_id"
-        con = duck()
-        try:
-            out = arrow_of(con.execute(sql, params))
-        finally:
-            con.close()
-        return out.select(names).cast(_schema(names))
+        tables: list[pa.Table] = []
+        if ordered:
+            tables.append(_duck_scan(names, window, clean, dirty, dirty_marks))
+        else:
+            if clean:
+                tables.append(_arrow_scan(names, window, clean))
+            if dirty:
+                tables.append(_duck_scan(names, window, [], dirty, dirty_marks))
+        return pa.concat_tables([t.select(names).cast(schema) for t in tables])
 
     # ------------------------------------------------------------------ cleaning
 
@@ -483,6 +449,100 @@ class UsageStore:
 def _file_import_id(name: str) -> int | None:
     m = _FILE_RE.match(name) or _TMP_RE.match(name)
     return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The row filters of a scan (bounds in microseconds since the epoch, UTC)."""
+
+    start_us: int | None
+    end_us: int | None
+    account_ids: list[int] | None
+    kind: str | None
+
+
+def _duck_scan(
+    names: list[str],
+    window: _Window,
+    clean: list[str],
+    dirty: list[str],
+    dirty_marks: list[str],
+) -> pa.Table:
+    """Rows of `clean` files as they are and of `dirty` ones after resolving
+    versions (`latest`, over every row of those days, before filtering),
+    ordered by usage_start and record_id."""
+    where: list[str] = []
+    filters: list[object] = []
+    if window.start_us is not None:
+        where.append("r.usage_start >= CAST(make_timestamp(?) AS TIMESTAMPTZ)")
+        filters.append(window.start_us)
+    if window.end_us is not None:
+        where.append("r.usage_start < CAST(make_timestamp(?) AS TIMESTAMPTZ)")
+        filters.append(window.end_us)
+    if window.account_ids is not None:
+        where.append("list_contains(?, r.account_id)")
+        filters.append(window.account_ids)
+    if window.kind is not None:
+        where.append("r.kind = ?")
+        filters.append(window.kind)
+    condition = f"WHERE {' AND '.join(where)}" if where else ""
+    # The sort keys are read even when the caller does not want them back.
+    read = [*names, *(k for k in ("usage_start", "record_id") if k not in names)]
+    select = ", ".join(f'r."{c}"' for c in read)
+    parts: list[str] = []
+    params: list[object] = []
+    cte = ""
+    if dirty:
+        marks_sql = (
+            "UNION ALL SELECT record_id, import_id FROM read_parquet(?)" if dirty_marks else ""
+        )
+        cte = f"""
+            WITH latest AS (
+                SELECT record_id, max(import_id) AS import_id
+                FROM (SELECT record_id, import_id FROM read_parquet(?) {marks_sql})
+                GROUP BY record_id
+            )
+        """
+        params += [dirty, *([dirty_marks] if dirty_marks else [])]
+    if clean:
+        parts.append(f"SELECT {select} FROM read_parquet(?) r {condition}")
+        params += [clean, *filters]
+    if dirty:
+        parts.append(
+            f"SELECT {select} FROM read_parquet(?) r "
+            "JOIN latest l ON r.record_id = l.record_id AND r.import_id = l.import_id "
+            f"{condition}"
+        )
+        params += [dirty, *filters]
+    sql = f"{cte} SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY usage_start, record_id"
+    con = duck()
+    try:
+        return arrow_of(con.execute(sql, params))
+    finally:
+        con.close()
+
+
+def _arrow_scan(names: list[str], window: _Window, files: list[str]) -> pa.Table:
+    """Rows of files that hold one version of each record, filtered, in file order."""
+    field = ds.field
+    conditions: list[ds.Expression] = []
+    if window.start_us is not None:
+        conditions.append(field("usage_start") >= _timestamp(window.start_us))
+    if window.end_us is not None:
+        conditions.append(field("usage_start") < _timestamp(window.end_us))
+    if window.account_ids is not None:
+        conditions.append(field("account_id").isin(pa.array(window.account_ids, pa.int64())))
+    if window.kind is not None:
+        conditions.append(field("kind") == window.kind)
+    condition = None
+    for c in conditions:
+        condition = c if condition is None else condition & c
+    dataset = ds.dataset(files, schema=USAGE_SCHEMA, format="parquet")
+    return dataset.to_table(columns=names, filter=condition)
+
+
+def _timestamp(us: int) -> pa.Scalar:
+    return pa.scalar(us, pa.int64()).cast(USAGE_SCHEMA.field("usage_start").type)
 
 
 def _columns(columns: Sequence[str] | None) -> list[str]:
