@@ -22,7 +22,7 @@ from rerate.app import create_app
 from rerate.jobs.queue import reap_expired
 from rerate.kit.db import Database, is_sqlite
 from rerate.kit.settings import Settings
-from rerate.models import BillingRun, CurrentRun, Invoice, Job, Node
+from rerate.models import ApiKey, BillingRun, CurrentRun, Invoice, Job, Node
 from tests.billing.fixtures import Billing, add_bulk_usage, build_billing
 from tests.billing.test_billing_utilities import PARTNER, drain, submit
 from tests.world import World
@@ -233,3 +233,44 @@ def test_submissions_succeed_on_sqlite_while_workers_commit(
     assert [r.status_code for r in answers] == [202] * len(answers), [
         r.text for r in answers if r.status_code != 202
     ]
+
+
+def test_api_key_requests_succeed_on_sqlite_while_workers_commit(
+    client: TestClient, billing: Billing, database: Database
+):
+    """API-key authentication only reads in the request's transaction; the
+    key's last-use mark (at most once a minute) is its own short write."""
+    if not is_sqlite(database.engine):
+        pytest.skip("about SQLite's single write lock")
+    nodes = billing.world.nodes
+    headers = billing.world.headers("partner_admin")
+    stop = threading.Event()
+
+    def busy_worker() -> None:  # short write transactions, back to back
+        n = 0
+        while not stop.is_set():
+            n += 1
+            with database.write_session() as s:
+                s.execute(update(Node).where(Node.id == nodes["platform"].id).values(name=f"P{n}"))
+
+    thread = threading.Thread(target=busy_worker)
+    thread.start()
+    try:
+        answers = []
+        for i in range(30):
+            if i % 10 == 0:  # make the last-use mark due again now and then
+                with database.write_session() as s:
+                    s.execute(update(ApiKey).values(last_used_at=None))
+            answers.append(client.get("/api/v1/jobs", headers=headers))
+    finally:
+        stop.set()
+        thread.join()
+    assert [r.status_code for r in answers] == [200] * len(answers), [
+        r.text for r in answers if r.status_code != 200
+    ]
+    with database.session() as s:
+        used = s.scalar(
+            select(ApiKey).where(ApiKey.user_id == billing.world.users["partner_admin"].id)
+        )
+        assert used is not None
+        assert used.last_used_at is not None

@@ -46,7 +46,10 @@ def _principal(request: Request, session: Session) -> Principal:
         return cached  # type: ignore[no-any-return]
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        principal = auth.authenticate_api_key(session, header[7:].strip())
+        principal, due = auth.authenticate_api_key(session, header[7:].strip())
+        if due is not None:
+            with get_db(request).write_session() as mark:
+                auth.note_api_key_use(mark, due)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:

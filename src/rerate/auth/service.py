@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Grant, Principal
@@ -78,15 +78,36 @@ def create_api_key(session: Session, user: User, *, name: str = "") -> tuple[Api
     return key, secret
 
 
-def authenticate_api_key(session: Session, secret: str) -> Principal:
+# `api_keys.last_used_at` is refreshed at most this often: the mark is for
+# operators ("is this key still used?"), not an access log.
+KEY_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def authenticate_api_key(session: Session, secret: str) -> tuple[Principal, int | None]:
+    """The key's principal, and the key's id when its last-use mark is due
+    (`note_api_key_use`), else None. Reads only: on SQLite a request's read
+    transaction cannot become a write once another connection has committed
+    (workers commit all the time), so the mark is written separately."""
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(secret)))
     if key is None or key.revoked_at is not None:
         raise Unauthenticated("invalid API key")
     user = session.get(User, key.user_id)
     if user is None or not user.active:
         raise Unauthenticated("invalid API key")
-    key.last_used_at = utcnow()
-    return principal_for(session, user, via="api_key")
+    due = key.last_used_at is None or key.last_used_at < utcnow() - KEY_USE_RESOLUTION
+    return principal_for(session, user, via="api_key"), key.id if due else None
+
+
+def note_api_key_use(session: Session, key_id: int) -> None:
+    """Mark the key used now, in the caller's own short write transaction."""
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .where(
+            (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < utcnow() - KEY_USE_RESOLUTION)
+        )
+        .values(last_used_at=utcnow())
+    )
 
 
 def login(session: Session, email: str, password: str, *, max_age_s: int) -> tuple[User, str]:
