@@ -46,9 +46,14 @@ def _principal(request: Request, session: Session) -> Principal:
         return cached  # type: ignore[no-any-return]
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        principal, due = auth.authenticate_api_key(session, header[7:].strip())
+        # Its own short transactions, before the request's session reads
+        # anything: on SQLite, committing the last-use mark while the request's
+        # read transaction is open would stop that transaction from writing.
+        db = get_db(request)
+        with db.session() as lookup:
+            principal, due = auth.authenticate_api_key(lookup, header[7:].strip())
         if due is not None:
-            with get_db(request).write_session() as mark:
+            with db.write_session() as mark:
                 auth.note_api_key_use(mark, due)
     else:
         token = request.cookies.get(SESSION_COOKIE)
