@@ -223,3 +223,29 @@ def test_run_worker_process_runs_jobs_until_stopped(database: Database, customer
     result = get_job(database, job_id).result
     assert result is not None
     assert json.loads(result) == {"db_is_own": True}
+
+
+def test_a_handler_completes_its_job_in_the_transaction_that_publishes(
+    database: Database, customer_id: int
+) -> None:
+    """The effect and "Complete" commit together: once the handler's fenced
+    transaction commits, the job is Complete even if its worker dies before
+    doing anything else, and the worker does not complete it a second time."""
+    job_id = add_job(database, customer_id, "2025-04")
+    statuses_after_commit: list[str] = []
+
+    def handler(ctx: JobContext) -> dict[str, Any]:
+        result = {"published": True}
+        with database.write_session() as s:
+            ctx.complete_within(s, result)
+            assert _status(database, job_id) == JobStatus.RUNNING  # not before the commit
+        statuses_after_commit.append(_status(database, job_id))
+        return result
+
+    assert _worker(database, handler).run_once() is True
+    assert statuses_after_commit == [JobStatus.COMPLETE]
+    job = get_job(database, job_id)
+    assert job.status == JobStatus.COMPLETE
+    assert job.error is None
+    assert job.result is not None
+    assert json.loads(job.result) == {"published": True}

@@ -2,10 +2,12 @@
 
 Each handler does its slow work (rating, writing Parquet) outside any write
 transaction, then takes one short write transaction that first checks the
-job's fencing token (`queue.fenced`) and then publishes. A worker that was
-declared dead (its lease expired and the token moved on) therefore cannot
-publish; a worker killed before that transaction commits leaves the previous
-published run and invoices exactly as they were.
+job's fencing token (`queue.fenced`), publishes, and marks the job Complete
+(`ctx.complete_within`): the effect and the status commit together. A worker
+that was declared dead (its lease expired and the token moved on) therefore
+cannot publish; a worker killed before that transaction commits leaves the
+previous published run and invoices exactly as they were, and a job still
+Running never published anything.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         total_before = before.net_total if before else Decimal(0)
         session.flush()
         timings["publish"] = round(time.perf_counter() - started - timings["diff"], 3)
-        return {
+        result = {
             "rows_rerated": computed.row_count,
             "unrated": computed.unrated_count,
             "run_id": run.id,
@@ -88,6 +90,8 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             # in the fenced one; the commit follows.
             "timings_s": timings,
         }
+        ctx.complete_within(session, result)  # commits with the publish
+        return result
 
 
 def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         queue.fenced(session, claimed)
         customer = _customer(session, claimed.customer_id)
         outcome = generate_for(session, customer, claimed.period, job_id=claimed.id)
-        return {
+        result = {
             "invoice_id": outcome.invoice.id,
             "invoices_created": [outcome.invoice.id],
             "invoices_cancelled": outcome.cancelled,
@@ -109,6 +113,8 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             "total_before": outcome.previous.total if outcome.previous else None,
             "total_after": outcome.invoice.total,
         }
+        ctx.complete_within(session, result)  # commits with the new invoices
+        return result
 
 
 def cache_sync(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
@@ -116,8 +122,9 @@ def cache_sync(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
     del data_dir
     with ctx.db.write_session() as session:
         queue.fenced(session, claimed)
-        rows = runs.rebuild_cache(session, claimed.customer_id, claimed.period)
-    return {"cache_rows": rows}
+        result = {"cache_rows": runs.rebuild_cache(session, claimed.customer_id, claimed.period)}
+        ctx.complete_within(session, result)
+    return result
 
 
 def handlers(data_dir: Path) -> Mapping[JobType, Callable[[JobContext], dict[str, Any]]]:

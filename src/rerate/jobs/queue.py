@@ -370,10 +370,21 @@ def complete(db: Database, claimed: ClaimedJob, result: dict[str, Any]) -> None:
     """Mark the job complete with its result; raises `FencingError` if the claim is stale."""
     payload = dumps_result(result)  # fail on an unserialisable result before locking
     with db.write_session() as s:
-        job = _fenced_job(s, claimed)
-        _finish(job, JobStatus.COMPLETE, utcnow())
-        job.result = payload
-        job.progress = Decimal("100.00")
+        _complete(_fenced_job(s, claimed), payload)
+
+
+def complete_within(session: Session, claimed: ClaimedJob, result: dict[str, Any]) -> None:
+    """Mark the job complete inside the caller's transaction, the one that
+    published its effect: the effect and "Complete" commit together, so a
+    worker dying in between cannot leave a published run behind a job that the
+    reaper then reports as having changed nothing."""
+    _complete(_fenced_job(session, claimed), dumps_result(result))
+
+
+def _complete(job: Job, payload: str) -> None:
+    _finish(job, JobStatus.COMPLETE, utcnow())
+    job.result = payload
+    job.progress = Decimal("100.00")
 
 
 def fail(db: Database, claimed: ClaimedJob, error: str) -> None:

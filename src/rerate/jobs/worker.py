@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from rerate.jobs import queue
 from rerate.jobs.queue import (
     DEFAULT_LEASE_S,
@@ -58,6 +60,7 @@ class JobContext:
         self._last_write = 0.0
         self.cancel_requested = False
         self.lease_lost = False
+        self.completed = False  # by the handler itself (complete_within)
 
     def progress(self, fraction: Decimal | float, note: str | None = None) -> None:
         """Report progress (0-1) and renew the lease; raise if the job must stop.
@@ -72,6 +75,12 @@ class JobContext:
         if due or value >= 1:
             self.beat()
         self.check()
+
+    def complete_within(self, session: Session, result: dict[str, Any]) -> None:
+        """Mark the job Complete in the handler's own (fenced) transaction, with
+        the effect it publishes; the worker then records nothing more."""
+        queue.complete_within(session, self.claimed, result)
+        self.completed = True
 
     def check(self) -> None:
         """Raise `LeaseLost` or `JobCancelled` if the last heartbeat said so (no I/O)."""
@@ -198,7 +207,8 @@ class Worker:
                 return
             kind, value = outcome
             if kind == "complete":
-                queue.complete(self.db, claimed, value)
+                if not ctx.completed:
+                    queue.complete(self.db, claimed, value)
             elif kind == "cancelled":
                 queue.mark_cancelled(self.db, claimed)
             else:
