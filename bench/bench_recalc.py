@@ -79,7 +79,8 @@ from rerate.billing.plan_builder import build_plan
 from rerate.billing.runs import LOOKBACK
 from rerate.billing.tasks import expand_schedule, handlers
 from rerate.demo.catalog import french_holidays
-from rerate.demo.tariffs import RATE_SCALE, TariffLine, build_deck
+from rerate.demo.loader import build_timetable, tariff_rows
+from rerate.demo.tariffs import build_deck
 from rerate.demo.usage import CDRS_PER_DAY, Peer, cdr_usage
 from rerate.invoicing import service as invoices
 from rerate.invoicing.generate import generate_for
@@ -96,7 +97,6 @@ from rerate.models import (
     BillingRun,
     Contract,
     ContractRule,
-    Holiday,
     Invoice,
     Job,
     Node,
@@ -104,8 +104,6 @@ from rerate.models import (
     PriceBookVersion,
     PriceEntry,
     TariffEntry,
-    Timetable,
-    TimetableRule,
     User,
 )
 from rerate.models.enums import AccountKind, JobStatus, JobType, NodeKind, ReasonCode, Role
@@ -301,69 +299,6 @@ def generate_cdrs() -> dict[str, Any]:
     return {"generated": str(path), "rows": table.num_rows, "seconds": time.perf_counter() - t0}
 
 
-def _tariff_rows(version_id: int, lines: list[TariffLine]) -> list[dict[str, Any]]:
-    def dec(units: int) -> Decimal:
-        return Decimal(int(units)).scaleb(-RATE_SCALE)
-
-    return [
-        {
-            "version_id": version_id,
-            "prefix": t.prefix,
-            "destination_group": t.group,
-            "band": t.band,
-            "rate_per_minute": dec(t.rate),
-            "connect_fee": dec(t.connect_fee),
-            "min_seconds": t.min_seconds,
-            "initial_increment": t.initial,
-            "subsequent_increment": t.subsequent,
-            "charge_unanswered": False,
-        }
-        for t in lines
-    ]
-
-
-def _timetable(s: Any) -> Timetable:
-    tt = Timetable(name="France business hours", tz="Europe/Paris", default_band="offpeak")
-    s.add(tt)
-    s.flush()
-    midnight = datetime.min.time()
-    s.add_all(
-        [
-            TimetableRule(
-                timetable_id=tt.id,
-                band="weekend",
-                weekdays="56",
-                start_time=midnight,
-                end_time=midnight,
-                priority=10,
-            ),
-            TimetableRule(
-                timetable_id=tt.id,
-                band="peak",
-                weekdays="01234",
-                start_time=midnight.replace(hour=8),
-                end_time=midnight.replace(hour=20),
-                priority=5,
-            ),
-            TimetableRule(
-                timetable_id=tt.id,
-                band="offpeak",
-                weekdays="01234",
-                start_time=midnight.replace(hour=20),
-                end_time=midnight.replace(hour=8),
-                priority=0,
-            ),
-        ]
-    )
-    s.add_all(
-        [
-            Holiday(timetable_id=tt.id, day=d, band="weekend", name=name)
-            for d, name in french_holidays(PERIOD.year)
-        ]
-    )
-    return tt
-
-
 # ---------------------------------------------------------------- recalc: parts
 
 
@@ -389,8 +324,8 @@ def part_recalc_setup(backend: str) -> dict[str, Any]:
         v1 = PriceBookVersion(price_book_id=book.id, version=1, effective_from=START, note="v1")
         s.add(v1)
         s.flush()
-        s.execute(insert(TariffEntry), _tariff_rows(v1.id, deck.v1))
-        timetable = _timetable(s)
+        s.execute(insert(TariffEntry), tariff_rows(v1.id, deck.v1))
+        timetable = build_timetable(s, [PERIOD.year])
         contract = Contract(
             customer_id=customer.id,
             seller_id=partner.id,
@@ -461,7 +396,7 @@ def part_recalc_setup(backend: str) -> dict[str, Any]:
         )
         s.add(v2)
         s.flush()
-        s.execute(insert(TariffEntry), _tariff_rows(v2.id, deck.v2))
+        s.execute(insert(TariffEntry), tariff_rows(v2.id, deck.v2))
     db.dispose()
     state = {
         **ids,

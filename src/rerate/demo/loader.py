@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time as clock
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -327,7 +327,8 @@ def _cloud_book(
     return book, count
 
 
-def _tariff_rows(version_id: int, lines: list[TariffLine]) -> list[dict[str, Any]]:
+def tariff_rows(version_id: int, lines: list[TariffLine]) -> list[dict[str, Any]]:
+    """Insert rows of `TariffEntry` for a version's deck lines (also used by bench/)."""
     return [
         {
             "version_id": version_id,
@@ -363,12 +364,14 @@ def _voip_book(
         )
         session.add(version)
         session.flush()
-        session.execute(insert(TariffEntry), _tariff_rows(version.id, lines))
+        session.execute(insert(TariffEntry), tariff_rows(version.id, lines))
         count += len(lines)
     return book, count
 
 
-def _timetable(session: Session, window: DemoWindow) -> Timetable:
+def build_timetable(session: Session, years: Iterable[int]) -> Timetable:
+    """The demo's French business-hours timetable with the holidays of `years`
+    (also used by bench/)."""
     tt = Timetable(name="France business hours", tz="Europe/Paris", default_band="offpeak")
     session.add(tt)
     session.flush()
@@ -401,11 +404,10 @@ def _timetable(session: Session, window: DemoWindow) -> Timetable:
             ),
         ]
     )
-    years = sorted({window.first_day.year, window.today.year})
     session.add_all(
         [
             Holiday(timetable_id=tt.id, day=day, band="weekend", name=name)
-            for year in years
+            for year in sorted(set(years))
             for day, name in cat.french_holidays(year)
         ]
     )
@@ -746,7 +748,7 @@ def load_demo(
         say("price books and tariff deck")
         cloud_book, n_prices = _cloud_book(session, nodes[cat.DISTRIBUTOR], prices, window)
         voip_book, n_tariffs = _voip_book(session, nodes[cat.BLUE], deck, window)
-        timetable = _timetable(session, window)
+        timetable = build_timetable(session, {window.first_day.year, window.today.year})
         _profiles(session, built, window)
         say("cloud usage")
         cloud = cloud_usage(
