@@ -297,6 +297,8 @@ class CdrDeck:
     ent: _Entries
     matcher: _Matcher
     band_names: tuple[str, ...]
+    overrides: RuleMatcher  # unit_price_override rules
+    adjusts: RuleMatcher  # discount and markup rules
 
 
 def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
@@ -326,7 +328,7 @@ def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
     overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
     adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
     intern_labels(overrides.rules, adjusts.rules, pool, passthrough=False)
-    return CdrDeck(eff, local, ent, _Matcher.build(pf, len(used)), band_names)
+    return CdrDeck(eff, local, ent, _Matcher.build(pf, len(used)), band_names, overrides, adjusts)
 
 
 def rate_cdrs(
@@ -414,14 +416,14 @@ def rate_cdrs(
     codes = np.arange(len(pool.values), dtype=np.int32)
     voice = np.full(len(codes), pool.code(VOICE_SERVICE), dtype=np.int32)
     no_region = np.full(len(codes), -1, dtype=np.int32)
-    overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
+    overrides = deck.overrides
     ov = np.where(matched, overrides.winners(voice, codes, no_region)[group], -1).astype(np.int16)
     net_base = list_amount.copy()
     for i, rows in rows_by_winner(ov):
         price = overrides.rules[i].unit_price
         assert price is not None
         net_base[rows] = connect[rows] + mul_div(chargeable[rows], to_scaled(price), 60)
-    adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
+    adjusts = deck.adjusts
     adj = np.where(matched, adjusts.winners(voice, codes, no_region)[group], -1).astype(np.int16)
     net = apply_adjustments(net_base, adj, adjusts.rules)
 

@@ -253,6 +253,8 @@ class CloudPrices:
     local: I64  # version index -> position among the compiled versions (-1: none)
     used: list[int]
     pr: _Prices
+    overrides: RuleMatcher  # unit_price_override rules
+    adjusts: RuleMatcher  # discount and markup rules
     places: int  # decimals the plan's tier bounds and allowances need
     _tables: dict[int, tuple[TierTables, I64, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -301,7 +303,8 @@ def prepare_prices(plan: RatingPlan, pool: StringPool, start: I64) -> CloudPrice
     adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
     intern_labels(overrides.rules, adjusts.rules, pool, passthrough=True)
     units = sorted((p for p in plan.profiles if p.unit is ProfileUnit.UNITS), key=lambda p: p.id)
-    return CloudPrices(eff, local, used, pr, _plan_places(plan, pr.entries, units))
+    places = _plan_places(plan, pr.entries, units)
+    return CloudPrices(eff, local, used, pr, overrides, adjusts, places)
 
 
 def rate_cloud(
@@ -337,7 +340,7 @@ def rate_cloud(
         entry = np.full(n, -1, dtype=np.int32)
     entry = np.where(todo, entry, -1).astype(np.int32)
 
-    overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
+    overrides = prices.overrides
     ov = np.where(todo, overrides.winners(service, sku, region), -1).astype(np.int16)
     has_entry = entry >= 0
     priced = has_entry | (ov >= 0)
@@ -452,7 +455,7 @@ def rate_cloud(
         assert price is not None
         net_base[rows_i] = mul_div(q[rows_i] - covered[rows_i], to_scaled(price), 10**qs)
     rated = priced | passthrough
-    adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
+    adjusts = prices.adjusts
     adj = np.where(rated, adjusts.winners(service, sku, region), -1).astype(np.int16)
     net = apply_adjustments(net_base, adj, adjusts.rules)
 
