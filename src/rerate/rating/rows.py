@@ -8,6 +8,7 @@ arrays instead of materialising millions of equal strings).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,21 +46,30 @@ def reason_code(reason: Reason) -> int:
 
 
 class StringPool:
-    """Interns strings to int32 codes; code -1 stands for null."""
+    """Interns strings to int32 codes; code -1 stands for null.
+
+    Safe to share between the engine's chunk threads: the engine interns
+    everything it knows of up front, and a string first met inside a chunk
+    (a rule label beyond the pre-interned combinations) gets its code under a
+    lock, so two threads can never hand out the same code twice."""
 
     def __init__(self) -> None:
         self._codes: dict[str, int] = {}
         self.values: list[str] = []
         self._array: pa.Array | None = None
+        self._lock = threading.Lock()
 
     def code(self, value: str | None) -> int:
         if value is None:
             return -1
         found = self._codes.get(value)
         if found is None:
-            found = len(self.values)
-            self._codes[value] = found
-            self.values.append(value)
+            with self._lock:
+                found = self._codes.get(value)
+                if found is None:
+                    found = len(self.values)
+                    self.values.append(value)
+                    self._codes[value] = found
         return found
 
     def codes(self, values: list[str | None] | tuple[str | None, ...]) -> I32:
