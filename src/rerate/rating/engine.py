@@ -263,8 +263,9 @@ def rate(
     """Rate `usage` for the plan's customer over `period` (see the module docstring).
 
     More than `chunk_rows` rows are rated in chunks of whole accounts on all
-    cores; the rated rows then come grouped by chunk (accounts in code order,
-    input order within an account) instead of in input order.
+    cores; the rated rows then come chunk by chunk (each chunk a run of
+    consecutive account codes, its rows in input order) instead of in input
+    order.
 
     With `rated_sink`, each chunk's rated rows are handed to it as
     `rated_sink(chunk_index, table)` (from a worker thread) as soon as they are
@@ -281,8 +282,7 @@ def rate(
         raise ValueError(f"usage table lacks columns {missing}")
     n_in = usage.num_rows
     start_all = _timestamps(_column(usage, "usage_start", TIMESTAMP, n_in), "usage_start")
-    end_arr = _column(usage, "usage_end", TIMESTAMP, n_in)
-    end_all = _timestamps(end_arr, "usage_end")
+    end_all = _timestamps(_column(usage, "usage_end", TIMESTAMP, n_in), "usage_end")
     selected = select_period(start_all, end_all, period, overlap=plan.overlap_selection)
     idx: I64 | None = None if bool(selected.all()) else np.flatnonzero(selected)
     n = n_in if idx is None else len(idx)
@@ -431,9 +431,9 @@ def _chunks(codes: I32, target: int) -> list[I64 | None]:
     # numpy's stable sort is a radix sort for 16-bit keys: O(n), and stable
     # keeps each chunk's rows ascending.
     small = np.int16 if int(bucket.max()) < 2**15 else np.int64
-    order = np.argsort(bucket.astype(small)[key], kind="stable")
-    sizes = np.bincount(bucket, weights=np.diff(ends, prepend=0)).astype(np.int64)
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    row_bucket = bucket.astype(small)[key]
+    order = np.argsort(row_bucket, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(row_bucket))])
     return [order[lo:hi] for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
 
 

@@ -130,8 +130,6 @@ class RunWriter:
             )
             for job in jobs:
                 job.result()
-        if not any((staging / "rated").iterdir()):
-            _write_parquet(rated, staging / "rated" / "part-00000.parquet", _RATED_STATS)
         with open(staging / "summary.json", "w", encoding="utf-8") as fh:
             json.dump(summary_dict(result.summary), fh, indent=2)
             fh.write("\n")
