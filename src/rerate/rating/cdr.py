@@ -43,6 +43,7 @@ from rerate.rating.contract import (
     rows_by_winner,
 )
 from rerate.rating.fixed import mul_div, to_scaled
+from rerate.rating.kernels import match_entries
 from rerate.rating.plan import (
     ConsumptionProfile,
     PriceBookVersion,
@@ -53,6 +54,7 @@ from rerate.rating.plan import (
 )
 from rerate.rating.prefixes import (
     DECKS_PER_BATCH,
+    SPAN,
     PrefixIndex,
     encode_destinations,
     prefix_ranges,
@@ -235,24 +237,28 @@ class _Matcher:
             none = np.full(len(keys), -1, dtype=np.int32)
             return none, none.copy()
         if len(self.indexes) == 1:
-            prow = self.indexes[0].lookup(version, keys)
-        else:
-            prow = np.full(len(keys), -1, dtype=np.int32)
-            for b, index in enumerate(self.indexes):
-                first = b * DECKS_PER_BATCH
-                sel = np.flatnonzero((version >= first) & (version < first + DECKS_PER_BATCH))
-                prow[sel] = index.lookup(version[sel] - first, keys[sel])
-        entry = np.where(prow >= 0, pf.entry_for[np.maximum(prow, 0), band], -1).astype(np.int32)
-        # The longest prefix may only have entries for other bands: walk up to the
-        # next shorter prefix of the number until one applies (rarely needed).
-        pending = np.flatnonzero((prow >= 0) & (entry < 0))
-        while len(pending):
-            up = self.parent_of[prow[pending]]
-            prow[pending] = up
-            hit = pending[up >= 0]
-            entry[hit] = pf.entry_for[prow[hit], band[hit]]
-            pending = hit[entry[hit] < 0]
+            return self._match(self.indexes[0], version, band, keys)
+        prow = np.full(len(keys), -1, dtype=np.int32)
+        entry = np.full(len(keys), -1, dtype=np.int32)
+        for b, index in enumerate(self.indexes):
+            first = b * DECKS_PER_BATCH
+            sel = np.flatnonzero((version >= first) & (version < first + DECKS_PER_BATCH))
+            prow[sel], entry[sel] = self._match(index, version[sel] - first, band[sel], keys[sel])
         return prow, entry
+
+    def _match(self, index: PrefixIndex, deck: I64, band: I64, keys: I64) -> tuple[I32, I32]:
+        # The longest prefix may only have entries for other bands: the kernel
+        # walks up to the next shorter prefix of the number until one applies.
+        return match_entries(
+            np.asarray(deck, dtype=np.int64),
+            np.asarray(band, dtype=np.int64),
+            keys,
+            np.int64(SPAN),
+            index.starts,
+            index.owners,
+            self.pf.entry_for,
+            self.parent_of,
+        )
 
 
 def billed_seconds(billable: I64, min_s: I64, init: I64, sub: I64) -> I64:

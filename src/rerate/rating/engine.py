@@ -38,6 +38,7 @@ from rerate.rating.cdr import CdrDeck, CdrInput, parallel_slices, prepare_deck, 
 from rerate.rating.cloud import CloudInput, CloudPrices, prepare_prices, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
 from rerate.rating.fixed import SCALE, decimal_array, from_scaled, safe_sum
+from rerate.rating.kernels import group_sums
 from rerate.rating.plan import ConsumptionProfile, PlanError, RatingPlan, utc_us
 from rerate.rating.rows import RATED, REASONS, Reason, RowState, StringPool, reason_code
 from rerate.rating.selection import (
@@ -642,12 +643,6 @@ def _dec(values: I64, valid: Bool | None, scale: int) -> pa.Array:
     return decimal_array(values, valid, scale).cast(DEC)
 
 
-def _split(values: I64) -> tuple[I64, I64]:
-    """values = hi * 2**32 + lo with 0 <= lo < 2**32: sums of either part cannot
-    overflow for fewer than 2**31 rows."""
-    return values >> 32, values & 0xFFFFFFFF
-
-
 def _join(hi: I64, lo: I64, scale: int = SCALE) -> pa.Array:
     """Decimal array of (hi * 2**32 + lo) units of 10**-scale, exact beyond int64."""
     safe = bool(np.all(np.abs(hi) < 2**30)) and bool(np.all(lo < 2**62))
@@ -780,17 +775,26 @@ def _daily_table(
             change[1:] |= v[1:] != v[:-1]
         key = np.empty(st.n, dtype=np.int64)
         key[order0] = np.cumsum(change) - 1
-    # Hash grouping: Arrow's dictionary_encode numbers the distinct keys
-    # (unrated rows share the key -1), ufunc.at accumulates each column exactly
-    # in int64, and the groups are put in key order at the end.
+    # Hash grouping in one compiled pass (kernels.group_sums): unrated rows
+    # are skipped, amounts summed exactly as 32-bit halves, entry and prefix
+    # min/max kept to tell whether a group has a single one; groups are then
+    # put in key order.
     key = np.where(rated, key, -1)
-    enc = pc.dictionary_encode(pa.array(key))
-    group = np.asarray(enc.indices.to_numpy(), dtype=np.int64)
-    uniq = np.asarray(enc.dictionary.to_numpy(), dtype=np.int64)
-    del key
-    n_groups = len(uniq)
+    prefix_codes = (
+        st.prefix.astype(np.int64) if prefix_values is not None else np.zeros(st.n, np.int64)
+    )
+    uniq, first_row, counts, sum_hi, sum_lo, mins, maxs = group_sums(
+        key,
+        (
+            np.where(rated, st.quantity, 0),
+            st.included,
+            st.list_amount,
+            st.net_amount,
+        ),
+        (st.entry_id, prefix_codes),
+    )
+    del key, prefix_codes
     order = np.argsort(uniq)
-    order = order[uniq[order] >= 0]  # drop the unrated group
     m = len(order)
     if radix_total < _KEY_LIMIT:
         packed = uniq[order]
@@ -800,42 +804,20 @@ def _daily_table(
             packed = packed // size
         parts.reverse()
     else:
-        first_row = np.full(n_groups, st.n, dtype=np.int64)
-        np.minimum.at(first_row, group, np.arange(st.n, dtype=np.int64))
         parts = [values[first_row[order]] for values in columns]
     parts = [p if back is None else back[p] for p, back in zip(parts, backs, strict=True)]
     acct_code, dday, kind, item, region, band, unit, service, ver_d, rules = parts
-    counts = np.bincount(group, minlength=n_groups)[order]
+    counts = counts[order]
 
     def strings(codes1: I64) -> pa.Array:
         return pool.dictionary((codes1 - 1).astype(np.int32)).cast(pa.string())
 
-    def total(values: I64) -> I64:
-        out = np.zeros(n_groups, dtype=np.int64)
-        np.add.at(out, group, values)
-        return out[order]
+    def amount(column: int, scale: int = SCALE) -> pa.Array:
+        return _join(sum_hi[column][order], sum_lo[column][order], scale)
 
-    def amount(values: I64, scale: int = SCALE) -> pa.Array:
-        # Unrated rows carry 0. A plain int64 sum is exact when n * max|v| fits;
-        # otherwise each amount is split in halves whose sums cannot overflow.
-        bound = max(abs(int(values.min())), abs(int(values.max()))) * len(values)
-        if bound < 2**63:
-            return _dec(total(values), None, scale)
-        hi, lo = _split(values)
-        return _join(total(hi), total(lo), scale)
-
-    def extreme(ufunc: np.ufunc, start: int, values: I64) -> I64:
-        out = np.full(n_groups, start, dtype=np.int64)
-        ufunc.at(out, group, values)
-        return out[order]
-
-    e_min = extreme(np.minimum, 2**62, st.entry_id)
-    e_max = extreme(np.maximum, -(2**62), st.entry_id)
+    e_min, e_max = mins[0][order], maxs[0][order]
     if prefix_values is not None:
-        prefix = st.prefix.astype(np.int64)
-        p_min = extreme(np.minimum, 2**62, prefix)
-        p_max = extreme(np.maximum, -(2**62), prefix)
-        del prefix
+        p_min, p_max = mins[1][order], maxs[1][order]
     else:
         p_min = p_max = np.full(m, -1, dtype=np.int64)
     # Account codes map back to ids (every rated row has a code: it is owned).
@@ -862,10 +844,10 @@ def _daily_table(
         "rules": strings(rules),
         "currency": pa.array([plan.contract.currency] * m, pa.string()),
         "rows": pa.array(counts, pa.int64()),
-        "quantity": amount(np.where(rated, st.quantity, 0), st.quantity_scale),
-        "included_quantity": amount(st.included, st.quantity_scale),
-        "list_amount": amount(st.list_amount),
-        "net_amount": amount(st.net_amount),
+        "quantity": amount(0, st.quantity_scale),
+        "included_quantity": amount(1, st.quantity_scale),
+        "list_amount": amount(2),
+        "net_amount": amount(3),
     }
     return pa.Table.from_pydict(out, schema=DAILY_SCHEMA)
 

@@ -17,10 +17,9 @@ give nested ranges, disjoint prefixes disjoint ranges: a laminar family.
 
 Flattening. The ranges of one deck (a tariff version x a time band) are cut
 into disjoint segments, each owned by the deepest (longest) prefix covering it;
-the segment starts go into one sorted array and a lookup is one
-`numpy.searchsorted`. Many decks share one array by offsetting each deck by
-`deck * SPAN`. Queries are sorted first: a sorted search walks the boundary
-array sequentially, which is several times faster than random probes.
+the segment starts go into one sorted array and a lookup is one binary search
+(kernels.match_entries, compiled). Many decks share one array by offsetting
+each deck by `deck * SPAN`.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rerate.rating.kernels import encode_keys, match_entries
 from rerate.rating.plan import MAX_PREFIX_DIGITS
 
 I64 = npt.NDArray[np.int64]
@@ -75,23 +75,7 @@ def encode_destinations(column: pa.Array | pa.ChunkedArray) -> tuple[I64, Bool]:
         else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     )
     offsets, data = _string_buffers(arr)
-    lengths = np.diff(offsets)
-    valid &= lengths > 0
-    body = data[offsets[0] : offsets[-1]]
-    bad = np.flatnonzero((body - np.uint8(48)) > 9)  # anything but '0'..'9'
-    if len(bad):
-        rows = np.searchsorted(offsets, offsets[0] + bad, side="right") - 1
-        valid[rows] = False
-    clean = arr
-    if not bool(valid.all()):
-        clean = pc.if_else(pa.array(valid), arr, pa.scalar("0", arr.type))
-    if int(lengths.max()) > _DIGITS:
-        clean = pc.utf8_slice_codeunits(clean, 0, _DIGITS)
-    length = np.minimum(lengths, _DIGITS)
-    value = np.asarray(pc.cast(clean, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-    pad = _POW10[_DIGITS - np.where(valid, length, _DIGITS)]
-    keys = (value * pad) * _LEN_BITS + length
-    return np.where(valid, keys, -1), valid
+    return encode_keys(offsets, data, valid)
 
 
 def prefix_ranges(prefixes: Sequence[str] | pa.Array) -> tuple[I64, I64, I64]:
@@ -172,14 +156,18 @@ class PrefixIndex:
     def lookup(self, deck: I32 | I64, keys: I64) -> I32:
         """Owner of each (deck, key); -1 where deck < 0, key < 0 (an invalid
         destination) or nothing matches."""
-        usable = (deck >= 0) & (keys >= 0)
-        composite = np.where(usable, deck.astype(np.int64) * SPAN + keys, -1)
-        order = np.argsort(composite)
-        found = np.searchsorted(self.starts, composite[order], side="right") - 1
-        result = np.empty(len(keys), dtype=np.int32)
-        result[order] = self.owners[found]
-        result[~usable] = -1
-        return result
+        owners = np.arange(max(int(self.owners.max()) + 1, 1), dtype=np.int32)
+        found, _ = match_entries(
+            np.asarray(deck, dtype=np.int64),
+            np.zeros(len(keys), dtype=np.int64),
+            keys,
+            np.int64(SPAN),
+            self.starts,
+            self.owners,
+            owners[:, None],
+            np.full(len(owners), -1, dtype=np.int32),
+        )
+        return found
 
 
 def _parents(lo: I64, length: I64) -> I64:

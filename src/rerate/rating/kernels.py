@@ -1,0 +1,180 @@
+"""Compiled per-row loops (numba) for the two places where a chain of numpy
+passes cost more than the arithmetic: matching destinations and grouping
+rated rows into daily rows.
+
+Why compiled: each of these is a handful of integer operations per row, but
+written as whole-array numpy operations it became a dozen full-length
+temporaries per chunk (sort, search, gathers, masks, ufunc.at), each one
+written to memory and read back. One loop per row keeps the row in registers.
+Semantics are unchanged and pinned by the same tests (reference rater,
+golden cases, the numpy fallbacks' former tests).
+
+Every function is compiled on first use and cached on disk next to this file
+(numba's `cache=True`; NUMBA_CACHE_DIR moves the cache), so only the first
+process after an install pays the compile (a few seconds). `nogil=True`: the
+engine's chunk threads run these concurrently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Bool = npt.NDArray[np.bool_]
+
+_DIGITS = 15  # plan.MAX_PREFIX_DIGITS (kept literal: numba needs a constant)
+_LEN_BITS = 16
+
+
+@njit(cache=True, nogil=True)
+def encode_keys(
+    offsets: I64, data: npt.NDArray[np.uint8], present: Bool
+) -> tuple[I64, Bool]:  # pragma: no cover - compiled
+    """Prefix-space key of each destination string (prefixes.py, "Encoding"):
+    key = D * 16 + L, D = the first 15 digits right-padded with zeros, L = the
+    length capped at 15. Invalid (key -1): null, empty, or any byte other than
+    '0'..'9' anywhere in the string."""
+    n = len(present)
+    keys = np.full(n, -1, dtype=np.int64)
+    ok = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        if not present[i]:
+            continue
+        a = offsets[i]
+        b = offsets[i + 1]
+        if b <= a:
+            continue
+        value = 0
+        good = True
+        for j in range(a, b):
+            c = int(data[j]) - 48
+            if c < 0 or c > 9:
+                good = False
+                break
+            if j - a < _DIGITS:
+                value = value * 10 + c
+        if not good:
+            continue
+        length = min(b - a, _DIGITS)
+        for _ in range(_DIGITS - length):
+            value *= 10
+        keys[i] = value * _LEN_BITS + length
+        ok[i] = True
+    return keys, ok
+
+
+@njit(cache=True, nogil=True)
+def match_entries(  # pragma: no cover - compiled
+    deck: I64,
+    band: I64,
+    keys: I64,
+    span: np.int64,
+    starts: I64,
+    owners: I32,
+    entry_for: npt.NDArray[np.int32],
+    parent_of: I32,
+) -> tuple[I32, I32]:
+    """(prefix row, entry) of each call: the segment of `starts` holding
+    deck * span + key gives the longest prefix (prefixes.PrefixIndex); if
+    that prefix has no entry for the call's band, its parents are tried in
+    turn (cdr._Matcher.match). -1 where deck < 0, key < 0 or nothing applies."""
+    n = len(keys)
+    prow = np.full(n, -1, dtype=np.int32)
+    entry = np.full(n, -1, dtype=np.int32)
+    m = len(starts)
+    for i in range(n):
+        d = deck[i]
+        k = keys[i]
+        if d < 0 or k < 0:
+            continue
+        target = d * span + k
+        # Last segment start <= target (starts[0] is the int64 minimum).
+        lo = 0
+        hi = m
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if starts[mid] <= target:
+                lo = mid
+            else:
+                hi = mid
+        p = owners[lo]
+        b = band[i]
+        e = -1
+        while p >= 0:
+            e = entry_for[p, b]
+            if e >= 0:
+                break
+            p = parent_of[p]
+        prow[i] = p
+        entry[i] = e
+    return prow, entry
+
+
+@njit(cache=True, nogil=True)
+def group_sums(  # pragma: no cover - compiled
+    key: I64,
+    amounts: tuple[I64, ...],
+    extremes: tuple[I64, ...],
+) -> tuple[I64, I64, I64, I64, I64, I64, I64]:
+    """Rows grouped by `key` (rows with key -1 are skipped), groups numbered in
+    order of first appearance. Returns (keys, first row, row count,
+    sums of the high halves, sums of the low halves, minima, maxima):
+    amounts are summed exactly as v >> 32 and v & 0xFFFFFFFF (no overflow below
+    2**31 rows), shape (len(amounts), groups); `extremes` give min and max per
+    group, shape (len(extremes), groups)."""
+    n = len(key)
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    mask = cap - 1
+    slot_key = np.full(cap, -1, dtype=np.int64)
+    slot_group = np.empty(cap, dtype=np.int64)
+    group = np.empty(n, dtype=np.int64)
+    uniq = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    g = 0
+    for i in range(n):
+        k = key[i]
+        if k < 0:
+            group[i] = -1
+            continue
+        h = (k * np.int64(-7046029254386353131)) >> np.int64(20)
+        s = h & mask
+        while True:
+            sk = slot_key[s]
+            if sk == k:
+                group[i] = slot_group[s]
+                break
+            if sk == -1:
+                slot_key[s] = k
+                slot_group[s] = g
+                uniq[g] = k
+                first[g] = i
+                group[i] = g
+                g += 1
+                break
+            s = (s + 1) & mask
+    count = np.zeros(g, dtype=np.int64)
+    hi = np.zeros((len(amounts), g), dtype=np.int64)
+    lo = np.zeros((len(amounts), g), dtype=np.int64)
+    mins = np.full((len(extremes), g), np.int64(2**62), dtype=np.int64)
+    maxs = np.full((len(extremes), g), np.int64(-(2**62)), dtype=np.int64)
+    for i in range(n):
+        gi = group[i]
+        if gi < 0:
+            continue
+        count[gi] += 1
+        for a in range(len(amounts)):
+            v = amounts[a][i]
+            hi[a, gi] += v >> 32
+            lo[a, gi] += v & 0xFFFFFFFF
+        for x in range(len(extremes)):
+            v = extremes[x][i]
+            if v < mins[x, gi]:
+                mins[x, gi] = v
+            if v > maxs[x, gi]:
+                maxs[x, gi] = v
+    return uniq[:g].copy(), first[:g].copy(), count, hi, lo, mins, maxs

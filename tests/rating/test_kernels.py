@@ -1,0 +1,73 @@
+"""The compiled loops against plain-Python statements of what they compute."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rerate.rating.kernels import encode_keys, group_sums
+from rerate.rating.prefixes import _string_buffers
+
+INT64 = st.integers(-(2**63) + 1, 2**63 - 1)
+
+
+def _python_key(text: str | None) -> int:
+    if not text or not all("0" <= ch <= "9" for ch in text):
+        return -1
+    digits = text[:15]
+    return int(digits.ljust(15, "0")) * 16 + len(digits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet="0123456789", max_size=20),
+            st.text(alphabet="0123456789+ a", max_size=8),
+        ),
+        max_size=30,
+    )
+)
+def test_encode_keys_matches_the_definition(numbers: list[str | None]) -> None:
+    arr = pa.array(numbers, pa.string())
+    offsets, data = _string_buffers(arr)
+    present = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    keys, ok = encode_keys(offsets, data, present)
+    expected = [_python_key(n) for n in numbers]
+    assert keys.tolist() == expected
+    assert ok.tolist() == [k >= 0 for k in expected]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-1, 6), INT64, st.integers(-5, 5)),
+        max_size=60,
+    )
+)
+def test_group_sums_are_exact_and_in_first_appearance_order(
+    rows: list[tuple[int, int, int]],
+) -> None:
+    key = np.array([r[0] for r in rows], dtype=np.int64)
+    amount = np.array([r[1] for r in rows], dtype=np.int64)
+    extra = np.array([r[2] for r in rows], dtype=np.int64)
+    uniq, first, count, hi, lo, mins, maxs = group_sums(key, (amount, extra), (extra,))
+    expected: dict[int, dict[str, int]] = {}
+    for i, (k, a, e) in enumerate(rows):
+        if k < 0:
+            continue
+        g = expected.setdefault(k, {"first": i, "n": 0, "a": 0, "e": 0, "min": e, "max": e})
+        g["n"] += 1
+        g["a"] += a  # Python ints: no overflow
+        g["e"] += e
+        g["min"], g["max"] = min(g["min"], e), max(g["max"], e)
+    assert uniq.tolist() == list(expected)  # dicts keep first-insertion order
+    for j, (k, g) in enumerate(expected.items()):
+        assert first[j] == g["first"], k
+        assert count[j] == g["n"], k
+        assert (int(hi[0, j]) << 32) + int(lo[0, j]) == g["a"]
+        assert (int(hi[1, j]) << 32) + int(lo[1, j]) == g["e"]
+        assert (mins[0, j], maxs[0, j]) == (g["min"], g["max"])
