@@ -43,7 +43,6 @@ from rerate.rating.contract import (
     rows_by_winner,
 )
 from rerate.rating.fixed import mul_div, to_scaled
-from rerate.rating.kernels import match_entries
 from rerate.rating.plan import (
     ConsumptionProfile,
     PriceBookVersion,
@@ -54,7 +53,6 @@ from rerate.rating.plan import (
 )
 from rerate.rating.prefixes import (
     DECKS_PER_BATCH,
-    SPAN,
     PrefixIndex,
     encode_destinations,
     prefix_ranges,
@@ -249,16 +247,7 @@ class _Matcher:
     def _match(self, index: PrefixIndex, deck: I64, band: I64, keys: I64) -> tuple[I32, I32]:
         # The longest prefix may only have entries for other bands: the kernel
         # walks up to the next shorter prefix of the number until one applies.
-        return match_entries(
-            np.asarray(deck, dtype=np.int64),
-            np.asarray(band, dtype=np.int64),
-            keys,
-            np.int64(SPAN),
-            index.starts,
-            index.owners,
-            self.pf.entry_for,
-            self.parent_of,
-        )
+        return index.match(deck, band, keys, self.pf.entry_for, self.parent_of)
 
 
 def billed_seconds(billable: I64, min_s: I64, init: I64, sub: I64) -> I64:

@@ -74,26 +74,35 @@ def match_entries(  # pragma: no cover - compiled
     span: np.int64,
     starts: I64,
     owners: I32,
+    base: np.int64,
+    shift: np.int64,
+    bucket_first: I64,
     entry_for: npt.NDArray[np.int32],
     parent_of: I32,
 ) -> tuple[I32, I32]:
     """(prefix row, entry) of each call: the segment of `starts` holding
-    deck * span + key gives the longest prefix (prefixes.PrefixIndex); if
+    deck * span + key gives the longest prefix (prefixes.PrefixIndex, whose
+    radix table is base/shift/bucket_first); if
     that prefix has no entry for the call's band, its parents are tried in
     turn (cdr._Matcher.match). -1 where deck < 0, key < 0 or nothing applies."""
     n = len(keys)
     prow = np.full(n, -1, dtype=np.int32)
     entry = np.full(n, -1, dtype=np.int32)
-    m = len(starts)
+    n_buckets = len(bucket_first) - 1
     for i in range(n):
         d = deck[i]
         k = keys[i]
         if d < 0 or k < 0:
             continue
         target = d * span + k
-        # Last segment start <= target (starts[0] is the int64 minimum).
+        # Last segment start <= target (starts[0] is the int64 minimum),
+        # searched only within the target's bucket of the radix table.
         lo = 0
-        hi = m
+        hi = 1
+        if n_buckets > 0 and target >= base:
+            bucket = min((target - base) >> shift, n_buckets - 1)
+            lo = bucket_first[bucket] - 1
+            hi = bucket_first[bucket + 1]
         while hi - lo > 1:
             mid = (lo + hi) >> 1
             if starts[mid] <= target:
