@@ -63,11 +63,39 @@ def summary_dict(summary: RatingSummary) -> dict[str, Any]:
 
 
 _RATED_STATS = ["day", "account_id", "usage_start", "status", "kind"]
+_UNIQUE_STRINGS = {"record_id"}  # a dictionary of these would be as long as the column
+
+
+def _layout(schema: pa.Schema) -> dict[str, Any]:
+    """Per-column encoding and compression: integers, dates and timestamps as
+    DELTA_BINARY_PACKED without compression (ids, times and counts are close
+    neighbours: delta packing is both smaller and cheaper than LZ4 over plain
+    values), strings and dictionaries dictionary-encoded, decimals and strings
+    LZ4-compressed. Measured on 1 M rated CDRs: 0.62 CPU-s and 51 MB against
+    0.87 CPU-s and 55 MB with dictionary + LZ4 everywhere (docs/rating.md,
+    "Performance")."""
+    delta, dictionary, compression = {}, [], {}
+    for field in schema:
+        t = field.type
+        if pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
+            delta[field.name] = "DELTA_BINARY_PACKED"
+            compression[field.name] = "none"
+            continue
+        if (pa.types.is_dictionary(t) or pa.types.is_string(t)) and (
+            field.name not in _UNIQUE_STRINGS
+        ):
+            dictionary.append(field.name)
+        compression[field.name] = "lz4"
+    return {"column_encoding": delta, "use_dictionary": dictionary, "compression": compression}
 
 
 def _write_parquet(table: pa.Table, path: Path, statistics: bool | list[str]) -> None:
     pq.write_table(
-        table, path, compression="lz4", write_statistics=statistics, row_group_size=1 << 20
+        table,
+        path,
+        write_statistics=statistics,
+        row_group_size=1 << 20,
+        **_layout(table.schema),
     )
 
 
@@ -104,9 +132,9 @@ class RunWriter:
 
     def finish(self, result: RatingResult) -> Path:
         staging = self.staging
-        # Files are encoded concurrently (Arrow releases the GIL). LZ4: several
-        # times faster to write than zstd for ~40% more bytes; statistics only
-        # where readers filter (day, account, time, status).
+        # Files are encoded concurrently (Arrow releases the GIL). LZ4 (see
+        # _layout): several times faster to write than zstd for ~40% more
+        # bytes; statistics only where readers filter (day, account, time, status).
         rated = result.rated
         if self._streamed and rated.num_rows:
             raise ValueError("rated rows were streamed: the result must not hold them too")
