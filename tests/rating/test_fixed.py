@@ -24,6 +24,7 @@ INT64 = st.integers(-(2**63) + 1, 2**63 - 1)
 DIVISORS = st.one_of(
     st.sampled_from([1, 10, 60, 100, 10**6, 10**10, 10**12, 10**18, 60 * 10**6]),
     st.integers(1, 2**31),
+    st.integers(1, 2**63 - 1),
 )
 
 
@@ -51,6 +52,14 @@ def test_round_div_halves_away_from_zero(values: list[int], d: int) -> None:
     assert round_div(np.array(values, dtype=np.int64), d).tolist() == [
         half_up(v, d) for v in values
     ]
+
+
+def test_mul_div_reaches_both_int64_ends() -> None:
+    low, high = -(2**63), 2**63 - 1
+    assert mul_div(np.array([-(2**62)]), 2, 1).tolist() == [low]
+    assert mul_div(np.array([high]), 1, 1).tolist() == [high]
+    with pytest.raises(RatingOverflow):
+        mul_div(np.array([2**62]), 2, 1)
 
 
 def test_round_half_up_is_symmetric() -> None:

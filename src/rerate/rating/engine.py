@@ -38,7 +38,7 @@ from rerate.rating.cdr import CdrDeck, CdrInput, parallel_slices, prepare_deck, 
 from rerate.rating.cloud import CloudInput, CloudPrices, prepare_prices, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
 from rerate.rating.fixed import SCALE, decimal_array, from_scaled, safe_sum
-from rerate.rating.kernels import group_sums
+from rerate.rating.kernels import counting_order, group_sums
 from rerate.rating.plan import ConsumptionProfile, PlanError, RatingPlan, utc_us
 from rerate.rating.rows import RATED, REASONS, Reason, RowState, StringPool, reason_code
 from rerate.rating.selection import (
@@ -429,12 +429,7 @@ def _chunks(codes: I32, target: int) -> list[I64 | None]:
     # a multiple of `target` (an account is never split).
     bucket = np.searchsorted(np.arange(target, n, target), ends - 1, side="right")
     bucket = np.unique(bucket, return_inverse=True)[1].reshape(-1)  # dense 0..
-    # numpy's stable sort is a radix sort for 16-bit keys: O(n), and stable
-    # keeps each chunk's rows ascending.
-    small = np.int16 if int(bucket.max()) < 2**15 else np.int64
-    row_bucket = bucket.astype(small)[key]
-    order = np.argsort(row_bucket, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(row_bucket))])
+    order, bounds = counting_order(bucket[key], int(bucket.max()) + 1)  # O(n), stable
     return [order[lo:hi] for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
 
 

@@ -187,3 +187,75 @@ def group_sums(  # pragma: no cover - compiled
             if v > maxs[x, gi]:
                 maxs[x, gi] = v
     return uniq[:g].copy(), first[:g].copy(), count, hi, lo, mins, maxs
+
+
+@njit(cache=True, nogil=True)
+def mul_div_half_up(a: I64, b: I64, d: np.uint64) -> tuple[I64, bool]:  # pragma: no cover
+    """round_half_up(a * b / d) per element (halves away from zero), exact:
+    the product is formed in 128 bits from 32-bit limbs; when it exceeds 64
+    bits the quotient comes from a bitwise long division (rare). Returns the
+    results and whether any of them does not fit in int64 (d < 2**63)."""
+    n = len(a)
+    out = np.zeros(n, dtype=np.int64)
+    overflow = False
+    zero = np.uint64(0)
+    one = np.uint64(1)
+    m32 = np.uint64(0xFFFFFFFF)
+    s32 = np.uint64(32)
+    limit = np.uint64(2**63 - 1)
+    for i in range(n):
+        x = a[i]
+        y = b[i]
+        negative = (x < 0) != (y < 0)
+        # |int64 min| is 2**63: computed as (-(x + 1)) + 1 in uint64.
+        ux = np.uint64(x) if x >= 0 else np.uint64(-(x + 1)) + one
+        uy = np.uint64(y) if y >= 0 else np.uint64(-(y + 1)) + one
+        x0, x1 = ux & m32, ux >> s32
+        y0, y1 = uy & m32, uy >> s32
+        p00 = x0 * y0
+        p01 = x0 * y1
+        p10 = x1 * y0
+        mid = (p00 >> s32) + (p01 & m32) + (p10 & m32)  # < 3 * 2**32: no wrap
+        lo = (p00 & m32) | (mid << s32)
+        hi = x1 * y1 + (p01 >> s32) + (p10 >> s32) + (mid >> s32)
+        if hi == zero:
+            q = lo // d
+            r = lo - q * d
+        elif hi >= d:
+            overflow = True  # the quotient needs more than 64 bits
+            continue
+        else:
+            q = zero
+            r = hi  # < d < 2**63, so r << 1 cannot wrap
+            for bit in range(63, -1, -1):
+                r = (r << one) | ((lo >> np.uint64(bit)) & one)
+                q = q << one
+                if r >= d:
+                    r -= d
+                    q |= one
+        if r >= d - r:
+            q += one
+        if q > limit and not (negative and q == limit + one):
+            overflow = True
+            continue
+        # q = 2**63 (negative only) wraps to int64 min, whose negation is itself.
+        out[i] = -np.int64(q) if negative else np.int64(q)
+    return out, overflow
+
+
+@njit(cache=True, nogil=True)
+def counting_order(bucket: I64, n_buckets: int) -> tuple[I64, I64]:  # pragma: no cover
+    """Stable counting sort: (rows ordered by bucket, rows ascending within a
+    bucket; bounds with bucket b at order[bounds[b]:bounds[b + 1]])."""
+    bounds = np.zeros(n_buckets + 1, dtype=np.int64)
+    for i in range(len(bucket)):
+        bounds[bucket[i] + 1] += 1
+    for b in range(n_buckets):
+        bounds[b + 1] += bounds[b]
+    at = bounds[:-1].copy()
+    order = np.empty(len(bucket), dtype=np.int64)
+    for i in range(len(bucket)):
+        b = bucket[i]
+        order[at[b]] = i
+        at[b] += 1
+    return order, bounds

@@ -58,7 +58,9 @@ def order_rows(group: I64, t_us: I64, record_id: pa.Array) -> I64:
             dtype=np.int64,
         )
     composite = group * span + (t_us - t0)
-    order = np.argsort(composite, kind="stable")
+    # Not a stable sort (several times faster): equal composites are ordered
+    # by record_id just below.
+    order = np.argsort(composite)
     ordered = composite[order]
     tie = np.zeros(n, dtype=bool)
     same = ordered[1:] == ordered[:-1]
