@@ -146,6 +146,14 @@ def mul_div(a: I64 | int, b: I64 | int, d: int) -> I64:
     """
     if d <= 0 or d >= 2**63:
         raise ValueError("divisor must be positive and below 2**63")
+    if np.ndim(b) == 0:
+        # A scalar factor such as 95% = 95 * 10**10 / 10**12 shares powers of ten
+        # with the divisor; cancelling them keeps products within 64 bits.
+        bi = int(b)
+        while bi != 0 and bi % 10 == 0 and d % 10 == 0:
+            bi //= 10
+            d //= 10
+        b = bi
     aa, bb = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
     if aa.size == 0:
         return np.zeros(aa.shape, dtype=np.int64)

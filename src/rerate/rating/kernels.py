@@ -193,7 +193,8 @@ def group_sums(  # pragma: no cover - compiled
 def mul_div_half_up(a: I64, b: I64, d: np.uint64) -> tuple[I64, bool]:  # pragma: no cover
     """round_half_up(a * b / d) per element (halves away from zero), exact:
     the product is formed in 128 bits from 32-bit limbs; when it exceeds 64
-    bits the quotient comes from a bitwise long division (rare). Returns the
+    bits the quotient comes from a long division (two 32-bit steps when
+    d < 2**32, else bit by bit). Returns the
     results and whether any of them does not fit in int64 (d < 2**63)."""
     n = len(a)
     out = np.zeros(n, dtype=np.int64)
@@ -224,6 +225,14 @@ def mul_div_half_up(a: I64, b: I64, d: np.uint64) -> tuple[I64, bool]:  # pragma
         elif hi >= d:
             overflow = True  # the quotient needs more than 64 bits
             continue
+        elif d <= m32:
+            # Two base-2**32 long-division steps (r < d < 2**32: no wrap).
+            cur = (hi << s32) | (lo >> s32)
+            q1 = cur // d
+            cur = ((cur - q1 * d) << s32) | (lo & m32)
+            q0 = cur // d
+            r = cur - q0 * d
+            q = (q1 << s32) | q0
         else:
             q = zero
             r = hi  # < d < 2**63, so r << 1 cannot wrap
