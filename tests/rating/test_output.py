@@ -11,7 +11,7 @@ import pytest
 
 from rerate.kit.periods import Month
 from rerate.rating.engine import RatingResult, rate
-from rerate.rating.output import FILES, write_run
+from rerate.rating.output import FILES, RATED_FILE_OMITS, write_run
 
 from .helpers import usage_table, utc
 from .test_golden import plan, price
@@ -53,6 +53,10 @@ def test_write_run_writes_every_file_with_money_as_strings(tmp_path: Path) -> No
     rated = pq.read_table(target / "rated")
     assert rated.num_rows == 2
     assert rated.schema.field("net_amount").type == result.rated.schema.field("net_amount").type
+    # Run-constant and entry-determined columns are left out of the files only.
+    assert set(result.rated.column_names) - set(rated.column_names) == set(RATED_FILE_OMITS)
+    kept = result.rated.drop_columns(list(RATED_FILE_OMITS))
+    assert rated.to_pylist() == kept.to_pylist()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
 
