@@ -7,7 +7,15 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rerate.rating.kernels import encode_keys, group_sums
+from rerate.rating.kernels import (
+    SUMS_COUNT,
+    SUMS_HI,
+    SUMS_LO,
+    SUMS_MAX,
+    SUMS_MIN,
+    encode_keys,
+    group_sums,
+)
 from rerate.rating.prefixes import _string_buffers
 
 INT64 = st.integers(-(2**63) + 1, 2**63 - 1)
@@ -54,7 +62,8 @@ def test_group_sums_are_exact_and_in_first_appearance_order(
     key = np.array([r[0] for r in rows], dtype=np.int64)
     amount = np.array([r[1] for r in rows], dtype=np.int64)
     extra = np.array([r[2] for r in rows], dtype=np.int64)
-    uniq, first, count, hi, lo, mins, maxs = group_sums(key, (amount, extra), (extra,))
+    zero = np.zeros(len(rows), dtype=np.int64)
+    uniq, first, acc = group_sums(key, amount, extra, zero, zero, extra, zero)
     expected: dict[int, dict[str, int]] = {}
     for i, (k, a, e) in enumerate(rows):
         if k < 0:
@@ -66,8 +75,11 @@ def test_group_sums_are_exact_and_in_first_appearance_order(
         g["min"], g["max"] = min(g["min"], e), max(g["max"], e)
     assert uniq.tolist() == list(expected)  # dicts keep first-insertion order
     for j, (k, g) in enumerate(expected.items()):
+        row = acc[j].tolist()
         assert first[j] == g["first"], k
-        assert count[j] == g["n"], k
-        assert (int(hi[0, j]) << 32) + int(lo[0, j]) == g["a"]
-        assert (int(hi[1, j]) << 32) + int(lo[1, j]) == g["e"]
-        assert (mins[0, j], maxs[0, j]) == (g["min"], g["max"])
+        assert row[SUMS_COUNT] == g["n"], k
+        assert (row[SUMS_HI] << 32) + row[SUMS_LO] == g["a"]
+        assert (row[SUMS_HI + 1] << 32) + row[SUMS_LO + 1] == g["e"]
+        assert (row[SUMS_HI + 2], row[SUMS_LO + 2]) == (0, 0)
+        assert (row[SUMS_MIN], row[SUMS_MAX]) == (g["min"], g["max"])
+        assert (row[SUMS_MIN + 1], row[SUMS_MAX + 1]) == (0, 0)

@@ -38,7 +38,15 @@ from rerate.rating.cdr import CdrDeck, CdrInput, parallel_slices, prepare_deck, 
 from rerate.rating.cloud import CloudInput, CloudPrices, prepare_prices, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
 from rerate.rating.fixed import SCALE, decimal_array, from_scaled, safe_sum
-from rerate.rating.kernels import counting_order, group_sums
+from rerate.rating.kernels import (
+    SUMS_COUNT,
+    SUMS_HI,
+    SUMS_LO,
+    SUMS_MAX,
+    SUMS_MIN,
+    counting_order,
+    group_sums,
+)
 from rerate.rating.plan import ConsumptionProfile, PlanError, RatingPlan, utc_us
 from rerate.rating.rows import RATED, REASONS, Reason, RowState, StringPool, reason_code
 from rerate.rating.selection import (
@@ -778,15 +786,14 @@ def _daily_table(
     prefix_codes = (
         st.prefix.astype(np.int64) if prefix_values is not None else np.zeros(st.n, np.int64)
     )
-    uniq, first_row, counts, sum_hi, sum_lo, mins, maxs = group_sums(
+    uniq, first_row, acc = group_sums(
         key,
-        (
-            np.where(rated, st.quantity, 0),
-            st.included,
-            st.list_amount,
-            st.net_amount,
-        ),
-        (st.entry_id, prefix_codes),
+        np.where(rated, st.quantity, 0),
+        st.included,
+        st.list_amount,
+        st.net_amount,
+        st.entry_id,
+        prefix_codes,
     )
     del key, prefix_codes
     order = np.argsort(uniq)
@@ -802,17 +809,18 @@ def _daily_table(
         parts = [values[first_row[order]] for values in columns]
     parts = [p if back is None else back[p] for p, back in zip(parts, backs, strict=True)]
     acct_code, dday, kind, item, region, band, unit, service, ver_d, rules = parts
-    counts = counts[order]
+    acc = acc[order]
+    counts = acc[:, SUMS_COUNT]
 
     def strings(codes1: I64) -> pa.Array:
         return pool.dictionary((codes1 - 1).astype(np.int32)).cast(pa.string())
 
     def amount(column: int, scale: int = SCALE) -> pa.Array:
-        return _join(sum_hi[column][order], sum_lo[column][order], scale)
+        return _join(acc[:, SUMS_HI + column], acc[:, SUMS_LO + column], scale)
 
-    e_min, e_max = mins[0][order], maxs[0][order]
+    e_min, e_max = acc[:, SUMS_MIN], acc[:, SUMS_MAX]
     if prefix_values is not None:
-        p_min, p_max = mins[1][order], maxs[1][order]
+        p_min, p_max = acc[:, SUMS_MIN + 1], acc[:, SUMS_MAX + 1]
     else:
         p_min = p_max = np.full(m, -1, dtype=np.int64)
     # Account codes map back to ids (every rated row has a code: it is owned).

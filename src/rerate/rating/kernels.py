@@ -122,25 +122,39 @@ def match_entries(  # pragma: no cover - compiled
     return prow, entry
 
 
+# Column layout of group_sums' accumulator row: [count, 4 high-half sums,
+# 4 low-half sums, 2 minima, 2 maxima], one row per group, so a row's update
+# touches two cache lines instead of one per accumulator.
+SUMS_COUNT = 0
+SUMS_HI = 1
+SUMS_LO = 5
+SUMS_MIN = 9
+SUMS_MAX = 11
+_SUMS_WIDTH = 13
+
+
 @njit(cache=True, nogil=True)
 def group_sums(  # pragma: no cover - compiled
     key: I64,
-    amounts: tuple[I64, ...],
-    extremes: tuple[I64, ...],
-) -> tuple[I64, I64, I64, I64, I64, I64, I64]:
+    a0: I64,
+    a1: I64,
+    a2: I64,
+    a3: I64,
+    x0: I64,
+    x1: I64,
+) -> tuple[I64, I64, I64]:
     """Rows grouped by `key` (rows with key -1 are skipped), groups numbered in
-    order of first appearance. Returns (keys, first row, row count,
-    sums of the high halves, sums of the low halves, minima, maxima):
-    amounts are summed exactly as v >> 32 and v & 0xFFFFFFFF (no overflow below
-    2**31 rows), shape (len(amounts), groups); `extremes` give min and max per
-    group, shape (len(extremes), groups)."""
+    order of first appearance. Returns (keys, first row, accumulators): per
+    group (row of the SUMS_* layout) the row count, the sums of a0..a3 exact
+    as high halves (v >> 32) and low halves (v & 0xFFFFFFFF) -- no overflow
+    below 2**31 rows -- and the min and max of x0 and x1."""
     n = len(key)
-    cap = 16
-    while cap < 2 * n:
-        cap *= 2
+    # The table grows with the groups (kept at most half full), not with the
+    # rows: a table sized for the rows missed the cache on nearly every probe.
+    cap = 1 << 12
     mask = cap - 1
-    slot_key = np.full(cap, -1, dtype=np.int64)
-    slot_group = np.empty(cap, dtype=np.int64)
+    # Slot = (key, group) side by side: one cache line per probe.
+    slots = np.full((cap, 2), -1, dtype=np.int64)
     group = np.empty(n, dtype=np.int64)
     uniq = np.empty(n, dtype=np.int64)
     first = np.empty(n, dtype=np.int64)
@@ -150,43 +164,56 @@ def group_sums(  # pragma: no cover - compiled
         if k < 0:
             group[i] = -1
             continue
-        h = (k * np.int64(-7046029254386353131)) >> np.int64(20)
-        s = h & mask
+        s = ((k * np.int64(-7046029254386353131)) >> np.int64(20)) & mask
         while True:
-            sk = slot_key[s]
+            sk = slots[s, 0]
             if sk == k:
-                group[i] = slot_group[s]
+                group[i] = slots[s, 1]
                 break
             if sk == -1:
-                slot_key[s] = k
-                slot_group[s] = g
+                slots[s, 0] = k
+                slots[s, 1] = g
                 uniq[g] = k
                 first[g] = i
                 group[i] = g
                 g += 1
                 break
             s = (s + 1) & mask
-    count = np.zeros(g, dtype=np.int64)
-    hi = np.zeros((len(amounts), g), dtype=np.int64)
-    lo = np.zeros((len(amounts), g), dtype=np.int64)
-    mins = np.full((len(extremes), g), np.int64(2**62), dtype=np.int64)
-    maxs = np.full((len(extremes), g), np.int64(-(2**62)), dtype=np.int64)
+        if 2 * g > cap:
+            cap *= 4
+            mask = cap - 1
+            slots = np.full((cap, 2), -1, dtype=np.int64)
+            for j in range(g):
+                s = ((uniq[j] * np.int64(-7046029254386353131)) >> np.int64(20)) & mask
+                while slots[s, 0] != -1:
+                    s = (s + 1) & mask
+                slots[s, 0] = uniq[j]
+                slots[s, 1] = j
+    acc = np.zeros((g, _SUMS_WIDTH), dtype=np.int64)
+    acc[:, SUMS_MIN] = 2**62
+    acc[:, SUMS_MIN + 1] = 2**62
+    acc[:, SUMS_MAX] = -(2**62)
+    acc[:, SUMS_MAX + 1] = -(2**62)
+    low = np.int64(0xFFFFFFFF)
     for i in range(n):
         gi = group[i]
         if gi < 0:
             continue
-        count[gi] += 1
-        for a in range(len(amounts)):
-            v = amounts[a][i]
-            hi[a, gi] += v >> 32
-            lo[a, gi] += v & 0xFFFFFFFF
-        for x in range(len(extremes)):
-            v = extremes[x][i]
-            if v < mins[x, gi]:
-                mins[x, gi] = v
-            if v > maxs[x, gi]:
-                maxs[x, gi] = v
-    return uniq[:g].copy(), first[:g].copy(), count, hi, lo, mins, maxs
+        row = acc[gi]
+        row[SUMS_COUNT] += 1
+        row[SUMS_HI] += a0[i] >> 32
+        row[SUMS_HI + 1] += a1[i] >> 32
+        row[SUMS_HI + 2] += a2[i] >> 32
+        row[SUMS_HI + 3] += a3[i] >> 32
+        row[SUMS_LO] += a0[i] & low
+        row[SUMS_LO + 1] += a1[i] & low
+        row[SUMS_LO + 2] += a2[i] & low
+        row[SUMS_LO + 3] += a3[i] & low
+        row[SUMS_MIN] = min(row[SUMS_MIN], x0[i])
+        row[SUMS_MIN + 1] = min(row[SUMS_MIN + 1], x1[i])
+        row[SUMS_MAX] = max(row[SUMS_MAX], x0[i])
+        row[SUMS_MAX + 1] = max(row[SUMS_MAX + 1], x1[i])
+    return uniq[:g].copy(), first[:g].copy(), acc
 
 
 @njit(cache=True, nogil=True)
