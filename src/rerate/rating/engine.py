@@ -45,7 +45,10 @@ from rerate.rating.kernels import (
     SUMS_MAX,
     SUMS_MIN,
     counting_order,
+    dense_ranks,
     group_sums,
+    radix_push,
+    value_range,
 )
 from rerate.rating.plan import ConsumptionProfile, PlanError, RatingPlan, utc_us
 from rerate.rating.rows import RATED, REASONS, Reason, RowState, StringPool, reason_code
@@ -660,12 +663,6 @@ def _join(hi: I64, lo: I64, scale: int = SCALE) -> pa.Array:
     )
 
 
-def _rank(values: I64) -> I64:
-    """Dense renumbering 0.. of non-negative codes, in code order."""
-    present = np.bincount(values) > 0
-    return np.asarray((np.cumsum(present) - 1)[values], dtype=np.int64)
-
-
 def _dense_ids(values: I64, known: Sequence[int]) -> tuple[I64, I64]:
     """Dense codes 1.. for ids among the sorted `known` ids (0 for -1)."""
     table = np.array(sorted(set(known)), dtype=np.int64)
@@ -719,57 +716,51 @@ def _daily_table(
         return DAILY_SCHEMA.empty_table()
     version_ids = [v.id for v in plan.price_book.versions] if plan.price_book is not None else []
     ver_table = np.array(sorted(set(version_ids)), dtype=np.int64)
-    d0 = int(day.min())
     # Mixed-radix key over every grouping dimension. Pool codes are renumbered
     # densely, so each radix is the number of distinct values present and the
     # key fits in 64 bits far beyond any realistic run. Dimensions are produced
     # one at a time so that only one row-sized temporary is alive at once.
-    sources: list[tuple[str, Callable[[], I64]]] = [
-        ("plain", lambda: np.maximum(codes, 0).astype(np.int64)),
-        ("plain", lambda: day.astype(np.int64) - d0),
-        ("plain", lambda: kind_code.astype(np.int64)),
-        ("pool", lambda: st.item.astype(np.int64) + 1),
-        ("pool", lambda: st.region.astype(np.int64) + 1),
-        ("pool", lambda: st.band.astype(np.int64) + 1),
-        ("pool", lambda: st.unit.astype(np.int64) + 1),
-        ("pool", lambda: st.service.astype(np.int64) + 1),
+    # Each dimension is read as it is stored (int8/int32 codes, no widened
+    # copy); a pool dimension is renumbered by dense rank of the codes present.
+    sources: list[tuple[str, Callable[[], npt.NDArray[np.integer]]]] = [
+        ("plain", lambda: codes),
+        ("plain", lambda: day),
+        ("plain", lambda: kind_code),
+        ("pool", lambda: st.item),
+        ("pool", lambda: st.region),
+        ("pool", lambda: st.band),
+        ("pool", lambda: st.unit),
+        ("pool", lambda: st.service),
         ("plain", lambda: _dense_ids(st.version_id, version_ids)[0]),
-        ("pool", lambda: st.rules.astype(np.int64) + 1),
+        ("pool", lambda: st.rules),
     ]
-    backs: list[I64 | None] = []
+    backs: list[I64] = []  # digit -> stored value
     sizes: list[int] = []
     key = np.zeros(st.n, dtype=np.int64)
     radix_total = 1
     for how, make in sources:
         v = make()
-        lo, hi = int(v.min()), int(v.max())
+        lo, hi = value_range(v)
         if lo == hi:
             # Constant dimension (one kind, one unit, no region...): no radix.
             backs.append(np.array([lo], dtype=np.int64))
             sizes.append(1)
             continue
         if how == "pool":
-            present = np.bincount(v) > 0
-            back = np.flatnonzero(present)
-            backs.append(back)
-            v = (np.cumsum(present) - 1)[v]
-            size = len(back)
+            rank = dense_ranks(v, lo, hi)
+            back = np.flatnonzero(rank >= 0) + lo
         else:
-            backs.append(None)
-            size = hi + 1
+            rank = np.arange(hi - lo + 1, dtype=np.int64)
+            back = np.arange(lo, hi + 1, dtype=np.int64)
+        backs.append(back)
+        size = len(back)
         sizes.append(size)
         radix_total *= size
         if radix_total < _KEY_LIMIT:
-            key *= size
-            key += v
+            radix_push(key, v, lo, rank, size)
     if radix_total >= _KEY_LIMIT:
         # Beyond 64 bits (never seen in practice): rank the dimension tuples.
-        columns = [
-            np.zeros(st.n, dtype=np.int64)
-            if size == 1
-            else (make() if how == "plain" else _rank(make()))
-            for (how, make), size in zip(sources, sizes, strict=True)
-        ]
+        columns = [np.asarray(make(), dtype=np.int64) for _, make in sources]
         order0 = np.lexsort(columns[::-1])
         change = np.zeros(st.n, dtype=bool)
         change[0] = True
@@ -805,15 +796,15 @@ def _daily_table(
             parts.append(packed % size)
             packed = packed // size
         parts.reverse()
+        parts = [back[p] for p, back in zip(parts, backs, strict=True)]
     else:
         parts = [values[first_row[order]] for values in columns]
-    parts = [p if back is None else back[p] for p, back in zip(parts, backs, strict=True)]
     acct_code, dday, kind, item, region, band, unit, service, ver_d, rules = parts
     acc = acc[order]
     counts = acc[:, SUMS_COUNT]
 
-    def strings(codes1: I64) -> pa.Array:
-        return pool.dictionary((codes1 - 1).astype(np.int32)).cast(pa.string())
+    def strings(pool_codes: I64) -> pa.Array:
+        return pool.dictionary(pool_codes.astype(np.int32)).cast(pa.string())
 
     def amount(column: int, scale: int = SCALE) -> pa.Array:
         return _join(acc[:, SUMS_HI + column], acc[:, SUMS_LO + column], scale)
@@ -832,7 +823,7 @@ def _daily_table(
     out = {
         "customer_id": pa.array(np.full(m, plan.customer_id, dtype=np.int64)),
         "account_id": pa.array(code_to_id[acct_code], pa.int64()),
-        "day": pa.array((dday + d0).astype(np.int32), pa.int32()).cast(pa.date32()),
+        "day": pa.array(dday.astype(np.int32), pa.int32()).cast(pa.date32()),
         "kind": kinds.cast(pa.string()),
         "service": strings(service),
         "item": strings(item),

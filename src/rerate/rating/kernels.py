@@ -295,3 +295,41 @@ def counting_order(bucket: I64, n_buckets: int) -> tuple[I64, I64]:  # pragma: n
         order[at[b]] = i
         at[b] += 1
     return order, bounds
+
+
+@njit(cache=True, nogil=True)
+def value_range(values: npt.NDArray[np.integer]) -> tuple[int, int]:  # pragma: no cover
+    """(min, max) of a non-empty integer array in one pass."""
+    lo = values[0]
+    hi = values[0]
+    for v in values:
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+    return int(lo), int(hi)
+
+
+@njit(cache=True, nogil=True)
+def dense_ranks(values: npt.NDArray[np.integer], lo: int, hi: int) -> I64:  # pragma: no cover
+    """rank[v - lo] = 0.. over the values present in lo..hi, in value order
+    (-1 for absent values)."""
+    rank = np.full(hi - lo + 1, -1, dtype=np.int64)
+    for v in values:
+        rank[v - lo] = 0
+    r = 0
+    for j in range(len(rank)):
+        if rank[j] == 0:
+            rank[j] = r
+            r += 1
+    return rank
+
+
+@njit(cache=True, nogil=True)
+def radix_push(  # pragma: no cover - compiled
+    key: I64, values: npt.NDArray[np.integer], lo: int, rank: I64, size: int
+) -> None:
+    """key = key * size + rank[value - lo], in place: one digit of a
+    mixed-radix key."""
+    for i in range(len(key)):
+        key[i] = key[i] * size + rank[values[i] - lo]
