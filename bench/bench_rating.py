@@ -557,11 +557,11 @@ def _end_to_end(path: Path, columns: list[str], plan: RatingPlan, out: Path) -> 
         ],
     )
     t1 = time.perf_counter()
-    # As billing.runs.compute_run does: rated rows stream to their Parquet
-    # parts while rating goes on, so seconds_rate includes writing them and
-    # seconds_write is the rest (daily rows, period lines, summary, rename).
+    # As billing.runs.compute_run does: rated and daily rows stream to their
+    # Parquet parts while rating goes on, so seconds_rate includes writing
+    # them and seconds_write is the rest (period lines, summary, rename).
     with RunWriter(out) as writer:
-        result = rate(table, plan, PERIOD.in_zone(TZ), rated_sink=writer.write_rated)
+        result = rate(table, plan, PERIOD.in_zone(TZ), part_sink=writer.write_part)
         t2 = time.perf_counter()
         writer.finish(result)
     t3 = time.perf_counter()

@@ -104,7 +104,7 @@ def compute_run(
     # Rated rows stream to Parquet chunk by chunk while rating goes on, so a
     # large customer-month never holds its per-row table in memory whole.
     with output.RunWriter(target) as writer:
-        result = engine.rate(usage, plan, window, rated_sink=writer.write_rated)
+        result = engine.rate(usage, plan, window, part_sink=writer.write_part)
         del usage
         clock.lap("rate")  # rated parts included: they are written while rating
         if progress:
@@ -212,9 +212,7 @@ def _us(instant: datetime) -> int:
 def fingerprint(path: Path) -> str:
     """Hash of what a run bills (daily rows and period lines), not of how the
     files happen to be laid out, so equal content gives an equal fingerprint."""
-    return fingerprint_tables(
-        pq.read_table(path / "daily.parquet"), pq.read_table(path / "period_lines.parquet")
-    )
+    return fingerprint_tables(_read_daily_at(path), pq.read_table(path / "period_lines.parquet"))
 
 
 def fingerprint_tables(daily: pa.Table, period_lines: pa.Table) -> str:
@@ -339,8 +337,19 @@ def _read_file(path: Path) -> pa.Table:
         return file.read(use_threads=file.metadata.num_rows > 100_000)
 
 
+def _read_daily_at(path: Path) -> pa.Table:
+    # Runs written before the daily rows were streamed as parts hold one file.
+    single = path / "daily.parquet"
+    if single.exists():
+        return _read_file(single)
+    parts = sorted((path / "daily").glob("part-*.parquet"))  # a run has at least one
+    if len(parts) == 1:
+        return _read_file(parts[0])
+    return pa.concat_tables([_read_file(p) for p in parts])
+
+
 def read_daily(run: BillingRun) -> pa.Table:
-    return _read_file(Path(run.path) / "daily.parquet")
+    return _read_daily_at(Path(run.path))
 
 
 def read_rated(run: BillingRun) -> pa.Table:

@@ -261,7 +261,8 @@ class _Part:
     usage_net: int
 
 
-RatedSink = Callable[[int, pa.Table], None]
+# part_sink(chunk index, rated rows, daily rows) of one chunk.
+PartSink = Callable[[int, pa.Table, pa.Table], None]
 
 
 def rate(
@@ -270,7 +271,7 @@ def rate(
     period: Period,
     *,
     chunk_rows: int = CHUNK_ROWS,
-    rated_sink: RatedSink | None = None,
+    part_sink: PartSink | None = None,
 ) -> RatingResult:
     """Rate `usage` for the plan's customer over `period` (see the module docstring).
 
@@ -279,10 +280,12 @@ def rate(
     consecutive account codes, its rows in input order) instead of in input
     order.
 
-    With `rated_sink`, each chunk's rated rows are handed to it as
-    `rated_sink(chunk_index, table)` (from a worker thread) as soon as they are
-    ready, and not kept: `result.rated` is then empty. This bounds memory on
-    large runs (output.RunWriter.write_rated is such a sink)."""
+    With `part_sink`, each chunk's rated and daily rows are handed to it as
+    `part_sink(chunk_index, rated, daily)` (from a worker thread) as soon as
+    they are ready, and the rated rows are not kept: `result.rated` is then
+    empty (`result.daily` is still complete). This bounds memory on large runs
+    and takes their writing off the end of the run (output.RunWriter.write_part
+    is such a sink)."""
     contract = plan.contract
     if period.tz != contract.billing_tz:
         raise PlanError(
@@ -362,9 +365,9 @@ def rate(
 
     def work(index: int, chunk: I64 | None) -> _Part:
         part = _rate_rows(plan, period, pool, accounts, deck, prices, rows_of(chunk))
-        if rated_sink is None:
+        if part_sink is None:
             return part
-        rated_sink(index, part.rated)
+        part_sink(index, part.rated, part.daily)
         return replace(part, rated=RATED_SCHEMA.empty_table())
 
     chunks = _chunks(codes, chunk_rows)

@@ -2,7 +2,7 @@
 
     <directory>/rated/part-N.parquet  one row per usage row of the run (read the
                                       directory as one dataset; parts in order)
-    <directory>/daily.parquet         the daily billing rows
+    <directory>/daily/part-N.parquet  the daily billing rows (same parts)
     <directory>/period_lines.parquet  support fee, commitment, credits, ...
     <directory>/summary.json          counts and totals, money as strings
 
@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from rerate.kit.money import money_str
 from rerate.rating.engine import RatingResult, RatingSummary
 
-FILES = ("rated", "daily.parquet", "period_lines.parquet", "summary.json")
+FILES = ("rated", "daily", "period_lines.parquet", "summary.json")
 # Rows per rated part: Parquet encoding is single-threaded per file, so large
 # runs are written as several parts concurrently.
 PART_ROWS = 2_000_000
@@ -112,8 +112,8 @@ def _file_columns(rated: pa.Table) -> pa.Table:
 class RunWriter:
     """Writes one run into a hidden staging directory and renames it into place.
 
-    Rated parts can arrive while rating is still going on (`write_rated` is
-    the engine's `rated_sink`, called from its worker threads), so a large
+    Parts can arrive while rating is still going on (`write_part` is the
+    engine's `part_sink`, called from its worker threads), so a large
     run's per-row table is never held in memory whole; `finish` writes the
     rest and publishes the directory. Leaving the `with` block without
     `finish` (an error) removes the staging directory.
@@ -126,6 +126,7 @@ class RunWriter:
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self.staging = self.target.parent / f".{self.target.name}.{uuid.uuid4().hex}.tmp"
         (self.staging / "rated").mkdir(parents=True)
+        (self.staging / "daily").mkdir()
         self._streamed = False
 
     def __enter__(self) -> RunWriter:
@@ -135,12 +136,12 @@ class RunWriter:
         if self.staging.exists():
             shutil.rmtree(self.staging, ignore_errors=True)
 
-    def write_rated(self, index: int, table: pa.Table) -> None:
-        """Rated rows of chunk `index` as part-<index>.parquet (thread-safe)."""
+    def write_part(self, index: int, rated: pa.Table, daily: pa.Table) -> None:
+        """Rated and daily rows of chunk `index` as part-<index>.parquet (thread-safe)."""
         self._streamed = True
-        _write_parquet(
-            _file_columns(table), self.staging / "rated" / f"part-{index:05d}.parquet", _RATED_STATS
-        )
+        name = f"part-{index:05d}.parquet"
+        _write_parquet(_file_columns(rated), self.staging / "rated" / name, _RATED_STATS)
+        _write_parquet(daily, self.staging / "daily" / name, True)
 
     def finish(self, result: RatingResult) -> Path:
         staging = self.staging
@@ -162,7 +163,12 @@ class RunWriter:
                 )
                 for i in range(0 if self._streamed else parts)
             ]
-            jobs.append(pool.submit(_write_parquet, result.daily, staging / "daily.parquet", True))
+            if not self._streamed:
+                jobs.append(
+                    pool.submit(
+                        _write_parquet, result.daily, staging / "daily" / "part-00000.parquet", True
+                    )
+                )
             jobs.append(
                 pool.submit(
                     _write_parquet, result.period_lines, staging / "period_lines.parquet", True
