@@ -296,21 +296,17 @@ def rate(
     if missing:
         raise ValueError(f"usage table lacks columns {missing}")
     n_in = usage.num_rows
-    start_all = _timestamps(_column(usage, "usage_start", TIMESTAMP, n_in), "usage_start")
-    end_all = _timestamps(_column(usage, "usage_end", TIMESTAMP, n_in), "usage_end")
-    selected = select_period(start_all, end_all, period, overlap=plan.overlap_selection)
+    start_all, end_all, account_all, kind_all, selected = _prepare_rows(
+        usage, period, plan.overlap_selection
+    )
     idx: I64 | None = None if bool(selected.all()) else np.flatnonzero(selected)
     n = n_in if idx is None else len(idx)
-    start = start_all if idx is None else start_all[idx]
-    end = end_all if idx is None else end_all[idx]
-    del start_all, end_all, selected
-
-    def col(name: str, typ: pa.DataType) -> pa.Array:
-        """A whole input column, selected rows only (numeric global columns)."""
-        return _take(_column(usage, name, typ, n_in), idx)
-
-    account_id, _ = _int_column(col("account_id", pa.int64()))
-    kind_code = _kind_codes(col("kind", pa.string()))
+    if idx is None:
+        start, end, account_id, kind_code = start_all, end_all, account_all, kind_all
+    else:
+        start, end = start_all[idx], end_all[idx]
+        account_id, kind_code = account_all[idx], kind_all[idx]
+    del start_all, end_all, selected, account_all, kind_all
     accounts = AccountIndex(plan.ownership, plan.customer_id)
     codes = np.empty(n, dtype=np.int32)
     owned = np.empty(n, dtype=bool)
@@ -390,26 +386,65 @@ def rate(
     )
 
 
+def _prepare_rows(
+    usage: pa.Table, period: Period, overlap: bool
+) -> tuple[I64, I64, I64, npt.NDArray[np.int8], Bool]:
+    """(usage_start, usage_end, account_id, kind code, selected) of every input
+    row, slice by slice of the input on all cores."""
+    n = usage.num_rows
+    start = np.empty(n, dtype=np.int64)
+    end = np.empty(n, dtype=np.int64)
+    account = np.empty(n, dtype=np.int64)
+    kind = np.empty(n, dtype=np.int8)
+    selected = np.empty(n, dtype=bool)
+
+    def prepare(lo: int, hi: int) -> None:
+        part = usage.slice(lo, hi - lo)
+        s = _timestamps(_column(part, "usage_start", TIMESTAMP, hi - lo), "usage_start")
+        e = _timestamps(_column(part, "usage_end", TIMESTAMP, hi - lo), "usage_end")
+        start[lo:hi], end[lo:hi] = s, e
+        selected[lo:hi] = select_period(s, e, period, overlap=overlap)
+        account[lo:hi] = _int_column(_column(part, "account_id", pa.int64(), hi - lo))[0]
+        kind[lo:hi] = _kind_codes(_column(part, "kind", pa.string(), hi - lo))
+
+    parallel_slices(prepare, n)
+    return start, end, account, kind, selected
+
+
 _CLOUD_STRINGS = ("service", "sku", "region", "unit", "currency")
 
 
 def _pool_code_column(usage: pa.Table, name: str, pool: StringPool) -> I32:
     """Pool codes of a string column (-1 for null), input chunk by input chunk:
-    each chunk's dictionary is interned (in order of first appearance) and its
-    indices mapped, so no column is ever combined or unified whole."""
+    chunks are dictionary-encoded (when they are not already) and their
+    indices mapped on all cores, while the dictionaries are interned on this
+    thread in chunk order, so codes do not depend on thread scheduling. No
+    column is ever combined or unified whole."""
     if name not in usage.column_names:
         return np.full(usage.num_rows, -1, dtype=np.int32)
+    chunks = usage.column(name).chunks
+    starts = np.cumsum([0] + [len(c) for c in chunks]).tolist()
+
+    def encode(chunk: pa.Array) -> pa.DictionaryArray:
+        if pa.types.is_dictionary(chunk.type):
+            return chunk
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            chunk = chunk.cast(pa.string())
+        return pc.dictionary_encode(chunk)
+
     out = np.empty(usage.num_rows, dtype=np.int32)
-    at = 0
-    for chunk in usage.column(name).chunks:
-        if not pa.types.is_dictionary(chunk.type):
-            if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
-                chunk = chunk.cast(pa.string())
-            chunk = pc.dictionary_encode(chunk)
-        table = np.append(pool.codes(chunk.dictionary.cast(pa.string()).to_pylist()), -1)
-        indices = chunk.indices.cast(pa.int64()).fill_null(-1).to_numpy()
-        out[at : at + len(chunk)] = table[np.asarray(indices, dtype=np.int64)]
-        at += len(chunk)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as ex:
+        encoded = list(ex.map(encode, chunks))
+        tables = [
+            np.append(pool.codes(c.dictionary.cast(pa.string()).to_pylist()), -1).astype(np.int32)
+            for c in encoded
+        ]
+
+        def place(i: int) -> None:
+            indices = encoded[i].indices.cast(pa.int64()).fill_null(-1).to_numpy()
+            out[starts[i] : starts[i + 1]] = tables[i][np.asarray(indices, dtype=np.int64)]
+
+        list(ex.map(place, range(len(encoded))))
     return out
 
 
