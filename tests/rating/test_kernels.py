@@ -13,8 +13,10 @@ from rerate.rating.kernels import (
     SUMS_LO,
     SUMS_MAX,
     SUMS_MIN,
+    compact_codes,
     encode_keys,
     group_sums,
+    rule_winners,
 )
 from rerate.rating.prefixes import _string_buffers
 
@@ -83,3 +85,42 @@ def test_group_sums_are_exact_and_in_first_appearance_order(
         assert (row[SUMS_HI + 2], row[SUMS_LO + 2]) == (0, 0)
         assert (row[SUMS_MIN], row[SUMS_MAX]) == (g["min"], g["max"])
         assert (row[SUMS_MIN + 1], row[SUMS_MAX + 1]) == (0, 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-1, 9), max_size=40))
+def test_compact_codes_keeps_the_present_codes_in_order(codes: list[int]) -> None:
+    new, present, null = compact_codes(np.array(codes, dtype=np.int32), 10)
+    used = sorted({c for c in codes if c >= 0})
+    assert present.tolist() == used
+    assert new.tolist() == [used.index(c) if c >= 0 else -1 for c in codes]
+    assert null.tolist() == [c < 0 for c in codes]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 2**63 - 1), min_size=4, max_size=4),
+    st.lists(st.integers(0, 2**63 - 1), min_size=4, max_size=4),
+    st.lists(st.integers(0, 2**63 - 1), min_size=4, max_size=4),
+    st.lists(st.tuples(st.integers(-1, 2), st.integers(-1, 2), st.integers(-1, 2)), max_size=20),
+)
+def test_rule_winners_is_the_lowest_common_bit(
+    service_bits: list[int],
+    sku_bits: list[int],
+    region_bits: list[int],
+    rows: list[tuple[int, int, int]],
+) -> None:
+    def table(bits: list[int]) -> np.ndarray:
+        return np.array(bits, dtype=np.uint64)
+
+    got = rule_winners(
+        table(service_bits),
+        table(sku_bits),
+        table(region_bits),
+        np.array([r[0] for r in rows], dtype=np.int32),
+        np.array([r[1] for r in rows], dtype=np.int32),
+        np.array([r[2] for r in rows], dtype=np.int32),
+    )
+    for (svc, sku, reg), winner in zip(rows, got.tolist(), strict=True):
+        common = service_bits[svc + 1] & sku_bits[sku + 1] & region_bits[reg + 1]
+        assert winner == ((common & -common).bit_length() - 1 if common else -1)

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from rerate.kit.money import round_money
 from rerate.kit.periods import Month, Period
 from rerate.rating.fixed import UNIT, from_scaled, mul_div, safe_sum, to_scaled
+from rerate.rating.kernels import rule_winners
 from rerate.rating.plan import (
     ConsumptionProfile,
     Contract,
@@ -47,11 +48,6 @@ Bool = npt.NDArray[np.bool_]
 
 # (100 -/+ pct) / 100 with pct at scale 10 is exact at scale 12.
 _FACTOR_DIVISOR = 100 * UNIT
-
-_DEBRUIJN = np.uint64(0x022FDD63CC95386D)
-_DEBRUIJN_INDEX = np.zeros(64, dtype=np.int16)
-for _bit in range(64):
-    _DEBRUIJN_INDEX[((1 << _bit) * 0x022FDD63CC95386D % 2**64) >> 58] = _bit
 
 
 def ranked(rules: Sequence[ContractRule]) -> list[ContractRule]:
@@ -92,12 +88,14 @@ class RuleMatcher:
             return np.full(n, -1, dtype=np.int16)
         if len(self.rules) > 63:
             return self._winners_slow(service, sku, region)
-        mask = self._table(0)[service + 1] & self._table(1)[sku + 1] & self._table(2)[region + 1]
-        lowest = mask & (~mask + np.uint64(1))  # isolate the lowest set bit
-        # Index of that bit by a de Bruijn multiplication (uint64 arithmetic wraps).
-        slot = (lowest * _DEBRUIJN) >> np.uint64(58)
-        index = _DEBRUIJN_INDEX[slot.astype(np.int64)]
-        return np.where(mask == 0, -1, index).astype(np.int16)
+        return rule_winners(
+            self._table(0),
+            self._table(1),
+            self._table(2),
+            np.asarray(service, dtype=np.int32),
+            np.asarray(sku, dtype=np.int32),
+            np.asarray(region, dtype=np.int32),
+        )
 
     def _winners_slow(self, service: I32, sku: I32, region: I32) -> I16:
         result = np.full(len(sku), -1, dtype=np.int16)

@@ -44,6 +44,7 @@ from rerate.rating.kernels import (
     SUMS_LO,
     SUMS_MAX,
     SUMS_MIN,
+    compact_codes,
     counting_order,
     dense_ranks,
     group_sums,
@@ -722,14 +723,9 @@ def _values_dictionary(codes: I32, values: pa.Array | None) -> pa.DictionaryArra
         return pa.DictionaryArray.from_arrays(
             pa.nulls(len(codes), pa.int32()), pa.array([], pa.string())
         )
-    used = codes >= 0
-    present = np.flatnonzero(np.bincount(codes[used], minlength=len(values)))
-    remap = np.full(len(values), -1, dtype=np.int32)
-    remap[present] = np.arange(len(present), dtype=np.int32)
-    idx = np.where(used, remap[np.maximum(codes, 0)], -1).astype(np.int32)
-    mask = idx < 0
+    idx, present, null = compact_codes(np.asarray(codes, dtype=np.int32), len(values))
     return pa.DictionaryArray.from_arrays(
-        pa.array(idx, pa.int32(), mask=mask if bool(mask.any()) else None),
+        pa.array(idx, pa.int32(), mask=null if bool(null.any()) else None),
         values.take(pa.array(present)).cast(pa.string()),
     )
 

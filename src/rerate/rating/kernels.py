@@ -333,3 +333,55 @@ def radix_push(  # pragma: no cover - compiled
     mixed-radix key."""
     for i in range(len(key)):
         key[i] = key[i] * size + rank[values[i] - lo]
+
+
+@njit(cache=True, nogil=True)
+def compact_codes(  # pragma: no cover - compiled
+    codes: npt.NDArray[np.int32], n_values: int
+) -> tuple[npt.NDArray[np.int32], I64, Bool]:
+    """Renumber codes 0..n_values-1 densely over the codes present, in code
+    order: (new codes, -1 where code < 0; the present codes; the null mask)."""
+    seen = np.zeros(n_values, dtype=np.bool_)
+    for c in codes:
+        if c >= 0:
+            seen[c] = True
+    remap = np.full(n_values, -1, dtype=np.int32)
+    present = np.empty(n_values, dtype=np.int64)
+    k = 0
+    for v in range(n_values):
+        if seen[v]:
+            remap[v] = k
+            present[k] = v
+            k += 1
+    out = np.empty(len(codes), dtype=np.int32)
+    null = np.empty(len(codes), dtype=np.bool_)
+    for i in range(len(codes)):
+        c = codes[i]
+        out[i] = remap[c] if c >= 0 else -1
+        null[i] = c < 0
+    return out, present[:k].copy(), null
+
+
+@njit(cache=True, nogil=True)
+def rule_winners(  # pragma: no cover - compiled
+    service_bits: npt.NDArray[np.uint64],
+    sku_bits: npt.NDArray[np.uint64],
+    region_bits: npt.NDArray[np.uint64],
+    service: npt.NDArray[np.int32],
+    sku: npt.NDArray[np.int32],
+    region: npt.NDArray[np.int32],
+) -> npt.NDArray[np.int16]:
+    """Index of the lowest rule bit set in all three dimension tables at
+    (code + 1) per row, -1 where no rule accepts the row (contract.RuleMatcher)."""
+    out = np.empty(len(sku), dtype=np.int16)
+    for i in range(len(sku)):
+        mask = service_bits[service[i] + 1] & sku_bits[sku[i] + 1] & region_bits[region[i] + 1]
+        if mask == 0:
+            out[i] = -1
+            continue
+        j = 0
+        while (mask & np.uint64(1)) == 0:
+            mask >>= np.uint64(1)
+            j += 1
+        out[i] = j
+    return out
