@@ -385,3 +385,70 @@ def rule_winners(  # pragma: no cover - compiled
             j += 1
         out[i] = j
     return out
+
+
+_US_PER_DAY = 86_400 * 1_000_000
+
+
+@njit(cache=True, nogil=True)
+def band_at(  # pragma: no cover - compiled
+    t_us: I64,
+    instants: I64,
+    offsets: I64,
+    holiday_days: I64,
+    holiday_bands: npt.NDArray[np.int16],
+    rule_days: I64,
+    rule_start: I64,
+    rule_end: I64,
+    rule_band: npt.NDArray[np.int16],
+    default: int,
+) -> npt.NDArray[np.int16]:
+    """Band code at each instant (timebands.py): local wall time from the
+    zone's transition table (offsets[j] from instants[j - 1] on); a holiday's
+    band on its local date; else the first matching rule in precedence order
+    (rule_days: bit d for weekday d, Monday = 0; a range crossing midnight
+    belongs to the weekday it starts on); else the default band."""
+    n = len(t_us)
+    out = np.empty(n, dtype=np.int16)
+    for i in range(n):
+        t = t_us[i]
+        lo = 0
+        hi = len(instants)
+        while lo < hi:  # number of transitions at or before t
+            mid = (lo + hi) >> 1
+            if instants[mid] <= t:
+                lo = mid + 1
+            else:
+                hi = mid
+        wall = t + offsets[lo]
+        day = wall // _US_PER_DAY
+        tod = wall - day * _US_PER_DAY
+        weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
+        band = default
+        a = 0
+        b = len(holiday_days)
+        while a < b:
+            mid = (a + b) >> 1
+            if holiday_days[mid] < day:
+                a = mid + 1
+            else:
+                b = mid
+        if a < len(holiday_days) and holiday_days[a] == day:
+            out[i] = holiday_bands[a]
+            continue
+        for r in range(len(rule_days)):
+            on = (rule_days[r] >> weekday) & 1
+            s = rule_start[r]
+            e = rule_end[r]
+            if s == e:
+                hit = on == 1
+            elif s < e:
+                hit = on == 1 and s <= tod < e
+            else:
+                yesterday = (rule_days[r] >> ((weekday + 6) % 7)) & 1
+                hit = (on == 1 and tod >= s) or (yesterday == 1 and tod < e)
+            if hit:
+                band = rule_band[r]
+                break
+        out[i] = band
+    return out

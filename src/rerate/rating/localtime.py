@@ -66,10 +66,11 @@ def _transitions(tz: str, lo_s: int, hi_s: int) -> tuple[tuple[int, ...], tuple[
     return tuple(instants), tuple(offsets)
 
 
-def utc_offsets(t_us: I64, tz: str) -> I64:
-    """The UTC offset (microseconds) in force at each instant of `t_us`."""
-    if len(t_us) == 0:
-        return np.zeros(0, dtype=np.int64)
+def transition_table(t_us: I64, tz: str) -> tuple[I64, I64]:
+    """(instants, offsets) of `tz` around `t_us`: offsets[j] is in force from
+    instants[j - 1] (from the start for j = 0) until instants[j]."""
+    if len(t_us) == 0 or tz == "UTC":
+        return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
     lo_s = int(t_us.min()) // US_PER_SECOND - 1
     hi_s = int(t_us.max()) // US_PER_SECOND + 1
     # Round the probe window outwards to whole days so the cache is reused
@@ -77,10 +78,17 @@ def utc_offsets(t_us: I64, tz: str) -> I64:
     lo_s -= lo_s % 86_400
     hi_s += 86_400 - hi_s % 86_400
     instants, offsets = _transitions(tz, lo_s, hi_s)
-    if not instants:
+    return np.array(instants, dtype=np.int64), np.array(offsets, dtype=np.int64)
+
+
+def utc_offsets(t_us: I64, tz: str) -> I64:
+    """The UTC offset (microseconds) in force at each instant of `t_us`."""
+    if len(t_us) == 0:
+        return np.zeros(0, dtype=np.int64)
+    instants, offsets = transition_table(t_us, tz)
+    if not len(instants):
         return np.full(len(t_us), offsets[0], dtype=np.int64)
-    idx = np.searchsorted(np.array(instants, dtype=np.int64), t_us, side="right")
-    return np.array(offsets, dtype=np.int64)[idx]
+    return offsets[np.searchsorted(instants, t_us, side="right")]
 
 
 def local_wall(t_us: I64, tz: str) -> I64:

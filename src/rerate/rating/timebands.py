@@ -20,12 +20,12 @@ from datetime import time
 import numpy as np
 import numpy.typing as npt
 
-from rerate.rating.localtime import US_PER_DAY, day_number, local_wall
+from rerate.rating.kernels import band_at
+from rerate.rating.localtime import day_number, transition_table
 from rerate.rating.plan import BandRule, Timetable
 
 I64 = npt.NDArray[np.int64]
 I16 = npt.NDArray[np.int16]
-Bool = npt.NDArray[np.bool_]
 
 _US_PER_SECOND = 1_000_000
 
@@ -41,46 +41,23 @@ def ordered_rules(timetable: Timetable) -> list[BandRule]:
     return [rule for _, rule in indexed]
 
 
-def _rule_mask(rule: BandRule, weekday: npt.NDArray[np.int8], tod: I64) -> Bool:
-    days = np.zeros(7, dtype=bool)
-    days[list(rule.weekdays)] = True
-    start, end = time_us(rule.start), time_us(rule.end)
-    on_day = days[weekday]
-    if start == end:
-        return on_day
-    if start < end:
-        return on_day & (tod >= start) & (tod < end)
-    # Crosses midnight: the evening part on a listed day, the morning part on
-    # the day after a listed day.
-    yesterday = np.roll(days, 1)  # yesterday[d] = days[d - 1]
-    return (on_day & (tod >= start)) | (yesterday[weekday] & (tod < end))
-
-
 def band_codes(t_us: I64, timetable: Timetable) -> I16:
-    """Index into `timetable.band_names` of the band at each instant."""
+    """Index into `timetable.band_names` of the band at each instant (one
+    compiled pass: kernels.band_at)."""
     names = timetable.band_names
     code = {name: i for i, name in enumerate(names)}
-    n = len(t_us)
-    result = np.full(n, code[timetable.default_band], dtype=np.int16)
-    if n == 0:
-        return result
-    wall = local_wall(t_us, timetable.tz)
-    day = wall // US_PER_DAY
-    tod = wall - day * US_PER_DAY
-    # 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
-    weekday = ((day + 3) % 7).astype(np.int8)
-    decided = np.zeros(n, dtype=bool)
-    if timetable.holidays:
-        hdays = np.array([day_number(h.day) for h in timetable.holidays], dtype=np.int64)
-        hcodes = np.array([code[h.band] for h in timetable.holidays], dtype=np.int16)
-        order = np.argsort(hdays)
-        hdays, hcodes = hdays[order], hcodes[order]
-        pos = np.clip(np.searchsorted(hdays, day), 0, len(hdays) - 1)
-        is_holiday = hdays[pos] == day
-        result[is_holiday] = hcodes[pos[is_holiday]]
-        decided |= is_holiday
-    for rule in ordered_rules(timetable):
-        hit = _rule_mask(rule, weekday, tod) & ~decided
-        result[hit] = code[rule.band]
-        decided |= hit
-    return result
+    instants, offsets = transition_table(t_us, timetable.tz)
+    holidays = sorted((day_number(h.day), code[h.band]) for h in timetable.holidays)
+    rules = ordered_rules(timetable)
+    return band_at(
+        np.ascontiguousarray(t_us, dtype=np.int64),
+        instants,
+        offsets,
+        np.array([d for d, _ in holidays], dtype=np.int64),
+        np.array([b for _, b in holidays], dtype=np.int16),
+        np.array([sum(1 << d for d in set(r.weekdays)) for r in rules], dtype=np.int64),
+        np.array([time_us(r.start) for r in rules], dtype=np.int64),
+        np.array([time_us(r.end) for r in rules], dtype=np.int64),
+        np.array([code[r.band] for r in rules], dtype=np.int16),
+        code[timetable.default_band],
+    )
