@@ -129,14 +129,17 @@ def test_the_background_heartbeat_keeps_the_lease_through_a_long_silent_step(
     reaped: list[int] = []
 
     def handler(ctx: JobContext) -> dict[str, Any]:
-        # Nearly two leases without a word: only the heartbeat thread keeps the job ours.
-        deadline = time.monotonic() + 1.8
+        # Nearly two leases without a word: only the heartbeat thread keeps the job
+        # ours. A 3 s lease (a beat each second) leaves the beats 2 s of slack on
+        # a loaded machine; with 1 s a beat delayed by SQLite's write lock under
+        # load once let the lease lapse.
+        deadline = time.monotonic() + 5.4
         while time.monotonic() < deadline:
             reaped.extend(reap_expired(database))
             time.sleep(0.1)
         return {"ok": True}
 
-    _worker(database, handler, lease_s=1).run_once()
+    _worker(database, handler, lease_s=3).run_once()
     assert reaped == []
     assert _status(database, job_id) == JobStatus.COMPLETE
 
