@@ -17,6 +17,7 @@ from rerate.rating.kernels import (
     encode_keys,
     group_sums,
     rule_winners,
+    tariff_terms,
 )
 from rerate.rating.prefixes import _string_buffers
 
@@ -124,3 +125,59 @@ def test_rule_winners_is_the_lowest_common_bit(
     for (svc, sku, reg), winner in zip(rows, got.tolist(), strict=True):
         common = service_bits[svc + 1] & sku_bits[sku + 1] & region_bits[reg + 1]
         assert winner == ((common & -common).bit_length() - 1 if common else -1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-1, 2),  # entry
+            st.one_of(st.just(0), st.integers(-5, 4000)),  # billable seconds
+        ),
+        max_size=30,
+    ),
+    st.lists(
+        st.tuples(
+            st.integers(0, 90),  # min seconds
+            st.integers(1, 60),  # initial increment
+            st.integers(1, 60),  # subsequent increment
+            st.booleans(),  # charge unanswered
+        ),
+        min_size=3,
+        max_size=3,
+    ),
+)
+def test_tariff_terms_follow_the_increment_rule(
+    calls: list[tuple[int, int]], entries: list[tuple[int, int, int, bool]]
+) -> None:
+    def col(i: int, dtype: type) -> np.ndarray:
+        return np.array([e[i] for e in entries], dtype=dtype)
+
+    connect = np.array([7, 8, 9], dtype=np.int64)
+    rate = np.array([100, 200, 300], dtype=np.int64)
+    group = np.array([10, 11, 12], dtype=np.int32)
+    billed, fee, per_minute, dest = tariff_terms(
+        np.array([c[0] for c in calls], dtype=np.int32),
+        np.array([c[1] for c in calls], dtype=np.int64),
+        col(0, np.int64),
+        col(1, np.int64),
+        col(2, np.int64),
+        col(3, np.bool_),
+        connect,
+        rate,
+        group,
+    )
+    for i, (e, s) in enumerate(calls):
+        if e < 0:
+            assert (billed[i], fee[i], per_minute[i], dest[i]) == (0, 0, 0, -1)
+            continue
+        min_s, init, sub, unanswered = entries[e]
+        if s <= 0:
+            expected = 0
+        elif s <= init:
+            expected = max(init, min_s)
+        else:
+            expected = max(init + -(-(s - init) // sub) * sub, min_s)
+        assert billed[i] == expected
+        assert fee[i] == (connect[e] if s > 0 or unanswered else 0)
+        assert (per_minute[i], dest[i]) == (rate[e], group[e])

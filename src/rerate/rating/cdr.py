@@ -43,6 +43,7 @@ from rerate.rating.contract import (
     rows_by_winner,
 )
 from rerate.rating.fixed import mul_div, to_scaled
+from rerate.rating.kernels import tariff_terms
 from rerate.rating.plan import (
     ConsumptionProfile,
     PriceBookVersion,
@@ -250,14 +251,6 @@ class _Matcher:
         return index.match(deck, band, keys, self.pf.entry_for, self.parent_of)
 
 
-def billed_seconds(billable: I64, min_s: I64, init: I64, sub: I64) -> I64:
-    """Seconds billed after minimum and increments (0 for unanswered calls)."""
-    answered = billable > 0
-    extra = np.maximum(billable - init, 0)
-    rounded = init + ((extra + sub - 1) // sub) * sub
-    return np.where(answered, np.maximum(rounded, min_s), 0)
-
-
 def _profiles_for(plan: RatingPlan) -> list[ConsumptionProfile]:
     return sorted((p for p in plan.profiles if p.unit is ProfileUnit.MINUTES), key=lambda p: p.id)
 
@@ -378,13 +371,17 @@ def rate_cdrs(
         prow[sl], owner[sl] = p, o
         if len(ent.entry_id) == 0:
             return  # no entries at all: nothing matched
-        e = np.maximum(o, 0)
-        found = o >= 0
-        b = inp.billable[sl]
-        billed[sl] = np.where(found, billed_seconds(b, ent.min_s[e], ent.init[e], ent.sub[e]), 0)
-        connect[sl] = np.where(found & ((b > 0) | ent.unanswered[e]), ent.connect[e], 0)
-        rate[sl] = np.where(found, ent.rate[e], 0)
-        group[sl] = np.where(found, ent.group[e], -1)
+        billed[sl], connect[sl], rate[sl], group[sl] = tariff_terms(
+            o,
+            np.ascontiguousarray(inp.billable[sl]),
+            ent.min_s,
+            ent.init,
+            ent.sub,
+            ent.unanswered,
+            ent.connect,
+            ent.rate,
+            ent.group,
+        )
 
     parallel_slices(stage, n)
     if timetable is not None:

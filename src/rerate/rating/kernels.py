@@ -452,3 +452,40 @@ def band_at(  # pragma: no cover - compiled
                 break
         out[i] = band
     return out
+
+
+@njit(cache=True, nogil=True)
+def tariff_terms(  # pragma: no cover - compiled
+    entry: I32,
+    billable: I64,
+    min_s: I64,
+    init: I64,
+    sub: I64,
+    unanswered: Bool,
+    connect: I64,
+    rate: I64,
+    group: I32,
+) -> tuple[I64, I64, I64, I32]:
+    """Per call with a tariff entry (entry >= 0): billed seconds (0 unanswered;
+    else max(min_s, init if s <= init else init + ceil((s - init) / sub) * sub)),
+    connect fee (answered calls, or unanswered ones the entry charges), rate
+    and destination group; 0 / 0 / 0 / -1 without an entry (cdr.py)."""
+    n = len(entry)
+    billed = np.zeros(n, dtype=np.int64)
+    fee = np.zeros(n, dtype=np.int64)
+    per_minute = np.zeros(n, dtype=np.int64)
+    dest = np.full(n, -1, dtype=np.int32)
+    for i in range(n):
+        e = entry[i]
+        if e < 0:
+            continue
+        s = billable[i]
+        if s > 0:
+            extra = max(s - init[e], 0)
+            q = init[e] + ((extra + sub[e] - 1) // sub[e]) * sub[e]
+            billed[i] = max(q, min_s[e])
+        if s > 0 or unanswered[e]:
+            fee[i] = connect[e]
+        per_minute[i] = rate[e]
+        dest[i] = group[e]
+    return billed, fee, per_minute, dest

@@ -69,6 +69,7 @@ _RATED_STATS = ["day", "account_id", "usage_start", "status", "kind"]
 # immutable and belong to one version; the daily rows keep both). Together
 # they were a third of the cost of encoding rated CDRs (docs/rating.md, "Outputs").
 RATED_FILE_OMITS = ("customer_id", "currency", "prefix", "version_id")
+_DAILY_STATS = ["account_id", "day", "kind", "item"]
 _UNIQUE_STRINGS = {"record_id"}  # a dictionary of these would be as long as the column
 
 
@@ -141,7 +142,7 @@ class RunWriter:
         self._streamed = True
         name = f"part-{index:05d}.parquet"
         _write_parquet(_file_columns(rated), self.staging / "rated" / name, _RATED_STATS)
-        _write_parquet(daily, self.staging / "daily" / name, True)
+        _write_parquet(daily, self.staging / "daily" / name, _DAILY_STATS)
 
     def finish(self, result: RatingResult) -> Path:
         staging = self.staging
@@ -166,7 +167,10 @@ class RunWriter:
             if not self._streamed:
                 jobs.append(
                     pool.submit(
-                        _write_parquet, result.daily, staging / "daily" / "part-00000.parquet", True
+                        _write_parquet,
+                        result.daily,
+                        staging / "daily" / "part-00000.parquet",
+                        _DAILY_STATS,
                     )
                 )
             jobs.append(
