@@ -7,6 +7,8 @@ library users and the tests keep Arrow's defaults.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pyarrow as pa
 
@@ -31,3 +33,9 @@ def tune_for_batch_work() -> None:
     toggle = getattr(multiarray, "_set_madvise_hugepage", None)
     if toggle is not None:
         toggle(False)
+    # The engine's compiled loops load in the background while the process
+    # reads its input (kernels.warm_up; imported here so that kit/ does not
+    # load the rating package when it is imported).
+    from rerate.rating.kernels import warm_up
+
+    threading.Thread(target=warm_up, name="kernel-warm-up", daemon=True).start()
