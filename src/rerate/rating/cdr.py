@@ -55,7 +55,6 @@ from rerate.rating.plan import (
 from rerate.rating.prefixes import (
     DECKS_PER_BATCH,
     PrefixIndex,
-    encode_destinations,
     prefix_ranges,
 )
 from rerate.rating.rows import Reason, RowState, StringPool, reason_code
@@ -83,7 +82,7 @@ class CdrInput:
     start: I64  # usage_start, UTC microseconds
     account_code: I32  # AccountIndex code
     owned: Bool
-    destination: pa.Array
+    destination_key: I64  # prefixes.encode_destinations; -1: invalid destination
     billable: I64  # billable_seconds, null -> 0
     record_id: pa.Array
 
@@ -361,7 +360,8 @@ def rate_cdrs(
 
     def stage(lo: int, hi: int) -> None:
         sl = slice(lo, hi)
-        keys, ok = encode_destinations(inp.destination.slice(lo, hi - lo))
+        keys = inp.destination_key[sl]
+        ok = keys >= 0
         valid[sl] = ok
         if timetable is not None:
             band[sl] = band_codes(inp.start[sl], timetable)

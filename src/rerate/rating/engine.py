@@ -52,6 +52,7 @@ from rerate.rating.kernels import (
     value_range,
 )
 from rerate.rating.plan import ConsumptionProfile, PlanError, RatingPlan, utc_us
+from rerate.rating.prefixes import encode_destinations
 from rerate.rating.rows import RATED, REASONS, Reason, RowState, StringPool, reason_code
 from rerate.rating.selection import (
     AccountIndex,
@@ -326,7 +327,12 @@ def rate(
     is_cloud = kind_code == 1
     deck = prepare_deck(plan, pool, start[is_cdr]) if bool(is_cdr.any()) else None
     prices = None
-    coded: dict[str, I32] = {}
+    # Columns prepared once for all rows, as numpy, then picked per chunk
+    # (cheaper than gathering the Arrow column for every chunk).
+    coded: dict[str, npt.NDArray[Any]] = {}
+    if deck is not None:
+        for name, values in _cdr_columns(usage).items():
+            coded[name] = values if idx is None else values[idx]
     if bool(is_cloud.any()):
         for name in _CLOUD_STRINGS:
             values = _pool_code_column(usage, name, pool)
@@ -385,6 +391,23 @@ def rate(
         lines=tuple(lines),
         summary=summary,
     )
+
+
+def _cdr_columns(usage: pa.Table) -> dict[str, npt.NDArray[Any]]:
+    """Destination keys (prefixes.encode_destinations; -1: invalid) and
+    billable seconds (null: 0) of every input row, slice by slice on all cores."""
+    n = usage.num_rows
+    keys = np.full(n, -1, dtype=np.int64)
+    billable = np.zeros(n, dtype=np.int64)
+
+    def prepare(lo: int, hi: int) -> None:
+        part = usage.slice(lo, hi - lo)
+        if "destination" in usage.column_names:
+            keys[lo:hi] = encode_destinations(part.column("destination"))[0]
+        billable[lo:hi] = _int_column(_column(part, "billable_seconds", pa.int64(), hi - lo))[0]
+
+    parallel_slices(prepare, n)
+    return {"destination_key": keys, "billable_seconds": billable}
 
 
 def _prepare_rows(
@@ -508,14 +531,13 @@ def _rate_rows(
         def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
             return values if cidx is None else values[cidx]
 
-        billable, _ = _int_column(_take(col("billable_seconds", pa.int64()), cidx))
         cdr_state = rate_cdrs(
             CdrInput(
                 start=pick(rows.start),
                 account_code=pick(rows.codes),
                 owned=pick(rows.owned),
-                destination=_take(col("destination", pa.string()), cidx),
-                billable=billable,
+                destination_key=pick(col("destination_key", pa.int64())),
+                billable=pick(col("billable_seconds", pa.int64())),
                 record_id=_take(rows.record_id, cidx),
             ),
             plan,
