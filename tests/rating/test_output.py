@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,7 +19,7 @@ from .helpers import usage_table, utc
 from .test_golden import plan, price
 
 
-def _result() -> RatingResult:
+def _result(**kw: Any) -> RatingResult:
     rows = [
         {
             "kind": "cloud",
@@ -37,7 +39,10 @@ def _result() -> RatingResult:
         },
     ]
     return rate(
-        usage_table(rows), plan((price(1, "s1", "0.3333333333"),)), Month(2026, 8).in_zone("UTC")
+        usage_table(rows),
+        plan((price(1, "s1", "0.3333333333"),)),
+        Month(2026, 8).in_zone("UTC"),
+        **kw,
     )
 
 
@@ -65,3 +70,14 @@ def test_write_run_never_overwrites(tmp_path: Path) -> None:
     write_run(result, tmp_path / "run")
     with pytest.raises(FileExistsError):
         write_run(result, tmp_path / "run")
+
+
+def test_streamed_parts_are_the_rated_and_daily_rows_without_the_omitted_columns() -> None:
+    whole = _result()
+    parts: list[tuple[int, pa.Table, pa.Table]] = []
+    got = _result(part_sink=lambda i, rated, daily: parts.append((i, rated, daily)))
+    assert got.rated.num_rows == 0  # handed over, not kept
+    assert [i for i, _, _ in parts] == [0]
+    expected = whole.rated.drop_columns(list(RATED_FILE_OMITS))
+    assert parts[0][1].to_pylist() == expected.to_pylist()
+    assert parts[0][2].to_pylist() == got.daily.to_pylist() == whole.daily.to_pylist()

@@ -105,6 +105,13 @@ RATED_SCHEMA = pa.schema(
     ]
 )
 
+# Columns of RATED_SCHEMA that run files leave out: the same for every row of
+# a run (customer_id, currency: summary.json has them) or fixed by entry_id
+# (prefix, version_id: tariff and price entries are immutable and belong to
+# one version; the daily rows keep both). Together they were a third of the
+# cost of encoding rated CDRs. Rows handed to a part_sink come without them.
+RUN_FILE_OMITS = frozenset({"customer_id", "currency", "prefix", "version_id"})
+
 DAILY_SCHEMA = pa.schema(
     [
         pa.field("customer_id", pa.int64(), nullable=False),
@@ -284,8 +291,9 @@ def rate(
 
     With `part_sink`, each chunk's rated and daily rows are handed to it as
     `part_sink(chunk_index, rated, daily)` (from a worker thread) as soon as
-    they are ready, and the rated rows are not kept: `result.rated` is then
-    empty (`result.daily` is still complete). This bounds memory on large runs
+    they are ready (the rated rows without the RUN_FILE_OMITS columns), and
+    the rated rows are not kept: `result.rated` is then empty (`result.daily`
+    is still complete). This bounds memory on large runs
     and takes their writing off the end of the run (output.RunWriter.write_part
     is such a sink)."""
     contract = plan.contract
@@ -367,9 +375,12 @@ def rate(
         )
 
     def work(index: int, chunk: I64 | None) -> _Part:
-        part = _rate_rows(plan, period, pool, accounts, deck, prices, rows_of(chunk))
         if part_sink is None:
-            return part
+            return _rate_rows(plan, period, pool, accounts, deck, prices, rows_of(chunk))
+        # Streamed parts skip the columns the run files leave out.
+        part = _rate_rows(
+            plan, period, pool, accounts, deck, prices, rows_of(chunk), RUN_FILE_OMITS
+        )
         part_sink(index, part.rated, part.daily)
         return replace(part, rated=RATED_SCHEMA.empty_table())
 
@@ -514,8 +525,9 @@ def _rate_rows(
     deck: CdrDeck | None,
     prices: CloudPrices | None,
     rows: _Rows,
+    omit: frozenset[str] = frozenset(),
 ) -> _Part:
-    """Rate one chunk: rows of whole accounts."""
+    """Rate one chunk: rows of whole accounts (rated rows without `omit`)."""
     n = len(rows.start)
     kind_code = rows.kind_code
     is_cdr = kind_code == 0
@@ -603,6 +615,7 @@ def _rate_rows(
         rows.end,
         day,
         prefix_values,
+        omit,
     )
     daily = _daily_table(
         plan, state, pool, rows.account_id, rows.codes, kind_code, day, prefix_values
@@ -655,7 +668,9 @@ def _rated_table(
     end: I64,
     day: I32,
     prefix_values: pa.Array | None,
+    omit: frozenset[str] = frozenset(),
 ) -> pa.Table:
+    """The rated rows of a chunk (RATED_SCHEMA without the `omit` columns)."""
     n = st.n
     rated = st.rated
     reason_idx = st.reason.astype(np.int8) - 1
@@ -666,36 +681,39 @@ def _rated_table(
     status = pa.DictionaryArray.from_arrays(pa.array((~rated).astype(np.int8), pa.int8()), _STATUS)
     kind = pa.DictionaryArray.from_arrays(pa.array(kind_code, pa.int8()), _KINDS)
     cdr_rated = rated & st.is_cdr
-    columns = [
-        pa.array(np.full(n, plan.customer_id, dtype=np.int64)),
-        record_id.cast(pa.string()),
-        kind,
-        pa.array(account_id, pa.int64()),
-        pa.array(start, pa.int64()).cast(TIMESTAMP),
-        pa.array(end, pa.int64()).cast(TIMESTAMP),
-        pa.array(day, pa.int32()).cast(pa.date32()),
-        status,
-        reason,
-        _values_dictionary(st.service, pool.array()),
-        _values_dictionary(st.item, pool.array()),
-        _values_dictionary(st.region, pool.array()),
-        _values_dictionary(st.prefix, prefix_values),
-        _values_dictionary(st.band, pool.array()),
-        _values_dictionary(st.unit, pool.array()),
-        _dec(st.quantity, st.has_quantity, st.quantity_scale),
-        _nullable_int(st.billed_seconds, cdr_rated),
-        _dec(st.included, rated, st.quantity_scale),
-        decimal_array(st.list_amount, rated),
-        decimal_array(st.net_amount, rated),
-        _values_dictionary(np.where(rated, st.currency, -1).astype(np.int32), pool.array()),
-        _nullable_int(st.entry_id, st.entry_id >= 0),
-        _nullable_int(st.version_id, st.version_id >= 0),
-        _nullable_int(st.profile_id, st.profile_id >= 0),
-        pa.array(st.tier_first, pa.int16(), mask=st.tier_first < 0),
-        pa.array(st.tier_last, pa.int16(), mask=st.tier_last < 0),
-        _values_dictionary(st.rules, pool.array()),
+    # One thunk per RATED_SCHEMA field, in order; omitted fields are never built.
+    makers: list[Callable[[], pa.Array]] = [
+        lambda: pa.array(np.full(n, plan.customer_id, dtype=np.int64)),
+        lambda: record_id.cast(pa.string()),
+        lambda: kind,
+        lambda: pa.array(account_id, pa.int64()),
+        lambda: pa.array(start, pa.int64()).cast(TIMESTAMP),
+        lambda: pa.array(end, pa.int64()).cast(TIMESTAMP),
+        lambda: pa.array(day, pa.int32()).cast(pa.date32()),
+        lambda: status,
+        lambda: reason,
+        lambda: _values_dictionary(st.service, pool.array()),
+        lambda: _values_dictionary(st.item, pool.array()),
+        lambda: _values_dictionary(st.region, pool.array()),
+        lambda: _values_dictionary(st.prefix, prefix_values),
+        lambda: _values_dictionary(st.band, pool.array()),
+        lambda: _values_dictionary(st.unit, pool.array()),
+        lambda: _dec(st.quantity, st.has_quantity, st.quantity_scale),
+        lambda: _nullable_int(st.billed_seconds, cdr_rated),
+        lambda: _dec(st.included, rated, st.quantity_scale),
+        lambda: decimal_array(st.list_amount, rated),
+        lambda: decimal_array(st.net_amount, rated),
+        lambda: _values_dictionary(np.where(rated, st.currency, -1).astype(np.int32), pool.array()),
+        lambda: _nullable_int(st.entry_id, st.entry_id >= 0),
+        lambda: _nullable_int(st.version_id, st.version_id >= 0),
+        lambda: _nullable_int(st.profile_id, st.profile_id >= 0),
+        lambda: pa.array(st.tier_first, pa.int16(), mask=st.tier_first < 0),
+        lambda: pa.array(st.tier_last, pa.int16(), mask=st.tier_last < 0),
+        lambda: _values_dictionary(st.rules, pool.array()),
     ]
-    return pa.Table.from_arrays(columns, schema=RATED_SCHEMA)
+    fields = [f for f in RATED_SCHEMA if f.name not in omit]
+    arrays = [make() for f, make in zip(RATED_SCHEMA, makers, strict=True) if f.name not in omit]
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _dec(values: I64, valid: Bool | None, scale: int) -> pa.Array:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rerate.kit.money import money_str
-from rerate.rating.engine import RatingResult, RatingSummary
+from rerate.rating.engine import RUN_FILE_OMITS, RatingResult, RatingSummary
 
 FILES = ("rated", "daily", "period_lines.parquet", "summary.json")
 # Rows per rated part: Parquet encoding is single-threaded per file, so large
@@ -63,12 +63,7 @@ def summary_dict(summary: RatingSummary) -> dict[str, Any]:
 
 
 _RATED_STATS = ["day", "account_id", "usage_start", "status", "kind"]
-# Columns of the in-memory rated table that the run's files leave out: the
-# same for every row of a run (customer_id, currency: summary.json has them)
-# or fixed by entry_id (prefix, version_id: tariff and price entries are
-# immutable and belong to one version; the daily rows keep both). Together
-# they were a third of the cost of encoding rated CDRs (docs/rating.md, "Outputs").
-RATED_FILE_OMITS = ("customer_id", "currency", "prefix", "version_id")
+RATED_FILE_OMITS = tuple(sorted(RUN_FILE_OMITS))  # see engine.RUN_FILE_OMITS
 _DAILY_STATS = ["account_id", "day", "kind", "item"]
 _UNIQUE_STRINGS = {"record_id"}  # a dictionary of these would be as long as the column
 
