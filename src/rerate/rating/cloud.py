@@ -68,7 +68,6 @@ from rerate.rating.tiers import (
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 Bool = npt.NDArray[np.bool_]
-Scaled = tuple[I64, Bool]  # int64 units of 1e-10 and validity (fixed.decimal_column)
 
 _DENSE_LIMIT = 1 << 25  # cells of the (version, sku, region) lookup table
 
@@ -83,9 +82,8 @@ class CloudInput:
     region: pa.Array | I32  # strings, or pool codes
     unit: pa.Array | I32  # strings, or pool codes
     currency: pa.Array | I32  # strings, or pool codes
-    # Arrow decimals, or (int64 units of 1e-10, validity) already converted.
-    quantity: pa.Array | Scaled
-    list_cost: pa.Array | Scaled
+    quantity: pa.Array
+    list_cost: pa.Array
     record_id: pa.Array
 
 
@@ -134,21 +132,18 @@ def _places_of(nz: I64) -> int:
     return lo
 
 
-def quantity_column(column: pa.Array | Scaled, plan_places: int) -> tuple[I64, Bool, int]:
+def quantity_column(column: pa.Array, plan_places: int) -> tuple[I64, Bool, int]:
     """(quantities at scale qs, validity, qs); see the module docstring."""
-    if isinstance(column, tuple):
-        q10, valid = column
-    else:
-        try:
-            q10, valid = decimal_column(column)
-        except RatingOverflow:
-            for qs in range(plan_places, 10):
-                try:
-                    q, valid = decimal_column(column, qs)
-                except (pa.ArrowInvalid, RatingOverflow):
-                    continue
-                return q, valid, qs
-            raise
+    try:
+        q10, valid = decimal_column(column)
+    except RatingOverflow:
+        for qs in range(plan_places, 10):
+            try:
+                q, valid = decimal_column(column, qs)
+            except (pa.ArrowInvalid, RatingOverflow):
+                continue
+            return q, valid, qs
+        raise
     qs = max(_needed_places(q10[valid]), plan_places)
     return q10 // 10 ** (10 - qs), valid, qs
 
@@ -358,9 +353,7 @@ def rate_cloud(
     st.reason[priced & ~q_valid] = reason_code(Reason.INVALID_QUANTITY)
     priced &= q_valid
 
-    cost, cost_valid = (
-        inp.list_cost if isinstance(inp.list_cost, tuple) else decimal_column(inp.list_cost)
-    )
+    cost, cost_valid = decimal_column(inp.list_cost)
     # Rows neither priced nor already unrated: pass-through candidates.
     rest = todo & ~priced & (st.reason == 0)
     passthrough = np.zeros(n, dtype=bool)

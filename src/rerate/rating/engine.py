@@ -37,14 +37,7 @@ from rerate.kit.periods import Period
 from rerate.rating.cdr import CdrDeck, CdrInput, parallel_slices, prepare_deck, rate_cdrs
 from rerate.rating.cloud import CloudInput, CloudPrices, prepare_prices, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
-from rerate.rating.fixed import (
-    SCALE,
-    RatingOverflow,
-    decimal_array,
-    decimal_column,
-    from_scaled,
-    safe_sum,
-)
+from rerate.rating.fixed import SCALE, decimal_array, from_scaled, safe_sum
 from rerate.rating.kernels import (
     SUMS_COUNT,
     SUMS_HI,
@@ -353,12 +346,6 @@ def rate(
             values = _pool_code_column(usage, name, pool)
             coded[name] = values if idx is None else values[idx]
         prices = prepare_prices(plan, pool, start[is_cloud])
-        for name in ("quantity", "list_cost"):
-            scaled = _scaled_column(usage, name)
-            if scaled is not None:
-                coded[name], coded[name + ".valid"] = (
-                    scaled if idx is None else (scaled[0][idx], scaled[1][idx])
-                )
     del is_cdr, is_cloud
 
     def rows_of(chunk: I64 | None) -> _Rows:
@@ -415,27 +402,6 @@ def rate(
         lines=tuple(lines),
         summary=summary,
     )
-
-
-def _scaled_column(usage: pa.Table, name: str) -> tuple[I64, Bool] | None:
-    """A decimal column as int64 units of 1e-10 and validity, slice by slice
-    on all cores; None when it is absent or a value does not convert (the
-    chunk that holds it then raises, or falls back, as rate_cloud decides)."""
-    if name not in usage.column_names:
-        return None
-    n = usage.num_rows
-    values = np.empty(n, dtype=np.int64)
-    valid = np.empty(n, dtype=bool)
-    failed: list[int] = []
-
-    def prepare(lo: int, hi: int) -> None:
-        try:
-            values[lo:hi], valid[lo:hi] = decimal_column(usage.column(name).slice(lo, hi - lo))
-        except (RatingOverflow, pa.ArrowInvalid):
-            failed.append(lo)
-
-    parallel_slices(prepare, n)
-    return None if failed else (values, valid)
 
 
 def _cdr_columns(usage: pa.Table) -> dict[str, npt.NDArray[Any]]:
@@ -603,13 +569,6 @@ def _rate_rows(
         def gpick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
             return values if gidx is None else values[gidx]
 
-        def decimals(name: str) -> pa.Array | tuple[I64, Bool]:
-            # Converted once for all rows (rate) unless a value did not fit.
-            values = col(name, DEC)
-            if isinstance(values, np.ndarray):
-                return gpick(values), gpick(col(name + ".valid", pa.bool_()))
-            return _take(values, gidx)
-
         cloud_state = rate_cloud(
             CloudInput(
                 start=gpick(rows.start),
@@ -620,8 +579,8 @@ def _rate_rows(
                 region=_take(col("region", pa.string()), gidx),
                 unit=_take(col("unit", pa.string()), gidx),
                 currency=_take(col("currency", pa.string()), gidx),
-                quantity=decimals("quantity"),
-                list_cost=decimals("list_cost"),
+                quantity=_take(col("quantity", DEC), gidx),
+                list_cost=_take(col("list_cost", DEC), gidx),
                 record_id=_take(rows.record_id, gidx),
             ),
             plan,
