@@ -67,6 +67,18 @@ def encode_keys(
 
 
 @njit(cache=True, nogil=True)
+def _upper_bound(values: I64, x: int, lo: int, hi: int) -> int:  # pragma: no cover
+    """First index in [lo, hi) of sorted `values` holding a value > x (hi if none)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
 def match_entries(  # pragma: no cover - compiled
     deck: I64,
     band: I64,
@@ -103,13 +115,7 @@ def match_entries(  # pragma: no cover - compiled
             bucket = min((target - base) >> shift, n_buckets - 1)
             lo = bucket_first[bucket] - 1
             hi = bucket_first[bucket + 1]
-        while hi - lo > 1:
-            mid = (lo + hi) >> 1
-            if starts[mid] <= target:
-                lo = mid
-            else:
-                hi = mid
-        p = owners[lo]
+        p = owners[_upper_bound(starts, target, lo, hi) - 1]
         b = band[i]
         e = -1
         while p >= 0:
@@ -412,27 +418,12 @@ def band_at(  # pragma: no cover - compiled
     out = np.empty(n, dtype=np.int16)
     for i in range(n):
         t = t_us[i]
-        lo = 0
-        hi = len(instants)
-        while lo < hi:  # number of transitions at or before t
-            mid = (lo + hi) >> 1
-            if instants[mid] <= t:
-                lo = mid + 1
-            else:
-                hi = mid
-        wall = t + offsets[lo]
+        wall = t + offsets[_upper_bound(instants, t, 0, len(instants))]
         day = wall // _US_PER_DAY
         tod = wall - day * _US_PER_DAY
         weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
         band = default
-        a = 0
-        b = len(holiday_days)
-        while a < b:
-            mid = (a + b) >> 1
-            if holiday_days[mid] < day:
-                a = mid + 1
-            else:
-                b = mid
+        a = _upper_bound(holiday_days, day - 1, 0, len(holiday_days))  # first >= day
         if a < len(holiday_days) and holiday_days[a] == day:
             out[i] = holiday_bands[a]
             continue
