@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))  # for tests.rating.reference
 
 from rerate.kit.periods import Month  # noqa: E402
 from rerate.kit.runtime import tune_for_batch_work  # noqa: E402
-from rerate.rating.engine import rate  # noqa: E402
+from rerate.rating.engine import USAGE_COLUMNS, rate  # noqa: E402
 from rerate.rating.fixed import decimal_array  # noqa: E402
 from rerate.rating.output import RunWriter  # noqa: E402
 from rerate.rating.plan import (  # noqa: E402
@@ -515,29 +515,11 @@ def generate_cloud() -> None:
 
 # ---------------------------------------------------------------- measured parts
 
-VOICE_COLUMNS = [
-    "record_id",
-    "kind",
-    "account_id",
-    "usage_start",
-    "usage_end",
-    "destination",
-    "billable_seconds",
-]
-CLOUD_COLUMNS = [
-    "record_id",
-    "kind",
-    "account_id",
-    "usage_start",
-    "usage_end",
-    "service",
-    "sku",
-    "region",
-    "quantity",
-    "unit",
-    "list_cost",
-    "currency",
-]
+
+def _engine_columns(path: Path) -> list[str]:
+    """The columns of the file that the engine reads (engine.USAGE_COLUMNS)."""
+    present = set(pq.ParquetFile(path).schema_arrow.names)
+    return [c for c in USAGE_COLUMNS if c in present]
 
 
 def _end_to_end(path: Path, columns: list[str], plan: RatingPlan, out: Path) -> dict[str, Any]:
@@ -595,7 +577,7 @@ def part_voice() -> dict[str, Any]:
     t = time.perf_counter()
     plan = voice_plan()
     build = time.perf_counter() - t
-    out = _end_to_end(voice_file(), VOICE_COLUMNS, plan, DATA / "run-voice")
+    out = _end_to_end(voice_file(), _engine_columns(voice_file()), plan, DATA / "run-voice")
     out["seconds_plan_build"] = round(build, 2)  # Python objects; the DB loader's job, untimed
     out["prefixes_per_version"] = N_PREFIX
     return out
@@ -603,7 +585,7 @@ def part_voice() -> dict[str, Any]:
 
 def part_cloud() -> dict[str, Any]:
     plan = cloud_plan()
-    return _end_to_end(cloud_file(), CLOUD_COLUMNS, plan, DATA / "run-cloud")
+    return _end_to_end(cloud_file(), _engine_columns(cloud_file()), plan, DATA / "run-cloud")
 
 
 def _sample(path: Path, n: int) -> pa.Table:

@@ -89,7 +89,7 @@ def compute_run(
             start_utc=window.start_utc - LOOKBACK,
             end_utc=window.end_utc,
             account_ids=account_ids,
-            columns=RATED_USAGE_COLUMNS,
+            columns=engine.USAGE_COLUMNS,  # what the rater reads, no more
             # The engine orders what it allocates (profiles, tiers) by itself;
             # the run's rated rows then follow storage order.
             ordered=False,
@@ -141,27 +141,6 @@ class _Clock:
         now = time.perf_counter()
         self.laps[name] = round(now - self._last, 3)
         self._last = now
-
-
-# What the engine reads of a usage row (rating.engine.rate); the store reads
-# only these: the other columns (numbers as sent, hashes, sources) are most of
-# the bytes and the rater never looks at them.
-RATED_USAGE_COLUMNS = (
-    "record_id",
-    "kind",
-    "account_id",
-    "usage_start",
-    "usage_end",
-    "service",
-    "sku",
-    "region",
-    "quantity",
-    "unit",
-    "list_cost",
-    "currency",
-    "destination",
-    "billable_seconds",
-)
 
 
 def owned_rows(usage: pa.Table, ownership: Sequence[Ownership], customer_id: int) -> pa.Table:

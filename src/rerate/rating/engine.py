@@ -69,6 +69,20 @@ Bool = npt.NDArray[np.bool_]
 _STATUS = pa.array(["rated", "unrated"], pa.string())
 _KINDS = pa.array([UsageKind.CDR.value, UsageKind.CLOUD.value, "other"], pa.string())
 _REQUIRED = ("record_id", "kind", "account_id", "usage_start", "usage_end")
+# Every usage column `rate` reads (the others -- numbers as sent, hashes,
+# sources -- are most of a stored row's bytes): callers read only these.
+USAGE_COLUMNS = (
+    *_REQUIRED,
+    "service",
+    "sku",
+    "region",
+    "quantity",
+    "unit",
+    "list_cost",
+    "currency",
+    "destination",
+    "billable_seconds",
+)
 # Daily grouping packs its dimensions into one int64 key below this bound.
 _KEY_LIMIT = 2**63
 DEC = pa.decimal128(38, 10)
