@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from rerate.kit.periods import Month
-from rerate.rating.engine import RatingResult, rate
-from rerate.rating.output import FILES, RATED_FILE_OMITS, write_run
+from rerate.rating.engine import RUN_FILE_OMITS, RatingResult, rate
+from rerate.rating.output import FILES, write_run
 
 from .helpers import usage_table, utc
 from .test_golden import plan, price
@@ -59,8 +59,8 @@ def test_write_run_writes_every_file_with_money_as_strings(tmp_path: Path) -> No
     assert rated.num_rows == 2
     assert rated.schema.field("net_amount").type == result.rated.schema.field("net_amount").type
     # Run-constant and entry-determined columns are left out of the files only.
-    assert set(result.rated.column_names) - set(rated.column_names) == set(RATED_FILE_OMITS)
-    kept = result.rated.drop_columns(list(RATED_FILE_OMITS))
+    assert set(result.rated.column_names) - set(rated.column_names) == set(RUN_FILE_OMITS)
+    kept = result.rated.drop_columns(sorted(RUN_FILE_OMITS))
     assert rated.to_pylist() == kept.to_pylist()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
@@ -78,6 +78,6 @@ def test_streamed_parts_are_the_rated_and_daily_rows_without_the_omitted_columns
     got = _result(part_sink=lambda i, rated, daily: parts.append((i, rated, daily)))
     assert got.rated.num_rows == 0  # handed over, not kept
     assert [i for i, _, _ in parts] == [0]
-    expected = whole.rated.drop_columns(list(RATED_FILE_OMITS))
+    expected = whole.rated.drop_columns(sorted(RUN_FILE_OMITS))
     assert parts[0][1].to_pylist() == expected.to_pylist()
     assert parts[0][2].to_pylist() == got.daily.to_pylist() == whole.daily.to_pylist()

@@ -63,7 +63,6 @@ def summary_dict(summary: RatingSummary) -> dict[str, Any]:
 
 
 _RATED_STATS = ["day", "account_id", "usage_start", "status", "kind"]
-RATED_FILE_OMITS = tuple(sorted(RUN_FILE_OMITS))  # see engine.RUN_FILE_OMITS
 _DAILY_STATS = ["account_id", "day", "kind", "item"]
 _UNIQUE_STRINGS = {"record_id"}  # a dictionary of these would be as long as the column
 
@@ -102,7 +101,7 @@ def _write_parquet(table: pa.Table, path: Path, statistics: bool | list[str]) ->
 
 
 def _file_columns(rated: pa.Table) -> pa.Table:
-    return rated.drop_columns([c for c in RATED_FILE_OMITS if c in rated.column_names])
+    return rated.drop_columns([c for c in sorted(RUN_FILE_OMITS) if c in rated.column_names])
 
 
 class RunWriter:
