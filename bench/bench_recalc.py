@@ -111,7 +111,7 @@ from rerate.rating import engine, output
 from rerate.tenancy.service import create_node
 from rerate.usage.importers.base import ParseResult
 from rerate.usage.schema import USAGE_SCHEMA, UsageKind
-from rerate.usage.service import import_parsed
+from rerate.usage.service import ImportReport, import_parsed
 from rerate.usage.store import UsageStore
 
 SCALE = float(os.environ.get("RERATE_BENCH_SCALE", "1.0"))
@@ -302,6 +302,33 @@ def generate_cdrs() -> dict[str, Any]:
 # ---------------------------------------------------------------- recalc: parts
 
 
+def _import(
+    db: Database,
+    data_dir: Path,
+    who: Principal,
+    table: pa.Table,
+    *,
+    file: str,
+    account_column: str,
+    source: str,
+    kind: UsageKind,
+    sha256: str,
+) -> ImportReport:
+    """Import an already parsed table through the importers' own path."""
+    parsed = ParseResult(
+        table=table,
+        line_numbers=np.arange(1, table.num_rows + 1, dtype=np.int64),
+        rejects=[],
+        rows_read=table.num_rows,
+        file=file,
+        account_column=account_column,
+    )
+    with db.session() as s:
+        return import_parsed(
+            s, UsageStore(data_dir), who, parsed, source=source, kind=kind, sha256=sha256
+        )
+
+
 def part_recalc_setup(backend: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     url, data_dir = fresh_state("recalc", backend)
@@ -358,26 +385,17 @@ def part_recalc_setup(backend: str) -> dict[str, Any]:
     who = principal(db, ids["user_id"])
     t1 = time.perf_counter()
     _say(f"recalc/{backend}: importing {N_CDR} CDRs through import_parsed")
-    table = pq.read_table(cdr_file())
-    parsed = ParseResult(
-        table=table,
-        line_numbers=np.arange(1, table.num_rows + 1, dtype=np.int64),
-        rejects=[],
-        rows_read=table.num_rows,
+    report = _import(
+        db,
+        data_dir,
+        who,
+        pq.read_table(cdr_file()),
         file="bench-asterisk-2026-08.csv",
         account_column="accountcode",
+        source="asterisk",
+        kind=UsageKind.CDR,
+        sha256=hashlib.sha256(cdr_file().read_bytes()).hexdigest(),
     )
-    with db.session() as s:
-        report = import_parsed(
-            s,
-            UsageStore(data_dir),
-            who,
-            parsed,
-            source="asterisk",
-            kind=UsageKind.CDR,
-            sha256=hashlib.sha256(cdr_file().read_bytes()).hexdigest(),
-        )
-    del table, parsed
     t2 = time.perf_counter()
     _say(f"recalc/{backend}: first recalculation (run 1)")
     first = submit(db, who, JobType.RECALCULATION, ids["customer_id"], ReasonCode.OTHER)
@@ -418,17 +436,6 @@ def part_recalc_setup(backend: str) -> dict[str, Any]:
     }
 
 
-ENGINE_COLUMNS = [
-    "record_id",
-    "kind",
-    "account_id",
-    "usage_start",
-    "usage_end",
-    "destination",
-    "billable_seconds",
-]
-
-
 def part_recalc_engine(backend: str) -> dict[str, Any]:
     """Baseline: the pure engine on the same rows, same plan, no job system."""
     state = load_state("recalc", backend)
@@ -444,7 +451,7 @@ def part_recalc_engine(backend: str) -> dict[str, Any]:
         plan, _accounts = build_plan(s, customer, window.start_utc - LOOKBACK, window.end_utc)
     t1 = time.perf_counter()
     files = sorted(str(p) for p in (data_dir / "usage").glob("day=*/*.parquet"))
-    usage = pq.read_table(files, columns=ENGINE_COLUMNS, read_dictionary=["kind"])
+    usage = pq.read_table(files, columns=list(engine.USAGE_COLUMNS), read_dictionary=["kind"])
     t2 = time.perf_counter()
     result = engine.rate(usage, plan, window)
     t3 = time.perf_counter()
@@ -697,25 +704,17 @@ def part_refresh_setup(backend: str) -> dict[str, Any]:
         user_id = user.id
     who = principal(db, user_id)
     t1 = time.perf_counter()
-    table = _cloud_usage(N_CUSTOMERS)
-    parsed = ParseResult(
-        table=table,
-        line_numbers=np.arange(1, table.num_rows + 1, dtype=np.int64),
-        rejects=[],
-        rows_read=table.num_rows,
+    report = _import(
+        db,
+        data_dir,
+        who,
+        _cloud_usage(N_CUSTOMERS),
         file="bench-focus-2026-08.csv",
         account_column="SubAccountId",
+        source="focus",
+        kind=UsageKind.CLOUD,
+        sha256="0" * 64,
     )
-    with db.session() as s:
-        report = import_parsed(
-            s,
-            UsageStore(data_dir),
-            who,
-            parsed,
-            source="focus",
-            kind=UsageKind.CLOUD,
-            sha256="0" * 64,
-        )
     t2 = time.perf_counter()
     _say(f"refresh/{backend}: {N_CUSTOMERS} first recalculations through the job system")
     for cid in customer_ids:
