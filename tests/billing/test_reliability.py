@@ -9,7 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -157,6 +159,28 @@ def test_sigkill_mid_recalculation_keeps_the_published_state(
     check_invoice_invariants(database, issued)
 
 
+@contextmanager
+def _committing_back_to_back(database: Database, node_id: int) -> Iterator[None]:
+    """Another connection commits short write transactions back to back (as
+    busy workers do) for as long as the block runs."""
+    stop = threading.Event()
+
+    def busy_worker() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            with database.write_session() as s:
+                s.execute(update(Node).where(Node.id == node_id).values(name=f"P{n}"))
+
+    thread = threading.Thread(target=busy_worker)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 @pytest.mark.postgres
 def test_twenty_concurrent_submissions_run_exactly_once(
     billing: Billing, database: Database, data_dir: Path
@@ -203,18 +227,7 @@ def test_submissions_succeed_on_sqlite_while_workers_commit(
     )
     assert login.status_code == 200, login.text
     nodes = billing.world.nodes
-    stop = threading.Event()
-
-    def busy_worker() -> None:  # short write transactions, back to back
-        n = 0
-        while not stop.is_set():
-            n += 1
-            with database.write_session() as s:
-                s.execute(update(Node).where(Node.id == nodes["platform"].id).values(name=f"P{n}"))
-
-    thread = threading.Thread(target=busy_worker)
-    thread.start()
-    try:
+    with _committing_back_to_back(database, nodes["platform"].id):
         answers = [
             client.post(
                 "/api/v1/billing-utilities/cache-syncs",
@@ -227,9 +240,6 @@ def test_submissions_succeed_on_sqlite_while_workers_commit(
             for customer in ("cust_a1x", "cust_a1y")
             for month in range(1, 10)
         ]
-    finally:
-        stop.set()
-        thread.join()
     assert [r.status_code for r in answers] == [202] * len(answers), [
         r.text for r in answers if r.status_code != 202
     ]
@@ -244,27 +254,13 @@ def test_api_key_requests_succeed_on_sqlite_while_workers_commit(
         pytest.skip("about SQLite's single write lock")
     nodes = billing.world.nodes
     headers = billing.world.headers("partner_admin")
-    stop = threading.Event()
-
-    def busy_worker() -> None:  # short write transactions, back to back
-        n = 0
-        while not stop.is_set():
-            n += 1
-            with database.write_session() as s:
-                s.execute(update(Node).where(Node.id == nodes["platform"].id).values(name=f"P{n}"))
-
-    thread = threading.Thread(target=busy_worker)
-    thread.start()
-    try:
+    with _committing_back_to_back(database, nodes["platform"].id):
         answers = []
         for i in range(30):
             if i % 10 == 0:  # make the last-use mark due again now and then
                 with database.write_session() as s:
                     s.execute(update(ApiKey).values(last_used_at=None))
             answers.append(client.get("/api/v1/jobs", headers=headers))
-    finally:
-        stop.set()
-        thread.join()
     assert [r.status_code for r in answers] == [200] * len(answers), [
         r.text for r in answers if r.status_code != 200
     ]
