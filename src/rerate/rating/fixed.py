@@ -163,7 +163,3 @@ def mul_div(a: I64 | int, b: I64 | int, d: int) -> I64:
     if overflow:
         raise RatingOverflow("a product does not fit the 64-bit fixed point")
     return out.reshape(aa.shape)
-
-
-def scaled_tuple(values: list[Decimal] | tuple[Decimal, ...], scale: int = SCALE) -> I64:
-    return np.array([to_scaled(v, scale) for v in values], dtype=np.int64)

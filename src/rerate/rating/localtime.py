@@ -98,11 +98,6 @@ def local_wall(t_us: I64, tz: str) -> I64:
     return t_us + utc_offsets(t_us, tz)
 
 
-def local_day_numbers(t_us: I64, tz: str) -> I64:
-    """Local calendar day of each instant, as days since 1970-01-01 (Arrow date32)."""
-    return local_wall(t_us, tz) // US_PER_DAY
-
-
 def day_number(day: date) -> int:
     return (day - _EPOCH_DATE).days
 
