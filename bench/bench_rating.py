@@ -64,6 +64,7 @@ from rerate.rating.plan import (  # noqa: E402
     Timetable,
 )
 from rerate.usage.schema import USAGE_SCHEMA  # noqa: E402
+from rerate.usage.store import null_columns  # noqa: E402
 
 SCALE = float(os.environ.get("RERATE_BENCH_SCALE", "1.0"))
 DATA = Path(__file__).resolve().parent / ".data"
@@ -517,18 +518,23 @@ def generate_cloud() -> None:
 
 
 def _engine_columns(path: Path) -> list[str]:
-    """The columns of the file that the engine reads (engine.USAGE_COLUMNS)."""
+    """The columns of the file that the engine reads (engine.USAGE_COLUMNS)
+    and that hold values: all-null ones are left out, as compute_run's scan
+    does (UsageStore.scan(skip_null_columns=True))."""
     present = set(pq.ParquetFile(path).schema_arrow.names)
-    return [c for c in USAGE_COLUMNS if c in present]
+    wanted = [c for c in USAGE_COLUMNS if c in present]
+    empty = null_columns([path], wanted)
+    return [c for c in wanted if c not in empty]
 
 
-def _end_to_end(path: Path, columns: list[str], plan: RatingPlan, out: Path) -> dict[str, Any]:
+def _end_to_end(path: Path, plan: RatingPlan, out: Path) -> dict[str, Any]:
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)
     load = [round(x, 2) for x in os.getloadavg()]
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
+    columns = _engine_columns(path)
     # Low-cardinality strings come back as Arrow dictionaries straight from the
     # Parquet dictionary pages (the engine accepts plain strings too).
     table = pq.read_table(
@@ -577,7 +583,7 @@ def part_voice() -> dict[str, Any]:
     t = time.perf_counter()
     plan = voice_plan()
     build = time.perf_counter() - t
-    out = _end_to_end(voice_file(), _engine_columns(voice_file()), plan, DATA / "run-voice")
+    out = _end_to_end(voice_file(), plan, DATA / "run-voice")
     out["seconds_plan_build"] = round(build, 2)  # Python objects; the DB loader's job, untimed
     out["prefixes_per_version"] = N_PREFIX
     return out
@@ -585,7 +591,7 @@ def part_voice() -> dict[str, Any]:
 
 def part_cloud() -> dict[str, Any]:
     plan = cloud_plan()
-    return _end_to_end(cloud_file(), _engine_columns(cloud_file()), plan, DATA / "run-cloud")
+    return _end_to_end(cloud_file(), plan, DATA / "run-cloud")
 
 
 def _sample(path: Path, n: int) -> pa.Table:

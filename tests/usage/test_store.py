@@ -15,7 +15,7 @@ from rerate.usage.errors import StoreBusy
 from rerate.usage.importers import parse
 from rerate.usage.resolve import resolve_accounts
 from rerate.usage.schema import USAGE_SCHEMA
-from rerate.usage.store import UsageStore
+from rerate.usage.store import UsageStore, null_columns
 
 from .helpers import EXAMPLES, T0, cloud_batch
 
@@ -329,3 +329,45 @@ def test_unordered_and_projected_scans_return_the_same_latest_rows(tmp_path: Pat
     assert len(latest) == 23
     with pytest.raises(ValueError, match="not usage columns"):
         store.scan(visible, columns=["record_id", "nope"])
+
+
+def test_scans_can_leave_out_columns_that_are_null_in_every_file(tmp_path: Path) -> None:
+    """The rater's scan skips columns no stored row fills (the cloud columns of
+    a month of CDRs): judged over every file read, never per file, and never
+    a column some row of the window's days fills."""
+    store = UsageStore(tmp_path)
+    visible: list[int] = []
+    commit(store, cloud_batch([("a", "acme", "1", 0), ("b", "acme", "2", 30)]), 1, visible)
+    columns = ["record_id", "account_id", "usage_start", "sku", "region", "destination"]
+    skipped = store.scan(visible, columns=columns, ordered=False, skip_null_columns=True)
+    assert skipped.column_names == ["record_id", "account_id", "usage_start", "sku"]
+    full = store.scan(visible, columns=columns, ordered=False)
+    assert skipped.equals(full.select(skipped.column_names))
+    # A later import fills `region` on one row of another day: kept from then on,
+    # including when versions must be resolved (the ordered scan).
+    filled = cloud_batch([("c", "globex", "3", 50)])
+    filled = filled.set_column(
+        filled.schema.get_field_index("region"),
+        USAGE_SCHEMA.field("region"),
+        pa.array(["eu-west-1"], pa.string()),
+    )
+    commit(store, filled, 2, visible)
+    for ordered in (False, True):
+        got = store.scan(visible, columns=columns, ordered=ordered, skip_null_columns=True)
+        assert got.column_names == ["record_id", "account_id", "usage_start", "sku", "region"]
+        assert sorted(got.column("region").to_pylist(), key=str) == [None, None, "eu-west-1"]
+
+
+def test_null_columns_reads_footers_and_never_reports_required_columns(tmp_path: Path) -> None:
+    path = tmp_path / "u.parquet"
+    table = pa.table(
+        {
+            "record_id": pa.array([None, None], pa.string()),  # not nullable: never skipped
+            "sku": pa.array([None, "x"], pa.string()),
+            "region": pa.array([None, None], pa.string()),
+        }
+    )
+    pq.write_table(table, path, row_group_size=1)  # two row groups
+    assert null_columns([path], ["record_id", "sku", "region", "unit"]) == {"region", "unit"}
+    pq.write_table(table, path, write_statistics=False)  # no null counts: assume values
+    assert null_columns([path], ["sku", "region"]) == set()

@@ -93,6 +93,7 @@ def compute_run(
             # The engine orders what it allocates (profiles, tiers) by itself;
             # the run's rated rows then follow storage order.
             ordered=False,
+            skip_null_columns=True,  # the rater takes a missing column as null
         ),
         plan.ownership,
         customer.id,

@@ -211,6 +211,7 @@ def scan_usage(
     kind: UsageKind | None = None,
     columns: Sequence[str] | None = None,
     ordered: bool = True,
+    skip_null_columns: bool = False,
 ) -> pa.Table:
     return store.scan(
         visible_import_ids(session),
@@ -220,6 +221,7 @@ def scan_usage(
         kind=kind,
         columns=columns,
         ordered=ordered,
+        skip_null_columns=skip_null_columns,
     )
 
 
