@@ -557,9 +557,7 @@ def null_columns(paths: Sequence[str | Path], names: Sequence[str]) -> set[str]:
     read from the Parquet footers' statistics (a column without a null count
     in some row group counts as holding values). Non-nullable usage columns
     are never reported."""
-    candidates = [
-        n for n in names if n not in USAGE_SCHEMA.names or USAGE_SCHEMA.field(n).nullable
-    ]
+    candidates = [n for n in names if n not in USAGE_SCHEMA.names or USAGE_SCHEMA.field(n).nullable]
     empty = set(candidates)
     for path in paths:
         meta = pq.ParquetFile(path).metadata
