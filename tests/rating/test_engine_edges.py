@@ -12,6 +12,7 @@ import pytest
 
 from rerate.kit.periods import Month
 from rerate.rating import engine
+from rerate.rating.chunks import chunk_layout
 from rerate.rating.fixed import RatingOverflow
 from rerate.rating.plan import PriceEntry
 
@@ -32,13 +33,15 @@ def _cloud(qty: str, sku: str = "s1", start: str = "2026-08-03T10:00") -> dict[s
     }
 
 
-def test_huge_integer_quantities_use_a_reduced_scale() -> None:
+@pytest.mark.parametrize("chunk_rows", [None, 1])  # one chunk; a chunk per row
+def test_huge_integer_quantities_use_a_reduced_scale(chunk_rows: int | None) -> None:
     # 5e12 requests do not fit a 64-bit integer at 10 decimals (limit ~9.2e8 units);
     # at scale 0 they do. 5e12 * 0.0000004 = 2,000,000 exactly; 3e12 * 4e-7 = 1,200,000.
     result, _ = compare(
         [_cloud("5000000000000"), _cloud("3000000000000", start="2026-08-04T10:00")],
         plan((price(1, "s1", "0.0000004"),)),
         AUG,
+        chunk_rows=chunk_rows,
     )
     assert [r["net_amount"] for r in result.rated.to_pylist()] == [
         Decimal(2_000_000),
@@ -118,18 +121,20 @@ def test_chunked_parallel_cdr_stage_matches_the_reference(monkeypatch: pytest.Mo
 
 def test_chunks_hold_whole_accounts_and_every_row_once() -> None:
     codes = np.array([3, -1, 0, 3, 1, 0, 2, 2, 2, -1, 1, 3], dtype=np.int32)
-    chunks = engine._chunks(codes, 4)
-    assert len(chunks) > 1
-    rows = np.concatenate([c for c in chunks if c is not None])
-    assert sorted(rows.tolist()) == list(range(len(codes)))  # every row exactly once
-    owners = [set(codes[c].tolist()) for c in chunks if c is not None]
+    layout = chunk_layout(codes, 4)
+    assert len(layout.spans) > 1
+    assert layout.place is not None
+    assert sorted(layout.place.tolist()) == list(range(len(codes)))  # every row exactly once
+    order = np.argsort(layout.place)
+    owners = [set(codes[order[lo:hi]].tolist()) for lo, hi in layout.spans]
     for i, a in enumerate(owners):
         for b in owners[i + 1 :]:
             assert not a & b  # an account never spans two chunks
-    for c in chunks:
-        assert c is not None
-        assert c.tolist() == sorted(c.tolist())  # ascending: input order within a chunk
-    assert engine._chunks(codes, 100) == [None]  # small inputs: one chunk, input order
+    for lo, hi in layout.spans:
+        rows = order[lo:hi].tolist()
+        assert rows == sorted(rows)  # input order within a chunk
+    single = chunk_layout(codes, 100)  # small inputs: one chunk, input order
+    assert (single.spans, single.place) == ([(0, len(codes))], None)
 
 
 def test_many_input_chunks_and_rating_chunks_give_the_same_run() -> None:

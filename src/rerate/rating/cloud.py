@@ -41,6 +41,7 @@ from rerate.rating.contract import (
 )
 from rerate.rating.fixed import (
     RatingOverflow,
+    Scaled,
     decimal_column,
     decimal_places,
     mul_div,
@@ -82,8 +83,8 @@ class CloudInput:
     region: pa.Array | I32  # strings, or pool codes
     unit: pa.Array | I32  # strings, or pool codes
     currency: pa.Array | I32  # strings, or pool codes
-    quantity: pa.Array
-    list_cost: pa.Array
+    quantity: pa.Array | Scaled  # decimals: Arrow, or already converted
+    list_cost: pa.Array | Scaled
     record_id: pa.Array
 
 
@@ -132,7 +133,7 @@ def _places_of(nz: I64) -> int:
     return lo
 
 
-def quantity_column(column: pa.Array, plan_places: int) -> tuple[I64, Bool, int]:
+def quantity_column(column: pa.Array | Scaled, plan_places: int) -> tuple[I64, Bool, int]:
     """(quantities at scale qs, validity, qs); see the module docstring."""
     try:
         q10, valid = decimal_column(column)

@@ -35,9 +35,10 @@ import pyarrow.compute as pc
 from rerate.kit.money import round_money
 from rerate.kit.periods import Period
 from rerate.rating.cdr import CdrDeck, CdrInput, parallel_slices, prepare_deck, rate_cdrs
+from rerate.rating.chunks import ChunkColumn, ChunkColumns, chunk_layout
 from rerate.rating.cloud import CloudInput, CloudPrices, prepare_prices, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
-from rerate.rating.fixed import SCALE, decimal_array, from_scaled, safe_sum
+from rerate.rating.fixed import SCALE, Scaled, decimal_array, from_scaled, safe_sum
 from rerate.rating.kernels import (
     SUMS_COUNT,
     SUMS_HI,
@@ -45,7 +46,6 @@ from rerate.rating.kernels import (
     SUMS_MAX,
     SUMS_MIN,
     compact_codes,
-    counting_order,
     dense_ranks,
     group_sums,
     radix_push,
@@ -245,10 +245,16 @@ def _kind_codes(arr: pa.Array) -> npt.NDArray[np.int8]:
 
 
 def _take(arr: Any, idx: I64 | None) -> Any:
-    """Rows `idx` of an Arrow or numpy array (None: all)."""
+    """Rows `idx` of an Arrow, numpy or Scaled array (None: all)."""
     if idx is None:
         return arr
-    return arr[idx] if isinstance(arr, np.ndarray) else arr.take(pa.array(idx))
+    if isinstance(arr, np.ndarray):
+        return arr[idx]
+    return arr.take(idx) if isinstance(arr, Scaled) else arr.take(pa.array(idx))
+
+
+def _slices(values: npt.NDArray[Any]) -> ChunkColumn:
+    return lambda lo, hi: values[lo:hi]
 
 
 # Rows per chunk. A chunk holds whole accounts (everything cumulative --
@@ -345,6 +351,18 @@ def rate(
 
     parallel_slices(own, n)
 
+    # Chunks of whole accounts, each chunk's rows laid out contiguously: every
+    # column is permuted into chunk order once (chunks.py), so a chunk's rows
+    # are slices of them.
+    layout = chunk_layout(codes, chunk_rows)
+    columns = ChunkColumns(layout, idx, n_in)
+    start = columns.move_selected(start)
+    end = columns.move_selected(end)
+    account_id = columns.move_selected(account_id)
+    codes = columns.move_selected(codes)
+    owned = columns.move_selected(owned)
+    kind_code = columns.move_selected(kind_code)
+
     # Everything that does not depend on the rows is prepared once, and every
     # string is interned up front in a fixed order, so chunks share read-only
     # tables and the pool's codes do not depend on which chunk runs first.
@@ -353,61 +371,59 @@ def rate(
     is_cloud = kind_code == 1
     deck = prepare_deck(plan, pool, start[is_cdr]) if bool(is_cdr.any()) else None
     prices = None
-    # Columns prepared once for all rows, as numpy, then picked per chunk
-    # (cheaper than gathering the Arrow column for every chunk).
-    coded: dict[str, npt.NDArray[Any]] = {}
+    # Input columns, each prepared once for all rows (coded as numpy where the
+    # raters want codes), in chunk order.
+    chunked: dict[str, ChunkColumn] = {
+        "record_id": columns.strings(usage.column("record_id")),
+    }
     if deck is not None:
-        for name, values in _cdr_columns(usage).items():
-            coded[name] = values if idx is None else values[idx]
+        keys, billable = _cdr_columns(usage, columns.input_buffer)
+        chunked["destination_key"] = _slices(columns.move_inputs(keys))
+        chunked["billable_seconds"] = _slices(columns.move_inputs(billable))
+        del keys, billable
     if bool(is_cloud.any()):
         for name in _CLOUD_STRINGS:
-            values = _pool_code_column(usage, name, pool)
-            coded[name] = values if idx is None else values[idx]
+            values = _pool_code_column(usage, name, pool, columns.input_buffer(np.dtype(np.int32)))
+            chunked[name] = _slices(columns.move_inputs(values))
+        for name in ("quantity", "list_cost"):
+            if name in usage.column_names:
+                chunked[name] = columns.decimals(usage.column(name))
         prices = prepare_prices(plan, pool, start[is_cloud])
     del is_cdr, is_cloud
+    columns.drop_spares()
 
-    def rows_of(chunk: I64 | None) -> _Rows:
-        # Input rows of this chunk: ascending, so Arrow columns are gathered
-        # chunk by chunk of the input without ever being combined whole.
-        in_rows = chunk if idx is None else (idx if chunk is None else idx[chunk])
-
-        def column(name: str, typ: pa.DataType) -> pa.Array:
-            if name in coded:
-                return coded[name] if chunk is None else coded[name][chunk]
-            if name not in usage.column_names:
-                return pa.nulls(n if chunk is None else len(chunk), typ)
-            return _gather(usage.column(name), in_rows)
-
-        def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-            return values if chunk is None else values[chunk]
+    def rows_of(lo: int, hi: int) -> _Rows:
+        def column(name: str, typ: pa.DataType) -> Any:
+            if name in chunked:
+                return chunked[name](lo, hi)
+            return pa.nulls(hi - lo, typ)
 
         return _Rows(
-            start=pick(start),
-            end=pick(end),
-            account_id=pick(account_id),
-            codes=pick(codes),
-            owned=pick(owned),
-            kind_code=pick(kind_code),
+            start=start[lo:hi],
+            end=end[lo:hi],
+            account_id=account_id[lo:hi],
+            codes=codes[lo:hi],
+            owned=owned[lo:hi],
+            kind_code=kind_code[lo:hi],
             record_id=column("record_id", pa.string()),
             column=column,
         )
 
-    def work(index: int, chunk: I64 | None) -> _Part:
+    def work(index: int, span: tuple[int, int]) -> _Part:
+        rows = rows_of(*span)
         if part_sink is None:
-            return _rate_rows(plan, period, pool, accounts, deck, prices, rows_of(chunk))
+            return _rate_rows(plan, period, pool, accounts, deck, prices, rows)
         # Streamed parts skip the columns the run files leave out.
-        part = _rate_rows(
-            plan, period, pool, accounts, deck, prices, rows_of(chunk), RUN_FILE_OMITS
-        )
+        part = _rate_rows(plan, period, pool, accounts, deck, prices, rows, RUN_FILE_OMITS)
         part_sink(index, part.rated, part.daily)
         return replace(part, rated=RATED_SCHEMA.empty_table())
 
-    chunks = _chunks(codes, chunk_rows)
-    if len(chunks) == 1:
-        parts = [work(0, chunks[0])]
+    spans = layout.spans
+    if len(spans) == 1:
+        parts = [work(0, spans[0])]
     else:
-        with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) as ex:
-            parts = list(ex.map(work, range(len(chunks)), chunks))
+        with ThreadPoolExecutor(max_workers=min(len(spans), os.cpu_count() or 1)) as ex:
+            parts = list(ex.map(work, range(len(spans)), spans))
     rated = pa.concat_tables([p.rated for p in parts])
     daily = pa.concat_tables([p.daily for p in parts])
     spend = SpendView.concat([p.spend for p in parts])
@@ -422,21 +438,25 @@ def rate(
     )
 
 
-def _cdr_columns(usage: pa.Table) -> dict[str, npt.NDArray[Any]]:
+def _cdr_columns(
+    usage: pa.Table, buffer: Callable[[np.dtype[Any]], npt.NDArray[Any]]
+) -> tuple[I64, I64]:
     """Destination keys (prefixes.encode_destinations; -1: invalid) and
     billable seconds (null: 0) of every input row, slice by slice on all cores."""
     n = usage.num_rows
-    keys = np.full(n, -1, dtype=np.int64)
-    billable = np.zeros(n, dtype=np.int64)
+    keys = buffer(np.dtype(np.int64))
+    billable = buffer(np.dtype(np.int64))
 
     def prepare(lo: int, hi: int) -> None:
         part = usage.slice(lo, hi - lo)
         if "destination" in usage.column_names:
             keys[lo:hi] = encode_destinations(part.column("destination"))[0]
+        else:
+            keys[lo:hi] = -1
         billable[lo:hi] = _int_column(_column(part, "billable_seconds", pa.int64(), hi - lo))[0]
 
     parallel_slices(prepare, n)
-    return {"destination_key": keys, "billable_seconds": billable}
+    return keys, billable
 
 
 def _prepare_rows(
@@ -467,14 +487,15 @@ def _prepare_rows(
 _CLOUD_STRINGS = ("service", "sku", "region", "unit", "currency")
 
 
-def _pool_code_column(usage: pa.Table, name: str, pool: StringPool) -> I32:
+def _pool_code_column(usage: pa.Table, name: str, pool: StringPool, out: I32) -> I32:
     """Pool codes of a string column (-1 for null), input chunk by input chunk:
     chunks are dictionary-encoded (when they are not already) and their
     indices mapped on all cores, while the dictionaries are interned on this
     thread in chunk order, so codes do not depend on thread scheduling. No
     column is ever combined or unified whole."""
     if name not in usage.column_names:
-        return np.full(usage.num_rows, -1, dtype=np.int32)
+        out[:] = -1
+        return out
     chunks = usage.column(name).chunks
     starts = np.cumsum([0] + [len(c) for c in chunks]).tolist()
 
@@ -485,7 +506,6 @@ def _pool_code_column(usage: pa.Table, name: str, pool: StringPool) -> I32:
             chunk = chunk.cast(pa.string())
         return pc.dictionary_encode(chunk)
 
-    out = np.empty(usage.num_rows, dtype=np.int32)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as ex:
         encoded = list(ex.map(encode, chunks))
         tables = [
@@ -499,40 +519,6 @@ def _pool_code_column(usage: pa.Table, name: str, pool: StringPool) -> I32:
 
         list(ex.map(place, range(len(encoded))))
     return out
-
-
-def _gather(column: pa.ChunkedArray, rows: I64 | None) -> pa.Array:
-    """`column[rows]` for ascending `rows` (None: every row) as one array,
-    taken from each input chunk separately (Arrow's take on a chunked array
-    concatenates the whole column first)."""
-    if rows is None:
-        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    starts = np.cumsum([0] + [len(c) for c in column.chunks])
-    cuts = np.searchsorted(rows, starts)
-    pieces = [
-        chunk.take(pa.array(rows[cuts[i] : cuts[i + 1]] - starts[i]))
-        for i, chunk in enumerate(column.chunks)
-        if cuts[i + 1] > cuts[i]
-    ]
-    if not pieces:
-        return pa.array([], column.type)
-    return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
-
-
-def _chunks(codes: I32, target: int) -> list[I64 | None]:
-    """Row indices of each chunk: whole accounts (consecutive account codes),
-    about `target` rows each, rows ascending. One chunk: None (all rows)."""
-    n = len(codes)
-    if n <= target:
-        return [None]
-    key = codes.astype(np.int64) + 1  # code -1 (never owned) is a group too
-    ends = np.cumsum(np.bincount(key))  # rows up to and including each account
-    # Chunk of each account: accounts are cut where the running count passes
-    # a multiple of `target` (an account is never split).
-    bucket = np.searchsorted(np.arange(target, n, target), ends - 1, side="right")
-    bucket = np.unique(bucket, return_inverse=True)[1].reshape(-1)  # dense 0..
-    order, bounds = counting_order(bucket[key], int(bucket.max()) + 1)  # O(n), stable
-    return [order[lo:hi] for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
 
 
 def _rate_rows(

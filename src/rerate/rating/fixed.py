@@ -14,6 +14,7 @@ Half-up here means "half away from zero", which is what Python's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -71,6 +72,37 @@ def _raw_int64(arr: pa.Array) -> tuple[I64, Bool]:
     return values, valid
 
 
+@dataclass(frozen=True, slots=True)
+class Scaled:
+    """A decimal column already in the engine's fixed point: int64 units of
+    10**-SCALE and validity (a null is value 0, valid False). The engine
+    converts the input's decimal columns this way once, while laying out its
+    chunks (chunks.ChunkColumns.decimals)."""
+
+    values: I64
+    valid: Bool
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def take(self, rows: npt.NDArray[np.int64]) -> Scaled:
+        return Scaled(self.values[rows], self.valid[rows])
+
+    def at_scale(self, scale: int) -> tuple[I64, Bool]:
+        """(values in units of 10**-scale, validity); like Arrow's safe cast,
+        refuses to drop digits (ArrowInvalid) and to overflow (RatingOverflow)."""
+        if scale == SCALE:
+            return self.values, self.valid
+        factor = 10 ** abs(SCALE - scale)
+        if scale < SCALE:
+            if bool(np.any(self.values[self.valid] % factor)):
+                raise pa.ArrowInvalid(f"rescaling to {scale} decimal places would lose digits")
+            return self.values // factor, self.valid
+        if bool(np.any(np.abs(self.values) > (2**63 - 1) // factor)):
+            raise RatingOverflow("a decimal value does not fit the 64-bit fixed point")
+        return self.values * factor, self.valid
+
+
 def _validity(arr: pa.Array) -> Bool:
     if arr.null_count == 0:
         return np.ones(len(arr), dtype=bool)
@@ -83,11 +115,15 @@ def _combine(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     return arr
 
 
-def decimal_column(arr: pa.Array | pa.ChunkedArray, scale: int = SCALE) -> tuple[I64, Bool]:
+def decimal_column(
+    arr: pa.Array | pa.ChunkedArray | Scaled, scale: int = SCALE
+) -> tuple[I64, Bool]:
     """A decimal (or integer) Arrow column as int64 units of 10**-scale.
 
     The cast is Arrow's *safe* cast: it raises instead of dropping digits.
     """
+    if isinstance(arr, Scaled):
+        return arr.at_scale(scale)
     arr = _combine(arr)
     target = pa.decimal128(38, scale)
     if arr.type != target:
