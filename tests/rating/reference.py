@@ -269,11 +269,14 @@ def price_slice(
 # ---------------------------------------------------------------- CDRs
 
 
-def _version_at(plan: RatingPlan, t: datetime) -> Any:
-    if plan.price_book is None:
+def _version_at(plan: RatingPlan, t: datetime, *, voice: bool = False) -> Any:
+    """The version in force at t: of the tariff deck for CDRs when the plan
+    has one besides its price book."""
+    book = plan.tariff_book if voice and plan.tariff_book is not None else plan.price_book
+    if book is None:
         return None
     found = None
-    for v in sorted(plan.price_book.versions, key=lambda v: v.effective_from):
+    for v in sorted(book.versions, key=lambda v: v.effective_from):
         if v.effective_from <= t:
             found = v
     return found
@@ -330,7 +333,7 @@ def _rate_cdr(plan: RatingPlan, row: dict[str, Any], out: RefRow) -> None:
     if not dest or not (dest.isascii() and dest.isdigit()):
         out.reason = "invalid_destination"
         return
-    version = _version_at(plan, row["usage_start"])
+    version = _version_at(plan, row["usage_start"], voice=True)
     if version is None:
         out.reason = "no_tariff"
         return

@@ -9,6 +9,7 @@ golden case checks the engine, the reference and the documentation at once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -633,3 +634,32 @@ def test_daily_rows_sum_full_precision_per_day() -> None:
     ]
     assert daily[0]["prefix"] == "33"
     assert daily[0]["entry_id"] == 1
+
+
+def test_a_contract_with_a_cloud_price_book_and_a_voip_deck_rates_each_kind_with_its_own() -> None:
+    """Cloud rows are priced with the cloud book's version in force, CDRs with
+    the VoIP deck's, each row's provenance naming its own book's version."""
+    voip = PriceBook(
+        2,
+        "EUR",
+        (
+            PriceBookVersion(20, 1, utc("2026-01-01T00:00"), tariffs=(tariff(1, "33", "0.60"),)),
+            PriceBookVersion(21, 2, utc("2026-08-10T00:00"), tariffs=(tariff(2, "33", "1.20"),)),
+        ),
+    )
+    # The cloud book also has a tariff for 33: it must not rate the CDRs.
+    cloud = book(("2026-01-01T00:00", (price(3, "s1", "0.05"), tariff(4, "33", "9.00"))))
+    p = replace(plan(versions=cloud), tariff_book=voip)
+    r = run(
+        [
+            cdr("3312345", 60),
+            cdr("3312345", 60, start="2026-08-12T10:00"),
+            usage("s1", "2"),
+        ],
+        p,
+    )
+    # 60 s at 0.60/min = 0.60, then at 1.20/min = 1.20; 2 h * 0.05 = 0.10.
+    assert col(r, "list_amount") == [D("0.60"), D("1.20"), D("0.10")]
+    assert col(r, "entry_id") == [1, 2, 3]
+    assert col(r, "version_id") == [20, 21, 10]
+    assert sorted(r.daily.column("version_id").to_pylist()) == [10, 20, 21]

@@ -162,12 +162,10 @@ def build_plan(
     contract = active_contract(session, customer.id)
     if contract is None:
         raise Invalid(f"{customer.name} has no active contract")
-    book_ids = [b for b in (contract.cloud_price_book_id, contract.voip_price_book_id) if b]
-    if len(book_ids) > 1:
-        raise Invalid(
-            f"contract {contract.id} names both a cloud and a VoIP price book; rating one "
-            "customer against two books at once is not supported yet"
-        )
+    # Cloud rows are priced with the cloud book and CDRs with the VoIP deck;
+    # a contract with one book rates everything with it.
+    cloud_id, voip_id = contract.cloud_price_book_id, contract.voip_price_book_id
+    main_id = cloud_id or voip_id
     mine = ownerships_overlapping(session, start_utc, end_utc, customer_id=customer.id)
     account_ids = sorted({o.account_id for o in mine})
     # Every interval of those accounts in the window, the other owners' too,
@@ -221,7 +219,8 @@ def build_plan(
     )
     plan = p.RatingPlan(
         contract=plan_contract,
-        price_book=_price_book(session, book_ids[0]) if book_ids else None,
+        price_book=_price_book(session, main_id) if main_id else None,
+        tariff_book=_price_book(session, voip_id) if cloud_id and voip_id else None,
         timetable=_timetable(session, contract.timetable_id) if contract.timetable_id else None,
         profiles=_profiles(session, account_ids, start_utc, end_utc) if account_ids else (),
         ownership=ownership,

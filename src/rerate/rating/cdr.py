@@ -295,7 +295,7 @@ def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
     timetable = plan.timetable
     band_names = timetable.band_names if timetable is not None else ()
     n_bands = max(len(band_names), 1)
-    book = plan.price_book
+    book = plan.voice_book
     versions = list(book.ordered_versions()) if book is not None else []
     eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
     used = np.zeros(0, dtype=np.int64)

@@ -792,8 +792,8 @@ def _daily_table(
     rated = st.rated
     if not bool(rated.any()):
         return DAILY_SCHEMA.empty_table()
-    version_ids = [v.id for v in plan.price_book.versions] if plan.price_book is not None else []
-    ver_table = np.array(sorted(set(version_ids)), dtype=np.int64)
+    version_ids = plan.version_ids
+    ver_table = np.array(version_ids, dtype=np.int64)
     # Mixed-radix key over every grouping dimension. Pool codes are renumbered
     # densely, so each radix is the number of distinct values present and the
     # key fits in 64 bits far beyond any realistic run. Dimensions are produced

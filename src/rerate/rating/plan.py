@@ -429,13 +429,18 @@ class RatingPlan:
     ownership: tuple[Ownership, ...] = ()
     # The UseOverlapUsageSelection setting (docs/rating.md, "Period selection").
     overlap_selection: bool = False
+    # A contract with both a cloud price book and a VoIP tariff deck: the deck
+    # that rates CDRs (`price_book` then prices cloud rows). None: CDRs are
+    # rated with `price_book` too.
+    tariff_book: PriceBook | None = None
 
     def __post_init__(self) -> None:
-        if self.price_book is not None and self.price_book.currency != self.contract.currency:
-            raise PlanError(
-                f"price book currency {self.price_book.currency} differs from the contract's "
-                f"{self.contract.currency}; rerate does not convert currencies"
-            )
+        for book in (self.price_book, self.tariff_book):
+            if book is not None and book.currency != self.contract.currency:
+                raise PlanError(
+                    f"price book currency {book.currency} differs from the contract's "
+                    f"{self.contract.currency}; rerate does not convert currencies"
+                )
         if len({p.id for p in self.profiles}) != len(self.profiles):
             raise PlanError("duplicate profile id")
         by_account: dict[int, list[tuple[int, int]]] = {}
@@ -451,3 +456,14 @@ class RatingPlan:
     @property
     def customer_id(self) -> int:
         return self.contract.customer_id
+
+    @property
+    def voice_book(self) -> PriceBook | None:
+        """The book whose tariffs rate CDRs."""
+        return self.tariff_book if self.tariff_book is not None else self.price_book
+
+    @property
+    def version_ids(self) -> list[int]:
+        """Ids of every price-book version the plan can rate with."""
+        books = [b for b in (self.price_book, self.tariff_book) if b is not None]
+        return sorted({v.id for b in books for v in b.versions})
