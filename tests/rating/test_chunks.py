@@ -128,3 +128,34 @@ def test_a_single_chunk_keeps_input_order_and_selects_rows() -> None:
     assert columns.move_inputs(np.arange(4)).tolist() == [0, 2, 3]
     with pytest.raises(AssertionError):
         columns.input_place()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(-1, 12), min_size=1, max_size=80),
+    st.integers(1, 30),
+)
+def test_chunks_are_runs_of_whole_accounts_cut_at_multiples_of_the_target(
+    codes_list: list[int], target: int
+) -> None:
+    codes = np.array(codes_list, dtype=np.int32)
+    layout = chunk_layout(codes, target)
+    if len(codes) <= target:
+        assert layout.place is None
+        return
+    assert layout.place is not None
+    assert sorted(layout.place.tolist()) == list(range(len(codes)))
+    order = np.argsort(layout.place)
+    running = 0
+    previous_cut = None
+    for lo, hi in layout.spans:
+        rows = order[lo:hi]
+        assert rows.tolist() == sorted(rows.tolist())  # input order within a chunk
+        accounts = sorted(set(codes[rows].tolist()))
+        # Consecutive account codes (an account with no row may sit between).
+        assert all(not (accounts[0] < c < accounts[-1]) for c in set(codes_list) - set(accounts))
+        running += hi - lo
+        # A chunk ends where the running count has passed another multiple of target.
+        cut = (running - 1) // target
+        assert previous_cut is None or cut > previous_cut
+        previous_cut = cut

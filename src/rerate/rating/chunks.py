@@ -30,7 +30,7 @@ import pyarrow as pa
 from rerate.rating.cdr import parallel_slices
 from rerate.rating.fixed import SCALE, Scaled
 from rerate.rating.kernels import (
-    counting_places,
+    chunk_places,
     scatter,
     scatter_bytes,
     scatter_decimals,
@@ -69,12 +69,7 @@ def chunk_layout(codes: I32, target: int) -> ChunkLayout:
     n = len(codes)
     if n <= target:
         return ChunkLayout([0, n], None)
-    key = codes.astype(np.int64) + 1
-    ends = np.cumsum(np.bincount(key))  # rows up to and including each account
-    # Accounts are cut where the running count passes a multiple of `target`.
-    bucket = np.searchsorted(np.arange(target, n, target), ends - 1, side="right")
-    bucket = np.unique(bucket, return_inverse=True)[1].reshape(-1)  # dense 0..
-    place, bounds = counting_places(bucket[key], int(bucket.max()) + 1)  # O(n), stable
+    place, bounds = chunk_places(np.ascontiguousarray(codes, dtype=np.int32), target)
     return ChunkLayout([int(b) for b in bounds], place)
 
 

@@ -288,19 +288,41 @@ def mul_div_half_up(a: I64, b: I64, d: np.uint64) -> tuple[I64, bool]:  # pragma
 
 
 @njit(cache=True, nogil=True)
-def counting_places(bucket: I64, n_buckets: int) -> tuple[I64, I64]:  # pragma: no cover
-    """Stable counting sort, as places: (place of each row when rows are
-    ordered by bucket, ascending within a bucket; bounds with bucket b at
-    places bounds[b]:bounds[b + 1])."""
-    bounds = np.zeros(n_buckets + 1, dtype=np.int64)
-    for i in range(len(bucket)):
-        bounds[bucket[i] + 1] += 1
-    for b in range(n_buckets):
+def chunk_places(codes: I32, target: int) -> tuple[I64, I64]:  # pragma: no cover - compiled
+    """Rows cut into chunks of whole accounts (codes >= -1; -1 is a group
+    too): accounts in code order, a new chunk wherever the running row count
+    passes a multiple of `target`. Returns (place of each row once rows are
+    ordered by chunk, input order within a chunk -- a stable counting sort;
+    bounds with chunk k at places bounds[k]:bounds[k + 1], possibly empty)."""
+    n = len(codes)
+    top = 0
+    for i in range(n):
+        top = max(top, codes[i] + 1)
+    counts = np.zeros(top + 1, dtype=np.int64)
+    for i in range(n):
+        counts[codes[i] + 1] += 1
+    # Chunk of each account: how many multiples of `target` its last row has
+    # passed, numbered densely.
+    chunk = np.empty(top + 1, dtype=np.int64)
+    end = 0
+    last = -1
+    k = -1
+    for a in range(top + 1):
+        end += counts[a]
+        cut = max(end - 1, 0) // target
+        if cut != last:
+            k += 1
+            last = cut
+        chunk[a] = k
+    bounds = np.zeros(k + 2, dtype=np.int64)
+    for a in range(top + 1):
+        bounds[chunk[a] + 1] += counts[a]
+    for b in range(k + 1):
         bounds[b + 1] += bounds[b]
     at = bounds[:-1].copy()
-    place = np.empty(len(bucket), dtype=np.int64)
-    for i in range(len(bucket)):
-        b = bucket[i]
+    place = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        b = chunk[codes[i] + 1]
         place[i] = at[b]
         at[b] += 1
     return place, bounds
@@ -560,7 +582,7 @@ def warm_up() -> None:
     first run needs them: a process's first call pays ~0.3 s of loading."""
     i64 = np.arange(4, dtype=np.int64)
     i32 = i64.astype(np.int32)
-    place, _ = counting_places(i64 % 2, 2)
+    place, _ = chunk_places(i32 % 2, 2)
     for values in (i64, i32, i64.astype(np.int8), i64 > 1):  # the chunk layout's columns
         scatter(values, place, np.empty_like(values))
     scatter_decimals(np.zeros((4, 2), np.int64), i64 > 1, place, i64.copy(), i64 > 1)
