@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,38 @@ def test_streamed_parts_are_the_rated_and_daily_rows_without_the_omitted_columns
     expected = whole.rated.drop_columns(sorted(RUN_FILE_OMITS))
     assert parts[0][1].to_pylist() == expected.to_pylist()
     assert parts[0][2].to_pylist() == got.daily.to_pylist() == whole.daily.to_pylist()
+
+
+def test_every_file_and_directory_of_a_run_is_synced_before_it_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run is published by a commit naming its directory: after a power loss
+    every file must be on disk, so each is synced before the rename, and the
+    rename itself (the parent directory) before write_run returns."""
+    events: list[tuple[str, str]] = []
+    real_fdatasync, real_fsync, real_rename = os.fdatasync, os.fsync, os.rename
+
+    def name(fd: int) -> str:
+        return os.readlink(f"/proc/self/fd/{fd}")
+
+    def recorded(real: Any) -> Any:
+        def sync(fd: int) -> None:
+            events.append(("sync", name(fd)))
+            real(fd)
+
+        return sync
+
+    def rename(a: Any, b: Any) -> None:
+        events.append(("rename", str(b)))
+        real_rename(a, b)
+
+    monkeypatch.setattr(os, "fdatasync", recorded(real_fdatasync))
+    monkeypatch.setattr(os, "fsync", recorded(real_fsync))
+    monkeypatch.setattr(os, "rename", rename)
+    target = write_run(_result(), tmp_path / "run-1")
+    renamed = events.index(("rename", str(target)))
+    synced_before = {Path(p).name for kind, p in events[:renamed] if kind == "sync"}
+    files = [p for p in target.rglob("*") if p.is_file()]
+    assert {p.name for p in files} <= synced_before
+    assert {"rated", "daily"} <= synced_before  # the directory entries of the parts
+    assert ("sync", str(tmp_path)) in events[renamed:]  # the rename

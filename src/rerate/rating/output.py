@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rerate.kit.durable import sync_dir, sync_file
 from rerate.kit.money import money_str
 from rerate.rating.engine import RUN_FILE_OMITS, RatingResult, RatingSummary
 
@@ -98,6 +99,8 @@ def _write_parquet(table: pa.Table, path: Path, statistics: bool | list[str]) ->
         row_group_size=1 << 20,
         **_layout(table.schema),
     )
+    # On disk before the run can be published (finish syncs the directories).
+    sync_file(path, drop_cache=True)
 
 
 def _file_columns(rated: pa.Table) -> pa.Table:
@@ -179,10 +182,13 @@ class RunWriter:
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
+        for folder in (staging / "rated", staging / "daily", staging):
+            sync_dir(folder)
         # rename() of a directory is atomic on POSIX: readers never see a
         # half-written run. (Linux would let it replace an *empty* directory
         # created since the check above; a complete run is never empty.)
         os.rename(staging, self.target)
+        sync_dir(self.target.parent)  # the rename, before the caller publishes
         return self.target
 
 

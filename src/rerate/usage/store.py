@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from rerate.kit.durable import sync_dir
 from rerate.usage.errors import StoreBusy
 from rerate.usage.importers.base import arrow_of, duck, mask_np
 from rerate.usage.schema import USAGE_SCHEMA, UsageKind
@@ -634,12 +635,4 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_dir(path.parent)
