@@ -19,6 +19,7 @@ from rerate.models import (
     PriceBook,
     PriceBookVersion,
     PriceEntry,
+    TariffEntry,
     UsageImport,
 )
 from rerate.models.enums import AccountKind
@@ -141,7 +142,11 @@ def add_usage(
                 for name in USAGE_SCHEMA.names:
                     rows[name].append(values.get(name))
         day += timedelta(days=1)
-    table = pa.table(rows, schema=USAGE_SCHEMA)
+    import_table(db, data_dir, pa.table(rows, schema=USAGE_SCHEMA))
+
+
+def import_table(db: Database, data_dir: Path, table: pa.Table) -> None:
+    """Store canonical usage rows as one committed import."""
     store = UsageStore(data_dir)
     with db.session() as s, store.import_lock():
         plan = store.plan_import(table, visible_import_ids(s))
@@ -205,3 +210,48 @@ def add_bulk_usage(
         s.add(record)
         s.flush()
         store.write_import(plan, record.id)
+
+
+def add_voip_deck(db: Database, world: World, contract_id: int) -> tuple[int, int, int]:
+    """A VoIP deck (33 at 0.60/min, 60/60) added to a contract that has a cloud
+    book: (deck id, version id, tariff entry id)."""
+    with db.session() as s:
+        owner = world.nodes["partner_a1"].id
+        deck = PriceBook(name="Voice EUR", kind="voip", currency="EUR", owner_node_id=owner)
+        s.add(deck)
+        s.flush()
+        version = PriceBookVersion(price_book_id=deck.id, version=1, effective_from=START)
+        s.add(version)
+        s.flush()
+        entry = TariffEntry(
+            version_id=version.id,
+            prefix="33",
+            destination_group="France",
+            rate_per_minute=Decimal("0.60"),
+            initial_increment=60,
+            subsequent_increment=60,
+        )
+        s.add(entry)
+        contract = s.get(Contract, contract_id)
+        assert contract is not None
+        contract.voip_price_book_id = deck.id
+        s.flush()
+        return deck.id, version.id, entry.id
+
+
+def cdr_row(record_id: str, account_id: int, start: datetime, dest: str, seconds: int) -> dict:
+    """A canonical CDR row (for import_table)."""
+    return {
+        "record_id": record_id,
+        "content_hash": hashlib.sha256(record_id.encode()).hexdigest(),
+        "import_id": 0,
+        "source": "generic_cdr",
+        "kind": "cdr",
+        "account_ref": str(account_id),
+        "account_id": account_id,
+        "usage_start": start,
+        "usage_end": start + timedelta(seconds=seconds),
+        "destination": dest,
+        "billable_seconds": seconds,
+        "duration_seconds": seconds,
+    }

@@ -10,10 +10,9 @@ from pathlib import Path
 from rerate.billing.plan_builder import build_plan
 from rerate.kit.db import Database
 from rerate.kit.periods import Month
-from rerate.models import Contract, PriceBook, PriceBookVersion, TariffEntry
 from rerate.models.tenancy import Node
 from rerate.rating.engine import rate
-from tests.billing.fixtures import START, Billing, build_billing
+from tests.billing.fixtures import Billing, add_voip_deck, build_billing
 from tests.rating.helpers import usage_table
 from tests.world import World
 
@@ -26,26 +25,7 @@ def test_a_contract_with_a_cloud_book_and_a_voip_deck_rates_cdrs_with_the_deck(
 ) -> None:
     billing: Billing = build_billing(database, data_dir, world)
     contract_id = billing.contract_ids["cust_a1x"]
-    with database.session() as s:
-        owner = world.nodes["partner_a1"].id
-        deck = PriceBook(name="Voice EUR", kind="voip", currency="EUR", owner_node_id=owner)
-        s.add(deck)
-        s.flush()
-        version = PriceBookVersion(price_book_id=deck.id, version=1, effective_from=START)
-        s.add(version)
-        s.flush()
-        s.add(
-            TariffEntry(
-                version_id=version.id,
-                prefix="33",
-                destination_group="France",
-                rate_per_minute=Decimal("0.60"),
-            )
-        )
-        contract = s.get(Contract, contract_id)
-        assert contract is not None
-        contract.voip_price_book_id = deck.id
-        deck_id, deck_version = deck.id, version.id
+    deck_id, deck_version, _ = add_voip_deck(database, world, contract_id)
     with database.session() as s:
         customer = s.get(Node, world.nodes["cust_a1x"].id)
         assert customer is not None

@@ -10,9 +10,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from rerate.api.deps import BillingUtilitiesAdmin, SessionDep, get_db
+from rerate.api.deps import BillingUtilitiesAdmin, SessionDep, Viewer, get_db
 from rerate.auth.permissions import Permission
 from rerate.billing import eligibility, utilities
+from rerate.billing.call_billing import call_billing
 from rerate.billing.diff import diff_csv_for_job
 from rerate.jobs import queue, schedules, views
 from rerate.kit.audit import Actor, set_session_actor
@@ -261,3 +262,19 @@ def disable_schedule(
         get_customer(session, principal, schedule.customer_id, BUA)
     schedule.enabled = False
     return _schedule_view(schedule)
+
+
+@router.get("/billing/records/{record_id}")
+def record_billing(
+    record_id: str,
+    session: SessionDep,
+    principal: Viewer,
+    account_id: int = Query(..., description="the row's account"),
+    usage_start: datetime = Query(..., description="the row's start, with its UTC offset"),
+) -> dict[str, Any]:
+    """The "Billing" tab of a call (or of a cloud usage row): how the published
+    run rated it -- status, band, billed seconds, quantity, list and net amount,
+    the tariff or price entry and the price-book version that priced it."""
+    return call_billing(
+        session, principal, record_id=record_id, account_id=account_id, usage_start=usage_start
+    )
