@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from fastapi.testclient import TestClient
 
 from rerate.kit.db import Database
 from rerate.usage.schema import USAGE_SCHEMA
-from tests.billing.fixtures import add_voip_deck, build_billing, cdr_row, import_table
+from tests.billing.fixtures import Billing, add_voip_deck, build_billing, cdr_row, import_table
 from tests.billing.test_billing_utilities import PARTNER, drain, submit
 from tests.world import World
 
@@ -25,9 +26,11 @@ def _billing(client: TestClient, account_id: int, record_id: str, start: datetim
     )
 
 
-def test_a_calls_billing_tab_shows_its_tariff_version_band_seconds_and_charge(
+@pytest.fixture
+def billed(
     client: TestClient, database: Database, data_dir: Path, world: World
-) -> None:
+) -> tuple[Billing, int, int]:
+    """Cust A1x's August billed with a VoIP deck and one call: (billing, version, entry)."""
     billing = build_billing(database, data_dir, world)
     _, version_id, entry_id = add_voip_deck(database, world, billing.contract_ids["cust_a1x"])
     account = billing.accounts["acc-x"]
@@ -35,6 +38,18 @@ def test_a_calls_billing_tab_shows_its_tariff_version_band_seconds_and_charge(
     import_table(database, data_dir, pa.Table.from_pylist(rows, schema=USAGE_SCHEMA))
     assert submit(client, world, "recalculations", "cust_a1x", ["2026-08"]).status_code == 202
     drain(database, data_dir)
+    return billing, version_id, entry_id
+
+
+def test_a_calls_billing_tab_shows_its_tariff_version_band_seconds_and_charge(
+    client: TestClient,
+    database: Database,
+    data_dir: Path,
+    world: World,
+    billed: tuple[Billing, int, int],
+) -> None:
+    billing, version_id, entry_id = billed
+    account = billing.accounts["acc-x"]
 
     got = _billing(client, account, "call-1", CALL_AT, headers=world.headers(PARTNER))
     assert got.status_code == 200, got.text
@@ -75,3 +90,35 @@ def test_a_calls_billing_tab_shows_its_tariff_version_band_seconds_and_charge(
     assert seen.json()["customer_id"] == world.nodes["cust_a1y"].id
     hidden = _billing(client, mover, *other, headers=world.headers("customer_user"))
     assert hidden.status_code == 404  # customer_user sees Cust A1x only
+
+
+def test_the_billing_details_page_shows_the_same_row(
+    client: TestClient, world: World, billed: tuple[Billing, int, int]
+) -> None:
+    billing, version_id, _ = billed
+    query = {
+        "record_id": "call-1",
+        "account_id": billing.accounts["acc-x"],
+        "usage_start": "2026-08-12T21:30:00Z",
+    }
+    page = client.get("/billing/records", params=query, headers=world.headers(PARTNER))
+    assert page.status_code == 200
+    html = page.text
+    assert '<h2 id="billing-h">Billing</h2>' in html
+    assert "prefix 33 (France)" in html
+    assert f"Voice EUR v1 (#{version_id})" in html
+    assert "1.2 EUR" in html
+    assert "increments 60/60" in html
+    assert 'href="/billing/records" aria-current="page"' in html  # in the Billing menu
+    wrong = client.get(
+        "/billing/records",
+        params={**query, "record_id": "nope"},
+        headers=world.headers(PARTNER),
+    )
+    assert "not in a published run" in wrong.text
+    bad = client.get(
+        "/billing/records",
+        params={**query, "usage_start": "yesterday"},
+        headers=world.headers(PARTNER),
+    )
+    assert "with its UTC offset" in bad.text

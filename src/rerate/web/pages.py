@@ -45,12 +45,14 @@ from rerate.api.deps import (
     Public,
     Require,
     SessionDep,
+    Viewer,
     get_db,
     get_settings_dep,
 )
 from rerate.auth import service as auth
 from rerate.auth.permissions import Permission, Principal
 from rerate.billing import eligibility, utilities
+from rerate.billing.call_billing import call_billing
 from rerate.billing.diff import diff_csv_for_job
 from rerate.invoicing import endpoints as invoicing_api
 from rerate.invoicing import service as invoicing
@@ -210,6 +212,7 @@ class Can:
     billing_utilities: bool = False
     invoices: bool = False
     generate_invoices: bool = False
+    view: bool = False
 
     @classmethod
     def of(cls, principal: Principal | None) -> Can:
@@ -219,6 +222,7 @@ class Can:
             billing_utilities=principal.has(BUA),
             invoices=principal.has(Permission.VIEW_INVOICES),
             generate_invoices=principal.has(Permission.GENERATE_INVOICES),
+            view=principal.has(Permission.VIEW),
         )
 
 
@@ -938,6 +942,51 @@ def _invoice_rows(items: list[dict[str, Any]], names: Mapping[int, str]) -> list
             }
         )
     return rows
+
+
+@router.get("/billing/records")
+def record_billing_page(
+    request: Request,
+    session: SessionDep,
+    principal: Viewer,
+    record_id: str = "",
+    account_id: str = "",
+    usage_start: str = "",
+) -> Response:
+    """The "Billing" tab of a call or usage row, looked up by record id,
+    account and start (the same service as GET /api/v1/billing/records/{id})."""
+    details = error = None
+    if record_id or account_id or usage_start:
+        account = _int_or_none(account_id)
+        try:
+            start = datetime.fromisoformat(usage_start.strip().replace("Z", "+00:00"))
+        except ValueError:
+            start = None
+        if not record_id.strip() or account is None or start is None:
+            error = "Enter the record id, the account id and the start with its UTC offset."
+        else:
+            try:
+                details = call_billing(
+                    session,
+                    principal,
+                    record_id=record_id.strip(),
+                    account_id=account,
+                    usage_start=start,
+                )
+            except (Invalid, NotFound) as exc:
+                error = str(exc)
+    return render(
+        request,
+        "record_billing.html",
+        {
+            "active": "records",
+            "record_id": record_id,
+            "account_id": account_id,
+            "usage_start": usage_start,
+            "details": details,
+            "error": error,
+        },
+    )
 
 
 @router.get("/invoices")
