@@ -106,10 +106,6 @@ class ChunkColumns:
             return values if rows is None else values[rows]
         return self._permute(values, self.input_place())
 
-    def drop_spares(self) -> None:
-        """Let go of the moved columns' buffers that no later column took."""
-        self._spare.clear()
-
     def input_buffer(self, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
         """An uninitialised array for a column of every input row (a moved
         column's buffer when the sizes match)."""

@@ -390,7 +390,10 @@ def rate(
                 chunked[name] = columns.decimals(usage.column(name))
         prices = prepare_prices(plan, pool, start[is_cloud])
     del is_cdr, is_cloud
-    columns.drop_spares()
+    # The row places are only needed again by a column gathered chunk by
+    # chunk (decimals beyond the fixed point), whose reader keeps them.
+    spans = layout.spans
+    del columns, layout
 
     def rows_of(lo: int, hi: int) -> _Rows:
         def column(name: str, typ: pa.DataType) -> Any:
@@ -418,7 +421,6 @@ def rate(
         part_sink(index, part.rated, part.daily)
         return replace(part, rated=RATED_SCHEMA.empty_table())
 
-    spans = layout.spans
     if len(spans) == 1:
         parts = [work(0, spans[0])]
     else:
