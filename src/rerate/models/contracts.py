@@ -95,8 +95,9 @@ class ContractRule(Base):
 
 class CustomLineItem(Base):
     """A charge or credit added by hand: one-off (on `one_off_date`) or
-    recurring monthly over `[recurring_from, recurring_to)`. Changing one
-    retroactively is a reason to recalculate (`custom_line_item`)."""
+    recurring monthly from `recurring_from` to `recurring_to` (both inclusive,
+    docs/rating.md). Changing one retroactively is a reason to recalculate
+    (`custom_line_item`)."""
 
     __tablename__ = "custom_line_items"
     __table_args__ = (
