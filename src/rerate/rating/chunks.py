@@ -75,7 +75,7 @@ def chunk_layout(codes: I32, target: int) -> ChunkLayout:
 
 class ChunkColumns:
     """Columns in chunk order: numpy columns of the selected rows or of every
-    input row (`selected`, `inputs`) and Arrow columns of the input
+    input row (`move_selected`, `move_inputs`) and Arrow columns of the input
     (`strings`, `decimals`), permuted once on all cores."""
 
     def __init__(self, layout: ChunkLayout, selected_rows: I64 | None, n_in: int) -> None:
@@ -121,10 +121,10 @@ class ChunkColumns:
         return out
 
     def _buffer(self, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-        """An n-row array: a column already moved, or a new one. A new array
-        of this size is fresh memory, which the kernel zeroes page by page (a
-        third of the engine's kernel time went there); a moved column's
-        buffer is warm."""
+        """An n-row array: the buffer of a column already moved, or a new one.
+        A new array of this size is fresh memory that faults in page by page
+        on first touch (kernel time that grew with every column laid out); a
+        moved column's buffer is already mapped."""
         spare = self._spare.get(dtype)
         return spare.pop() if spare else np.empty(self.n, dtype=dtype)
 
