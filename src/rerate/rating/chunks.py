@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from rerate.rating.cdr import parallel_slices
-from rerate.rating.fixed import SCALE, Scaled
+from rerate.rating.fixed import SCALE, Scaled, validity
 from rerate.rating.kernels import (
     chunk_places,
     scatter,
@@ -167,7 +167,7 @@ class ChunkColumns:
             piece, where = pieces[i], place[starts[i] : starts[i + 1]]
             scatter_lengths(_offsets(piece), where, offsets)
             if valid is not None and piece.null_count:
-                scatter(_validity(piece), where, valid)
+                scatter(validity(piece), where, valid)
 
         _each(lengths, len(pieces))
         np.cumsum(offsets, out=offsets)
@@ -223,7 +223,7 @@ class ChunkColumns:
             piece = pieces[i]
             fits[i] = scatter_decimals(
                 _words(piece),
-                _validity(piece) if piece.null_count else np.empty(0, dtype=bool),
+                validity(piece) if piece.null_count else np.empty(0, dtype=bool),
                 place[starts[i] : starts[i + 1]],
                 values,
                 valid,
@@ -244,7 +244,7 @@ def gather(column: pa.ChunkedArray, rows: I64 | None) -> pa.Array:
     concatenates the whole column first)."""
     if rows is None:
         return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    starts = np.cumsum([0] + [len(c) for c in column.chunks])
+    starts = _starts(column)
     cuts = np.searchsorted(rows, starts)
     pieces = [
         chunk.take(pa.array(rows[cuts[i] : cuts[i + 1]] - starts[i]))
@@ -290,7 +290,3 @@ def _data(piece: pa.Array) -> npt.NDArray[np.uint8]:
 def _words(piece: pa.Array) -> I64:
     raw = np.frombuffer(piece.buffers()[1], dtype=np.int64)
     return raw[2 * piece.offset : 2 * (piece.offset + len(piece))].reshape(-1, 2)
-
-
-def _validity(piece: pa.Array) -> Bool:
-    return np.asarray(piece.is_valid().to_numpy(zero_copy_only=False), dtype=bool)

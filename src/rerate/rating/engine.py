@@ -38,7 +38,7 @@ from rerate.rating.cdr import CdrDeck, CdrInput, parallel_slices, prepare_deck, 
 from rerate.rating.chunks import ChunkColumn, ChunkColumns, chunk_layout
 from rerate.rating.cloud import CloudInput, CloudPrices, prepare_prices, rate_cloud
 from rerate.rating.contract import PeriodLine, SpendView, period_lines
-from rerate.rating.fixed import SCALE, Scaled, decimal_array, from_scaled, safe_sum
+from rerate.rating.fixed import SCALE, Scaled, decimal_array, from_scaled, safe_sum, validity
 from rerate.rating.kernels import (
     SUMS_COUNT,
     SUMS_HI,
@@ -219,11 +219,7 @@ def _timestamps(arr: pa.Array, name: str) -> I64:
 
 
 def _int_column(arr: pa.Array) -> tuple[I64, Bool]:
-    valid = (
-        np.ones(len(arr), dtype=bool)
-        if arr.null_count == 0
-        else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    )
+    valid = validity(arr)
     values = np.asarray(arr.cast(pa.int64()).fill_null(0).to_numpy(), dtype=np.int64)
     return values, valid
 

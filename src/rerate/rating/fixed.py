@@ -62,7 +62,7 @@ def _raw_int64(arr: pa.Array) -> tuple[I64, Bool]:
     words = np.frombuffer(buf, dtype=np.int64, count=2 * (arr.offset + n))[2 * arr.offset :]
     lo = words[0::2]
     hi = words[1::2]
-    valid = _validity(arr)
+    valid = validity(arr)
     # The value fits in int64 exactly when the high word is the sign extension
     # of the low word; null slots may hold garbage, so they are ignored.
     fits = hi == (lo >> 63)
@@ -103,7 +103,8 @@ class Scaled:
         return self.values * factor, self.valid
 
 
-def _validity(arr: pa.Array) -> Bool:
+def validity(arr: pa.Array) -> Bool:
+    """Which values of an Arrow array are not null."""
     if arr.null_count == 0:
         return np.ones(len(arr), dtype=bool)
     return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
