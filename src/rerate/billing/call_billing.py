@@ -27,6 +27,7 @@ from rerate.auth.permissions import Permission, Principal
 from rerate.billing.eligibility import active_contract
 from rerate.billing.runs import current_run
 from rerate.kit.errors import Invalid, NotFound
+from rerate.kit.money import money_str
 from rerate.kit.periods import Month
 from rerate.models import BillingRun, PriceBook, PriceBookVersion, PriceEntry, TariffEntry
 from rerate.tenancy.service import get_customer
@@ -78,7 +79,7 @@ def _rated_row(run: BillingRun, record_id: str, account_id: int) -> dict[str, An
 
 
 def _money(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
+    return None if value is None else money_str(value.normalize())
 
 
 def _details(session: Session, run: BillingRun, row: dict[str, Any]) -> dict[str, Any]:

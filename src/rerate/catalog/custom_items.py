@@ -60,7 +60,7 @@ def create_item(
     if contract is None:
         raise Invalid(f"{customer.name} has no active contract to bill the item under")
     item = CustomLineItem(customer_id=customer.id, currency=contract.currency, deleted=False)
-    _apply(item, ItemIn(**{k: _given(v, None) for k, v in _fields(data).items()}))
+    _apply(item, data)  # a new item has no fields to keep: every one is given
     session.add(item)
     session.flush()
     return {**view(item), "recalculate_periods": _periods(item)}

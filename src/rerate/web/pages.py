@@ -959,7 +959,7 @@ def record_billing_page(
     if record_id or account_id or usage_start:
         account = _int_or_none(account_id)
         try:
-            start = datetime.fromisoformat(usage_start.strip().replace("Z", "+00:00"))
+            start = datetime.fromisoformat(usage_start.strip())
         except ValueError:
             start = None
         if not record_id.strip() or account is None or start is None:
