@@ -81,6 +81,11 @@ def test_a_calls_billing_tab_shows_its_tariff_version_band_seconds_and_charge(
     # subtree (acc-mover belonged to Cust A1y until mid-August).
     missing = _billing(client, account, "call-2", CALL_AT, headers=world.headers(PARTNER))
     assert missing.status_code == 404
+    naive = _billing(
+        client, account, "call-1", CALL_AT.replace(tzinfo=None), headers=world.headers(PARTNER)
+    )
+    assert naive.status_code == 422
+    assert "needs a time zone" in naive.text
     assert submit(client, world, "recalculations", "cust_a1y", ["2026-08"]).status_code == 202
     drain(database, data_dir)
     mover = billing.accounts["acc-mover"]
