@@ -121,6 +121,24 @@ def get_account(session: Session, principal: Principal, account_id: int) -> Acco
     return account
 
 
+def ownership_windows(
+    session: Session, principal: Principal, permission: Permission
+) -> dict[int, list[tuple[datetime, datetime | None]]]:
+    """account id -> the half-open intervals in which a customer in the
+    caller's `permission` scope owned it: what usage the caller may send or
+    correct for that account (platform roles are not limited and do not call this)."""
+    stmt = (
+        select(AccountOwnership.account_id, AccountOwnership.valid_from, AccountOwnership.valid_to)
+        .join(Node, Node.id == AccountOwnership.customer_id)
+        .where(in_scope(principal.scope_paths(permission)))
+        .order_by(AccountOwnership.account_id, AccountOwnership.valid_from)
+    )
+    windows: dict[int, list[tuple[datetime, datetime | None]]] = {}
+    for account_id, valid_from, valid_to in session.execute(stmt):
+        windows.setdefault(account_id, []).append((valid_from, valid_to))
+    return windows
+
+
 def import_lookup(session: Session, principal: Principal) -> dict[str, int]:
     """external_ref -> id of the accounts `principal` may import usage for:
     every account for platform roles, else accounts owned (at any time) by a

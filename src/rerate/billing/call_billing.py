@@ -31,6 +31,7 @@ from rerate.kit.money import money_str
 from rerate.kit.periods import Month
 from rerate.models import BillingRun, PriceBook, PriceBookVersion, PriceEntry, TariffEntry
 from rerate.tenancy.service import get_customer
+from rerate.usage.resolve import scoped_record_id
 
 _MONEY = ("quantity", "included_quantity", "list_amount", "net_amount")
 
@@ -71,8 +72,11 @@ def call_billing(
 
 def _rated_row(run: BillingRun, record_id: str, account_id: int) -> dict[str, Any] | None:
     dataset = ds.dataset(Path(run.path) / "rated", format="parquet")
+    # Stored ids are scoped to their account (usage/resolve.py); a caller may
+    # give the id as its source sent it or as stored.
+    ids = sorted({record_id, scoped_record_id(account_id, record_id)})
     table = dataset.to_table(
-        filter=(ds.field("account_id") == account_id) & (ds.field("record_id") == record_id)
+        filter=(ds.field("account_id") == account_id) & ds.field("record_id").isin(ids)
     )
     rows = table.to_pylist()
     return rows[0] if rows else None

@@ -4,9 +4,9 @@ The client owns `record_id`: posting the same record twice is idempotent,
 posting it with a different content is a correction. Quantities and money
 are JSON strings (`"0.0456"`) or, from Python callers, `Decimal`: a JSON
 number is refused, as a float has already lost the cents it was meant to
-carry. Record ids are stored as `api:<namespace>:<record_id>`; the service
-passes a namespace per tenant (e.g. its customer id) so two tenants' ids
-cannot collide.
+carry. Record ids are built as `api:<namespace>:<record_id>` and stored scoped
+to their account by the import service (usage/resolve.py), so two tenants'
+ids cannot collide whatever namespace they send.
 """
 
 from __future__ import annotations

@@ -4,20 +4,33 @@ Importers leave `account_id` at -1 because accounts live in the database;
 the service loads `{account_ref: accounts.id}` for the source and calls
 `resolve_accounts`. `unknown_refs` lists what is missing, so the service can
 create the accounts first when the user asked for `--create-accounts`.
+
+Tenant isolation happens here too. A row is accepted only from a caller whose
+subtree owned the row's account at the row's `usage_start` (`windows`, built
+by the service from the ownership history; platform roles pass `None`), and
+the record's identity is scoped to its account (`scope_record_ids`): two
+tenants sending the same source id for their own accounts hold two records,
+so neither can supersede, hide or correct the other's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from rerate.usage.errors import ImportRejected, RejectedRow
-from rerate.usage.importers.base import ParseResult, mask_np
+from rerate.usage.importers.base import ParseResult, arrow_of, duck, mask_np
 
 UNKNOWN_ACCOUNT = "unknown account"
+NOT_OWNED = "not owned by a customer in your scope at"
+
+Window = tuple[datetime, datetime | None]
+"""A half-open ownership interval `[valid_from, valid_to)`; `None` = still open."""
 
 
 def _account_ids(result: ParseResult, lookup: Mapping[str, int]) -> pa.Array:
@@ -38,48 +51,127 @@ def resolve_accounts(
     *,
     file: str,
     skip_bad_rows: bool,
+    windows: Mapping[int, Sequence[Window]] | None = None,
 ) -> tuple[pa.Table, list[RejectedRow]]:
     """Fill `account_id` from `lookup` (account_ref -> accounts.id).
 
     An unknown ref rejects the file at the first line where it appears,
     naming the account column; with `skip_bad_rows` its rows become rejects
-    (reason `unknown account`) and the rest is returned.
+    (reason `unknown account`) and the rest is returned. With `windows`
+    (account id -> the intervals in which the caller's subtree owned it), a
+    row whose `usage_start` lies in none of its account's windows is bad in
+    the same way (reason `not owned by a customer in your scope at ...`).
     """
     ids = _account_ids(result, lookup)
-    unknown = mask_np(pc.is_null(ids))
+    bad = mask_np(pc.is_null(ids)).copy()
+    reasons: dict[int, str] = {}
     table = result.table
+    refs = table.column("account_ref")
+    if bad.any():
+        for i in np.flatnonzero(bad):
+            reasons[int(i)] = f"{UNKNOWN_ACCOUNT} {refs[int(i)].as_py()!r}"
+    if windows is not None:
+        for i in outside_windows(ids, table.column("usage_start"), windows):
+            if not bad[i]:
+                bad[i] = True
+                start = table.column("usage_start")[int(i)].as_py()
+                reasons[int(i)] = (
+                    f"account {refs[int(i)].as_py()!r} was {NOT_OWNED} {start.isoformat()}"
+                )
     rejects: list[RejectedRow] = []
-    if unknown.any():
-        idx = np.flatnonzero(unknown)
+    if bad.any():
+        idx = np.flatnonzero(bad)
         lines = result.line_numbers[idx]
         if not skip_bad_rows:
             first = int(idx[np.argmin(lines)])
-            ref = table.column("account_ref")[first].as_py()
             raise ImportRejected(
-                file,
-                int(result.line_numbers[first]),
-                result.account_column,
-                f"{UNKNOWN_ACCOUNT} {ref!r}",
+                file, int(result.line_numbers[first]), result.account_column, reasons[first]
             )
         order = np.argsort(lines, kind="stable")
         texts = result.raw_lines([int(n) for n in lines])
-        refs = table.column("account_ref").take(pa.array(idx[order])).to_pylist()
         rejects = [
             RejectedRow(
                 file,
-                int(line),
+                int(result.line_numbers[i]),
                 result.account_column,
-                f"{UNKNOWN_ACCOUNT} {ref!r}",
-                texts.get(int(line), ""),
+                reasons[int(i)],
+                texts.get(int(result.line_numbers[i]), ""),
             )
-            for line, ref in zip(lines[order], refs, strict=True)
+            for i in idx[order]
         ]
-        keep = pa.array(~unknown)
+        keep = pa.array(~bad)
         table = table.filter(keep)
         ids = ids.filter(keep)
     column = table.schema.get_field_index("account_id")
     table = table.set_column(column, table.schema.field(column), ids.cast(pa.int64()))
     return table, rejects
+
+
+def outside_windows(
+    ids: pa.Array, starts: pa.ChunkedArray | pa.Array, windows: Mapping[int, Sequence[Window]]
+) -> npt.NDArray[np.int64]:
+    """Positions of rows (with a known account) whose start lies in no window
+    of their account, ascending. A range join in DuckDB: accounts have a
+    handful of intervals each, so this is one hash join and a filter."""
+    intervals = [(a, f, t) for a, spans in windows.items() for f, t in spans]
+    rows = pa.table(
+        {
+            "pos": pa.array(np.arange(len(ids), dtype=np.int64)),
+            "account_id": ids,
+            "usage_start": starts,
+        }
+    )
+    iv = pa.table(
+        {
+            "account_id": pa.array([a for a, _, _ in intervals], pa.int64()),
+            "f": pa.array([f for _, f, _ in intervals], pa.timestamp("us", tz="UTC")),
+            "t": pa.array([t for _, _, t in intervals], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    con = duck()
+    try:
+        con.register("rows_in", rows)
+        con.register("iv", iv)
+        found = arrow_of(
+            con.execute(
+                """
+                SELECT r.pos FROM rows_in r
+                WHERE r.account_id IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM iv
+                    WHERE iv.account_id = r.account_id AND iv.f <= r.usage_start
+                      AND (iv.t IS NULL OR r.usage_start < iv.t))
+                ORDER BY r.pos
+                """
+            )
+        )
+    finally:
+        con.close()
+    return np.asarray(found.column("pos").to_numpy(), dtype=np.int64)
+
+
+def scope_record_ids(table: pa.Table) -> pa.Table:
+    """Record ids scoped to their account: `a<account_id>:<source record id>`.
+
+    The store de-duplicates and corrects by record id; with the account in the
+    id, a record can only ever be corrected through its own account, and an id
+    sent by another tenant for its own account is another record.
+    """
+    if table.num_rows == 0:
+        return table
+    scoped = pc.binary_join_element_wise(
+        "a", pc.cast(table.column("account_id"), pa.string()), table.column("record_id"), ":"
+    )
+    # binary_join_element_wise puts the separator between every piece: "a:17:id";
+    # take the first separator out so the id reads "a17:id".
+    scoped = pc.replace_substring(scoped, "a:", "a", max_replacements=1)
+    column = table.schema.get_field_index("record_id")
+    return table.set_column(column, table.schema.field(column), scoped)
+
+
+def scoped_record_id(account_id: int, record_id: str) -> str:
+    """The stored id of a source record id sent for `account_id` (see above)."""
+    prefix = f"a{account_id}:"
+    return record_id if record_id.startswith(prefix) else prefix + record_id
 
 
 def unknown_refs(result: ParseResult, lookup: Mapping[str, int]) -> dict[str, int]:

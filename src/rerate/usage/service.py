@@ -20,7 +20,12 @@ import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rerate.accounts.service import create_account, import_lookup, move_account
+from rerate.accounts.service import (
+    create_account,
+    import_lookup,
+    move_account,
+    ownership_windows,
+)
 from rerate.auth.permissions import Permission, Principal
 from rerate.kit.errors import Invalid
 from rerate.models import UsageImport
@@ -29,9 +34,15 @@ from rerate.tenancy.service import get_customer
 from rerate.usage.errors import ImportRejected, RejectedRow, write_rejects_csv
 from rerate.usage.importers import get_importer
 from rerate.usage.importers.base import ImportOptions, ParseResult
-from rerate.usage.resolve import resolve_accounts, unknown_refs
+from rerate.usage.resolve import (
+    Window,
+    outside_windows,
+    resolve_accounts,
+    scope_record_ids,
+    unknown_refs,
+)
 from rerate.usage.schema import UsageKind
-from rerate.usage.store import UsageStore
+from rerate.usage.store import ImportPlan, UsageStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +106,42 @@ def _create_missing_accounts(
     return len(missing)
 
 
+def _check_corrections(
+    parsed: ParseResult, plan: ImportPlan, windows: dict[int, list[Window]]
+) -> None:
+    """A correction may only replace a version the caller owned too: the
+    record's account is the same (ids are scoped to it), but its old
+    `usage_start` may lie in another owner's time, and moving it would take
+    the row off that owner's bill."""
+    previous = plan.previous_starts
+    if previous is None or previous.num_rows == 0:
+        return
+    accounts = dict(
+        zip(
+            plan.table.column("record_id").to_pylist(),
+            plan.table.column("account_id").to_pylist(),
+            strict=True,
+        )
+    )
+    record_ids = previous.column("record_id").to_pylist()
+    ids = pa.array([accounts[r] for r in record_ids], pa.int64())
+    outside = outside_windows(ids, previous.column("usage_start"), windows)
+    if not len(outside):
+        return
+    scoped = record_ids[int(outside[0])]
+    source_id = scoped.split(":", 1)[1]
+    sent = parsed.table.column("record_id").to_pylist()
+    line = int(parsed.line_numbers[sent.index(source_id)]) if source_id in sent else 0
+    start = previous.column("usage_start")[int(outside[0])].as_py()
+    raise ImportRejected(
+        parsed.file,
+        line,
+        "record_id",
+        f"record {source_id!r} was stored for {start.isoformat()}, when the account was "
+        "not owned by a customer in your scope; a correction can only change your own records",
+    )
+
+
 def import_parsed(
     session: Session,
     store: UsageStore,
@@ -116,12 +163,22 @@ def import_parsed(
         created = _create_missing_accounts(
             session, principal, parsed, lookup, kind=kind, owner_id=owner_id
         )
-    table, account_rejects = resolve_accounts(
-        parsed, lookup, file=parsed.file, skip_bad_rows=skip_bad_rows
+    # Tenant isolation: below the platform, a row is taken only for an instant
+    # at which the caller's subtree owned its account (see usage/resolve.py).
+    windows = (
+        None
+        if principal.is_platform()
+        else ownership_windows(session, principal, Permission.IMPORT_USAGE)
     )
+    table, account_rejects = resolve_accounts(
+        parsed, lookup, file=parsed.file, skip_bad_rows=skip_bad_rows, windows=windows
+    )
+    table = scope_record_ids(table)
     rejects: list[RejectedRow] = [*parsed.rejects, *account_rejects]
     with store.import_lock():
         plan = store.plan_import(table, visible_import_ids(session))
+        if windows is not None:
+            _check_corrections(parsed, plan, windows)
         starts = plan.table.column("usage_start")
         record = UsageImport(
             source=source,

@@ -82,6 +82,9 @@ class ImportPlan:
     corrected: int
     duplicates_in_batch: int
     superseded: pa.Table
+    previous_starts: pa.Table | None = None
+    """For corrected rows: `record_id` and the `usage_start` of the version
+    they replace (the service checks the caller owned that one too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +232,13 @@ class UsageStore:
                     WITH cur AS (
                         SELECT record_id,
                                arg_max(content_hash, import_id) AS old_hash,
-                               arg_max(CAST(usage_start AS DATE), import_id) AS old_day
+                               arg_max(CAST(usage_start AS DATE), import_id) AS old_day,
+                               arg_max(usage_start, import_id) AS old_start
                         FROM read_parquet(?)
                         WHERE record_id IN (SELECT record_id FROM incoming)
                         GROUP BY record_id
                     )
-                    SELECT i.pos, cur.old_hash, cur.old_day
+                    SELECT i.pos, cur.old_hash, cur.old_day, cur.old_start
                     FROM incoming i LEFT JOIN cur USING (record_id)
                     ORDER BY i.pos
                     """,
@@ -266,6 +270,12 @@ class UsageStore:
             corrected=int(corrected.sum()),
             duplicates_in_batch=duplicates,
             superseded=superseded,
+            previous_starts=pa.table(
+                {
+                    "record_id": incoming.column("record_id").filter(pa.array(corrected)),
+                    "usage_start": found.column("old_start").filter(pa.array(corrected)),
+                }
+            ),
         )
 
     # ------------------------------------------------------------------ writing
