@@ -341,3 +341,50 @@ def test_schedule_for_later_and_cron(
     assert [s["name"] for s in listed["items"]] == ["nightly"]
     off = client.delete(f"/api/v1/schedules/{listed['items'][0]['id']}", headers=w.headers(PARTNER))
     assert off.json()["enabled"] is False
+
+
+def test_cascade_into_another_tenant_runs_under_the_system_actor_unnamed(
+    client: TestClient, billing: Billing, database: Database, data_dir: Path
+):
+    """Issue 11: after an account moved to another distributor's customer, the
+    reseller's recalculation of its own customer answered 404 and queued nothing."""
+    from rerate.accounts.service import move_account
+    from rerate.models import Account, Contract, Job, Node
+
+    w = billing.world
+    b1x = w.nodes["cust_b1x"]
+    with database.session() as s:
+        s.add(
+            Contract(
+                customer_id=b1x.id,
+                seller_id=w.nodes["partner_b1"].id,
+                currency="EUR",
+                billing_tz="Europe/Paris",
+                coverage_start=datetime(2026, 1, 1).date(),
+                active=True,
+                cloud_price_book_id=billing.price_book_id,
+            )
+        )
+        acc_x = s.get(Account, billing.accounts["acc-x"])
+        move_account(
+            s, acc_x, customer=s.get(Node, b1x.id), valid_from=datetime(2026, 8, 20, tzinfo=UTC)
+        )
+    r = submit(client, w, "recalculations", "cust_a1x", ["2026-08"])
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert [j["customer_name"] for j in body["jobs"]] == ["Cust A1x", "Cust A1y"]
+    assert body["cascades_outside_scope"] == 1
+    assert body["notice"] == "1 cascade job outside your scope"
+    assert "B1x" not in r.text
+    assert b1x.id not in {j["customer_id"] for j in body["jobs"]}
+    with database.session() as s:
+        other = s.scalars(select(Job).where(Job.customer_id == b1x.id)).one()
+        assert other.actor_id is None
+        assert other.actor_label == "system"
+        assert other.parent_id == body["jobs"][0]["id"]
+    # The submitter's log does not show the other tenant's job; the platform's does.
+    mine = client.get("/api/v1/jobs", headers=w.headers(PARTNER)).json()
+    assert b1x.id not in {j["customer_id"] for j in mine["items"]}
+    assert drain(database, data_dir) == 3
+    with database.session() as s:
+        assert {j.status for j in s.scalars(select(Job))} == {"complete"}

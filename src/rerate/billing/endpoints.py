@@ -40,6 +40,10 @@ class SubmitIn(BaseModel):
 class SubmitOut(BaseModel):
     request_id: str
     jobs: list[dict[str, Any]]
+    cascades_outside_scope: int = Field(
+        0, description="Cascade jobs queued for customers outside your scope (not listed)."
+    )
+    notice: str | None = Field(None, examples=["1 cascade job outside your scope"])
 
 
 def _submit(
@@ -68,6 +72,8 @@ def _submit(
         return SubmitOut(
             request_id=sub.request_id,
             jobs=[views.get_job(write, principal, j.id)[1] for j in sub.jobs],
+            cascades_outside_scope=sub.outside_scope,
+            notice=sub.notice,
         )
 
 

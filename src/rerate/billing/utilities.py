@@ -24,11 +24,25 @@ from rerate.models.base import utcnow
 from rerate.models.enums import JobType, ReasonCode
 from rerate.tenancy.service import get_customer
 
+SYSTEM_ACTOR = "system"
+"""Who a cascade outside the submitter's scope runs as (it has no user)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Submission:
+    """The queued jobs the submitter may see, and how many cascade jobs were
+    queued for customers outside its scope (never named to it)."""
+
     request_id: str
     jobs: list[Job]
+    outside_scope: int = 0
+
+    @property
+    def notice(self) -> str | None:
+        if not self.outside_scope:
+            return None
+        plural = "job" if self.outside_scope == 1 else "jobs"
+        return f"{self.outside_scope} cascade {plural} outside your scope"
 
 
 def check_reason(type_: JobType, reason: ReasonCode, explanation: str) -> str:
@@ -73,6 +87,7 @@ def submit(
     months = [check_period(contract, p, now=now) for p in periods]
     request_id = str(uuid.uuid4())
     jobs: list[Job] = []
+    hidden = 0
     for month in sorted(months):
         job = queue.enqueue(
             session,
@@ -89,8 +104,14 @@ def submit(
         )
         jobs.append(job)
         if type_ == JobType.RECALCULATION and not dry_run:
-            jobs.extend(_cascade(session, principal, job, customer, month, request_id, run_after))
-    return Submission(request_id=request_id, jobs=jobs)
+            for child, visible in _cascade(
+                session, principal, job, customer, month, request_id, run_after
+            ):
+                if visible:
+                    jobs.append(child)
+                else:
+                    hidden += 1
+    return Submission(request_id=request_id, jobs=jobs, outside_scope=hidden)
 
 
 def cascade_customers(session: Session, customer: Node, month: Month, tz: str) -> list[int]:
@@ -120,27 +141,35 @@ def _cascade(
     month: Month,
     request_id: str,
     run_after: datetime | None,
-) -> list[Job]:
+) -> list[tuple[Job, bool]]:
+    """Queue the other owners' recalculations; each with whether the submitter
+    may see it. A cascade into another tenant's customer is not refused (the
+    submitter's own period must still run, and the other bill depends on the
+    same ownership boundary): it runs as the system actor, and the submitter
+    learns only that it exists."""
     contract = active_contract(session, customer.id)
     tz = contract.billing_tz if contract else "UTC"
     children = []
     for other_id in cascade_customers(session, customer, month, tz):
         if active_contract(session, other_id) is None:
             continue  # nothing to bill it by; the run log of the parent says so
-        children.append(
-            queue.enqueue(
-                session,
-                type=JobType.RECALCULATION,
-                customer_id=other_id,
-                period=str(month),
-                reason=ReasonCode(parent.reason),
-                actor_id=principal.user_id,
-                actor_label=principal.email,
-                request_id=request_id,
-                parent_id=parent.id,
-                run_after=run_after,
-                explanation=f"cascade from job {parent.id}: an account moved between customers "
-                f"during {month}",
-            )
+        other = session.get(Node, other_id)
+        visible = other is not None and principal.has(
+            Permission.BILLING_UTILITIES_ADMIN, other.path
         )
+        child = queue.enqueue(
+            session,
+            type=JobType.RECALCULATION,
+            customer_id=other_id,
+            period=str(month),
+            reason=ReasonCode(parent.reason),
+            actor_id=principal.user_id if visible else None,
+            actor_label=principal.email if visible else SYSTEM_ACTOR,
+            request_id=request_id,
+            parent_id=parent.id,
+            run_after=run_after,
+            explanation=f"cascade from job {parent.id}: an account moved between customers "
+            f"during {month}",
+        )
+        children.append((child, visible))
     return children

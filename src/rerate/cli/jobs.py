@@ -53,6 +53,8 @@ def _submit(
         )
         ids = [j.id for j in sub.jobs]
     console.print(f"request {sub.request_id}: queued jobs {', '.join(map(str, ids))}")
+    if sub.notice:
+        console.print(f"and {sub.notice}")
     if follow:
         for job_id in ids:
             follow_job(job_id, as_user)

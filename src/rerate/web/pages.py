@@ -556,7 +556,7 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _submitted_message(op: Operation, jobs: list[Any]) -> str:
+def _submitted_message(op: Operation, jobs: list[Any], notice: str | None = None) -> str:
     own = [j for j in jobs if j.parent_id is None]
     cascade = len(jobs) - len(own)
     ids = ", ".join(f"#{j.id}" for j in own)
@@ -564,6 +564,8 @@ def _submitted_message(op: Operation, jobs: list[Any]) -> str:
     text = f"{op.title} queued: {noun} {ids}"
     if cascade:
         text += f" (+{cascade} cascade {'job' if cascade == 1 else 'jobs'})"
+    if notice:
+        text += f"; and {notice}"
     return text + "."
 
 
@@ -615,7 +617,7 @@ def operation_submit(
                 dry_run=form.dry_run,
             )
             write.flush()
-            message = _submitted_message(operation, submission.jobs)
+            message = _submitted_message(operation, submission.jobs, submission.notice)
     except (Invalid, Conflict) as exc:
         return _operation_form(
             request,
