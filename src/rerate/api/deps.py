@@ -37,7 +37,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs when the handler returns, *before* the
+# response is sent. With FastAPI's default ("request") it ran after the
+# answer had left, so a client could hold a 201 for a write that then rolled
+# back (issue 11: two clients given different numbers for one invoice). A
+# failed commit now raises into the error handlers and the client gets an
+# error answer, never a success.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _principal(request: Request, session: Session) -> Principal:
