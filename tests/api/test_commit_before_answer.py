@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import httpx
+import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 

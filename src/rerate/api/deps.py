@@ -31,9 +31,21 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed at the edge when the handler succeeds."""
-    with get_db(request).session() as session:
+    """One transaction per request, committed at the edge when the handler succeeds.
+
+    A request that may write (any method but GET, HEAD, OPTIONS) takes the
+    write lock up front on SQLite (BEGIN IMMEDIATE): a deferred transaction
+    that reads and then writes is refused with "database is locked" when
+    another connection committed in between, whatever the busy timeout; an
+    immediate one waits its turn. On PostgreSQL both are plain transactions.
+    """
+    db = get_db(request)
+    opened = db.session() if request.method in _SAFE_METHODS else db.write_session()
+    with opened as session:
         yield session
 
 

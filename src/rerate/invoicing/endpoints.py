@@ -162,15 +162,24 @@ class GenerateIn(BaseModel):
 
 
 @router.post("/invoices/generate", status_code=201)
-def generate(body: GenerateIn, session: SessionDep, principal: InvoiceGenerator) -> dict[str, Any]:
-    """Generate (or regenerate) the monthly invoice from the current runs."""
+def generate(
+    body: GenerateIn, response: Response, session: SessionDep, principal: InvoiceGenerator
+) -> dict[str, Any]:
+    """Generate (or regenerate) the monthly invoice from the current runs.
+
+    201 with a new version; 200 with the live Ready invoice when it was built
+    from the same run already (generating twice gives one invoice).
+    """
     customer = get_customer(session, principal, body.customer_id, Permission.GENERATE_INVOICES)
-    outcome = generate_for(session, customer, body.period)
+    outcome = generate_for(session, customer, body.period, reuse_unchanged=True)
+    if outcome.reused:
+        response.status_code = 200
     return invoice_view(outcome.invoice)
 
 
 @router.post("/invoices/{invoice_id}/issue")
 def issue(invoice_id: int, session: SessionDep, principal: InvoiceGenerator) -> dict[str, Any]:
+    """Issue a Ready invoice with the next number of its series; issuing an
+    Issued invoice again answers it unchanged (same number)."""
     inv, _ = _get(session, principal, invoice_id)
-    invoices.issue(session, inv)
-    return invoice_view(inv)
+    return invoice_view(invoices.issue(session, inv))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.billing.aggregates import invoice_groups
@@ -13,6 +15,7 @@ from rerate.invoicing import service
 from rerate.kit.errors import Conflict, Invalid
 from rerate.kit.periods import Month
 from rerate.models import Invoice, Node
+from rerate.models.enums import InvoiceStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,13 +23,33 @@ class Outcome:
     invoice: Invoice
     previous: Invoice | None
     cancelled: list[int]
+    reused: bool = False
+
+
+def lock_customer(session: Session, customer: Node) -> None:
+    """Serialise invoice generation per customer: the customer's row is the
+    mutex (`FOR UPDATE`; SQLite serialises writers). Without it two callers
+    both found no live invoice and both inserted one (a unique violation, a
+    500), or deadlocked on PostgreSQL retiring each other's versions."""
+    session.execute(select(Node.id).where(Node.id == customer.id).with_for_update())
 
 
 def generate_for(
-    session: Session, customer: Node, period: str, *, job_id: int | None = None
+    session: Session,
+    customer: Node,
+    period: str,
+    *,
+    job_id: int | None = None,
+    reuse_unchanged: bool = False,
 ) -> Outcome:
-    """Build a new invoice version from the current run; link it per the refresh rules."""
+    """Build a new invoice version from the current run; link it per the refresh rules.
+
+    `reuse_unchanged`: when the live invoice is a Ready one built from the
+    same run, answer it instead of a new version (a client that generates
+    twice, or ten clients at once, get one invoice).
+    """
     Month.parse(period)
+    lock_customer(session, customer)
     contract = active_contract(session, customer.id)
     if contract is None:
         raise Invalid(f"{customer.name} has no active contract")
@@ -36,6 +59,13 @@ def generate_for(
             f"{customer.name} has no published billing run for {period}; run a recalculation first"
         )
     previous = service.live_invoice(session, customer.id, period, for_update=True, with_lines=False)
+    if (
+        reuse_unchanged
+        and previous is not None
+        and previous.status == InvoiceStatus.READY.value
+        and json.loads(previous.run_ids) == [run.id]
+    ):
+        return Outcome(invoice=previous, previous=None, cancelled=[], reused=True)
     lines = [
         service.LineInput(kind=kind, description=label, quantity=qty, unit=unit, amount=amount)
         for kind, label, unit, qty, amount in invoice_groups(

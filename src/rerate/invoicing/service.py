@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -75,9 +76,16 @@ def series_for(session: Session, contract: Contract) -> InvoiceSeries:
     series = session.get(InvoiceSeries, key)
     if series is None:
         prefix = "".join(ch for ch in seller.name.upper() if ch.isalnum())[:6] or "INV"
-        series = InvoiceSeries(series=key, prefix=f"{prefix}-", next_number=1)
-        session.add(series)
-        session.flush()
+        # Two customers of one seller may create its series at once: the
+        # primary key lets one insert win; the other reads the winner's row.
+        try:
+            with session.begin_nested():
+                series = InvoiceSeries(series=key, prefix=f"{prefix}-", next_number=1)
+                session.add(series)
+        except IntegrityError:
+            series = session.get(InvoiceSeries, key, populate_existing=True)
+            if series is None:  # pragma: no cover - the winner's row is committed
+                raise
     return series
 
 
@@ -181,12 +189,26 @@ def link(previous: Invoice, new: Invoice) -> None:
 
 
 def issue(session: Session, invoice: Invoice) -> Invoice:
-    """Assign the next number of the series and mark Issued.
+    """Assign the next number of the series and mark Issued; idempotent.
 
-    The series row is locked (`FOR UPDATE` on PostgreSQL; SQLite serialises
-    writers) for the rest of the transaction, so numbers are gapless: a
-    number is taken only by a transaction that commits the issued invoice.
+    The invoice row is locked first (`FOR UPDATE`, re-read: PostgreSQL hands
+    a waiting caller the row as the first issuer committed it; SQLite
+    serialises writers), so of concurrent callers one issues and the others
+    find it Issued and get the same number. Then the series row is locked
+    for the rest of the transaction, so numbers are gapless: a number is
+    taken only by a transaction that commits the issued invoice.
     """
+    locked = session.scalar(
+        select(Invoice)
+        .where(Invoice.id == invoice.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if locked is None:
+        raise NotFound("not found")
+    invoice = locked
+    if invoice.status == InvoiceStatus.ISSUED.value:
+        return invoice  # issued already (a retry, or a concurrent caller): same number
     if invoice.status != InvoiceStatus.READY.value:
         raise Conflict(f"only a Ready invoice can be issued; this one is {invoice.status}")
     series = session.scalar(
