@@ -8,11 +8,12 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from rerate import __version__
 from rerate.api import deps
+from rerate.api.idempotency import IdempotencyMiddleware, Replay
 from rerate.kit.db import Database
 from rerate.kit.errors import RerateError
 from rerate.kit.settings import Settings, get_settings
@@ -57,6 +58,15 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
 
+    @app.exception_handler(Replay)
+    async def _replay(_request: Request, exc: Replay) -> Response:
+        return Response(
+            exc.body,
+            status_code=exc.status_code,
+            media_type=exc.media_type,
+            headers={"Idempotent-Replayed": "true"},
+        )
+
     @app.exception_handler(RerateError)
     async def _rerate_error(_request: Request, exc: RerateError) -> JSONResponse:
         body = {"error": exc.code, "detail": exc.detail, **exc.extra}
@@ -99,6 +109,8 @@ def create_app(
         )
 
     from rerate.api.router import api_router
+
+    app.add_middleware(IdempotencyMiddleware, db=db)
 
     app.include_router(api_router, prefix="/api/v1")
 

@@ -82,6 +82,13 @@ def _principal(request: Request, session: Session) -> Principal:
     return principal
 
 
+def principal_of(request: Request) -> Principal:
+    """The caller, outside a route's own session (router-level dependencies);
+    cached on the request like `_principal`."""
+    with get_db(request).session() as session:
+        return _principal(request, session)
+
+
 class Public:
     """Declares a route open to anyone (health, login)."""
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from rerate.accounts.endpoints import router as accounts
+from rerate.api.idempotency import idempotency
 from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
 from rerate.catalog.endpoints import router as catalog
@@ -13,6 +14,7 @@ from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
 from rerate.usage.endpoints import router as usage
 
-api_router = APIRouter()
+# Every POST accepts an Idempotency-Key (api/idempotency.py).
+api_router = APIRouter(dependencies=[Depends(idempotency)])
 for router in (auth, tenancy, accounts, settings, usage, billing, catalog, invoices):
     api_router.include_router(router)

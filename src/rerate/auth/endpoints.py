@@ -13,6 +13,7 @@ from rerate.api.deps import (
     UserManager,
     get_settings_dep,
 )
+from rerate.api.idempotency import keep_no_answer
 from rerate.auth import service
 from rerate.auth.permissions import ROLE_PERMISSIONS, Permission
 from rerate.kit.errors import Forbidden
@@ -124,9 +125,10 @@ class ApiKeyOut(BaseModel):
 
 @router.post("/api-keys", status_code=201)
 def create_api_key(
-    body: ApiKeyIn, session: SessionDep, principal: AuthenticatedPrincipal
+    body: ApiKeyIn, request: Request, session: SessionDep, principal: AuthenticatedPrincipal
 ) -> ApiKeyOut:
     """A key for the caller's own user (machines act with their user's roles)."""
+    keep_no_answer(request)  # the secret is shown once: never stored for a replay
     user = service.get_user_by_email(session, principal.email)
     key, secret = service.create_api_key(session, user, name=body.name)
     return ApiKeyOut(id=key.id, prefix=key.prefix, key=secret)

@@ -20,6 +20,7 @@ from rerate.models.pricing import (
     Timetable,
     TimetableRule,
 )
+from rerate.models.requests import IdempotencyKey
 from rerate.models.tenancy import ApiKey, Node, RoleAssignment, User, WebSession
 from rerate.models.usage import UsageImport
 
@@ -38,6 +39,7 @@ __all__ = [
     "CurrentRun",
     "CustomLineItem",
     "Holiday",
+    "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
     "InvoiceSeries",
