@@ -44,7 +44,7 @@ def get_session(request: Request) -> Iterator[Session]:
     immediate one waits its turn. On PostgreSQL both are plain transactions.
     """
     db = get_db(request)
-    opened = db.session() if request.method in _SAFE_METHODS else db.write_session()
+    opened = db.session() if request.method in _SAFE_METHODS else db.writing_session()
     with opened as session:
         yield session
 

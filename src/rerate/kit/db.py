@@ -38,6 +38,8 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.info.pop("sqlite_begin", "BEGIN")
+        if conn.get_execution_options().get("sqlite_immediate"):
+            mode = "BEGIN IMMEDIATE"
         conn.exec_driver_sql(mode)
 
 
@@ -57,11 +59,30 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that will write: on SQLite their transaction begins
+        # IMMEDIATE, but only when they first touch the database (a request
+        # that never queries holds no connection and no lock).
+        self.writing_sessions = sessionmaker(
+            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: commit on success, roll back on error (commit at the edge)."""
         with self.sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def writing_session(self) -> Iterator[Session]:
+        """Like `session`, for units of work that will write: on SQLite the
+        transaction begins IMMEDIATE when it first uses a connection (see
+        `write_session` for why); no connection is taken before that."""
+        with self.writing_sessions() as session:
             try:
                 yield session
                 session.commit()
