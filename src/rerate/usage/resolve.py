@@ -158,12 +158,13 @@ def scope_record_ids(table: pa.Table) -> pa.Table:
     """
     if table.num_rows == 0:
         return table
-    scoped = pc.binary_join_element_wise(
-        "a", pc.cast(table.column("account_id"), pa.string()), table.column("record_id"), ":"
-    )
-    # binary_join_element_wise puts the separator between every piece: "a:17:id";
-    # take the first separator out so the id reads "a17:id".
-    scoped = pc.replace_substring(scoped, "a:", "a", max_replacements=1)
+    # One prefix string per distinct account, taken per row: a batch has few
+    # accounts and many rows.
+    accounts = table.column("account_id")
+    distinct = pc.unique(accounts)
+    prefixes = pa.array([f"a{a}:" for a in distinct.to_pylist()], pa.string())
+    per_row = prefixes.take(pc.index_in(accounts, value_set=distinct))
+    scoped = pc.binary_join_element_wise(per_row, table.column("record_id"), "")
     column = table.schema.get_field_index("record_id")
     return table.set_column(column, table.schema.field(column), scoped)
 
