@@ -55,7 +55,10 @@ def test_secrets_never_reach_the_audit_log(database: Database):
         user = s.get(User, user_id)
         key = s.get(ApiKey, key_id)
         sessions = list(s.scalars(select(WebSession)))
-        assert user is not None and key is not None and user.password_hash and sessions
+        assert user is not None
+        assert key is not None
+        assert user.password_hash
+        assert sessions
         secrets = [user.password_hash, key.key_hash, *(w.token_hash for w in sessions)]
         entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     logged = "\n".join(e.changes for e in entries)
@@ -64,9 +67,7 @@ def test_secrets_never_reach_the_audit_log(database: Database):
     assert "$argon2" not in logged
     key_insert = next(e for e in entries if e.object_type == "api_keys" and e.action == "insert")
     assert json.loads(key_insert.changes)["key_hash"] == "[redacted]"
-    password_change = next(
-        e for e in entries if e.object_type == "users" and e.action == "update"
-    )
+    password_change = next(e for e in entries if e.object_type == "users" and e.action == "update")
     assert json.loads(password_change.changes)["password_hash"] == ["[redacted]", "[redacted]"]
 
 

@@ -23,12 +23,23 @@ app.add_typer(apikeys_app, name="apikeys")
 console = Console(stderr=True)
 
 
+# Long-running servers act for the requests and jobs they serve, which carry
+# their own actors; every other command acts for the shell user who ran it.
+_SERVERS = frozenset({"serve", "worker"})
+
+
 @app.callback()
-def _startup() -> None:
+def _startup(ctx: typer.Context) -> None:
     """rerate: billing engine whose heart is recalculation."""
     # Every command may rate large runs (worker, serve's in-process worker,
     # rate, demo): allocator settings for that (kit/runtime.py).
     tune_for_batch_work()
+    if ctx.invoked_subcommand not in _SERVERS:
+        from rerate.kit.audit import audit_context
+
+        # Until the command ends, changes made without an explicit actor are
+        # audited as "cli:<os user>" (the context closes after the subcommand).
+        ctx.with_resource(audit_context(context.cli_actor()))
 
 
 from rerate.cli.demo import demo  # noqa: E402

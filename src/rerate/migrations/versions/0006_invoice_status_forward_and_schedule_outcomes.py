@@ -53,7 +53,8 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("detail", sa.Text(), server_default="[]", nullable=False))
         batch_op.create_check_constraint(
-            op.f("ck_schedule_occurrences_outcome"), "outcome in ('queued','partial','refused','skipped','empty')"
+            op.f("ck_schedule_occurrences_outcome"),
+            "outcome in ('queued','partial','refused','skipped','empty')",
         )
     _create_guards()
 
