@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from rerate.billing.aggregates import invoice_groups
-from rerate.billing.eligibility import active_contract
+from rerate.billing.eligibility import Operation, active_contract, check_period
 from rerate.billing.runs import current_run, read_daily, read_period_lines
 from rerate.invoicing import service
 from rerate.kit.errors import Conflict, Invalid
-from rerate.kit.periods import Month
 from rerate.models import Invoice, Node
 
 
@@ -25,10 +24,14 @@ class Outcome:
 def generate_for(
     session: Session, customer: Node, period: str, *, job_id: int | None = None
 ) -> Outcome:
-    """Build a new invoice version from the current run; link it per the refresh rules."""
-    Month.parse(period)
+    """Build a new invoice version from the current run; link it per the refresh rules.
+
+    The period must be eligible (`check_period`): the open month, a future one
+    or one before 2000 is never invoiced, whoever asks (API, console, refresh job).
+    """
+    check_period(session, customer, period, Operation.INVOICE_GENERATION)
     contract = active_contract(session, customer.id)
-    if contract is None:
+    if contract is None:  # check_period has just seen it; a guard for the type checker
         raise Invalid(f"{customer.name} has no active contract")
     run = current_run(session, customer.id, period)
     if run is None:
