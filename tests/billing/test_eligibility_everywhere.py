@@ -62,7 +62,9 @@ def _count(database: Database, model: type[object], *where: object) -> int:
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-def test_submissions_refuse_the_period(client: TestClient, billing: Billing, case: str):
+def test_submissions_refuse_the_period(
+    client: TestClient, billing: Billing, database: Database, case: str
+):
     period, message = REFUSED[case]
     w = billing.world
     for kind in ("recalculations", "invoice-refreshes", "cache-syncs"):
@@ -77,6 +79,20 @@ def test_submissions_refuse_the_period(client: TestClient, billing: Billing, cas
         )
         assert r.status_code == 422, r.text
         assert message in r.json()["detail"]
+    for op in ("recalculation", "invoice_refresh", "cache_sync"):  # the console
+        page = client.post(
+            f"/billing/utilities/operations/{op}",
+            headers={**w.headers(PARTNER), "HX-Request": "true"},
+            data={
+                "customer_id": w.nodes["cust_a1x"].id,
+                "periods": [period],
+                "reason": "incorrect_charges",
+                "explanation": "x",
+            },
+        )
+        assert page.status_code == 422, page.text
+        assert message in page.text
+    assert _count(database, Job) == 0
 
 
 def _stored_schedule(
