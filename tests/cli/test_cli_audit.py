@@ -20,13 +20,20 @@ OS_USER = getpass.getuser()
 
 
 def _rerate(database: Database, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = _run(database, tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _run(database: Database, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`rerate ARGS` in its own process, on `database`."""
     env = {
         **os.environ,
         "RERATE_DATABASE_URL": database.url,
         "RERATE_DATA_DIR": str(tmp_path / "data"),
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "rerate.cli.main", *args],
         env=env,
         capture_output=True,
@@ -34,8 +41,6 @@ def _rerate(database: Database, tmp_path: Path, *args: str) -> subprocess.Comple
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    return done
 
 
 def _entries(database: Database, object_type: str) -> list[AuditEntry]:
