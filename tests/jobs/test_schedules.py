@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from rerate.jobs.cron import CronError
-from rerate.jobs.schedules import create_schedule, fire_due_schedules, resolve_period_rule
+from rerate.jobs.schedules import (
+    Target,
+    create_schedule,
+    fire_due_schedules,
+    resolve_period_rule,
+)
 from rerate.kit.db import Database
 from rerate.kit.errors import Invalid
 from rerate.models.enums import JobType, ReasonCode
@@ -151,6 +158,40 @@ def test_a_customer_with_an_active_job_is_skipped_and_logged(
     assert f"skipped customer {customers[1]} period 2025-02: job {busy} " in caplog.text
     assert _count(database, ScheduleOccurrence) == 1
     assert _get_schedule(database, schedule_id).next_run_at == NOW + timedelta(hours=15)
+    with database.session() as s:
+        occurrence = s.scalars(select(ScheduleOccurrence)).one()
+    assert (occurrence.outcome, occurrence.jobs_queued) == ("partial", len(customers) - 1)
+    [skipped] = json.loads(occurrence.detail)
+    assert skipped["customer_id"] == customers[1]
+    assert skipped["outcome"] == "skipped"
+    assert f"job {busy}" in skipped["reason"]
+
+
+def test_targets_the_expand_refuses_are_recorded_not_queued(
+    database: Database, customers: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    def expand(_s: Session, _schedule: JobSchedule, _at: datetime) -> list[Target]:
+        return [Target(customers[0], "2025-02"), Target(customers[1], "2025-03", "still open")]
+
+    schedule_id = _schedule(database, cron="0 3 * * *", next_run_at=NOW)
+    with caplog.at_level(logging.WARNING, logger="rerate.jobs.schedules"):
+        assert fire_due_schedules(database, now=NOW, expand=expand) == 1
+    assert f"refused customer {customers[1]} period 2025-03: still open" in caplog.text
+    with database.session() as s:
+        jobs = [(j.customer_id, j.period) for j in s.scalars(select(Job))]
+        occurrence = s.scalars(
+            select(ScheduleOccurrence).where(ScheduleOccurrence.schedule_id == schedule_id)
+        ).one()
+    assert jobs == [(customers[0], "2025-02")]
+    assert (occurrence.outcome, occurrence.jobs_queued) == ("partial", 1)
+    assert json.loads(occurrence.detail) == [
+        {
+            "customer_id": customers[1],
+            "period": "2025-03",
+            "outcome": "refused",
+            "reason": "still open",
+        }
+    ]
 
 
 def test_an_occurrence_already_recorded_does_not_fire_again(

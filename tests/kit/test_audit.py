@@ -32,3 +32,48 @@ def test_every_change_is_audited_with_actor_and_reason(database: Database):
     publish = next(e for e in entries if e.action == "publish")
     assert publish.object_id == "42"
     assert json.loads(publish.changes) == {"version": 3}
+
+
+def test_secrets_never_reach_the_audit_log(database: Database):
+    """Key, password and session-token hashes are secrets: the log says that they
+    were set or changed, never their value."""
+    from rerate.auth import service as auth
+    from rerate.auth.secrets import hash_password
+    from rerate.models import ApiKey, User, WebSession
+
+    with audit_context(Actor(1, "admin@example.com")), database.session() as s:
+        user = auth.create_user(s, "eve@example.com", name="Eve", password="correct-horse-9")
+        key, _secret = auth.create_api_key(s, user, name="ci")
+        user_id, key_id = user.id, key.id
+    with database.session() as s:
+        auth.login(s, "eve@example.com", "correct-horse-9", max_age_s=3600)
+    with audit_context(Actor(1, "admin@example.com")), database.session() as s:
+        user = s.get(User, user_id)
+        assert user is not None
+        user.password_hash = hash_password("another-horse-9")
+    with database.session() as s:
+        user = s.get(User, user_id)
+        key = s.get(ApiKey, key_id)
+        sessions = list(s.scalars(select(WebSession)))
+        assert user is not None
+        assert key is not None
+        assert user.password_hash
+        assert sessions
+        secrets = [user.password_hash, key.key_hash, *(w.token_hash for w in sessions)]
+        entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    logged = "\n".join(e.changes for e in entries)
+    for secret in secrets:
+        assert secret not in logged
+    assert "$argon2" not in logged
+    key_insert = next(e for e in entries if e.object_type == "api_keys" and e.action == "insert")
+    assert json.loads(key_insert.changes)["key_hash"] == "[redacted]"
+    password_change = next(e for e in entries if e.object_type == "users" and e.action == "update")
+    assert json.loads(password_change.changes)["password_hash"] == ["[redacted]", "[redacted]"]
+
+
+def test_record_redacts_secret_names(database: Database):
+    with database.session() as s:
+        record(s, "rotate", "api_keys", 1, key_hash="abc123", note="rotated")
+    with database.session() as s:
+        entry = s.scalars(select(AuditEntry)).one()
+    assert json.loads(entry.changes) == {"key_hash": "[redacted]", "note": "rotated"}

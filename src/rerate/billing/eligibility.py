@@ -3,14 +3,21 @@
 Eligible customer: an active contract, and at least one account it owned
 during the contract's coverage ("a linked management account affected by that
 contract"). Eligible period: a closed month — its end, in the customer's
-billing time zone, is in the past — inside the contract coverage. The current,
-open month is never eligible: its usage is still arriving (the VoIP seed
-forbids recalculating the present day for the same reason).
+billing time zone, is in the past — inside the contract coverage, and not
+before `EARLIEST_PERIOD`. The current, open month is never eligible: its usage
+is still arriving (the VoIP seed forbids recalculating the present day for the
+same reason).
+
+`check_period` is the one gate: every path that creates billing work (the API,
+the console, the CLI, schedules, cascades) calls it before queueing, the job
+handlers call it again when the job runs, and invoice generation and issue call
+it too. A rule added here therefore holds everywhere at once.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,8 +27,35 @@ from rerate.kit.errors import Invalid
 from rerate.kit.periods import Month, local_day
 from rerate.models import AccountOwnership, Contract, Node
 from rerate.models.base import utcnow
-from rerate.models.enums import NodeKind
+from rerate.models.enums import JobType, NodeKind
 from rerate.tenancy.service import in_scope
+
+# No usage source rerate imports predates it; a typo such as 1900-01 would
+# otherwise queue work over an empty month, or invoice one.
+EARLIEST_PERIOD = Month(2000, 1)
+
+
+class Operation(StrEnum):
+    """What is asked for a (customer, period): the three job types, and invoices."""
+
+    RECALCULATION = "recalculation"
+    INVOICE_REFRESH = "invoice_refresh"
+    CACHE_SYNC = "cache_sync"
+    INVOICE_GENERATION = "invoice_generation"
+    INVOICE_ISSUE = "invoice_issue"
+
+
+_DONE_TO_A_PERIOD = {
+    Operation.RECALCULATION: "recalculated",
+    Operation.INVOICE_REFRESH: "refreshed",
+    Operation.CACHE_SYNC: "cache-synced",
+    Operation.INVOICE_GENERATION: "invoiced",
+    Operation.INVOICE_ISSUE: "invoiced",
+}
+
+
+class Ineligible(Invalid):
+    """The operation may not run for this (customer, period); the detail says why."""
 
 
 def active_contract(session: Session, customer_id: int) -> Contract | None:
@@ -79,9 +113,9 @@ def is_closed(month: Month, tz: str, now: datetime) -> bool:
 
 
 def eligible_periods(contract: Contract, *, now: datetime | None = None) -> list[Month]:
-    """Closed months inside the coverage, newest first."""
+    """Closed months inside the coverage (from `EARLIEST_PERIOD` on), newest first."""
     now = now or utcnow()
-    first = Month.of(contract.coverage_start)
+    first = max(Month.of(contract.coverage_start), EARLIEST_PERIOD)
     months: list[Month] = []
     month = first
     while is_closed(month, contract.billing_tz, now):
@@ -92,23 +126,40 @@ def eligible_periods(contract: Contract, *, now: datetime | None = None) -> list
     return months[::-1]
 
 
-def check_period(contract: Contract, period: str, *, now: datetime | None = None) -> Month:
-    """Parse and validate one requested period, with a message a person can act on."""
+def check_period(
+    session: Session,
+    customer: Node,
+    period: str,
+    operation: Operation | JobType,
+    *,
+    now: datetime | None = None,
+) -> Month:
+    """The month `period` if `operation` may run for (`customer`, `period`) at
+    `now`; otherwise `Ineligible` (422) with a message a person can act on."""
     now = now or utcnow()
+    verb = _DONE_TO_A_PERIOD[Operation(operation.value)]
     try:
         month = Month.parse(period)
     except ValueError as exc:
-        raise Invalid(str(exc)) from None
+        raise Ineligible(str(exc)) from None
+    if month < EARLIEST_PERIOD:
+        raise Ineligible(f"{month} is before {EARLIEST_PERIOD}, the earliest period rerate bills")
+    contract = active_contract(session, customer.id)
+    if contract is None or not has_linked_account(session, contract, now):
+        raise Ineligible(
+            f"{customer.name} is not eligible: it needs an active contract and a linked "
+            "account affected by it"
+        )
     current = Month.of(local_day(now, contract.billing_tz))
     if month == current:
-        raise Invalid(
-            f"{month} is the current, open billing period; only closed periods can be "
-            "recalculated or refreshed"
+        raise Ineligible(
+            f"{month} is the current, open billing period of {customer.name} "
+            f"({contract.billing_tz}); only closed periods can be {verb}"
         )
     if month > current or not is_closed(month, contract.billing_tz, now):
-        raise Invalid(f"{month} has not closed yet; only past periods are eligible")
+        raise Ineligible(f"{month} has not closed yet; only past periods can be {verb}")
     if month.first_day < date(contract.coverage_start.year, contract.coverage_start.month, 1) or (
         contract.coverage_end is not None and month.first_day >= contract.coverage_end
     ):
-        raise Invalid(f"{month} is outside the contract coverage of this customer")
+        raise Ineligible(f"{month} is outside the contract coverage of {customer.name}")
     return month

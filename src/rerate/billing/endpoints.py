@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,8 @@ from rerate.billing.diff import diff_csv_for_job
 from rerate.jobs import queue, schedules, views
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import Forbidden, Invalid, NotFound
-from rerate.models import JobSchedule, Node
+from rerate.kit.periods import Month
+from rerate.models import JobSchedule, Node, ScheduleOccurrence
 from rerate.models.enums import JobStatus, JobType, ReasonCode
 from rerate.tenancy.service import get_customer, in_scope
 
@@ -218,6 +220,7 @@ def create_schedule(
     """Run later (`run_at`) or on a cron schedule, e.g. "recalculate the last
     closed month every night": `{"cron": "0 2 * * *", "period_rule": "last_closed_month"}`.
     Each occurrence runs once, however many workers see it due."""
+    customer = None
     if body.customer_id is None:
         if not principal.is_platform():
             raise Forbidden("a schedule for every customer is for platform roles")
@@ -238,7 +241,67 @@ def create_schedule(
         explanation=explanation,
         actor_id=principal.user_id,
     )
+    _check_fixed_period(session, schedule, customer)
     return _schedule_view(schedule)
+
+
+def _check_fixed_period(session: SessionDep, schedule: JobSchedule, customer: Node | None) -> None:
+    """Refuse now a fixed period its first occurrence would be refused for (it
+    would be again at every later one): too early, or still open or future when
+    the schedule first fires. Each occurrence is checked again when it fires."""
+    if schedule.period_rule == schedules.LAST_CLOSED_MONTH or schedule.next_run_at is None:
+        return
+    month = Month.parse(schedule.period_rule)
+    if customer is not None:
+        eligibility.check_period(
+            session, customer, str(month), JobType(schedule.type), now=schedule.next_run_at
+        )
+    elif month < eligibility.EARLIEST_PERIOD:
+        raise eligibility.Ineligible(
+            f"{month} is before {eligibility.EARLIEST_PERIOD}, the earliest period rerate bills"
+        )
+
+
+@router.get("/schedules/{schedule_id}/occurrences")
+def list_occurrences(
+    schedule_id: int,
+    session: SessionDep,
+    principal: BillingUtilitiesAdmin,
+    limit: int = Query(50, ge=1, le=500),
+) -> dict[str, Any]:
+    """What each occurrence did, newest first: jobs queued, and each target that got
+    no job (`refused` by the eligibility rules, or `skipped`: a job was active) with why."""
+    schedule = _visible_schedule(session, principal, schedule_id)
+    rows = session.scalars(
+        select(ScheduleOccurrence)
+        .where(ScheduleOccurrence.schedule_id == schedule.id)
+        .order_by(ScheduleOccurrence.occurrence_at.desc(), ScheduleOccurrence.id.desc())
+        .limit(limit)
+    )
+    items = [
+        {
+            "occurrence_at": o.occurrence_at,
+            "request_id": o.request_id,
+            "outcome": o.outcome,
+            "jobs_queued": o.jobs_queued,
+            "detail": json.loads(o.detail or "[]"),
+        }
+        for o in rows
+    ]
+    return {"items": items, "total": len(items)}
+
+
+def _visible_schedule(session: SessionDep, principal: Any, schedule_id: int) -> JobSchedule:
+    """404 for a schedule outside the caller's subtree (every-customer ones: platform only)."""
+    schedule = session.get(JobSchedule, schedule_id)
+    if schedule is None:
+        raise NotFound("not found")
+    if schedule.customer_id is None:
+        if not principal.is_platform():
+            raise NotFound("not found")
+    else:
+        get_customer(session, principal, schedule.customer_id, BUA)
+    return schedule
 
 
 @router.get("/schedules")
@@ -258,14 +321,7 @@ def list_schedules(session: SessionDep, principal: BillingUtilitiesAdmin) -> dic
 def disable_schedule(
     schedule_id: int, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> dict[str, Any]:
-    schedule = session.get(JobSchedule, schedule_id)
-    if schedule is None:
-        raise NotFound("not found")
-    if schedule.customer_id is None:
-        if not principal.is_platform():
-            raise NotFound("not found")
-    else:
-        get_customer(session, principal, schedule.customer_id, BUA)
+    schedule = _visible_schedule(session, principal, schedule_id)
     schedule.enabled = False
     return _schedule_view(schedule)
 

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 
 from rerate.billing import runs
 from rerate.billing.diff import diff_rows, save_diff
-from rerate.billing.eligibility import eligible_periods
+from rerate.billing.eligibility import Ineligible, check_period
 from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
-from rerate.jobs.schedules import resolve_period_rule
+from rerate.jobs.schedules import Target, resolve_period_rule
 from rerate.jobs.worker import JobContext
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import NotFound
@@ -43,6 +43,16 @@ def _customer(session: Session, customer_id: int) -> Node:
     return node
 
 
+def _eligible_customer(session: Session, claimed: queue.ClaimedJob) -> Node:
+    """The job's customer, once the period is checked again, now that the job
+    runs: whoever queued it (a schedule, a cascade, a row inserted by hand) and
+    whatever changed since, a period that is no longer eligible fails the job
+    (`Ineligible`, with the reason) before it has any effect."""
+    customer = _customer(session, claimed.customer_id)
+    check_period(session, customer, claimed.period, claimed.type)
+    return customer
+
+
 def _actor(ctx: JobContext) -> Actor:
     return Actor(ctx.claimed.actor_id, f"job {ctx.claimed.id}")
 
@@ -51,7 +61,7 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
     claimed = ctx.claimed
     month = Month.parse(claimed.period)
     with ctx.db.session() as session:
-        customer = _customer(session, claimed.customer_id)
+        customer = _eligible_customer(session, claimed)
         computed = runs.compute_run(session, data_dir, customer, month, progress=ctx.progress)
     ctx.progress(Decimal("0.8"), "comparing with the published run")
     timings = dict(computed.timings)
@@ -100,7 +110,7 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
     with ctx.db.write_session() as session:
         set_session_actor(session, _actor(ctx), f"{claimed.reason}: {claimed.explanation}".strip())
         queue.fenced(session, claimed)
-        customer = _customer(session, claimed.customer_id)
+        customer = _eligible_customer(session, claimed)
         outcome = generate_for(session, customer, claimed.period, job_id=claimed.id)
         result = {
             "invoice_id": outcome.invoice.id,
@@ -122,6 +132,7 @@ def cache_sync(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
     del data_dir
     with ctx.db.write_session() as session:
         queue.fenced(session, claimed)
+        _eligible_customer(session, claimed)
         result = {"cache_rows": runs.rebuild_cache(session, claimed.customer_id, claimed.period)}
         ctx.complete_within(session, result)
     return result
@@ -135,15 +146,32 @@ def handlers(data_dir: Path) -> Mapping[JobType, Callable[[JobContext], dict[str
     }
 
 
-def expand_schedule(session: Session, schedule: JobSchedule, at: datetime) -> list[tuple[int, str]]:
-    """(customer, period) pairs one schedule occurrence queues: its customer, or
-    every customer whose active contract makes the period eligible."""
+def expand_schedule(session: Session, schedule: JobSchedule, at: datetime) -> list[Target]:
+    """Targets of one schedule occurrence: its customer, or every customer with an
+    active contract; each one checked by the rules a direct submission obeys
+    (`check_period` at the occurrence instant), so a refused one is recorded
+    with its reason instead of queued. The job checks again when it runs."""
     period = resolve_period_rule(schedule.period_rule, at)
     if schedule.customer_id is not None:
-        return [(schedule.customer_id, period)]
-    contracts = session.scalars(select(Contract).where(Contract.active.is_(True)))
-    return sorted(
-        (c.customer_id, period)
-        for c in contracts
-        if period in {str(m) for m in eligible_periods(c, now=at)}
-    )
+        customer_ids = [schedule.customer_id]
+    else:
+        customer_ids = sorted(
+            session.scalars(select(Contract.customer_id).where(Contract.active.is_(True)))
+        )
+    return [
+        _target(session, customer_id, period, JobType(schedule.type), at)
+        for customer_id in customer_ids
+    ]
+
+
+def _target(
+    session: Session, customer_id: int, period: str, type_: JobType, at: datetime
+) -> Target:
+    customer = session.get(Node, customer_id)
+    if customer is None:
+        return Target(customer_id, period, refused=f"customer {customer_id} no longer exists")
+    try:
+        check_period(session, customer, period, type_, now=at)
+    except Ineligible as exc:
+        return Target(customer_id, period, refused=exc.detail)
+    return Target(customer_id, period)

@@ -2,11 +2,13 @@
 
 One job per selected (customer, period); jobs submitted together share a
 request id. The whole submission is one transaction: if any period is not
-eligible or conflicts with a running job, nothing is queued.
+eligible (`eligibility.check_period`, the rules every path shares) or
+conflicts with a running job, nothing is queued.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from rerate.accounts.service import ownerships_overlapping
 from rerate.auth.permissions import Permission, Principal
-from rerate.billing.eligibility import active_contract, check_period, has_linked_account
+from rerate.billing.eligibility import Ineligible, active_contract, check_period
 from rerate.jobs import queue
 from rerate.kit.errors import Invalid
 from rerate.kit.periods import Month
@@ -23,6 +25,8 @@ from rerate.models import Job, Node
 from rerate.models.base import utcnow
 from rerate.models.enums import JobType, ReasonCode
 from rerate.tenancy.service import get_customer
+
+log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
 """Who a cascade outside the submitter's scope runs as (it has no user)."""
@@ -78,13 +82,7 @@ def submit(
     now = utcnow()
     if run_after is not None and run_after.tzinfo is None:
         raise Invalid("run_at must carry a time zone (instants are stored in UTC)")
-    contract = active_contract(session, customer.id)
-    if contract is None or not has_linked_account(session, contract, now):
-        raise Invalid(
-            f"{customer.name} is not eligible: it needs an active contract and a linked "
-            "account affected by it"
-        )
-    months = [check_period(contract, p, now=now) for p in periods]
+    months = [check_period(session, customer, p, type_, now=now) for p in periods]
     request_id = str(uuid.uuid4())
     jobs: list[Job] = []
     hidden = 0
@@ -151,12 +149,17 @@ def _cascade(
     tz = contract.billing_tz if contract else "UTC"
     children = []
     for other_id in cascade_customers(session, customer, month, tz):
-        if active_contract(session, other_id) is None:
-            continue  # nothing to bill it by; the run log of the parent says so
         other = session.get(Node, other_id)
-        visible = other is not None and principal.has(
-            Permission.BILLING_UTILITIES_ADMIN, other.path
-        )
+        if other is None:
+            continue
+        try:
+            # The same gate as a direct submission: a cascade never recalculates
+            # a month that customer could not have recalculated itself.
+            check_period(session, other, str(month), JobType.RECALCULATION)
+        except Ineligible as exc:
+            log.info("job %s: no cascade to customer %s: %s", parent.id, other_id, exc.detail)
+            continue
+        visible = principal.has(Permission.BILLING_UTILITIES_ADMIN, other.path)
         child = queue.enqueue(
             session,
             type=JobType.RECALCULATION,

@@ -36,11 +36,10 @@ def _submit(
     follow: bool,
 ) -> None:
     from rerate.billing import utilities
-    from rerate.kit.audit import Actor, set_session_actor
 
     with context.database().session() as session:
         principal = _principal(session, as_user)
-        set_session_actor(session, Actor(principal.user_id, principal.email))
+        context.act_as(session, principal)
         sub = utilities.submit(
             session,
             principal,
@@ -195,6 +194,7 @@ def jobs_cancel(job_id: int, as_user: str = typer.Option(..., "--as", help="Emai
 
     _view(job_id, as_user)  # visibility check: 404 outside the caller's subtree
     with context.database().write_session() as session:
+        context.act_as(session, _principal(session, as_user))
         job = queue.cancel(session, job_id)
         status = job.status
     console.print(f"job {job_id}: {status}" + (" (stop requested)" if status == "running" else ""))

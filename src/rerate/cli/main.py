@@ -23,12 +23,23 @@ app.add_typer(apikeys_app, name="apikeys")
 console = Console(stderr=True)
 
 
+# Long-running servers act for the requests and jobs they serve, which carry
+# their own actors; every other command acts for the shell user who ran it.
+_SERVERS = frozenset({"serve", "worker"})
+
+
 @app.callback()
-def _startup() -> None:
+def _startup(ctx: typer.Context) -> None:
     """rerate: billing engine whose heart is recalculation."""
     # Every command may rate large runs (worker, serve's in-process worker,
     # rate, demo): allocator settings for that (kit/runtime.py).
     tune_for_batch_work()
+    if ctx.invoked_subcommand not in _SERVERS:
+        from rerate.kit.audit import audit_context
+
+        # Until the command ends, changes made without an explicit actor are
+        # audited as "cli:<os user>" (the context closes after the subcommand).
+        ctx.with_resource(audit_context(context.cli_actor()))
 
 
 from rerate.cli.demo import demo  # noqa: E402
@@ -53,6 +64,40 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     url = context.settings().resolved_database_url
     migrate.upgrade(url, revision)
     console.print(f"database at {revision}: {url.split('@')[-1]}")
+
+
+@db_app.command("grant-app-role")
+def db_grant_app_role(
+    role: str = typer.Option("rerate_app", help="The role the application connects as."),
+    password: str | None = typer.Option(
+        None,
+        envvar="RERATE_APP_ROLE_PASSWORD",
+        help="Set (or reset) the role's password; default: leave it as it is.",
+    ),
+) -> None:
+    """PostgreSQL: let ROLE use the tables without owning them (run as the owner; idempotent).
+
+    Creates ROLE (LOGIN) if it does not exist; grants read and write on every
+    table, but only SELECT and INSERT on audit_log: the application then
+    cannot truncate or alter the audit log or disable its triggers. Run it
+    with RERATE_DATABASE_URL naming the owner, after every `db upgrade`.
+    """
+    from rerate.kit.db import make_engine
+    from rerate.kit.db_roles import grant_app_role
+    from rerate.kit.errors import Invalid
+
+    engine = make_engine(context.settings().resolved_database_url)
+    try:
+        with engine.begin() as conn:
+            done = grant_app_role(conn, role, password=password)
+    except Invalid as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    for statement in done:
+        console.print(statement)
+    console.print(f"{role}: privileges set ({len(done)} statements)")
 
 
 @app.command()

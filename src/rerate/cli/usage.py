@@ -71,6 +71,7 @@ def import_command(
                 with context.database().session() as session:
                     user = auth.get_user_by_email(session, as_user)
                     principal = auth.principal_for(session, user, via="cli")
+                    context.act_as(session, principal)
                     report = service.import_file(
                         session,
                         store,

@@ -9,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.billing.aggregates import invoice_groups
-from rerate.billing.eligibility import active_contract
+from rerate.billing.eligibility import Operation, active_contract, check_period
 from rerate.billing.runs import current_run, read_daily, read_period_lines
 from rerate.invoicing import service
 from rerate.kit.errors import Conflict, Invalid
-from rerate.kit.periods import Month
 from rerate.models import Invoice, Node
 from rerate.models.enums import InvoiceStatus
 
@@ -47,11 +46,14 @@ def generate_for(
     `reuse_unchanged`: when the live invoice is a Ready one built from the
     same run, answer it instead of a new version (a client that generates
     twice, or ten clients at once, get one invoice).
+
+    The period must be eligible (`check_period`): the open month, a future one
+    or one before 2000 is never invoiced, whoever asks (API, console, refresh job).
     """
-    Month.parse(period)
+    check_period(session, customer, period, Operation.INVOICE_GENERATION)
     lock_customer(session, customer)
     contract = active_contract(session, customer.id)
-    if contract is None:
+    if contract is None:  # check_period has just seen it; a guard for the type checker
         raise Invalid(f"{customer.name} has no active contract")
     run = current_run(session, customer.id, period)
     if run is None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from rerate.billing.eligibility import Operation, check_period
 from rerate.kit.audit import record
 from rerate.kit.errors import Conflict, Invalid, NotFound
 from rerate.kit.money import RoundingMode, round_money
@@ -211,6 +212,12 @@ def issue(session: Session, invoice: Invoice) -> Invoice:
         return invoice  # issued already (a retry, or a concurrent caller): same number
     if invoice.status != InvoiceStatus.READY.value:
         raise Conflict(f"only a Ready invoice can be issued; this one is {invoice.status}")
+    customer = session.get(Node, invoice.customer_id)
+    if customer is None:
+        raise NotFound("customer not found")
+    # An invoice for a period that is not eligible (the open month, say) may
+    # exist if it was made by hand or before the rules; it is never issued.
+    check_period(session, customer, invoice.period, Operation.INVOICE_ISSUE)
     series = session.scalar(
         select(InvoiceSeries).where(InvoiceSeries.series == invoice.series).with_for_update()
     )

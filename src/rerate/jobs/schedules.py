@@ -2,15 +2,20 @@
 
 Every worker looks for due schedules; the `schedule_occurrences` unique key
 (schedule, occurrence instant) is what makes an occurrence fire once however
-many workers see it due at the same moment.
+many workers see it due at the same moment. The `expand` callback says which
+(customer, period) targets an occurrence covers and which of them the
+caller's rules refuse (the billing code applies its eligibility rules there);
+the occurrence row records what was queued, refused or skipped, and why.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -35,7 +40,18 @@ _FIXED_PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # cron left unattended for months); past it the schedule fires what it found.
 _MAX_CATCH_UP = 100_000
 
-Expand = Callable[[Session, JobSchedule, datetime], list[tuple[int, str]]]
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One (customer, period) an occurrence covers; `refused` says why no job may
+    be queued for it (empty: queue one)."""
+
+    customer_id: int
+    period: str
+    refused: str = ""
+
+
+Expand = Callable[[Session, JobSchedule, datetime], list[Target]]
 ActorLabelFor = Callable[[Session, JobSchedule], str]
 
 
@@ -105,15 +121,15 @@ def create_schedule(
     return schedule
 
 
-def default_expand(session: Session, schedule: JobSchedule, at: datetime) -> list[tuple[int, str]]:
-    """(customer, period) pairs for one occurrence: the schedule's customer, or every customer."""
+def default_expand(session: Session, schedule: JobSchedule, at: datetime) -> list[Target]:
+    """Targets of one occurrence: the schedule's customer, or every customer; no rules."""
     period = resolve_period_rule(schedule.period_rule, at)
     if schedule.customer_id is not None:
-        return [(schedule.customer_id, period)]
+        return [Target(schedule.customer_id, period)]
     ids = session.scalars(
         select(Node.id).where(Node.kind == NodeKind.CUSTOMER.value).order_by(Node.id)
     )
-    return [(customer_id, period) for customer_id in ids]
+    return [Target(customer_id, period) for customer_id in ids]
 
 
 def default_actor_label(session: Session, schedule: JobSchedule) -> str:
@@ -196,13 +212,26 @@ def _fire_one(
             return 0
         label = actor_label_for(s, schedule)
         count = 0
-        for customer_id, period in expand(s, schedule, occurrence_at):
+        missed: list[dict[str, object]] = []  # targets that got no job, and why
+        targets = expand(s, schedule, occurrence_at)
+        for target in targets:
+            if target.refused:
+                log.warning(
+                    "schedule %s occurrence %s: refused customer %s period %s: %s",
+                    schedule.id,
+                    occurrence_at,
+                    target.customer_id,
+                    target.period,
+                    target.refused,
+                )
+                missed.append(_missed(target, "refused", target.refused))
+                continue
             try:
                 enqueue(
                     s,
                     type=JobType(schedule.type),
-                    customer_id=customer_id,
-                    period=period,
+                    customer_id=target.customer_id,
+                    period=target.period,
                     reason=schedule.reason,
                     explanation=schedule.explanation,
                     actor_id=schedule.actor_id,
@@ -216,12 +245,35 @@ def _fire_one(
                     "schedule %s occurrence %s: skipped customer %s period %s: %s",
                     schedule.id,
                     occurrence_at,
-                    customer_id,
-                    period,
+                    target.customer_id,
+                    target.period,
                     exc.detail,
                 )
+                missed.append(_missed(target, "skipped", exc.detail))
+        occurrence.jobs_queued = count
+        occurrence.outcome = _outcome(count, missed, total=len(targets))
+        occurrence.detail = json.dumps(missed)
         _advance(schedule, occurrence_at, now)
         return count
+
+
+def _missed(target: Target, outcome: str, reason: str) -> dict[str, object]:
+    return {
+        "customer_id": target.customer_id,
+        "period": target.period,
+        "outcome": outcome,
+        "reason": reason,
+    }
+
+
+def _outcome(queued: int, missed: list[dict[str, object]], *, total: int) -> str:
+    if total == 0:
+        return "empty"
+    if not missed:
+        return "queued"
+    if queued:
+        return "partial"
+    return "refused" if any(m["outcome"] == "refused" for m in missed) else "skipped"
 
 
 def _latest_due(schedule: JobSchedule, due_at: datetime, now: datetime) -> datetime:

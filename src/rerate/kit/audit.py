@@ -78,6 +78,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+REDACTED = "[redacted]"
+
+
+def is_secret(model: type[Base] | None, name: str) -> bool:
+    """Columns whose value must never be copied into the log: those a model
+    declares in `__audit_redact__`, and by name any `*_hash`, `*password*` or
+    `*secret*` (key, password and session-token hashes). The log still says
+    that such a column was set or changed, so a password change is audited."""
+    lowered = name.lower()
+    return (
+        (model is not None and name in model.__audit_redact__)
+        or lowered.endswith("_hash")
+        or "password" in lowered
+        or "secret" in lowered
+    )
+
+
 def _object_id(obj: Base) -> str:
     identity = inspect(obj).identity
     if identity is None:
@@ -98,7 +115,10 @@ def record(
             object_type=object_type,
             object_id=str(object_id),
             reason=reason,
-            changes=json.dumps({k: _jsonable(v) for k, v in changes.items()}, sort_keys=True),
+            changes=json.dumps(
+                {k: REDACTED if is_secret(None, k) else _jsonable(v) for k, v in changes.items()},
+                sort_keys=True,
+            ),
         )
     )
 
@@ -106,19 +126,28 @@ def record(
 def _changes(obj: Base, *, new: bool) -> dict[str, Any]:
     state = inspect(obj)
     out: dict[str, Any] = {}
+    model = type(obj)
     for attr in state.mapper.column_attrs:
         if attr.key in obj.__audit_ignore__:
             continue
+        secret = is_secret(model, attr.key)
         hist = state.attrs[attr.key].history
         if new:
             value = getattr(obj, attr.key)
             if value is not None:
-                out[attr.key] = _jsonable(value)
+                out[attr.key] = REDACTED if secret else _jsonable(value)
         elif hist.has_changes():
             old = hist.deleted[0] if hist.deleted else None
             newv = hist.added[0] if hist.added else None
-            out[attr.key] = [_jsonable(old), _jsonable(newv)]
+            if secret:
+                out[attr.key] = [_redacted(old), _redacted(newv)]
+            else:
+                out[attr.key] = [_jsonable(old), _jsonable(newv)]
     return out
+
+
+def _redacted(value: Any) -> str | None:
+    return None if value is None else REDACTED
 
 
 @event.listens_for(Session, "before_flush")

@@ -32,6 +32,9 @@ class Base(DeclarativeBase):
     __audit_ignore__: frozenset[str] = frozenset()
     # Models that are not audited at all (the audit log itself, sessions).
     __audited__: bool = True
+    # Secret columns: the log records that they changed, never their value
+    # (kit.audit.is_secret also redacts any `*_hash`, `*password*`, `*secret*`).
+    __audit_redact__: frozenset[str] = frozenset()
 
 
 # NUMERIC(38, s) holds 38 digits; Python's default context only 28.

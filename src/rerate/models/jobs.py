@@ -106,12 +106,27 @@ class JobSchedule(Base):
 
 class ScheduleOccurrence(Base):
     """One row per fired occurrence: the unique key makes each occurrence run
-    once however many workers see it due at the same moment."""
+    once however many workers see it due at the same moment.
+
+    `outcome` says what the occurrence did: `queued` (every target got its
+    job), `partial` (some did), `refused` (none: every target failed the
+    eligibility rules), `skipped` (none: each already had an active job) or
+    `empty` (nothing to do); `detail` lists, as JSON, each target that got no
+    job and why, so a refused occurrence is visible after the fact.
+    """
 
     __tablename__ = "schedule_occurrences"
-    __table_args__ = (UniqueConstraint("schedule_id", "occurrence_at"),)
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "occurrence_at"),
+        CheckConstraint(
+            "outcome in ('queued','partial','refused','skipped','empty')", name="outcome"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     schedule_id: Mapped[int] = mapped_column(ForeignKey("job_schedules.id"))
     occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime)
     request_id: Mapped[str] = mapped_column(String(36))
+    outcome: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    jobs_queued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    detail: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")

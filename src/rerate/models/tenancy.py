@@ -35,7 +35,8 @@ class Node(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __audit_ignore__ = frozenset({"password_hash", "last_login_at"})
+    __audit_ignore__ = frozenset({"last_login_at"})
+    __audit_redact__ = frozenset({"password_hash"})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -68,6 +69,7 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
     __audit_ignore__ = frozenset({"last_used_at"})
+    __audit_redact__ = frozenset({"key_hash"})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -85,6 +87,7 @@ class WebSession(Base):
 
     __tablename__ = "web_sessions"
     __audited__ = False
+    __audit_redact__ = frozenset({"token_hash"})  # should sessions ever be audited
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -1,6 +1,8 @@
-"""Settings: read the values in force, change them (global or per node)."""
+"""Settings: read the values in force (and where each comes from), change them."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -19,12 +21,30 @@ class SettingIn(BaseModel):
     node_id: int | None = None
 
 
+def effective_view(effective: service.Effective) -> dict[str, Any]:
+    """A value, whether it is a policy and of which level, and where it comes from."""
+    return {
+        "value": effective.value,
+        "policy": effective.rule.policy,
+        "owner": effective.rule.owner.value,
+        "source": {
+            "level": effective.source.level,
+            "node_id": effective.source.node_id,
+            "node_name": effective.source.node_name,
+        },
+        "ignored_overrides": list(effective.ignored_overrides),
+    }
+
+
 @router.get("/settings")
 def read_settings(
     session: SessionDep, principal: Viewer, node_id: int | None = None
-) -> dict[str, str]:
+) -> dict[str, dict[str, Any]]:
+    """Each setting in force on `node_id` (or globally): its value, whether it is a
+    policy and of which level, its source (`default`, `global`, or the node whose
+    override applies: id, name, level) and the overrides a policy ignores."""
     node = get_node(session, principal, node_id, Permission.VIEW) if node_id else None
-    return service.effective_settings(session, node)
+    return {e.key.value: effective_view(e) for e in service.effective_settings(session, node)}
 
 
 @router.put("/settings/{key}")
@@ -33,11 +53,14 @@ def write_setting(
     body: SettingIn,
     session: SessionDep,
     principal: SettingsManager,
-) -> dict[str, str | int | None]:
+) -> dict[str, Any]:
+    """Set the global value (no `node_id`) or a node's override. A policy is set
+    only by its owning level (403) and not on a node below it (409)."""
     node = (
         get_node(session, principal, body.node_id, Permission.MANAGE_SETTINGS)
         if body.node_id
         else None
     )
     setting = service.set_setting(session, principal, key, value=body.value, node=node)
-    return {"key": setting.key, "value": setting.value, "node_id": setting.node_id}
+    effective = service.resolve(session, key, node)
+    return {"key": setting.key, "node_id": setting.node_id, **effective_view(effective)}

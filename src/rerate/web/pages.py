@@ -69,7 +69,8 @@ from rerate.models.enums import (
     NodeKind,
     ReasonCode,
 )
-from rerate.tenancy.service import get_customer, list_nodes
+from rerate.settings import service as settings_service
+from rerate.tenancy.service import get_customer, get_node, list_nodes
 
 WEB_DIR = Path(__file__).resolve().parent
 BUA = Permission.BILLING_UTILITIES_ADMIN
@@ -988,6 +989,39 @@ def record_billing_page(
             "details": details,
             "error": error,
         },
+    )
+
+
+@router.get("/settings")
+def settings_page(
+    request: Request, session: SessionDep, principal: Viewer, node_id: str = ""
+) -> Response:
+    """The settings in force on a node: each value, where it comes from (default,
+    global, or the node whose override applies) and whether it is a policy."""
+    nodes = list_nodes(session, principal)
+    chosen = _int_or_none(node_id)
+    if chosen is None and not principal.is_platform() and principal.grants:
+        chosen = principal.grants[0].node_id  # one's own node, not the global values
+    node = get_node(session, principal, chosen, Permission.VIEW) if chosen else None
+    rows = [
+        {
+            "key": e.key.value,
+            "value": e.value,
+            "source": e.source.label,
+            "source_level": e.source.level,
+            "rule": (
+                f"{e.rule.owner.value.title()} policy"
+                if e.rule.policy
+                else f"Set by the {e.rule.owner.value}; any node may override"
+            ),
+            "ignored": e.ignored_overrides,
+        }
+        for e in settings_service.effective_settings(session, node)
+    ]
+    return render(
+        request,
+        "settings.html",
+        {"active": "settings", "nodes": nodes, "node": node, "rows": rows},
     )
 
 
