@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from rerate.accounts.service import ownerships_overlapping
 from rerate.auth.permissions import Permission, Principal
+from rerate.billing import run_files
 from rerate.billing.eligibility import active_contract
 from rerate.billing.runs import current_run
 from rerate.kit.errors import Invalid, NotFound
@@ -70,9 +71,11 @@ def call_billing(
 
 
 def _rated_row(run: BillingRun, record_id: str, account_id: int) -> dict[str, Any] | None:
-    dataset = ds.dataset(Path(run.path) / "rated", format="parquet")
-    table = dataset.to_table(
-        filter=(ds.field("account_id") == account_id) & (ds.field("record_id") == record_id)
+    table = run_files.scan_rated(
+        run,
+        lambda dataset: dataset.to_table(
+            filter=(ds.field("account_id") == account_id) & (ds.field("record_id") == record_id)
+        ),
     )
     rows = table.to_pylist()
     return rows[0] if rows else None

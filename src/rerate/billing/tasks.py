@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.billing import runs
-from rerate.billing.diff import diff_rows, save_diff
+from rerate.billing.diff import diff_runs, save_diff
 from rerate.billing.eligibility import eligible_periods
 from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
@@ -61,8 +61,12 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         queue.fenced(session, claimed)
         before = runs.current_run(session, claimed.customer_id, claimed.period)
         run, created = runs.record_run(session, computed, job_id=claimed.id)
-        rows = diff_rows(before, run)
-        diff_path = save_diff(Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows)
+        # An unreadable previous run (files missing or damaged) does not stop
+        # the recalculation that rebuilds it: its old values are unknown.
+        rows, unreadable = diff_runs(before, run)
+        diff_path = save_diff(
+            Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows, unreadable
+        )
         timings["diff"] = round(time.perf_counter() - started, 3)
         published = created and not claimed.dry_run
         if published:
@@ -84,6 +88,7 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             "total_after": computed.net_total,
             "delta": computed.net_total - total_before,
             "changed_items": sum(1 for r in rows if r["delta_amount"] != 0),
+            "previous_run_unreadable": unreadable,
             "diff_path": str(diff_path),
             # Seconds per step: plan, read, rate, write, fingerprint (outside
             # any transaction), then diff and publish (record, switch, cache)
