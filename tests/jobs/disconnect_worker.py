@@ -1,4 +1,4 @@
-"""A worker process for the connection-loss test: `python disconnect_worker.py <url>`.
+"""A worker process for the connection-loss tests: `python disconnect_worker.py <url> <lease s>`.
 
 Its handler holds a database session open on its first attempt, querying
 until the test terminates every backend connection (what a PostgreSQL
@@ -39,7 +39,7 @@ def main() -> None:
         Database(sys.argv[1]),
         handlers={JobType.RECALCULATION: handler},
         worker_id="disconnect-victim",
-        lease_s=30,
+        lease_s=int(sys.argv[2]),
         poll_s=0.05,
         expand=None,
     )

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from rerate.kit.db import Database, is_sqlite
 from rerate.models.enums import JobStatus
 from tests.jobs.helpers import add_job, get_job, wait_for
+from tests.jobs.tcp_proxy import TcpProxy
 
 SCRIPT = Path(__file__).with_name("disconnect_worker.py")
 
@@ -40,7 +42,7 @@ def test_a_lost_connection_fails_the_attempt_with_its_cause_and_retries_once(
     job_id = add_job(database, customer_id, "2025-05")
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), database.url], stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, str(SCRIPT), database.url, "30"], stdout=log, stderr=subprocess.STDOUT
     )
     try:
         wait_for(
@@ -68,4 +70,49 @@ def test_a_lost_connection_fails_the_attempt_with_its_cause_and_retries_once(
     assert job.error is not None
     assert job.error.startswith("attempt 1: database connection lost: "), job.error
     assert "retried automatically" in job.error
+    assert "stopped responding" not in job.error
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_database_away_longer_than_the_lease_is_not_blamed_on_the_worker(
+    database: Database, customer_id: int, tmp_path: Path
+) -> None:
+    """A restart that takes a few seconds: connections cut, new ones refused
+    for longer than the job's lease. The worker waits for the server, records
+    the cause, and the retry completes the job; the reaper never steps in."""
+    if is_sqlite(database.engine):
+        pytest.skip("an embedded SQLite file has no server to restart")
+    url = make_url(database.url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    job_id = add_job(database, customer_id, "2025-06")
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), via_proxy, "2"], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for(
+            lambda: get_job(database, job_id).progress_note == "holding a connection",
+            timeout=30,
+            what="the worker to start the job",
+        )
+        proxy.outage(4.0)  # twice the 2 s lease
+        wait_for(
+            lambda: get_job(database, job_id).status in ("complete", "failed"),
+            timeout=40,
+            what="the job to finish after the outage",
+        )
+        assert proc.poll() is None, "the worker must survive the outage"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+        proxy.close()
+    job = get_job(database, job_id)
+    output = (tmp_path / "worker.log").read_text()
+    assert job.status == JobStatus.COMPLETE, (job.error, output[-3000:])
+    assert job.attempts == 2
+    assert job.error is not None
+    assert job.error.startswith("attempt 1: database connection lost: "), job.error
     assert "stopped responding" not in job.error

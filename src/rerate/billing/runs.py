@@ -326,7 +326,9 @@ def _read_daily_at(path: Path) -> pa.Table:
     single = path / "daily.parquet"
     if single.exists():
         return pq.read_table(single)
-    return pa.concat_tables([pq.read_table(p) for p in sorted((path / "daily").glob("part-*.parquet"))])
+    return pa.concat_tables(
+        [pq.read_table(p) for p in sorted((path / "daily").glob("part-*.parquet"))]
+    )
 
 
 # Reading goes through run_files: checked against the run's manifest, and a

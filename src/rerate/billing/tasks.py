@@ -64,9 +64,7 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         # An unreadable previous run (files missing or damaged) does not stop
         # the recalculation that rebuilds it: its old values are unknown.
         rows, unreadable = diff_runs(before, run)
-        diff_path = save_diff(
-            Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows, unreadable
-        )
+        diff_path = save_diff(Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows, unreadable)
         timings["diff"] = round(time.perf_counter() - started, 3)
         published = created and not claimed.dry_run
         if published:

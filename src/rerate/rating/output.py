@@ -196,9 +196,7 @@ class RunWriter:
                 jobs.append(
                     pool.submit(self._write, result.daily, "daily/part-00000.parquet", _DAILY_STATS)
                 )
-            jobs.append(
-                pool.submit(self._write, result.period_lines, "period_lines.parquet", True)
-            )
+            jobs.append(pool.submit(self._write, result.period_lines, "period_lines.parquet", True))
             for job in jobs:
                 job.result()
         summary = (json.dumps(summary_dict(result.summary), indent=2) + "\n").encode()
