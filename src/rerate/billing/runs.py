@@ -34,6 +34,7 @@ from rerate.billing import run_files
 from rerate.billing.aggregates import cache_aggregates
 from rerate.billing.eligibility import active_contract
 from rerate.billing.plan_builder import build_plan
+from rerate.kit import crash
 from rerate.kit.audit import record
 from rerate.kit.errors import NotFound
 from rerate.kit.periods import Month
@@ -310,6 +311,7 @@ def publish(session: Session, run: BillingRun) -> BillingRun | None:
     run.published_at = utcnow()
     session.flush()
     rebuild_cache(session, run.customer_id, run.period)
+    crash.point("publish.in_transaction")
     record(
         session,
         "publish",

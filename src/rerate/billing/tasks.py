@@ -29,6 +29,7 @@ from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
 from rerate.jobs.schedules import resolve_period_rule
 from rerate.jobs.worker import JobContext
+from rerate.kit import crash
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import NotFound
 from rerate.kit.periods import Month
@@ -53,6 +54,7 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
     with ctx.db.session() as session:
         customer = _customer(session, claimed.customer_id)
         computed = runs.compute_run(session, data_dir, customer, month, progress=ctx.progress)
+    crash.point("recalculation.after_files")
     ctx.progress(Decimal("0.8"), "comparing with the published run")
     timings = dict(computed.timings)
     started = time.perf_counter()

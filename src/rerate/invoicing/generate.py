@@ -10,6 +10,7 @@ from rerate.billing.aggregates import invoice_groups
 from rerate.billing.eligibility import active_contract
 from rerate.billing.runs import current_run, read_daily, read_period_lines
 from rerate.invoicing import service
+from rerate.kit import crash
 from rerate.kit.errors import Conflict, Invalid
 from rerate.kit.periods import Month
 from rerate.models import Invoice, Node
@@ -46,6 +47,7 @@ def generate_for(
     if previous is not None:
         cancelled = service.retire(previous)
         session.flush()
+        crash.point("refresh.after_cancel")
     invoice = service.build_invoice(
         session,
         customer=customer,

@@ -509,4 +509,27 @@ def reap_expired(db: Database, *, now: datetime | None = None) -> list[int]:
     return reaped
 
 
+def release_abandoned(db: Database, job_id: int, fencing_token: int, why: str) -> bool:
+    """Fail a running job whose worker is known to be gone (`rerate check
+    --repair`), as the reaper does for an expired lease: the fencing token is
+    bumped so the old claim can write nothing. False if the job moved on
+    meanwhile (finished, or claimed again: another token)."""
+    with db.write_session() as s:
+        query = select(Job).where(
+            Job.id == job_id,
+            Job.status == JobStatus.RUNNING.value,
+            Job.fencing_token == fencing_token,
+        )
+        if not is_sqlite(s):
+            query = query.with_for_update(skip_locked=True)  # being published: leave it
+        job = s.scalars(query).first()
+        if job is None:
+            return False
+        _finish(job, JobStatus.FAILED, utcnow())
+        job.fencing_token += 1
+        job.error = (f"{why}; the previous published state is unchanged — run the job again")[:2000]
+    log.warning("released job %s: %s", job_id, why)
+    return True
+
+
 # --- reading -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from rerate.accounts.service import create_account, import_lookup, move_account
 from rerate.auth.permissions import Permission, Principal
+from rerate.kit import crash
 from rerate.kit.errors import Invalid
 from rerate.models import UsageImport
 from rerate.models.enums import AccountKind
@@ -144,6 +145,7 @@ def import_parsed(
         try:
             if plan.table.num_rows:
                 store.write_import(plan, record.id)
+            crash.point("import.after_files")
             # Commit here, under the lock: the files and the row that makes
             # them visible must appear together.
             session.commit()
