@@ -12,6 +12,7 @@ old claim out; nothing they did was published (docs/jobs.md, "Fencing").
 from __future__ import annotations
 
 import os
+import re
 import socket
 from datetime import datetime
 
@@ -24,16 +25,19 @@ from rerate.models.enums import JobStatus
 from rerate.operations.check import Check, CheckResult, Context, Finding
 
 
+# `worker.default_worker_id()`: host, process id, six random hex digits.
+_DEFAULT_ID = re.compile(r"^(?P<host>[^:]+):(?P<pid>\d+):[0-9a-f]{6}$")
+
+
 def _gone(owner: str) -> str | None:
     """Why the worker `owner` is known to be dead, or None when it may be alive."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    m = _DEFAULT_ID.match(owner)
+    if m is None or m["host"] != socket.gethostname():
         return None  # another host, or a worker named by hand: only its lease tells
     try:
-        os.kill(int(pid_text), 0)
+        os.kill(int(m["pid"]), 0)
     except ProcessLookupError:
-        return f"its process {pid_text} no longer exists on {host}"
+        return f"its process {m['pid']} no longer exists on {m['host']}"
     except PermissionError:
         return None  # exists, owned by another user
     return None
