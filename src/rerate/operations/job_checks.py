@@ -24,7 +24,6 @@ from rerate.models.base import utcnow
 from rerate.models.enums import JobStatus
 from rerate.operations.check import Check, CheckResult, Context, Finding
 
-
 # `worker.default_worker_id()`: host, process id, six random hex digits.
 _DEFAULT_ID = re.compile(r"^(?P<host>[^:]+):(?P<pid>\d+):[0-9a-f]{6}$")
 
