@@ -1,8 +1,8 @@
 """A worker process for the connection-loss tests: `python disconnect_worker.py <url> <lease s>`.
 
 Its handler holds a database session open on its first attempt, querying
-until the test terminates every backend connection (what a PostgreSQL
-restart does to a worker); on the second attempt it completes at once.
+until the test cuts every connection (what a PostgreSQL restart does to a
+worker); on the second attempt it completes at once.
 """
 
 from __future__ import annotations

@@ -57,6 +57,10 @@ class TcpProxy:
                 s.shutdown(socket.SHUT_RDWR)
 
     def _cut(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); close() alone would
+        # leave the socket listening until that call returns.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, []

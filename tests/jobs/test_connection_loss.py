@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from rerate.jobs.queue import claim
+from rerate.jobs.worker import Worker, start_in_thread
 from rerate.kit.db import Database, is_sqlite
-from rerate.models.enums import JobStatus
+from rerate.models.enums import JobStatus, JobType
 from tests.jobs.helpers import add_job, get_job, wait_for
 from tests.jobs.tcp_proxy import TcpProxy
 
@@ -116,3 +119,50 @@ def test_a_database_away_longer_than_the_lease_is_not_blamed_on_the_worker(
     assert job.error is not None
     assert job.error.startswith("attempt 1: database connection lost: "), job.error
     assert "stopped responding" not in job.error
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_after_an_outage_the_reaper_waits_a_lease_for_live_workers_to_renew(
+    database: Database, customer_id: int
+) -> None:
+    """Every lease runs out while the database is away, the live workers' too.
+    A worker back from an outage reaps nothing for one lease, so a worker that
+    is still rating has time to renew its lease rather than be failed as dead."""
+    if is_sqlite(database.engine):
+        pytest.skip("an embedded SQLite file has no server to restart")
+    url = make_url(database.url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    reaper_db = Database(via_proxy)
+    # An idle worker: it polls for cache syncs (there are none) every 50 ms.
+    reaper = Worker(
+        reaper_db,
+        handlers={JobType.CACHE_SYNC: lambda _ctx: {}},
+        worker_id="reaper",
+        lease_s=6,
+        poll_s=0.05,
+        expand=None,
+    )
+    thread, stop = start_in_thread(reaper)
+    try:
+        time.sleep(0.5)  # connected and polling
+        started = time.monotonic()
+        proxy.outage(1.0)
+        # A job whose lease runs out 1 s after the database is back, as a
+        # live worker's would if its heartbeat came late.
+        job_id = add_job(database, customer_id, "2025-08")
+        assert claim(database, worker_id="busy-host:1:abcdef", lease_s=1) is not None
+        time.sleep(max(0.0, started + 5.2 - time.monotonic()))
+        assert get_job(database, job_id).status == JobStatus.RUNNING  # not reaped yet
+        wait_for(
+            lambda: get_job(database, job_id).status == JobStatus.FAILED,
+            timeout=15,
+            what="the reaper to fail the job once its grace is over",
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        reaper_db.dispose()
+        proxy.close()
+    assert "stopped responding" in (get_job(database, job_id).error or "")

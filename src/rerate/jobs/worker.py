@@ -174,6 +174,9 @@ class Worker:
         # dead worker is noticed within lease + lease/3 (40 s by default).
         self.housekeeping_every_s = lease_s / 3
         self._last_housekeeping = float("-inf")
+        # After the database was unreachable, leases ran out everywhere: reap
+        # nothing until live workers' heartbeats have had a lease to renew theirs.
+        self._reap_after = float("-inf")
         # After a claim another job is likely ready: claim without looking first.
         self._busy = False
 
@@ -182,7 +185,8 @@ class Worker:
         if time.monotonic() - self._last_housekeeping < self.housekeeping_every_s:
             return
         self._last_housekeeping = time.monotonic()
-        queue.reap_expired(self.db)
+        if time.monotonic() >= self._reap_after:
+            queue.reap_expired(self.db)
         if self.expand is not None:
             fire_due_schedules(self.db, expand=self.expand, actor_label_for=self.actor_label_for)
 
@@ -266,6 +270,7 @@ class Worker:
             return None
         except Exception as exc:
             if disconnect.connection_lost(exc):
+                self._reap_after = time.monotonic() + self.lease_s  # as in run_forever
                 cause = disconnect.describe(exc)
                 log.warning("job %s (%s): %s", ctx.claimed.id, ctx.claimed.type, cause)
                 return ("connection_lost", cause)
@@ -295,6 +300,9 @@ class Worker:
                 failures += 1
                 wait = min(_BACKOFF_FIRST_S * 2 ** (failures - 1), _BACKOFF_MAX_S)
                 if disconnect.connection_lost(exc):
+                    # Every worker lost the database too, and its leases expired
+                    # meanwhile: a job whose worker is alive is not dead.
+                    self._reap_after = time.monotonic() + self.lease_s
                     log.warning(
                         "worker %s: %s; trying again in %.1f s",
                         self.worker_id,
