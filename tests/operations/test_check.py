@@ -321,3 +321,20 @@ def test_the_check_over_the_api_is_for_platform_operators_only(
         assert refused.status_code == 403, user
         assert refused.json()["error"] == "Forbidden"
     assert client.get("/api/v1/operations/check").status_code == 401
+
+
+def test_repair_does_not_re_rate_everything_when_the_data_directory_is_elsewhere(
+    installation: Installation, database: Database, data_dir: Path, tmp_path: Path
+):
+    moved = tmp_path / "moved"
+    data_dir.rename(moved)  # the database now points at directories that are not there
+    data_dir.mkdir()
+    problems = failing(check(database, data_dir))
+    assert len(problems["published_runs"]) == 3  # A1x Aug and Sep, A1y Aug
+    report = repair(Context(database, data_dir))
+    assert report.repaired == [
+        "no recalculation queued: none of the 3 published runs' directories exists; "
+        "is RERATE_DATA_DIR the data directory this database was used with?"
+    ]
+    with database.session() as s:
+        assert s.scalar(select(Job).where(Job.status == "queued")) is None

@@ -83,8 +83,17 @@ def published_runs(ctx: Context) -> CheckResult:
 
 
 def queue_recalculations(ctx: Context, _result: CheckResult) -> list[str]:
+    current = _current_runs(ctx)
+    if len(current) > 1 and not any(Path(r.path).is_dir() for r in current):
+        # Not damage: the data directory is not the one the database was used
+        # with (restored elsewhere, a wrong RERATE_DATA_DIR). Re-rating every
+        # period with today's rules would hide that.
+        return [
+            f"no recalculation queued: none of the {len(current)} published runs' directories "
+            "exists; is RERATE_DATA_DIR the data directory this database was used with?"
+        ]
     done = []
-    for run in _current_runs(ctx):
+    for run in current:
         if not run_files.problems(run, deep=ctx.deep):
             continue
         try:
