@@ -10,11 +10,12 @@ from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
 from rerate.catalog.endpoints import router as catalog
 from rerate.invoicing.endpoints import router as invoices
+from rerate.operations.endpoints import router as operations
 from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
 from rerate.usage.endpoints import router as usage
 
 # Every POST accepts an Idempotency-Key (api/idempotency.py).
 api_router = APIRouter(dependencies=[Depends(idempotency)])
-for router in (auth, tenancy, accounts, settings, usage, billing, catalog, invoices):
+for router in (auth, tenancy, accounts, settings, usage, billing, catalog, invoices, operations):
     api_router.include_router(router)

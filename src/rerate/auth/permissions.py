@@ -24,6 +24,7 @@ class Permission(StrEnum):
     GENERATE_INVOICES = "generate_invoices"  # generate and issue invoices
     MANAGE_SETTINGS = "manage_settings"
     MANAGE_USERS = "manage_users"  # users, role assignments, API keys
+    OPERATIONS = "operations"  # platform only: `rerate check` over the API
 
 
 _ALL = frozenset(Permission)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from rerate.accounts.service import ownerships_overlapping
 from rerate.auth.permissions import Permission, Principal
+from rerate.billing import run_files
 from rerate.billing.eligibility import active_contract
 from rerate.billing.runs import current_run
 from rerate.kit.errors import Invalid, NotFound
@@ -71,12 +71,14 @@ def call_billing(
 
 
 def _rated_row(run: BillingRun, record_id: str, account_id: int) -> dict[str, Any] | None:
-    dataset = ds.dataset(Path(run.path) / "rated", format="parquet")
     # Stored ids are scoped to their account (usage/resolve.py); a caller may
     # give the id as its source sent it or as stored.
     ids = sorted({record_id, scoped_record_id(account_id, record_id)})
-    table = dataset.to_table(
-        filter=(ds.field("account_id") == account_id) & ds.field("record_id").isin(ids)
+    table = run_files.scan_rated(
+        run,
+        lambda dataset: dataset.to_table(
+            filter=(ds.field("account_id") == account_id) & ds.field("record_id").isin(ids)
+        ),
     )
     rows = table.to_pylist()
     return rows[0] if rows else None

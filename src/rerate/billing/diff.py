@@ -1,5 +1,8 @@
 """The diff of a recalculation: per account and SKU or destination, old and new
-quantity and amount, plus totals. Computed from two runs' daily rows."""
+quantity and amount, plus totals. Computed from two runs' daily rows.
+
+When the previous run's files are missing or damaged the old values are
+unknown: they are left empty (not zero) and the TOTAL row says why."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from rerate.billing.aggregates import item_aggregates
+from rerate.billing.run_files import RunUnreadable
 from rerate.billing.runs import read_daily
 from rerate.kit.errors import NotFound
 from rerate.models import BillingRun, Job
@@ -26,7 +30,19 @@ def _groups(run: BillingRun | None) -> dict[Key, tuple[Decimal, Decimal]]:
 
 
 def diff_rows(old: BillingRun | None, new: BillingRun) -> list[dict[str, object]]:
-    before, after = _groups(old), _groups(new)
+    return diff_runs(old, new)[0]
+
+
+def diff_runs(
+    old: BillingRun | None, new: BillingRun
+) -> tuple[list[dict[str, object]], str | None]:
+    """The rows, and why the old values are unknown (None: they are known)."""
+    unreadable = None
+    try:
+        before = _groups(old)
+    except RunUnreadable as exc:
+        before, unreadable = {}, str(exc.extra.get("problem", exc.detail))
+    after = _groups(new)
     rows: list[dict[str, object]] = []
     zero = (Decimal(0), Decimal(0))
     for key in sorted(before.keys() | after.keys()):
@@ -35,17 +51,17 @@ def diff_rows(old: BillingRun | None, new: BillingRun) -> list[dict[str, object]
             {
                 "account_id": key[0],
                 "item": key[1],
-                "old_quantity": oq,
+                "old_quantity": None if unreadable else oq,
                 "new_quantity": nq,
-                "old_amount": oa,
+                "old_amount": None if unreadable else oa,
                 "new_amount": na,
-                "delta_amount": na - oa,
+                "delta_amount": None if unreadable else na - oa,
             }
         )
-    return rows
+    return rows, unreadable
 
 
-def diff_csv(rows: list[dict[str, object]]) -> str:
+def diff_csv(rows: list[dict[str, object]], unreadable: str | None = None) -> str:
     out = io.StringIO()
     fields = [
         "account_id",
@@ -58,24 +74,30 @@ def diff_csv(rows: list[dict[str, object]]) -> str:
     ]
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    totals = {f: Decimal(0) for f in fields[2:]}
+    totals: dict[str, Decimal | None] = {f: Decimal(0) for f in fields[2:]}
     for row in rows:
         writer.writerow(
             {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in row.items()}
         )
-        for f in totals:
-            totals[f] += row[f]  # type: ignore[operator]
+        for f, total in totals.items():
+            value = row[f]
+            totals[f] = None if total is None or value is None else total + value  # type: ignore[operator]
+    note = f"previous run unreadable: {unreadable}; old values unknown" if unreadable else ""
     writer.writerow(
-        {"account_id": "TOTAL", "item": "", **{k: format(v, "f") for k, v in totals.items()}}
+        {
+            "account_id": "TOTAL",
+            "item": note,
+            **{k: "" if v is None else format(v, "f") for k, v in totals.items()},
+        }
     )
     return out.getvalue()
 
 
-def save_diff(path: Path, rows: list[dict[str, object]]) -> Path:
+def save_diff(path: Path, rows: list[dict[str, object]], unreadable: str | None = None) -> Path:
     """Write the diff next to the other job outputs (once; a retry rewrites it whole)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(diff_csv(rows))
+    tmp.write_text(diff_csv(rows, unreadable))
     tmp.replace(path)
     return path
 

@@ -30,9 +30,11 @@ import pyarrow.parquet as pq
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from rerate.billing import run_files
 from rerate.billing.aggregates import cache_aggregates
 from rerate.billing.eligibility import active_contract
 from rerate.billing.plan_builder import build_plan
+from rerate.kit import crash
 from rerate.kit.audit import record
 from rerate.kit.errors import NotFound
 from rerate.kit.periods import Month
@@ -61,6 +63,8 @@ class ComputedRun:
     net_total: Decimal
     list_total: Decimal
     summary: dict[str, Any]
+    # SHA-256 of the run's manifest.json (sizes and checksums of its files).
+    manifest_sha256: str | None = None
     # Seconds per step (plan, read, rate, write, fingerprint), for the job's result.
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -111,6 +115,7 @@ def compute_run(
         if progress:
             progress(0.7, "rated")
         writer.finish(result)
+        manifest_sha256 = writer.manifest_sha256
     clock.lap("write")
     totals = result.summary.totals.get(contract.currency)
     summary = output.summary_dict(result.summary)
@@ -127,6 +132,7 @@ def compute_run(
         net_total=totals.total if totals else Decimal(0),
         list_total=totals.usage_list if totals else Decimal(0),
         summary=summary,
+        manifest_sha256=manifest_sha256,
         timings=clock.laps,
     )
 
@@ -238,9 +244,15 @@ def record_run(
 ) -> tuple[BillingRun, bool]:
     """Record `computed` as the next version; (run, created). When the content
     equals the current run's, the new files are removed and the current run
-    is returned with created=False."""
+    is returned with created=False, unless the current run's files are
+    missing or damaged: then the new run replaces it (this is how a
+    recalculation repairs a period)."""
     current = current_run(session, computed.customer_id, computed.period)
-    if current is not None and current.fingerprint == computed.fingerprint:
+    if (
+        current is not None
+        and current.fingerprint == computed.fingerprint
+        and not run_files.problems(current, deep=True)
+    ):
         shutil.rmtree(computed.path, ignore_errors=True)
         return current, False
     version = (
@@ -266,6 +278,7 @@ def record_run(
         net_total=computed.net_total,
         list_total=computed.list_total,
         summary=json.dumps(computed.summary, default=str),
+        manifest_sha256=computed.manifest_sha256,
     )
     session.add(run)
     session.flush()
@@ -298,6 +311,7 @@ def publish(session: Session, run: BillingRun) -> BillingRun | None:
     run.published_at = utcnow()
     session.flush()
     rebuild_cache(session, run.customer_id, run.period)
+    crash.point("publish.in_transaction")
     record(
         session,
         "publish",
@@ -309,36 +323,25 @@ def publish(session: Session, run: BillingRun) -> BillingRun | None:
     return previous
 
 
-def _read_file(path: Path) -> pa.Table:
-    """One Parquet file, whole. `ParquetFile` skips the dataset set-up of
-    `pq.read_table` (about a millisecond a call: an invoice refresh reads two
-    small files per job), and a small file is decoded on this thread."""
-    with pq.ParquetFile(path) as file:
-        return file.read(use_threads=file.metadata.num_rows > 100_000)
-
-
 def _read_daily_at(path: Path) -> pa.Table:
     # Runs written before the daily rows were streamed as parts hold one file.
     single = path / "daily.parquet"
     if single.exists():
-        return _read_file(single)
-    parts = sorted((path / "daily").glob("part-*.parquet"))  # a run has at least one
-    if len(parts) == 1:
-        return _read_file(parts[0])
-    return pa.concat_tables([_read_file(p) for p in parts])
+        return pq.read_table(single)
+    return pa.concat_tables(
+        [pq.read_table(p) for p in sorted((path / "daily").glob("part-*.parquet"))]
+    )
 
 
-def read_daily(run: BillingRun) -> pa.Table:
-    return _read_daily_at(Path(run.path))
+# Reading goes through run_files: checked against the run's manifest, and a
+# missing or damaged file is a RunUnreadable naming it.
+read_daily = run_files.read_daily
+read_period_lines = run_files.read_period_lines
 
 
 def read_rated(run: BillingRun) -> pa.Table:
     # The engine writes the per-row table as parts (rated/part-*.parquet).
-    return pq.read_table(Path(run.path) / "rated", columns=["account_id", "status"])
-
-
-def read_period_lines(run: BillingRun) -> pa.Table:
-    return _read_file(Path(run.path) / "period_lines.parquet")
+    return run_files.read_rated(run, columns=["account_id", "status"])
 
 
 def rebuild_cache(session: Session, customer_id: int, period: str) -> int:

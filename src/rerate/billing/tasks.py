@@ -23,12 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.billing import runs
-from rerate.billing.diff import diff_rows, save_diff
+from rerate.billing.diff import diff_runs, save_diff
 from rerate.billing.eligibility import Ineligible, check_period
 from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
 from rerate.jobs.schedules import Target, resolve_period_rule
 from rerate.jobs.worker import JobContext
+from rerate.kit import crash
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import NotFound
 from rerate.kit.periods import Month
@@ -63,6 +64,7 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
     with ctx.db.session() as session:
         customer = _eligible_customer(session, claimed)
         computed = runs.compute_run(session, data_dir, customer, month, progress=ctx.progress)
+    crash.point("recalculation.after_files")
     ctx.progress(Decimal("0.8"), "comparing with the published run")
     timings = dict(computed.timings)
     started = time.perf_counter()
@@ -71,8 +73,10 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         queue.fenced(session, claimed)
         before = runs.current_run(session, claimed.customer_id, claimed.period)
         run, created = runs.record_run(session, computed, job_id=claimed.id)
-        rows = diff_rows(before, run)
-        diff_path = save_diff(Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows)
+        # An unreadable previous run (files missing or damaged) does not stop
+        # the recalculation that rebuilds it: its old values are unknown.
+        rows, unreadable = diff_runs(before, run)
+        diff_path = save_diff(Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows, unreadable)
         timings["diff"] = round(time.perf_counter() - started, 3)
         published = created and not claimed.dry_run
         if published:
@@ -94,6 +98,7 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             "total_after": computed.net_total,
             "delta": computed.net_total - total_before,
             "changed_items": sum(1 for r in rows if r["delta_amount"] != 0),
+            "previous_run_unreadable": unreadable,
             "diff_path": str(diff_path),
             # Seconds per step: plan, read, rate, write, fingerprint (outside
             # any transaction), then diff and publish (record, switch, cache)

@@ -42,6 +42,7 @@ def _startup(ctx: typer.Context) -> None:
         ctx.with_resource(audit_context(context.cli_actor()))
 
 
+from rerate.cli.check import check  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
@@ -52,6 +53,7 @@ app.command("demo")(demo)
 app.command("recalc")(recalc)
 app.command("refresh")(refresh)
 app.command("cache-sync")(cache_sync)
+app.command("check")(check)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rate_app, name="rate")
 

@@ -12,6 +12,7 @@ from rerate.billing.aggregates import invoice_groups
 from rerate.billing.eligibility import Operation, active_contract, check_period
 from rerate.billing.runs import current_run, read_daily, read_period_lines
 from rerate.invoicing import service
+from rerate.kit import crash
 from rerate.kit.errors import Conflict, Invalid
 from rerate.models import Invoice, Node
 from rerate.models.enums import InvoiceStatus
@@ -78,6 +79,7 @@ def generate_for(
     if previous is not None:
         cancelled = service.retire(previous)
         session.flush()
+        crash.point("refresh.after_cancel")
     invoice = service.build_invoice(
         session,
         customer=customer,

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rerate.billing.eligibility import Operation, check_period
+from rerate.invoicing.digest import issued_digest
+from rerate.kit import crash
 from rerate.kit.audit import record
 from rerate.kit.errors import Conflict, Invalid, NotFound
 from rerate.kit.money import RoundingMode, round_money
@@ -227,7 +229,19 @@ def issue(session: Session, invoice: Invoice) -> Invoice:
     series.next_number += 1
     invoice.status = InvoiceStatus.ISSUED.value
     invoice.issued_at = utcnow()
-    record(session, "issue", "invoices", invoice.id, number=invoice.number)
+    # The digest of what the customer is sent, append-only in the audit log:
+    # `rerate check` compares issued invoices with it.
+    record(
+        session,
+        "issue",
+        "invoices",
+        invoice.id,
+        number=invoice.number,
+        total=invoice.total,
+        digest=issued_digest(invoice),
+    )
+    session.flush()
+    crash.point("issue.after_number")
     return invoice
 
 

@@ -37,6 +37,10 @@ from rerate.models.jobs import Job
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 30
+# A job whose attempt lost its database connection runs again once: the
+# first attempt plus one retry. Its effects are idempotent (see docs/jobs.md).
+CONNECTION_LOSS_ATTEMPTS = 2
+RETRY_DELAY = timedelta(seconds=1)
 _PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _ACTIVE = [s.value for s in ACTIVE_JOB_STATUSES]
 _NOTE_MAX = 200  # Job.progress_note is String(200)
@@ -324,7 +328,7 @@ def fenced(session: Session, claimed: ClaimedJob) -> None:
     _fenced_job(session, claimed)
 
 
-def _fenced_job(session: Session, claimed: ClaimedJob) -> Job:
+def _fenced_job(session: Session, claimed: ClaimedJob, *, allow_expired: bool = False) -> Job:
     query = select(Job).where(Job.id == claimed.id).execution_options(populate_existing=True)
     if not is_sqlite(session):
         query = query.with_for_update()
@@ -338,7 +342,7 @@ def _fenced_job(session: Session, claimed: ClaimedJob) -> Job:
         )
     if job.status != JobStatus.RUNNING.value:
         raise FencingError(f"job {job.id} is {job.status}, no longer running")
-    if job.lease_expires_at is not None and job.lease_expires_at <= utcnow():
+    if not allow_expired and job.lease_expires_at is not None and job.lease_expires_at <= utcnow():
         raise FencingError(f"job {job.id}'s lease expired at {_when(job.lease_expires_at)}")
     return job
 
@@ -393,6 +397,38 @@ def fail(db: Database, claimed: ClaimedJob, error: str) -> None:
         job = _fenced_job(s, claimed)
         _finish(job, JobStatus.FAILED, utcnow())
         job.error = error
+
+
+def retry_after_connection_loss(db: Database, claimed: ClaimedJob, cause: str) -> bool:
+    """The attempt failed because the database connection was lost: queue the
+    job again (True) unless it has had its `CONNECTION_LOSS_ATTEMPTS`, then
+    fail it with the cause (False). Fenced like `fail`.
+
+    The cause is kept in `error` ("attempt 1: database connection lost: ...;
+    retried automatically") even when the retry completes, so the log says
+    what happened. Nothing was published by the failed attempt: publishing
+    and "Complete" commit together, and a commit that did happen leaves the
+    job Complete, which this then refuses to touch (`FencingError`).
+
+    An expired lease is accepted here: the server was unreachable for a while
+    and nothing was published, so putting the job back is still true.
+    """
+    with db.write_session() as s:
+        job = _fenced_job(s, claimed, allow_expired=True)
+        now = utcnow()
+        if job.attempts >= CONNECTION_LOSS_ATTEMPTS:
+            earlier = f"; earlier: {job.error}" if job.error else ""
+            _finish(job, JobStatus.FAILED, now)
+            job.error = f"{cause} (attempt {job.attempts} of {CONNECTION_LOSS_ATTEMPTS}{earlier})"
+            return False
+        job.status = JobStatus.QUEUED.value
+        job.lease_owner = None
+        job.lease_expires_at = None
+        job.run_after = now + RETRY_DELAY
+        job.progress = Decimal("0.00")
+        job.progress_note = "queued again after a lost database connection"
+        job.error = f"attempt {job.attempts}: {cause}; retried automatically"
+        return True
 
 
 def mark_cancelled(db: Database, claimed: ClaimedJob) -> None:
@@ -471,6 +507,29 @@ def reap_expired(db: Database, *, now: datetime | None = None) -> list[int]:
     for job_id in reaped:
         log.warning("reaped job %s: its worker stopped responding", job_id)
     return reaped
+
+
+def release_abandoned(db: Database, job_id: int, fencing_token: int, why: str) -> bool:
+    """Fail a running job whose worker is known to be gone (`rerate check
+    --repair`), as the reaper does for an expired lease: the fencing token is
+    bumped so the old claim can write nothing. False if the job moved on
+    meanwhile (finished, or claimed again: another token)."""
+    with db.write_session() as s:
+        query = select(Job).where(
+            Job.id == job_id,
+            Job.status == JobStatus.RUNNING.value,
+            Job.fencing_token == fencing_token,
+        )
+        if not is_sqlite(s):
+            query = query.with_for_update(skip_locked=True)  # being published: leave it
+        job = s.scalars(query).first()
+        if job is None:
+            return False
+        _finish(job, JobStatus.FAILED, utcnow())
+        job.fencing_token += 1
+        job.error = (f"{why}; the previous published state is unchanged — run the job again")[:2000]
+    log.warning("released job %s: %s", job_id, why)
+    return True
 
 
 # --- reading -------------------------------------------------------------------------------

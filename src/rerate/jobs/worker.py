@@ -6,6 +6,12 @@ It reports progress with `ctx.progress(fraction, note)` and calls
 cancel and `LeaseLost` when the job was taken away. A background thread
 renews the lease every `lease_s / 3` seconds, so a long step that reports
 nothing does not lose the job; only a dead or frozen process does.
+
+A lost database connection (a PostgreSQL restart) is not the job's fault: the
+attempt is recorded with that cause and the job queued again once
+(`queue.retry_after_connection_loss`); recording an outcome waits for the
+server to come back; the poll loop backs off and reconnects (the engine's
+`pool_pre_ping` replaces dead pooled connections) instead of exiting.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from rerate.jobs.schedules import (
     default_expand,
     fire_due_schedules,
 )
+from rerate.kit import disconnect
 from rerate.kit.db import Database
 from rerate.models.enums import JobType
 
@@ -46,6 +53,9 @@ log = logging.getLogger(__name__)
 # progress() writes to the database at most this often; the heartbeat thread
 # flushes the latest value in between. Handlers may call it in a tight loop.
 _PROGRESS_MIN_INTERVAL_S = 1.0
+# While the database is unreachable: the first wait, and the longest.
+_BACKOFF_FIRST_S = 0.5
+_BACKOFF_MAX_S = 10.0
 
 
 class JobContext:
@@ -164,6 +174,9 @@ class Worker:
         # dead worker is noticed within lease + lease/3 (40 s by default).
         self.housekeeping_every_s = lease_s / 3
         self._last_housekeeping = float("-inf")
+        # After the database was unreachable, leases ran out everywhere: reap
+        # nothing until live workers' heartbeats have had a lease to renew theirs.
+        self._reap_after = float("-inf")
         # After a claim another job is likely ready: claim without looking first.
         self._busy = False
 
@@ -172,7 +185,8 @@ class Worker:
         if time.monotonic() - self._last_housekeeping < self.housekeeping_every_s:
             return
         self._last_housekeeping = time.monotonic()
-        queue.reap_expired(self.db)
+        if time.monotonic() >= self._reap_after:
+            queue.reap_expired(self.db)
         if self.expand is not None:
             fire_due_schedules(self.db, expand=self.expand, actor_label_for=self.actor_label_for)
 
@@ -193,29 +207,55 @@ class Worker:
         return True
 
     def run_claimed(self, claimed: ClaimedJob) -> None:
-        """Run one claimed job to its outcome (complete, failed, cancelled or left alone)."""
+        """Run one claimed job to its outcome (complete, failed, cancelled,
+        queued again after a lost connection, or left alone)."""
         ctx = JobContext(claimed, self.db, lease_s=self.lease_s)
         beat = _Heartbeat(ctx, self.lease_s / 3)
         beat.start()
         log.info("job %s (%s) started, token %s", claimed.id, claimed.type, claimed.fencing_token)
         try:
             outcome = self._call(ctx)
+            if outcome is not None:
+                # The heartbeat keeps the lease while the outcome waits for a
+                # database that is coming back.
+                self._record(ctx, *outcome)
         finally:
             beat.stop()
-        try:
-            if outcome is None:
+
+    def _record(self, ctx: JobContext, kind: str, value: Any) -> None:
+        """Write the outcome; retried while the database connection is lost
+        (each write is fenced, so one that did commit is not done twice)."""
+        claimed = ctx.claimed
+        deadline = time.monotonic() + max(2 * self.lease_s, 30)
+        delay = _BACKOFF_FIRST_S
+        while True:
+            try:
+                if kind == "complete":
+                    if not ctx.completed:
+                        queue.complete(self.db, claimed, value)
+                elif kind == "cancelled":
+                    queue.mark_cancelled(self.db, claimed)
+                elif kind == "connection_lost":
+                    if queue.retry_after_connection_loss(self.db, claimed, value):
+                        kind = "queued again after a lost database connection"
+                else:
+                    queue.fail(self.db, claimed, value)
+                log.info("job %s %s", claimed.id, kind)
                 return
-            kind, value = outcome
-            if kind == "complete":
-                if not ctx.completed:
-                    queue.complete(self.db, claimed, value)
-            elif kind == "cancelled":
-                queue.mark_cancelled(self.db, claimed)
-            else:
-                queue.fail(self.db, claimed, value)
-            log.info("job %s %s", claimed.id, kind)
-        except LeaseLost as exc:
-            log.warning("job %s: could not record its outcome: %s", claimed.id, exc)
+            except LeaseLost as exc:
+                log.warning("job %s: could not record its outcome: %s", claimed.id, exc)
+                return
+            except Exception as exc:
+                if not disconnect.connection_lost(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning(
+                    "job %s: %s; recording its outcome again in %.1f s",
+                    claimed.id,
+                    disconnect.describe(exc),
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX_S)
 
     def _call(self, ctx: JobContext) -> tuple[str, Any] | None:
         handler = self.handlers[ctx.claimed.type]
@@ -229,6 +269,11 @@ class Worker:
             log.warning("job %s: lease lost, stopping: %s", ctx.claimed.id, exc)
             return None
         except Exception as exc:
+            if disconnect.connection_lost(exc):
+                self._reap_after = time.monotonic() + self.lease_s  # as in run_forever
+                cause = disconnect.describe(exc)
+                log.warning("job %s (%s): %s", ctx.claimed.id, ctx.claimed.type, cause)
+                return ("connection_lost", cause)
             log.exception("job %s (%s) failed", ctx.claimed.id, ctx.claimed.type)
             return ("failed", f"{type(exc).__name__}: {exc}")
         if not isinstance(result, dict):
@@ -238,16 +283,36 @@ class Worker:
         return ("complete", result)
 
     def run_forever(self, stop_event: threading.Event) -> None:
-        """Run jobs until `stop_event` is set; a running job is finished first."""
+        """Run jobs until `stop_event` is set; a running job is finished first.
+
+        A failing poll (the database is restarting) is retried with a growing
+        wait, up to `_BACKOFF_MAX_S`, rather than ending the worker.
+        """
         log.info("worker %s started (lease %ss)", self.worker_id, self.lease_s)
+        failures = 0
         while not stop_event.is_set():
             try:
                 busy = self.run_once()
-            except Exception:
-                # The database went away for a moment: wait and try again
-                # rather than killing the worker.
-                log.exception("worker %s: poll failed", self.worker_id)
-                busy = False
+                if failures:
+                    log.info("worker %s: database reachable again", self.worker_id)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                wait = min(_BACKOFF_FIRST_S * 2 ** (failures - 1), _BACKOFF_MAX_S)
+                if disconnect.connection_lost(exc):
+                    # Every worker lost the database too, and its leases expired
+                    # meanwhile: a job whose worker is alive is not dead.
+                    self._reap_after = time.monotonic() + self.lease_s
+                    log.warning(
+                        "worker %s: %s; trying again in %.1f s",
+                        self.worker_id,
+                        disconnect.describe(exc),
+                        wait,
+                    )
+                else:
+                    log.exception("worker %s: poll failed", self.worker_id)
+                stop_event.wait(max(wait, self.poll_s))
+                continue
             if not busy:
                 stop_event.wait(self.poll_s)
         log.info("worker %s stopped", self.worker_id)

@@ -7,6 +7,7 @@ than falling back to an SQLite file under the working directory.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.env == "production" and not self.database_url:
             raise ValueError("RERATE_DATABASE_URL must be set in production")
+        if self.env == "production" and os.environ.get("RERATE_CRASH_AT"):
+            # Crash points (kit/crash.py) are for tests; kit.crash ignores them
+            # in production anyway, but a stray one says the host is misconfigured.
+            raise ValueError("RERATE_CRASH_AT is for tests and is refused in production")
         return self
 
     @property

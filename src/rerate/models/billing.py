@@ -37,6 +37,9 @@ class BillingRun(Base):
     net_total: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
     list_total: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
     summary: Mapped[str] = mapped_column(Text, default="{}")  # JSON, money as strings
+    # SHA-256 of the run's manifest.json, which lists every file's size and
+    # SHA-256 (billing/run_files.py); null for runs written before manifests.
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

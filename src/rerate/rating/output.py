@@ -5,6 +5,7 @@
     <directory>/daily/part-N.parquet  the daily billing rows (same parts)
     <directory>/period_lines.parquet  support fee, commitment, credits, ...
     <directory>/summary.json          counts and totals, money as strings
+    <directory>/manifest.json         every other file's size and SHA-256, written last
 
 Everything is written into a hidden sibling directory first and renamed into
 place in one `os.rename`, so a reader sees either no run or a complete one; an
@@ -14,9 +15,11 @@ recalculation writes a new run).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +32,9 @@ from rerate.kit.durable import sync_dir, sync_file
 from rerate.kit.money import money_str
 from rerate.rating.engine import RUN_FILE_OMITS, RatingResult, RatingSummary
 
-FILES = ("rated", "daily", "period_lines.parquet", "summary.json")
+FILES = ("rated", "daily", "period_lines.parquet", "summary.json", "manifest.json")
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
 # Rows per rated part: Parquet encoding is single-threaded per file, so large
 # runs are written as several parts concurrently.
 PART_ROWS = 2_000_000
@@ -91,7 +96,8 @@ def _layout(schema: pa.Schema) -> dict[str, Any]:
     return {"column_encoding": delta, "use_dictionary": dictionary, "compression": compression}
 
 
-def _write_parquet(table: pa.Table, path: Path, statistics: bool | list[str]) -> None:
+def _write_parquet(table: pa.Table, path: Path, statistics: bool | list[str]) -> dict[str, Any]:
+    """Write one file; its manifest entry (size and SHA-256)."""
     pq.write_table(
         table,
         path,
@@ -99,8 +105,23 @@ def _write_parquet(table: pa.Table, path: Path, statistics: bool | list[str]) ->
         row_group_size=1 << 20,
         **_layout(table.schema),
     )
+    # Hashed while its pages are still in the page cache (the sync drops them).
+    entry = file_entry(path)
     # On disk before the run can be published (finish syncs the directories).
     sync_file(path, drop_cache=True)
+    return entry
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    """A manifest entry: size in bytes and SHA-256 of the file's content.
+    hashlib releases the GIL on large blocks, so parts hash in parallel."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def _file_columns(rated: pa.Table) -> pa.Table:
@@ -126,6 +147,11 @@ class RunWriter:
         (self.staging / "rated").mkdir(parents=True)
         (self.staging / "daily").mkdir()
         self._streamed = False
+        # Relative name -> size and SHA-256, for manifest.json; parts arrive
+        # from the engine's threads.
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._entries_lock = threading.Lock()
+        self.manifest_sha256: str | None = None  # set by finish()
 
     def __enter__(self) -> RunWriter:
         return self
@@ -138,8 +164,13 @@ class RunWriter:
         """Rated and daily rows of chunk `index` as part-<index>.parquet (thread-safe)."""
         self._streamed = True
         name = f"part-{index:05d}.parquet"
-        _write_parquet(_file_columns(rated), self.staging / "rated" / name, _RATED_STATS)
-        _write_parquet(daily, self.staging / "daily" / name, _DAILY_STATS)
+        self._write(_file_columns(rated), f"rated/{name}", _RATED_STATS)
+        self._write(daily, f"daily/{name}", _DAILY_STATS)
+
+    def _write(self, table: pa.Table, name: str, statistics: bool | list[str]) -> None:
+        entry = _write_parquet(table, self.staging / name, statistics)
+        with self._entries_lock:
+            self._entries[name] = entry
 
     def finish(self, result: RatingResult) -> Path:
         staging = self.staging
@@ -154,34 +185,31 @@ class RunWriter:
         with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
             jobs = [
                 pool.submit(
-                    _write_parquet,
+                    self._write,
                     _file_columns(rated.slice(i * step, step)),
-                    staging / "rated" / f"part-{i:05d}.parquet",
+                    f"rated/part-{i:05d}.parquet",
                     _RATED_STATS,
                 )
                 for i in range(0 if self._streamed else parts)
             ]
             if not self._streamed:
                 jobs.append(
-                    pool.submit(
-                        _write_parquet,
-                        result.daily,
-                        staging / "daily" / "part-00000.parquet",
-                        _DAILY_STATS,
-                    )
+                    pool.submit(self._write, result.daily, "daily/part-00000.parquet", _DAILY_STATS)
                 )
-            jobs.append(
-                pool.submit(
-                    _write_parquet, result.period_lines, staging / "period_lines.parquet", True
-                )
-            )
+            jobs.append(pool.submit(self._write, result.period_lines, "period_lines.parquet", True))
             for job in jobs:
                 job.result()
-        with open(staging / "summary.json", "w", encoding="utf-8") as fh:
-            json.dump(summary_dict(result.summary), fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        summary = (json.dumps(summary_dict(result.summary), indent=2) + "\n").encode()
+        _write_small(staging / "summary.json", summary)
+        self._entries["summary.json"] = {
+            "bytes": len(summary),
+            "sha256": hashlib.sha256(summary).hexdigest(),
+        }
+        # Last: it vouches for every other file, and the database records its
+        # hash with the run (billing/run_files.py reads runs against it).
+        manifest = manifest_bytes(self._entries)
+        _write_small(staging / MANIFEST, manifest)
+        self.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
         for folder in (staging / "rated", staging / "daily", staging):
             sync_dir(folder)
         # rename() of a directory is atomic on POSIX: readers never see a
@@ -190,6 +218,19 @@ class RunWriter:
         os.rename(staging, self.target)
         sync_dir(self.target.parent)  # the rename, before the caller publishes
         return self.target
+
+
+def manifest_bytes(entries: dict[str, dict[str, Any]]) -> bytes:
+    """manifest.json's content: files sorted by name, so equal runs hash equally."""
+    body = {"version": MANIFEST_VERSION, "files": dict(sorted(entries.items()))}
+    return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _write_small(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_run(result: RatingResult, directory: str | Path) -> Path:

@@ -27,6 +27,7 @@ from rerate.accounts.service import (
     ownership_windows,
 )
 from rerate.auth.permissions import Permission, Principal
+from rerate.kit import crash
 from rerate.kit.errors import Invalid
 from rerate.models import UsageImport
 from rerate.models.enums import AccountKind
@@ -201,6 +202,7 @@ def import_parsed(
         try:
             if plan.table.num_rows:
                 store.write_import(plan, record.id)
+            crash.point("import.after_files")
             # Commit here, under the lock: the files and the row that makes
             # them visible must appear together.
             session.commit()

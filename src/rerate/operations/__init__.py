@@ -1,0 +1,2 @@
+"""Operations: `rerate check [--repair]`, the invariants between the database
+and the data directory (docs/operations.md)."""
