@@ -62,7 +62,8 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         before = runs.current_run(session, claimed.customer_id, claimed.period)
         run, created = runs.record_run(session, computed, job_id=claimed.id)
         rows = diff_rows(before, run)
-        diff_path = save_diff(Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows)
+        diff_file = f"diffs/job-{claimed.id}.csv"
+        save_diff(Path(data_dir) / diff_file, rows)
         timings["diff"] = round(time.perf_counter() - started, 3)
         published = created and not claimed.dry_run
         if published:
@@ -84,7 +85,9 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             "total_after": computed.net_total,
             "delta": computed.net_total - total_before,
             "changed_items": sum(1 for r in rows if r["delta_amount"] != 0),
-            "diff_path": str(diff_path),
+            # Relative to the data directory: results are shown to callers,
+            # who have no business knowing where the server keeps its files.
+            "diff_file": diff_file,
             # Seconds per step: plan, read, rate, write, fingerprint (outside
             # any transaction), then diff and publish (record, switch, cache)
             # in the fenced one; the commit follows.
