@@ -17,13 +17,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rerate.auth import throttle
 from rerate.auth.secrets import new_token, token_hash, verify_password
 from rerate.auth.throttle import Lock, ThrottlePolicy
 from rerate.kit.audit import Actor, record, set_session_actor
 from rerate.kit.db import Database
-from rerate.kit.errors import TooManyAttempts, Unauthenticated
+from rerate.kit.errors import RerateError, TooManyAttempts, Unauthenticated
 from rerate.models import User, WebSession
 from rerate.models.base import utcnow
 
@@ -71,52 +72,62 @@ def log_in(
     if lock is not None:
         raise _too_many(lock, now)
 
-    ok = verify_password(password_hash, password) and user_id is not None
-
-    error: Exception | None = None
-    with db.write_session() as session:
-        # Another attempt may have locked the account while this one verified.
-        lock = throttle.active_lock(session, keys, now) if ok else None
-        if not ok:
-            failure = throttle.note_failure(session, policy, email=email, client=client, now=now)
-            set_session_actor(session, ANONYMOUS)
-            record(
-                session,
-                "login_failed",
-                "users",
-                user_id or "",
-                email=email[:320],
-                client=client,
-                known_user=user_id is not None,
-            )
-            for new_lock in failure.started:
-                record(
-                    session,
-                    "lockout",
-                    "login_throttle",
-                    new_lock.key[:64],
-                    client=client,
-                    until=new_lock.until,
-                )
-            error = _too_many(failure.lock, now) if failure.lock else Unauthenticated(WRONG)
-        elif lock is not None:
-            error = _too_many(lock, now)
-        else:
-            assert user_id is not None
-            throttle.note_success(session, email=email)
-            user = session.get(User, user_id)
-            assert user is not None
-            token = new_token()
-            session.add(
-                WebSession(
-                    user_id=user.id,
-                    token_hash=token_hash(token),
-                    expires_at=now + timedelta(seconds=max_age_s),
-                )
-            )
-            user.last_login_at = now
-            set_session_actor(session, Actor(user.id, user.email))
-            record(session, "login", "users", user.id, client=client)
-    if error is not None:
+    if not verify_password(password_hash, password) or user_id is None:
+        with db.write_session() as session:
+            error = _count_failure(session, policy, email, client, user_id, now)
         raise error
+    with db.write_session() as session:
+        outcome = _open_session(session, keys, user_id, client, max_age_s, now)
+    if isinstance(outcome, TooManyAttempts):
+        raise outcome
+    return outcome
+
+
+def _count_failure(
+    session: Session,
+    policy: ThrottlePolicy,
+    email: str,
+    client: str,
+    user_id: int | None,
+    now: datetime,
+) -> RerateError:
+    """Count and audit a failed login; the error to answer with (committed first)."""
+    failure = throttle.note_failure(session, policy, email=email, client=client, now=now)
+    set_session_actor(session, ANONYMOUS)
+    record(
+        session,
+        "login_failed",
+        "users",
+        user_id or "",
+        email=email[:320],
+        client=client,
+        known_user=user_id is not None,
+    )
+    for lock in failure.started:
+        record(session, "lockout", "login_throttle", lock.key[:64], client=client, until=lock.until)
+    return _too_many(failure.lock, now) if failure.lock else Unauthenticated(WRONG)
+
+
+def _open_session(
+    session: Session, keys: list[str], user_id: int, client: str, max_age_s: int, now: datetime
+) -> tuple[User, str] | TooManyAttempts:
+    # Another attempt may have locked the account while this one verified.
+    lock = throttle.active_lock(session, keys, now)
+    if lock is not None:
+        return _too_many(lock, now)
+    user = session.get(User, user_id)
+    if user is None:  # deleted while the password was being verified
+        raise Unauthenticated(WRONG)
+    throttle.note_success(session, email=user.email)
+    token = new_token()
+    session.add(
+        WebSession(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            expires_at=now + timedelta(seconds=max_age_s),
+        )
+    )
+    user.last_login_at = now
+    set_session_actor(session, Actor(user.id, user.email))
+    record(session, "login", "users", user.id, client=client)
     return user, token

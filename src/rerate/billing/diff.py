@@ -83,7 +83,7 @@ def diff_csv_for_job(session: Session, job: Job, data_dir: Path) -> str:
     # `diff_file` is relative to the data directory; results written before
     # that carried an absolute `diff_path`.
     name = result.get("diff_file") or result.get("diff_path")
-    path = Path(data_dir) / name if name else None
+    path = Path(data_dir) / str(name) if name else None
     if path is None or not path.is_file():
         raise NotFound("this job has no diff (only finished recalculations have one)")
     return path.read_text()

@@ -67,9 +67,17 @@ class Writer:
 
     def __init__(self, fh: IO[str], *, lineterminator: str = "\n") -> None:
         self._writer = csv.writer(fh, lineterminator=lineterminator)
+        # The csv module quotes a field holding a line break only if the break
+        # is in `lineterminator`: a lone CR in a "\n" file would go out bare
+        # and split the row in a spreadsheet. Rows with one are fully quoted.
+        self._quoting_all = csv.writer(fh, lineterminator=lineterminator, quoting=csv.QUOTE_ALL)
 
     def writerow(self, values: Iterable[object]) -> None:
-        self._writer.writerow([cell(v) for v in values])
+        cells = [cell(v) for v in values]
+        if any("\r" in c or "\n" in c for c in cells):
+            self._quoting_all.writerow(cells)
+        else:
+            self._writer.writerow(cells)
 
     def writerows(self, rows: Iterable[Iterable[object]]) -> None:
         for values in rows:
