@@ -13,10 +13,10 @@ public routes say they need neither.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -51,15 +51,13 @@ def _is_public(route: Any) -> bool:
 def install_openapi_security(app: FastAPI) -> None:
     """Wrap `app.openapi` so the schema names the Bearer scheme (and the cookie)."""
 
+    build = app.openapi  # FastAPI's own, which caches in app.openapi_schema
+
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
+        cached = app.openapi_schema is not None
+        schema = build()
+        if cached:
+            return schema
         schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         schema["security"] = [{"bearer": []}, {"session": []}]
         public = {path for path, route in iter_api_routes(app.routes) if _is_public(route)}
@@ -67,13 +65,12 @@ def install_openapi_security(app: FastAPI) -> None:
             if path in public:
                 for operation in operations.values():
                     operation["security"] = []
-        app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def docs_page(static_url: Any) -> HTMLResponse:
+def docs_page(static_url: Callable[[str], str]) -> HTMLResponse:
     css = html.escape(static_url("swagger-ui/swagger-ui.css"))
     bundle = html.escape(static_url("swagger-ui/swagger-ui-bundle.js"))
     start = html.escape(static_url("swagger-ui/rerate-docs.js"))
