@@ -13,9 +13,13 @@ from sqlalchemy import text
 
 from rerate import __version__
 from rerate.api import deps
+from rerate.api.csrf import CrossSiteGuard
+from rerate.api.docs import install_docs, install_openapi_security
+from rerate.api.headers import SecurityHeaders
 from rerate.api.idempotency import IdempotencyMiddleware, Replay
 from rerate.kit.db import Database
 from rerate.kit.errors import RerateError
+from rerate.kit.redact import scrub
 from rerate.kit.settings import Settings, get_settings
 
 
@@ -54,6 +58,9 @@ def create_app(
         version=__version__,
         description="Billing engine: usage import, rating, recalculation, invoices.",
         lifespan=lifespan,
+        # /docs is served from vendored assets (rerate.api.docs); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -69,9 +76,13 @@ def create_app(
 
     @app.exception_handler(RerateError)
     async def _rerate_error(_request: Request, exc: RerateError) -> JSONResponse:
-        body = {"error": exc.code, "detail": exc.detail, **exc.extra}
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        body = scrub({"error": exc.code, "detail": exc.detail, **exc.extra})
+        headers: dict[str, str] = {}
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if "retry_after_s" in exc.extra:
+            headers["Retry-After"] = str(exc.extra["retry_after_s"])
+        return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -119,4 +130,11 @@ def create_app(
 
     app.include_router(web_router)
     app.mount("/static", static_files(), name="static")
+
+    install_docs(app)
+    install_openapi_security(app)
+    # The last added is the outermost: headers go on everything, including
+    # the guard's refusals.
+    app.add_middleware(CrossSiteGuard, prefix="/api/")
+    app.add_middleware(SecurityHeaders)
     return app

@@ -22,6 +22,8 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from rerate.auth import service as auth
+from rerate.auth.login import log_in
+from rerate.auth.throttle import ThrottlePolicy
 from rerate.cli import context
 from rerate.cli.demo import demo
 from rerate.demo import DEMO_PASSWORD, DemoSummary, load_demo
@@ -334,15 +336,21 @@ def test_demo_logins_can_log_in(loaded: Loaded) -> None:
         "voice@example.com",
         "customer@example.com",
     }
-    with loaded.db.session() as session:
-        for login in loaded.summary.logins:
-            assert login.password == DEMO_PASSWORD
-            user, token = auth.login(session, login.email, login.password, max_age_s=60)
+    for login in loaded.summary.logins:
+        assert login.password == DEMO_PASSWORD
+        user, token = log_in(
+            loaded.db,
+            login.email,
+            login.password,
+            client="127.0.0.1",
+            max_age_s=60,
+            policy=ThrottlePolicy(),
+        )
+        assert user.email == login.email
+        with loaded.db.session() as session:  # after the login committed
             principal = auth.authenticate_session(session, token)
-            assert [(g.role.value, g.node_id) for g in principal.grants] == [
-                (login.role, session.scalars(select(Node.id).where(Node.name == login.node)).one())
-            ]
-            assert user.email == login.email
+            node_id = session.scalars(select(Node.id).where(Node.name == login.node)).one()
+            assert [(g.role.value, g.node_id) for g in principal.grants] == [(login.role, node_id)]
 
 
 def test_loading_twice_is_refused(loaded: Loaded, tmp_path: Path) -> None:

@@ -38,15 +38,23 @@ def test_secrets_never_reach_the_audit_log(database: Database):
     """Key, password and session-token hashes are secrets: the log says that they
     were set or changed, never their value."""
     from rerate.auth import service as auth
+    from rerate.auth.login import log_in
     from rerate.auth.secrets import hash_password
+    from rerate.auth.throttle import ThrottlePolicy
     from rerate.models import ApiKey, User, WebSession
 
     with audit_context(Actor(1, "admin@example.com")), database.session() as s:
         user = auth.create_user(s, "eve@example.com", name="Eve", password="correct-horse-9")
         key, _secret = auth.create_api_key(s, user, name="ci")
         user_id, key_id = user.id, key.id
-    with database.session() as s:
-        auth.login(s, "eve@example.com", "correct-horse-9", max_age_s=3600)
+    log_in(
+        database,
+        "eve@example.com",
+        "correct-horse-9",
+        client="127.0.0.1",
+        max_age_s=3600,
+        policy=ThrottlePolicy(),
+    )
     with audit_context(Actor(1, "admin@example.com")), database.session() as s:
         user = s.get(User, user_id)
         assert user is not None

@@ -44,42 +44,11 @@ from tests.world import World, build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPO = Path(__file__).resolve().parents[2]
 JOB_TIMEOUT_MS = 30_000
 # Chromium logs every 4xx answer; these are the ones the scenarios provoke on purpose
 # (an inline validation error, the 403 page).
 EXPECTED_ERRORS = re.compile(r"^Failed to load resource: .* status of (403|409|422)\b")
-
-
-def _require_browser() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    reason = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get("RERATE_TEST_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason}; RERATE_TEST_REQUIRE_BROWSER=1 makes this a failure")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 # --- the live server ---------------------------------------------------------------------------

@@ -5,17 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from rerate.api.client import client_address
 from rerate.api.deps import (
     SESSION_COOKIE,
     AuthenticatedPrincipal,
     Public,
     SessionDep,
     UserManager,
+    get_db,
     get_settings_dep,
 )
 from rerate.api.idempotency import keep_no_answer
 from rerate.auth import service
+from rerate.auth.login import log_in
 from rerate.auth.permissions import ROLE_PERMISSIONS, Permission
+from rerate.auth.throttle import ThrottlePolicy
 from rerate.kit.errors import Forbidden
 from rerate.kit.settings import Settings
 from rerate.models.enums import Role
@@ -41,16 +45,31 @@ class MeOut(BaseModel):
     grants: list[GrantOut]
 
 
-@router.post("/auth/login", dependencies=[Depends(Public())])
+@router.post(
+    "/auth/login",
+    dependencies=[Depends(Public())],
+    responses={
+        401: {"description": "Wrong email or password."},
+        429: {"description": "Too many failed logins; see the Retry-After header."},
+    },
+)
 def login(
     body: LoginIn,
+    request: Request,
     response: Response,
-    session: SessionDep,
     settings: Settings = Depends(get_settings_dep),
 ) -> dict[str, str]:
-    """Opens a web session (cookie `rerate_session`, HttpOnly, SameSite=Lax)."""
-    user, token = service.login(
-        session, body.email, body.password, max_age_s=settings.session_max_age_s
+    """Opens a web session (cookie `rerate_session`, HttpOnly, SameSite=Lax).
+
+    Throttled per account and per client address: after too many wrong
+    passwords the answer is 429 with `Retry-After`, even for the right one."""
+    user, token = log_in(
+        get_db(request),
+        body.email,
+        body.password,
+        client=client_address(request),
+        max_age_s=settings.session_max_age_s,
+        policy=ThrottlePolicy.from_settings(settings),
     )
     response.set_cookie(
         SESSION_COOKIE,
@@ -69,7 +88,7 @@ def logout(
 ) -> dict[str, str]:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        service.logout(session, token)
+        service.logout(session, token, client=client_address(request))
     response.delete_cookie(SESSION_COOKIE)
     return {"status": "ok"}
 
@@ -89,7 +108,9 @@ def me(principal: AuthenticatedPrincipal) -> MeOut:
 class UserIn(BaseModel):
     email: str = Field(min_length=3, max_length=320)
     name: str = Field(min_length=1, max_length=200)
-    password: str | None = Field(default=None, min_length=8)
+    password: str | None = Field(
+        default=None, max_length=1024, description="None: the user logs in with API keys only."
+    )
     role: Role
     node_id: int
 
@@ -101,14 +122,25 @@ class UserOut(BaseModel):
 
 
 @router.post("/users", status_code=201)
-def create_user(body: UserIn, session: SessionDep, principal: UserManager) -> UserOut:
+def create_user(
+    body: UserIn,
+    session: SessionDep,
+    principal: UserManager,
+    settings: Settings = Depends(get_settings_dep),
+) -> UserOut:
     node = get_node(session, principal, body.node_id, Permission.MANAGE_USERS)
     if (
         Role(body.role) in (Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE)
         and not principal.is_platform()
     ):
         raise Forbidden("only platform administrators grant platform roles")
-    user = service.create_user(session, body.email, name=body.name, password=body.password)
+    user = service.create_user(
+        session,
+        body.email,
+        name=body.name,
+        password=body.password,
+        min_password_length=settings.password_min_length,
+    )
     service.assign_role(session, user, role=Role(body.role), node=node)
     return UserOut(id=user.id, email=user.email, name=user.name)
 

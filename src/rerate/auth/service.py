@@ -7,13 +7,13 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from rerate.auth import passwords
 from rerate.auth.permissions import Grant, Principal
 from rerate.auth.secrets import (
     API_KEY_PREFIX,
     hash_password,
     new_token,
     token_hash,
-    verify_password,
 )
 from rerate.kit.audit import record
 from rerate.kit.errors import Conflict, Invalid, NotFound, Unauthenticated
@@ -32,10 +32,20 @@ ROLE_NODE_KINDS: dict[Role, frozenset[NodeKind]] = {
 }
 
 
-def create_user(session: Session, email: str, *, name: str, password: str | None) -> User:
+def create_user(
+    session: Session,
+    email: str,
+    *,
+    name: str,
+    password: str | None,
+    min_password_length: int = passwords.MIN_LENGTH,
+) -> User:
+    """A user; `password` None makes one that logs in with API keys only."""
     email = email.strip().lower()
     if "@" not in email:
         raise Invalid(f"not an email address: {email!r}")
+    if password is not None:
+        passwords.check_password(password, email=email, min_length=min_password_length)
     if session.scalar(select(User).where(User.email == email)) is not None:
         raise Conflict(f"a user {email} exists already")
     user = User(email=email, name=name, password_hash=hash_password(password) if password else None)
@@ -110,24 +120,6 @@ def note_api_key_use(session: Session, key_id: int) -> None:
     )
 
 
-def login(session: Session, email: str, password: str, *, max_age_s: int) -> tuple[User, str]:
-    """Check a password and open a web session; returns the cookie token."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.active or not verify_password(user.password_hash, password):
-        raise Unauthenticated("wrong email or password")
-    token = new_token()
-    session.add(
-        WebSession(
-            user_id=user.id,
-            token_hash=token_hash(token),
-            expires_at=utcnow() + timedelta(seconds=max_age_s),
-        )
-    )
-    user.last_login_at = utcnow()
-    record(session, "login", "users", user.id)
-    return user, token
-
-
 def authenticate_session(session: Session, token: str) -> Principal:
     ws = session.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
     if ws is None or ws.expires_at <= utcnow():
@@ -138,7 +130,10 @@ def authenticate_session(session: Session, token: str) -> Principal:
     return principal_for(session, user, via="session")
 
 
-def logout(session: Session, token: str) -> None:
+def logout(session: Session, token: str, *, client: str) -> None:
+    """End the web session; the audit entry names the session's user (the
+    caller sets the session's actor) and the client address."""
     ws = session.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
     if ws is not None:
+        record(session, "logout", "users", ws.user_id, client=client)
         session.delete(ws)

@@ -6,7 +6,6 @@ unknown: they are left empty (not zero) and the TOTAL row says why."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from decimal import Decimal
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from rerate.billing.aggregates import item_aggregates
 from rerate.billing.run_files import RunUnreadable
 from rerate.billing.runs import read_daily
+from rerate.kit import csvout
 from rerate.kit.errors import NotFound
 from rerate.models import BillingRun, Job
 
@@ -72,7 +72,7 @@ def diff_csv(rows: list[dict[str, object]], unreadable: str | None = None) -> st
         "new_amount",
         "delta_amount",
     ]
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer = csvout.DictWriter(out, fields)
     writer.writeheader()
     totals: dict[str, Decimal | None] = {f: Decimal(0) for f in fields[2:]}
     for row in rows:
@@ -102,10 +102,14 @@ def save_diff(path: Path, rows: list[dict[str, object]], unreadable: str | None 
     return path
 
 
-def diff_csv_for_job(session: Session, job: Job) -> str:
+def diff_csv_for_job(session: Session, job: Job, data_dir: Path) -> str:
     """The diff a recalculation job stored with its result."""
+    del session  # the job row carries everything needed
     result = json.loads(job.result) if job.result else {}
-    diff_path = result.get("diff_path")
-    if not diff_path or not Path(diff_path).exists():
+    # `diff_file` is relative to the data directory; results written before
+    # that carried an absolute `diff_path`.
+    name = result.get("diff_file") or result.get("diff_path")
+    path = Path(data_dir) / str(name) if name else None
+    if path is None or not path.is_file():
         raise NotFound("this job has no diff (only finished recalculations have one)")
-    return Path(diff_path).read_text()
+    return path.read_text()

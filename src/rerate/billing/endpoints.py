@@ -173,10 +173,12 @@ def cancel_job(
 
 
 @router.get("/jobs/{job_id}/diff.csv")
-def job_diff(job_id: int, session: SessionDep, principal: BillingUtilitiesAdmin) -> Response:
+def job_diff(
+    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
+) -> Response:
     """Per account and SKU or destination: old and new quantity and amount."""
     job, _ = views.get_job(session, principal, job_id)
-    body = diff_csv_for_job(session, job)
+    body = diff_csv_for_job(session, job, request.app.state.settings.data_dir)
     return Response(
         body,
         media_type="text/csv",

@@ -76,7 +76,8 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         # An unreadable previous run (files missing or damaged) does not stop
         # the recalculation that rebuilds it: its old values are unknown.
         rows, unreadable = diff_runs(before, run)
-        diff_path = save_diff(Path(data_dir) / "diffs" / f"job-{claimed.id}.csv", rows, unreadable)
+        diff_file = f"diffs/job-{claimed.id}.csv"
+        save_diff(Path(data_dir) / diff_file, rows, unreadable)
         timings["diff"] = round(time.perf_counter() - started, 3)
         published = created and not claimed.dry_run
         if published:
@@ -99,7 +100,9 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             "delta": computed.net_total - total_before,
             "changed_items": sum(1 for r in rows if r["delta_amount"] != 0),
             "previous_run_unreadable": unreadable,
-            "diff_path": str(diff_path),
+            # Relative to the data directory: results are shown to callers,
+            # who have no business knowing where the server keeps its files.
+            "diff_file": diff_file,
             # Seconds per step: plan, read, rate, write, fingerprint (outside
             # any transaction), then diff and publish (record, switch, cache)
             # in the fenced one; the commit follows.

@@ -153,11 +153,16 @@ def users_create(
     node_id: int = typer.Option(..., help="The tenancy node the role is held on."),
     name: str = typer.Option("", help="Display name."),
     password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        help="At least RERATE_PASSWORD_MIN_LENGTH (10) characters; not a common password.",
     ),
 ) -> None:
     """Create a user holding ROLE on NODE_ID."""
     from rerate.auth import service
+    from rerate.kit.errors import Invalid
     from rerate.models import Node
     from rerate.models.enums import Role
 
@@ -165,7 +170,17 @@ def users_create(
         node = session.get(Node, node_id)
         if node is None:
             raise typer.BadParameter(f"no node {node_id}", param_hint="--node-id")
-        user = service.create_user(session, email, name=name or email, password=password)
+        try:
+            user = service.create_user(
+                session,
+                email,
+                name=name or email,
+                password=password,
+                min_password_length=context.settings().password_min_length,
+            )
+        except Invalid as exc:  # a refused password or email: say why, no traceback
+            console.print(f"error: {exc.detail}")
+            raise typer.Exit(1) from None
         service.assign_role(session, user, role=Role(role), node=node)
         console.print(f"created user {user.email} (id {user.id}) as {role} on {node.name}")
 

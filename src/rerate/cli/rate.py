@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 
+from rerate.kit import csvout
 from rerate.kit.periods import Month
 from rerate.rating.e164 import NumberingRules
 from rerate.rating.engine import RatingResult, rate
@@ -121,7 +122,7 @@ def _write(result: RatingResult, out: Path, run_dir: Path | None) -> None:
                 for name, col in zip(table.column_names, table.columns, strict=True)
             }
         )
-        pacsv.write_csv(plain, out)
+        pacsv.write_csv(csvout.escape_arrow(plain), out)  # SKUs come from usage files
     if run_dir is not None:
         try:
             write_run(result, run_dir)

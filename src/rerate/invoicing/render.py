@@ -3,12 +3,12 @@ re-computed, so the documents match the database to the cent."""
 
 from __future__ import annotations
 
-import csv
 import io
 from decimal import Decimal
 
 from fpdf import FPDF
 
+from rerate.kit import csvout
 from rerate.models import Invoice, Node
 
 
@@ -23,7 +23,7 @@ def _qty(quantity: Decimal) -> str:
 
 def to_csv(invoice: Invoice) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvout.Writer(out)
     writer.writerow(
         [
             "invoice",
@@ -49,9 +49,9 @@ def to_csv(invoice: Invoice) -> str:
                 line.position,
                 line.kind,
                 line.description,
-                format(line.quantity, "f"),
+                line.quantity,
                 line.unit,
-                format(line.amount, "f"),
+                line.amount,
                 invoice.currency,
             ]
         )
@@ -66,7 +66,7 @@ def to_csv(invoice: Invoice) -> str:
             "Total",
             "",
             "",
-            format(invoice.total, "f"),
+            invoice.total,
             invoice.currency,
         ]
     )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Permission, Principal
 from rerate.kit.errors import NotFound
+from rerate.kit.redact import scrub, without_paths
 from rerate.models import Job, Node
 from rerate.models.base import utcnow
 from rerate.models.enums import REASON_LABELS, JobStatus, JobType, ReasonCode
@@ -40,8 +41,16 @@ def format_duration(seconds: int | None) -> str:
     return f"{h}h {m:02d}m {s:02d}s" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
 
 
+def _public_result(result: Any) -> Any:
+    """A job's result as callers see it: no server paths (results stored before
+    `diff_file` carried an absolute `diff_path`)."""
+    if not isinstance(result, dict):
+        return result
+    return scrub({k: v for k, v in result.items() if not k.endswith("_path")})
+
+
 def job_view(job: Job, customer_name: str, children: list[int] | None = None) -> dict[str, Any]:
-    result = json.loads(job.result) if job.result else None
+    result = _public_result(json.loads(job.result)) if job.result else None
     seconds = duration_seconds(job)
     return {
         "id": job.id,
@@ -64,7 +73,7 @@ def job_view(job: Job, customer_name: str, children: list[int] | None = None) ->
         "finished_at": job.finished_at,
         "duration_seconds": seconds,
         "duration": format_duration(seconds),
-        "error": job.error,
+        "error": without_paths(job.error) if job.error else job.error,
         "progress": format(job.progress, "f") if isinstance(job.progress, Decimal) else "0",
         "progress_note": job.progress_note,
         "result": result,

@@ -42,3 +42,9 @@ class Conflict(RerateError):
 
 class Invalid(RerateError):
     status_code = 422
+
+
+class TooManyAttempts(RerateError):
+    """Refused for now (login throttling); `retry_after_s` says for how long."""
+
+    status_code = 429

@@ -32,6 +32,24 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `rerate serve` binds to.")
     port: int = Field(8000, description="Port `rerate serve` listens on.")
     session_max_age_s: int = Field(8 * 3600, description="Lifetime of a web session, seconds.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong passwords for one account within the window before it locks."
+    )
+    login_address_max_failures: int = Field(
+        20,
+        ge=1,
+        description="Failed logins from one client address within the window before it locks.",
+    )
+    login_window_s: int = Field(900, ge=1, description="Window failed logins are counted in, s.")
+    login_lockout_s: int = Field(
+        900,
+        ge=1,
+        description="First lockout, seconds; each further one in a row lasts twice as long.",
+    )
+    login_lockout_max_s: int = Field(86400, ge=1, description="Longest lockout, seconds.")
+    password_min_length: int = Field(
+        10, ge=8, description="Shortest password accepted when one is set (users CLI and API)."
+    )
     in_process_worker: bool = Field(
         True, description="`rerate serve` also runs one job worker in-process."
     )

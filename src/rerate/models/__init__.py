@@ -7,6 +7,7 @@ from rerate.models.billing import BillingCacheRow, BillingRun, CurrentRun
 from rerate.models.contracts import Contract, ContractRule, CustomLineItem, Setting
 from rerate.models.invoicing import Invoice, InvoiceLine, InvoiceSeries
 from rerate.models.jobs import Job, JobSchedule, ScheduleOccurrence
+from rerate.models.login import LoginThrottle
 from rerate.models.pricing import (
     AccountProfile,
     ConsumptionProfile,
@@ -45,6 +46,7 @@ __all__ = [
     "InvoiceSeries",
     "Job",
     "JobSchedule",
+    "LoginThrottle",
     "Node",
     "PriceBook",
     "PriceBookVersion",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from rerate.api.deps import SessionDep, UsageImporter
+from rerate.kit import csvout
 from rerate.kit.errors import Invalid
 from rerate.models import UsageImport
 from rerate.usage import service
@@ -103,12 +104,10 @@ def upload_import(
 
 
 def _read_rejects(path: Path) -> list[dict[str, object]]:
-    import csv
-
     if not path.exists():
         return []
-    with path.open(newline="") as fh:
-        return [dict(row) for row in csv.DictReader(fh)]
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [dict(row) for row in csvout.read_dicts(fh)]
 
 
 class RecordsIn(BaseModel):

@@ -8,10 +8,11 @@ it bad (`ImportRejected`); with `skip_bad_rows` the bad rows are set aside as
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from rerate.kit import csvout
 
 
 class UsageImportError(Exception):
@@ -62,7 +63,7 @@ def write_rejects_csv(path: Path, rejects: Iterable[RejectedRow]) -> int:
     """Write rejects as CSV (`file,line,column,reason,raw`); return the row count."""
     count = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = csvout.Writer(fh, lineterminator="\r\n")
         writer.writerow(REJECTS_HEADER)
         for r in rejects:
             writer.writerow((r.file, r.line, r.column or "", r.reason, r.raw))

@@ -13,7 +13,6 @@ session cookie is SameSite=Lax as well).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -36,6 +35,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
+from rerate.api.client import client_address
+from rerate.api.csrf import SAFE_METHODS, same_origin
 from rerate.api.deps import (
     SESSION_COOKIE,
     AuthenticatedPrincipal,
@@ -50,15 +51,27 @@ from rerate.api.deps import (
     get_settings_dep,
 )
 from rerate.auth import service as auth
+from rerate.auth.login import log_in
 from rerate.auth.permissions import Permission, Principal
+from rerate.auth.throttle import ThrottlePolicy
 from rerate.billing import eligibility, utilities
 from rerate.billing.call_billing import call_billing
 from rerate.billing.diff import diff_csv_for_job
 from rerate.invoicing import endpoints as invoicing_api
 from rerate.invoicing import service as invoicing
 from rerate.jobs import queue, views
+from rerate.kit import csvout
 from rerate.kit.audit import Actor, set_session_actor
-from rerate.kit.errors import Conflict, Forbidden, Invalid, NotFound, RerateError, Unauthenticated
+from rerate.kit.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RerateError,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from rerate.kit.redact import without_paths
 from rerate.kit.settings import Settings
 from rerate.models import Account
 from rerate.models.enums import (
@@ -79,11 +92,10 @@ INVOICE_PAGE_SIZE = 50
 DIFF_PREVIEW_ROWS = 50
 POLL_EVERY = "2s"
 _PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # htmx reads its configuration from this meta tag: no eval, no inline <style>
-# (the CSP below forbids both), and swap 409/422 answers: they carry the form
-# re-rendered with its inline error.
+# (the CSP, rerate.api.headers.PAGE_CSP, forbids both), and swap 409/422
+# answers: they carry the form re-rendered with its inline error.
 HTMX_CONFIG = json.dumps(
     {
         "allowEval": False,
@@ -100,16 +112,6 @@ HTMX_CONFIG = json.dumps(
     },
     separators=(",", ":"),
 )
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
 
 # Reasons in the order people look for them; "Other" last.
 REASON_ORDER = [
@@ -135,9 +137,10 @@ def static_files() -> StaticFiles:
 
 
 def _fingerprints() -> dict[str, str]:
+    static = WEB_DIR / "static"
     return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:10]
-        for p in (WEB_DIR / "static").iterdir()
+        p.relative_to(static).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:10]
+        for p in static.rglob("*")
         if p.is_file()
     }
 
@@ -243,19 +246,7 @@ def render(
     )
 
 
-# --- the route class: errors as HTML, same-origin writes, security headers -------------------
-
-
-def _same_origin(request: Request) -> bool:
-    """Browsers say where a request comes from: `Sec-Fetch-Site` (all current ones), else
-    `Origin`. Neither header (curl, scripts) is not a cross-site browser request."""
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        return site in ("same-origin", "none")
-    origin = request.headers.get("origin")
-    if not origin:
-        return True
-    return origin == f"{request.url.scheme}://{request.url.netloc}"
+# --- the route class: errors as HTML, same-origin writes ------------------------------------
 
 
 def is_htmx(request: Request) -> bool:
@@ -300,7 +291,7 @@ def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
         {
             "status_code": status_code,
             "title": _ERROR_TITLES.get(status_code, "Error"),
-            "detail": detail,
+            "detail": without_paths(detail),
         },
         status_code=status_code,
     )
@@ -336,7 +327,7 @@ class WebRoute(APIRoute):
 
         async def route(request: Request) -> Response:
             response: Response
-            if request.method not in _SAFE_METHODS and not _same_origin(request):
+            if request.method not in SAFE_METHODS and not same_origin(request):
                 response = error_page(request, 403, "Cross-site requests are refused.")
             else:
                 try:
@@ -349,8 +340,6 @@ class WebRoute(APIRoute):
                     response = error_page(request, 404, _sentence(exc.detail))
                 except RequestValidationError:
                     response = error_page(request, 404, "There is nothing at this address.")
-            for key, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(key, value)
             if response.media_type == "text/html" or "text/html" in response.headers.get(
                 "content-type", ""
             ):
@@ -374,7 +363,6 @@ def login_form(request: Request, next_: Annotated[str, Query(alias="next")] = "/
 @router.post("/login", dependencies=[Depends(Public())])
 def login_submit(
     request: Request,
-    session: SessionDep,
     settings: Annotated[Settings, Depends(get_settings_dep)],
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -382,16 +370,29 @@ def login_submit(
 ) -> Response:
     target = safe_next(next_)
     try:
-        _user, token = auth.login(session, email, password, max_age_s=settings.session_max_age_s)
-    except Unauthenticated as exc:
-        session.rollback()
+        # Commits on its own (the session row must exist before the browser
+        # follows the redirect; a failure must be counted although it fails).
+        _user, token = log_in(
+            get_db(request),
+            email,
+            password,
+            client=client_address(request),
+            max_age_s=settings.session_max_age_s,
+            policy=ThrottlePolicy.from_settings(settings),
+        )
+    except (Unauthenticated, TooManyAttempts) as exc:
+        headers = (
+            {"Retry-After": str(exc.extra["retry_after_s"])}
+            if isinstance(exc, TooManyAttempts)
+            else None
+        )
         return render(
             request,
             "login.html",
             {"next": target, "email": email, "error": _sentence(exc.detail)},
-            status_code=401,
+            status_code=exc.status_code,
+            headers=headers,
         )
-    session.commit()  # the session row must exist before the browser follows the redirect
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -408,7 +409,7 @@ def login_submit(
 def logout(request: Request, session: SessionDep, _principal: AuthenticatedPrincipal) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        auth.logout(session, token)
+        auth.logout(session, token, client=client_address(request))
         session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
@@ -814,14 +815,18 @@ def _result_rows(result: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _diff_preview(session: Any, job: Any) -> dict[str, Any] | None:
+def _data_dir(request: Request) -> Path:
+    return Path(request.app.state.settings.data_dir)
+
+
+def _diff_preview(session: Any, job: Any, data_dir: Path) -> dict[str, Any] | None:
     if job.type != JobType.RECALCULATION.value or job.status != JobStatus.COMPLETE.value:
         return None
     try:
-        text = diff_csv_for_job(session, job)
+        text = diff_csv_for_job(session, job, data_dir)
     except NotFound:
         return None
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = list(csvout.read_dicts(io.StringIO(text)))
     total = next((r for r in rows if r.get("account_id") == "TOTAL"), None)
     body = [r for r in rows if r.get("account_id") != "TOTAL"]
     ids = {int(r["account_id"]) for r in body[:DIFF_PREVIEW_ROWS] if r["account_id"].isdigit()}
@@ -855,6 +860,7 @@ def _job_context(
     principal: Principal,
     job_id: int,
     *,
+    data_dir: Path,
     message: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
@@ -873,7 +879,7 @@ def _job_context(
         "currency": (view["result"] or {}).get("currency", ""),
         "parent": parent,
         "children": _related(session, principal, view["children"]),
-        "diff": _diff_preview(session, job),
+        "diff": _diff_preview(session, job, data_dir),
         "message": message,
         "error": error,
     }
@@ -883,7 +889,7 @@ def _job_context(
 def job_page(
     job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
-    ctx = _job_context(session, principal, job_id)
+    ctx = _job_context(session, principal, job_id, data_dir=_data_dir(request))
     return render(request, "job.html", {"active": "utilities", **ctx})
 
 
@@ -892,7 +898,8 @@ def job_panel(
     job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """The live part of the job page; it polls itself while the job is queued or running."""
-    return render(request, "_job_panel.html", _job_context(session, principal, job_id))
+    ctx = _job_context(session, principal, job_id, data_dir=_data_dir(request))
+    return render(request, "_job_panel.html", ctx)
 
 
 @router.post("/billing/jobs/{job_id}/cancel")
@@ -915,7 +922,9 @@ def job_cancel(
             )
     except Conflict as exc:
         error, status_code = _sentence(exc.detail), exc.status_code
-    ctx = _job_context(session, principal, job_id, message=message, error=error)
+    ctx = _job_context(
+        session, principal, job_id, data_dir=_data_dir(request), message=message, error=error
+    )
     return render(request, "_job_panel.html", ctx, status_code=status_code)
 
 
