@@ -13,9 +13,12 @@ from sqlalchemy import text
 
 from rerate import __version__
 from rerate.api import deps
+from rerate.api import errors as api_errors
+from rerate.api.limits import BodyLimit
 from rerate.kit.db import Database
 from rerate.kit.errors import RerateError
 from rerate.kit.settings import Settings, get_settings
+from rerate.usage import uploads
 
 
 def create_app(
@@ -29,6 +32,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Uploads a killed or crashed process of this host left behind.
+        uploads.sweep(settings.data_dir, at_startup=True)
         stop = None
         if in_process_worker:
             from rerate.billing.tasks import expand_schedule, handlers
@@ -56,6 +61,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
 
     @app.exception_handler(RerateError)
     async def _rerate_error(_request: Request, exc: RerateError) -> JSONResponse:
@@ -73,6 +83,8 @@ def create_app(
         return JSONResponse(
             {"error": "ValidationError", "detail": detail, "errors": errors}, status_code=422
         )
+
+    api_errors.install(app)
 
     @app.get("/health", dependencies=[Depends(deps.Public())], tags=["operations"])
     def health(request: Request) -> JSONResponse:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from rerate.accounts import service
 from rerate.api.deps import SessionDep, Viewer
+from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
 from rerate.models import Account
 
@@ -48,7 +49,7 @@ class AccountOut(BaseModel):
 
 @router.get("/accounts")
 def list_accounts(
-    session: SessionDep, principal: Viewer, customer_id: int | None = None
+    session: SessionDep, principal: Viewer, customer_id: Id | None = None
 ) -> dict[str, object]:
     if customer_id is not None:
         from rerate.tenancy.service import get_customer
@@ -61,5 +62,5 @@ def list_accounts(
 
 
 @router.get("/accounts/{account_id}")
-def get_account(account_id: int, session: SessionDep, principal: Viewer) -> AccountOut:
+def get_account(account_id: Id, session: SessionDep, principal: Viewer) -> AccountOut:
     return AccountOut.of(service.get_account(session, principal, account_id))

@@ -13,6 +13,7 @@ from rerate.api.deps import (
     UserManager,
     get_settings_dep,
 )
+from rerate.api.fields import Id
 from rerate.auth import service
 from rerate.auth.permissions import ROLE_PERMISSIONS, Permission
 from rerate.kit.errors import Forbidden
@@ -90,7 +91,7 @@ class UserIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     password: str | None = Field(default=None, min_length=8)
     role: Role
-    node_id: int
+    node_id: Id
 
 
 class UserOut(BaseModel):
@@ -113,7 +114,7 @@ def create_user(body: UserIn, session: SessionDep, principal: UserManager) -> Us
 
 
 class ApiKeyIn(BaseModel):
-    name: str = ""
+    name: str = Field("", max_length=200)
 
 
 class ApiKeyOut(BaseModel):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rerate.api.deps import SessionDep, SettingsManager, Viewer
+from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
 from rerate.models.enums import SettingKey
 from rerate.settings import service
@@ -15,13 +16,13 @@ router = APIRouter(tags=["settings"])
 
 
 class SettingIn(BaseModel):
-    value: str
-    node_id: int | None = None
+    value: str = Field(max_length=400)
+    node_id: Id | None = None
 
 
 @router.get("/settings")
 def read_settings(
-    session: SessionDep, principal: Viewer, node_id: int | None = None
+    session: SessionDep, principal: Viewer, node_id: Id | None = None
 ) -> dict[str, str]:
     node = get_node(session, principal, node_id, Permission.VIEW) if node_id else None
     return service.effective_settings(session, node)
