@@ -47,28 +47,33 @@ class ErrorOut(BaseModel):
     column: str | None = Field(None, description="A rejected import: the column, when known.")
 
 
-def _response(description: str) -> dict[str, Any]:
-    # `model` registers ErrorOut in the schema's components and documents it
-    # under the route's media type; the explicit JSON entry keeps it declared
-    # as JSON on the CSV and PDF routes too, where errors are JSON all the same.
-    ref = {"$ref": "#/components/schemas/ErrorOut"}
-    return {
-        "model": ErrorOut,
-        "description": description,
-        "content": {"application/json": {"schema": ref}},
-    }
-
+_DESCRIPTIONS = {
+    400: "The body could not be read (not JSON, not a form).",
+    401: "No valid session or API key.",
+    403: "The caller's role does not grant the permission.",
+    404: "Not found, or outside the caller's scope (the same answer).",
+    409: "The change conflicts with the current state.",
+    413: "The body is larger than the configured limit.",
+    422: "A value is invalid; `errors` or `detail` names it.",
+    500: "An unexpected error; `detail` names a request id found in the log.",
+}
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _response("The body could not be read (not JSON, not a form)."),
-    401: _response("No valid session or API key."),
-    403: _response("The caller's role does not grant the permission."),
-    404: _response("Not found, or outside the caller's scope (the same answer)."),
-    409: _response("The change conflicts with the current state."),
-    413: _response("The body is larger than the configured limit."),
-    422: _response("A value is invalid; `errors` or `detail` names it."),
-    500: _response("An unexpected error; `detail` names a request id found in the log."),
+    status: {"model": ErrorOut, "description": text} for status, text in _DESCRIPTIONS.items()
 }
+"""For every API route (api.router): FastAPI registers ErrorOut and documents
+it under the route's media type, JSON for all but the few below."""
+
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": text,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+    for status, text in _DESCRIPTIONS.items()
+}
+"""For a route whose success is not JSON (CSV, PDF): its errors still are, which
+`model` would document under the route's own media type."""
+
 
 # Names for Starlette's HTTP errors, matching kit.errors where one exists.
 _NAMES = {

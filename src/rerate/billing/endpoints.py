@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from rerate.api.deps import BillingUtilitiesAdmin, SessionDep, Viewer, get_db
+from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Id, Instant, Offset, Period
 from rerate.api.media import CSVResponse
 from rerate.auth.permissions import Permission
@@ -166,7 +167,7 @@ def cancel_job(
     return views.get_job(session, principal, job_id)[1]
 
 
-@router.get("/jobs/{job_id}/diff.csv", response_class=CSVResponse)
+@router.get("/jobs/{job_id}/diff.csv", response_class=CSVResponse, responses=JSON_ERROR_RESPONSES)
 def job_diff(job_id: Id, session: SessionDep, principal: BillingUtilitiesAdmin) -> Response:
     """Per account and SKU or destination: old and new quantity and amount."""
     job, _ = views.get_job(session, principal, job_id)

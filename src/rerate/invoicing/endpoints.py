@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.api.deps import InvoiceGenerator, InvoiceViewer, SessionDep
+from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
@@ -135,7 +136,9 @@ def get_invoice(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -
     return invoice_view(_get(session, principal, invoice_id)[0])
 
 
-@router.get("/invoices/{invoice_id}/pdf", response_class=PDFResponse)
+@router.get(
+    "/invoices/{invoice_id}/pdf", response_class=PDFResponse, responses=JSON_ERROR_RESPONSES
+)
 def invoice_pdf(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -> Response:
     inv, customer = _get(session, principal, invoice_id)
     seller = session.get(Node, customer.parent_id) if customer.parent_id else None
@@ -147,7 +150,9 @@ def invoice_pdf(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -
     )
 
 
-@router.get("/invoices/{invoice_id}/csv", response_class=CSVResponse)
+@router.get(
+    "/invoices/{invoice_id}/csv", response_class=CSVResponse, responses=JSON_ERROR_RESPONSES
+)
 def invoice_csv(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -> Response:
     inv, _ = _get(session, principal, invoice_id)
     name = inv.number or f"invoice-{inv.id}"
