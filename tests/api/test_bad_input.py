@@ -511,3 +511,25 @@ def test_a_json_body_over_the_limit_gets_413_in_the_envelope(
             headers={**world.headers(ADMIN), "Content-Type": "application/json"},
         )
         assert refused(r, 413, "4096")["error"] == "PayloadTooLarge"
+
+
+def test_an_unexpected_error_is_a_500_envelope_with_a_request_id_and_no_internals(
+    database: Database, data_dir: Path, caplog: pytest.LogCaptureFixture
+):
+    app = create_app(Settings(data_dir=data_dir, database_url=database.url, env="test"), database)
+
+    @app.get("/api/v1/boom", include_in_schema=False)
+    def boom() -> None:  # a bug, as the real routes may still hide one
+        raise RuntimeError(f"cannot open {data_dir}/secret.parquet")
+
+    with TestClient(app, raise_server_exceptions=False) as api:
+        r = api.get("/api/v1/boom")
+    body = refused(r, 500, "request id")
+    assert body["error"] == "InternalError"
+    request_id = r.headers["x-request-id"]
+    assert request_id in body["detail"]
+    assert str(data_dir) not in r.text
+    assert "Traceback" not in r.text
+    logged = [rec for rec in caplog.records if request_id in rec.getMessage()]
+    assert logged
+    assert logged[0].exc_info is not None  # the traceback is in the log, with the id
