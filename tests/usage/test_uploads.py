@@ -393,3 +393,23 @@ def test_the_memory_an_import_took_is_given_back(server: Server, tmp_path: Path)
     after = server.rss()
     # The server used to keep most of it (40 MB file: +330 MB at the peak, +250 MB after).
     assert after - baseline < (peak - baseline) / 2, (baseline, peak, after)
+
+
+def test_an_upload_the_client_abandons_is_removed(server: Server) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    try:
+        sock.sendall(_head(server, length=None))
+        for _ in range(8):
+            sock.sendall(_chunk(BODY_HEAD + b"x" * (MIB - len(BODY_HEAD))))
+        deadline = time.monotonic() + 30
+        while not any(p.stat().st_size > MIB for p in _files(server)):
+            assert time.monotonic() < deadline, "no upload file appeared in <data_dir>/tmp/uploads"
+            time.sleep(0.05)
+    finally:
+        sock.close()  # gone mid-body
+    deadline = time.monotonic() + 30
+    while _files(server):
+        assert time.monotonic() < deadline, _files(server)
+        time.sleep(0.1)
+    ok = httpx.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {server.key}"})
+    assert ok.status_code == 200  # and the server is fine

@@ -29,6 +29,8 @@ from typing import BinaryIO
 import anyio.to_thread
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from rerate.kit.errors import Invalid
 
@@ -231,6 +233,9 @@ async def receive(
         parser.finalize()
     except FormParserError as exc:
         raise Invalid(f"the multipart body could not be read: {exc}") from None
+    except ClientDisconnect:
+        # The client went away: nobody reads the answer, but it is not a server error.
+        raise HTTPException(400, "the upload ended before its body did") from None
     with contextlib.suppress(OSError):
         out.flush()
     if not collector.ended:
