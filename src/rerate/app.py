@@ -13,14 +13,17 @@ from sqlalchemy import text
 
 from rerate import __version__
 from rerate.api import deps
+from rerate.api import errors as api_errors
 from rerate.api.csrf import CrossSiteGuard
 from rerate.api.docs import install_docs, install_openapi_security
 from rerate.api.headers import SecurityHeaders
 from rerate.api.idempotency import IdempotencyMiddleware, Replay
+from rerate.api.limits import BodyLimit
 from rerate.kit.db import Database
 from rerate.kit.errors import RerateError
 from rerate.kit.redact import scrub
 from rerate.kit.settings import Settings, get_settings
+from rerate.usage import uploads
 
 
 def create_app(
@@ -34,6 +37,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Uploads a killed or crashed process of this host left behind.
+        uploads.sweep(settings.data_dir, at_startup=True)
         stop = None
         if in_process_worker:
             from rerate.billing.tasks import expand_schedule, handlers
@@ -95,6 +100,8 @@ def create_app(
             {"error": "ValidationError", "detail": detail, "errors": errors}, status_code=422
         )
 
+    api_errors.install(app)
+
     @app.get("/health", dependencies=[Depends(deps.Public())], tags=["operations"])
     def health(request: Request) -> JSONResponse:
         """Checks the database answers and the data directory is writable."""
@@ -135,6 +142,13 @@ def create_app(
     install_openapi_security(app)
     # The last added is the outermost: headers go on everything, including
     # the guard's refusals.
+    # Added last = outermost: security headers on every answer (413s too),
+    # then the body limit before anything reads a byte.
     app.add_middleware(CrossSiteGuard, prefix="/api/")
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(SecurityHeaders)
     return app

@@ -250,3 +250,57 @@ def test_disabled_schedules_do_not_fire(database: Database, customer_id: int) ->
     with database.session() as s:
         s.execute(update(JobSchedule).where(JobSchedule.id == schedule_id).values(enabled=False))
     assert fire_due_schedules(database, now=NOW) == 0
+
+
+@pytest.mark.parametrize(
+    "run_at",
+    [
+        datetime(5, 3, 1, tzinfo=UTC),
+        datetime(1899, 12, 31, tzinfo=UTC),
+        datetime(9999, 6, 1, tzinfo=UTC),
+    ],
+)
+def test_a_one_shot_in_a_year_the_periods_cannot_hold_is_refused_at_create(
+    database: Database, customer_id: int, run_at: datetime
+) -> None:
+    with pytest.raises(Invalid, match="run_at: the year must be 1900 to 9998"):
+        _schedule(database, run_at=run_at, customer_id=customer_id)
+    assert _count(database, Job) == 0
+
+
+def _stored_before_validation(db: Database, schedule_id: int, **values: object) -> None:
+    with db.session() as s:
+        s.execute(update(JobSchedule).where(JobSchedule.id == schedule_id).values(**values))
+
+
+def test_a_one_shot_that_cannot_fire_is_disabled_not_retried_at_every_look(
+    database: Database, customer_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    schedule_id = _schedule(database, run_at=NOW, customer_id=customer_id)
+    # Year 5, as the API accepted before: its period (year 4) cannot exist.
+    _stored_before_validation(database, schedule_id, next_run_at=datetime(5, 3, 1, tzinfo=UTC))
+    with caplog.at_level(logging.ERROR, logger="rerate.jobs.schedules"):
+        assert fire_due_schedules(database, now=NOW) == 0
+    assert "giving up this occurrence" in caplog.text
+    schedule = _get_schedule(database, schedule_id)
+    assert (schedule.enabled, schedule.next_run_at) == (False, None)
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="rerate.jobs.schedules"):
+        for later in range(1, 4):  # the worker looks every lease/3 s
+            assert fire_due_schedules(database, now=NOW + timedelta(seconds=10 * later)) == 0
+    assert caplog.text == ""
+
+
+def test_a_cron_schedule_that_cannot_fire_skips_to_its_next_occurrence(
+    database: Database, customer_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    schedule_id = _schedule(database, cron="0 3 * * *", customer_id=customer_id, next_run_at=NOW)
+    _stored_before_validation(database, schedule_id, period_rule="0000-01")
+    with caplog.at_level(logging.ERROR, logger="rerate.jobs.schedules"):
+        assert fire_due_schedules(database, now=NOW) == 0
+        assert fire_due_schedules(database, now=NOW + timedelta(seconds=10)) == 0
+    assert caplog.text.count("giving up this occurrence") == 1
+    schedule = _get_schedule(database, schedule_id)
+    assert schedule.enabled
+    assert schedule.next_run_at == NOW + timedelta(hours=15)  # 03:00 the next day
+    assert _count(database, Job) == 0

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from rerate.accounts import service
 from rerate.api.deps import SessionDep, Viewer
+from rerate.api.fields import Id
 from rerate.auth.permissions import Permission, Principal
 from rerate.models import Account, Node
 
@@ -80,7 +81,7 @@ def _visible_owners(
 
 @router.get("/accounts")
 def list_accounts(
-    session: SessionDep, principal: Viewer, customer_id: int | None = None
+    session: SessionDep, principal: Viewer, customer_id: Id | None = None
 ) -> dict[str, object]:
     if customer_id is not None:
         from rerate.tenancy.service import get_customer
@@ -93,6 +94,6 @@ def list_accounts(
 
 
 @router.get("/accounts/{account_id}")
-def get_account(account_id: int, session: SessionDep, principal: Viewer) -> AccountOut:
+def get_account(account_id: Id, session: SessionDep, principal: Viewer) -> AccountOut:
     account = service.get_account(session, principal, account_id)
     return AccountOut.of(account, _visible_owners(session, principal, [account]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from rerate.accounts.endpoints import router as accounts
+from rerate.api.errors import ERROR_RESPONSES
 from rerate.api.idempotency import idempotency
 from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
@@ -18,4 +19,6 @@ from rerate.usage.endpoints import router as usage
 # Every POST accepts an Idempotency-Key (api/idempotency.py).
 api_router = APIRouter(dependencies=[Depends(idempotency)])
 for router in (auth, tenancy, accounts, settings, usage, billing, catalog, invoices, operations):
-    api_router.include_router(router)
+    # Every API route declares the error envelope (and FastAPI then documents
+    # our 422 instead of its own validation-error shape).
+    api_router.include_router(router, responses=ERROR_RESPONSES)

@@ -15,6 +15,7 @@ from rerate.api.deps import (
     get_db,
     get_settings_dep,
 )
+from rerate.api.fields import Id
 from rerate.api.idempotency import keep_no_answer
 from rerate.auth import service
 from rerate.auth.login import log_in
@@ -112,7 +113,7 @@ class UserIn(BaseModel):
         default=None, max_length=1024, description="None: the user logs in with API keys only."
     )
     role: Role
-    node_id: int
+    node_id: Id
 
 
 class UserOut(BaseModel):
@@ -146,7 +147,7 @@ def create_user(
 
 
 class ApiKeyIn(BaseModel):
-    name: str = ""
+    name: str = Field("", max_length=200)
 
 
 class ApiKeyOut(BaseModel):

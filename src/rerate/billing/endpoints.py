@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -12,11 +11,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from rerate.api.deps import BillingUtilitiesAdmin, SessionDep, Viewer, get_db
+from rerate.api.errors import JSON_ERROR_RESPONSES
+from rerate.api.fields import Id, Instant, Offset, Period
+from rerate.api.media import CSVResponse
 from rerate.auth.permissions import Permission
 from rerate.billing import eligibility, utilities
 from rerate.billing.call_billing import call_billing
 from rerate.billing.diff import diff_csv_for_job
 from rerate.jobs import queue, schedules, views
+from rerate.jobs.schedules import PERIOD_RULE_PATTERN
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import Forbidden, Invalid, NotFound
 from rerate.kit.periods import Month
@@ -29,12 +32,12 @@ BUA = Permission.BILLING_UTILITIES_ADMIN
 
 
 class SubmitIn(BaseModel):
-    customer_id: int
-    periods: list[str] = Field(min_length=1, max_length=36, examples=[["2026-08"]])
+    customer_id: Id
+    periods: list[Period] = Field(min_length=1, max_length=36, examples=[["2026-08"]])
     reason: ReasonCode
-    explanation: str = ""
+    explanation: str = Field("", max_length=2000)
     dry_run: bool = False
-    run_at: datetime | None = Field(
+    run_at: Instant | None = Field(
         None, description="Run later: the jobs wait in the queue until this instant."
     )
 
@@ -91,7 +94,7 @@ def eligible_customers(session: SessionDep, principal: BillingUtilitiesAdmin) ->
 
 @router.get("/billing-utilities/customers/{customer_id}/periods")
 def eligible_periods(
-    customer_id: int, session: SessionDep, principal: BillingUtilitiesAdmin
+    customer_id: Id, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> dict[str, Any]:
     """Closed periods inside the customer's contract coverage, newest first."""
     customer = get_customer(session, principal, customer_id, BUA)
@@ -127,10 +130,10 @@ def list_jobs(
     principal: BillingUtilitiesAdmin,
     type: JobType | None = None,
     status: JobStatus | None = None,
-    customer_id: int | None = None,
-    period: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
+    customer_id: Id | None = None,
+    period: Period | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """The run queue & log: newest first by start time, only inside the caller's subtree."""
     items, total = views.list_jobs(
@@ -153,13 +156,13 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, session: SessionDep, principal: BillingUtilitiesAdmin) -> dict[str, Any]:
+def get_job(job_id: Id, session: SessionDep, principal: BillingUtilitiesAdmin) -> dict[str, Any]:
     return views.get_job(session, principal, job_id)[1]
 
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(
-    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
+    job_id: Id, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> dict[str, Any]:
     """A queued job is cancelled at once; a running one stops at its next heartbeat."""
     views.get_job(session, principal, job_id)  # 404 outside the subtree
@@ -172,9 +175,9 @@ def cancel_job(
     return views.get_job(session, principal, job_id)[1]
 
 
-@router.get("/jobs/{job_id}/diff.csv")
+@router.get("/jobs/{job_id}/diff.csv", response_class=CSVResponse, responses=JSON_ERROR_RESPONSES)
 def job_diff(
-    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
+    job_id: Id, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """Per account and SKU or destination: old and new quantity and amount."""
     job, _ = views.get_job(session, principal, job_id)
@@ -189,14 +192,20 @@ def job_diff(
 class ScheduleIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     type: JobType
-    customer_id: int | None = Field(
+    customer_id: Id | None = Field(
         None, description="Omit for every eligible customer (platform roles only)."
     )
-    cron: str = Field("", examples=["0 2 * * *"], description="5-field cron, in UTC.")
-    run_at: datetime | None = None
-    period_rule: str = Field("last_closed_month", description="last_closed_month or YYYY-MM")
+    cron: str = Field(
+        "", max_length=100, examples=["0 2 * * *"], description="5-field cron, in UTC."
+    )
+    run_at: Instant | None = None
+    period_rule: str = Field(
+        "last_closed_month",
+        pattern=PERIOD_RULE_PATTERN,
+        description="last_closed_month or YYYY-MM",
+    )
     reason: ReasonCode
-    explanation: str = ""
+    explanation: str = Field("", max_length=2000)
 
 
 def _schedule_view(s: JobSchedule) -> dict[str, Any]:
@@ -266,7 +275,7 @@ def _check_fixed_period(session: SessionDep, schedule: JobSchedule, customer: No
 
 @router.get("/schedules/{schedule_id}/occurrences")
 def list_occurrences(
-    schedule_id: int,
+    schedule_id: Id,
     session: SessionDep,
     principal: BillingUtilitiesAdmin,
     limit: int = Query(50, ge=1, le=500),
@@ -321,7 +330,7 @@ def list_schedules(session: SessionDep, principal: BillingUtilitiesAdmin) -> dic
 
 @router.delete("/schedules/{schedule_id}")
 def disable_schedule(
-    schedule_id: int, session: SessionDep, principal: BillingUtilitiesAdmin
+    schedule_id: Id, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> dict[str, Any]:
     schedule = _visible_schedule(session, principal, schedule_id)
     schedule.enabled = False
@@ -333,8 +342,8 @@ def record_billing(
     record_id: str,
     session: SessionDep,
     principal: Viewer,
-    account_id: int = Query(..., description="the row's account"),
-    usage_start: datetime = Query(..., description="the row's start, with its UTC offset"),
+    account_id: Annotated[Id, Query(description="the row's account")],
+    usage_start: Annotated[Instant, Query(description="the row's start, with its UTC offset")],
 ) -> dict[str, Any]:
     """The "Billing" tab of a call (or of a cloud usage row): how the published
     run rated it -- status, band, billed seconds, quantity, list and net amount,

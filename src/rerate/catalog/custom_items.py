@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Permission, Principal
 from rerate.billing.eligibility import active_contract
+from rerate.kit import bounds
 from rerate.kit.errors import Invalid, NotFound
 from rerate.kit.money import money_str
 from rerate.kit.periods import Month
 from rerate.models import CustomLineItem
 from rerate.tenancy.service import get_customer
 
-_PLACES = 10  # the engine's row scale: amounts are exact to 10 decimal places
 _UNSET: Any = object()
 
 
@@ -120,11 +120,22 @@ def _apply(item: CustomLineItem, data: ItemIn) -> None:
     if not description or len(description) > 400:
         raise Invalid("description: 1 to 400 characters")
     amount = merged["amount"]
-    if not isinstance(amount, Decimal) or not amount.is_finite():
+    if not isinstance(amount, Decimal):
         raise Invalid('amount: a decimal number, e.g. "250.00" or "-40" for a credit')
-    if amount.as_tuple().exponent < -_PLACES:  # type: ignore[operator]
-        raise Invalid(f"amount: at most {_PLACES} decimal places")
     one_off, start, end = merged["one_off_date"], merged["recurring_from"], merged["recurring_to"]
+    try:
+        # What one engine row can carry, and the years a period can be: an
+        # item the engine cannot rate would fail every recalculation of its month.
+        bounds.check_row_amount(amount, "amount")
+        for name, day in (
+            ("one_off_date", one_off),
+            ("recurring_from", start),
+            ("recurring_to", end),
+        ):
+            if day is not None:
+                bounds.check_year(day, name)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
     if (one_off is None) == (start is None):
         raise Invalid("give either one_off_date or recurring_from (with an optional recurring_to)")
     if one_off is not None and end is not None:

@@ -17,6 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.api.deps import InvoiceGenerator, InvoiceViewer, SessionDep
+from rerate.api.errors import JSON_ERROR_RESPONSES
+from rerate.api.fields import Id, Offset, Period
+from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
 from rerate.invoicing import render
 from rerate.invoicing import service as invoices
@@ -99,10 +102,10 @@ def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoi
 def list_invoices(
     session: SessionDep,
     principal: InvoiceViewer,
-    customer_id: int | None = None,
-    period: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
+    customer_id: Id | None = None,
+    period: Period | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     stmt = (
         select(Invoice, Node)
@@ -129,12 +132,14 @@ def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}")
-def get_invoice(invoice_id: int, session: SessionDep, principal: InvoiceViewer) -> dict[str, Any]:
+def get_invoice(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -> dict[str, Any]:
     return invoice_view(_get(session, principal, invoice_id)[0])
 
 
-@router.get("/invoices/{invoice_id}/pdf")
-def invoice_pdf(invoice_id: int, session: SessionDep, principal: InvoiceViewer) -> Response:
+@router.get(
+    "/invoices/{invoice_id}/pdf", response_class=PDFResponse, responses=JSON_ERROR_RESPONSES
+)
+def invoice_pdf(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -> Response:
     inv, customer = _get(session, principal, invoice_id)
     seller = session.get(Node, customer.parent_id) if customer.parent_id else None
     name = inv.number or f"invoice-{inv.id}"
@@ -145,8 +150,10 @@ def invoice_pdf(invoice_id: int, session: SessionDep, principal: InvoiceViewer) 
     )
 
 
-@router.get("/invoices/{invoice_id}/csv")
-def invoice_csv(invoice_id: int, session: SessionDep, principal: InvoiceViewer) -> Response:
+@router.get(
+    "/invoices/{invoice_id}/csv", response_class=CSVResponse, responses=JSON_ERROR_RESPONSES
+)
+def invoice_csv(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -> Response:
     inv, _ = _get(session, principal, invoice_id)
     name = inv.number or f"invoice-{inv.id}"
     return Response(
@@ -157,8 +164,8 @@ def invoice_csv(invoice_id: int, session: SessionDep, principal: InvoiceViewer) 
 
 
 class GenerateIn(BaseModel):
-    customer_id: int
-    period: str
+    customer_id: Id
+    period: Period
 
 
 @router.post("/invoices/generate", status_code=201)
@@ -178,7 +185,7 @@ def generate(
 
 
 @router.post("/invoices/{invoice_id}/issue")
-def issue(invoice_id: int, session: SessionDep, principal: InvoiceGenerator) -> dict[str, Any]:
+def issue(invoice_id: Id, session: SessionDep, principal: InvoiceGenerator) -> dict[str, Any]:
     """Issue a Ready invoice with the next number of its series; issuing an
     Issued invoice again answers it unchanged (same number)."""
     inv, _ = _get(session, principal, invoice_id)

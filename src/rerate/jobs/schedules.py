@@ -19,11 +19,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session
 
 from rerate.jobs.cron import parse_cron
 from rerate.jobs.queue import enqueue
+from rerate.kit import bounds
 from rerate.kit.db import Database
 from rerate.kit.errors import Conflict, Invalid
 from rerate.kit.periods import Month
@@ -35,7 +42,7 @@ from rerate.models.jobs import JobSchedule, ScheduleOccurrence
 log = logging.getLogger(__name__)
 
 LAST_CLOSED_MONTH = "last_closed_month"
-_FIXED_PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PERIOD_RULE_PATTERN = f"^({LAST_CLOSED_MONTH}|{bounds.PERIOD_PATTERN[1:-1]})$"
 # Bounds the catch-up search for the latest missed occurrence (an every-minute
 # cron left unattended for months); past it the schedule fires what it found.
 _MAX_CATCH_UP = 100_000
@@ -67,9 +74,12 @@ def resolve_period_rule(rule: str, now: datetime) -> str:
         if now.tzinfo is None:
             raise ValueError("naive datetime: schedules work in aware UTC instants")
         return str(Month.of(now.astimezone(UTC).date()).previous())
-    if _FIXED_PERIOD_RE.match(rule):
+    if re.match(PERIOD_RULE_PATTERN, rule):
         return rule
-    raise Invalid(f"period rule must be {LAST_CLOSED_MONTH!r} or YYYY-MM, got {rule!r}")
+    raise Invalid(
+        f"period rule must be {LAST_CLOSED_MONTH!r} or YYYY-MM "
+        f"({bounds.MIN_YEAR}-01 to {bounds.MAX_YEAR}-12), got {rule[:40]!r}"
+    )
 
 
 def create_schedule(
@@ -98,9 +108,11 @@ def create_schedule(
     except ValueError:
         raise Invalid(f"unknown reason {reason!r}") from None
     if run_at is not None:
-        if run_at.tzinfo is None:
-            raise Invalid("run_at must carry a time zone (instants are stored in UTC)")
-        next_run_at = run_at.astimezone(UTC)
+        try:
+            # A year the periods cannot hold would fail every time it fires.
+            next_run_at = bounds.check_instant(run_at, "run_at")
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
     else:
         next_run_at = parse_cron(cron).next_after(utcnow())
     schedule = JobSchedule(
@@ -136,7 +148,7 @@ def default_actor_label(session: Session, schedule: JobSchedule) -> str:
     """'schedule "<name>" (<creator's email>)': the jobs log shows who set it up."""
     user = session.get(User, schedule.actor_id) if schedule.actor_id is not None else None
     suffix = f" ({user.email})" if user is not None else ""
-    return f'schedule "{schedule.name}"{suffix}'
+    return f'schedule "{schedule.name}"{suffix}'[:320]  # the width of jobs.actor_label
 
 
 def fire_due_schedules(
@@ -168,10 +180,37 @@ def fire_due_schedules(
     for schedule_id in due:
         try:
             enqueued += _fire_one(db, schedule_id, now, expand, actor_label_for)
+        except _TRANSIENT:
+            # The database hiccupped: the schedule is still due, the next look retries it.
+            log.warning("schedule %s could not fire, will retry", schedule_id, exc_info=True)
         except Exception:
-            # One broken schedule (an expand that raises) must not starve the others.
-            log.exception("schedule %s could not fire", schedule_id)
+            # One broken schedule (an expand that raises) must not starve the
+            # others, nor be retried at every look forever: it would fail the
+            # same way each time. This occurrence is given up.
+            log.exception("schedule %s could not fire; giving up this occurrence", schedule_id)
+            _give_up(db, schedule_id, now)
     return enqueued
+
+
+# Failures worth retrying at the next look; any other one would fail again.
+_TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, SQLAlchemyTimeoutError)
+
+
+def _give_up(db: Database, schedule_id: int, now: datetime) -> None:
+    """Move a schedule that failed to fire past this occurrence: a cron one to
+    its next occurrence, a one-shot one (or an unreadable cron) disabled."""
+    try:
+        with db.write_session() as s:
+            schedule = s.get(JobSchedule, schedule_id, populate_existing=True)
+            if schedule is None:
+                return
+            try:
+                schedule.next_run_at = parse_cron(schedule.cron).next_after(now)
+            except Exception:  # no cron (one-shot), or one that no longer parses
+                schedule.enabled = False
+                schedule.next_run_at = None
+    except _TRANSIENT:
+        log.warning("schedule %s: could not record the failure", schedule_id, exc_info=True)
 
 
 def _fire_one(

@@ -7,6 +7,8 @@ library users and the tests keep Arrow's defaults.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 
 import numpy as np
@@ -39,3 +41,24 @@ def tune_for_batch_work() -> None:
     from rerate.rating.kernels import warm_up
 
     threading.Thread(target=warm_up, name="kernel-warm-up", daemon=True).start()
+
+
+def _malloc_trim() -> None:
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    libc = ctypes.CDLL(libc_name)
+    trim = getattr(libc, "malloc_trim", None)  # glibc only
+    if trim is not None:
+        trim(0)
+
+
+def release_memory() -> None:
+    """Give memory freed by a large one-off task (an import) back to the system.
+
+    The system allocator (`tune_for_batch_work`) keeps freed memory for reuse,
+    which rating wants; a server that has just imported a 200 MB file would
+    otherwise keep the ~1 GB it took (measured: 1.8 GB peak, 1.03 GB after).
+    """
+    pa.default_memory_pool().release_unused()
+    _malloc_trim()

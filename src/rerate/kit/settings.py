@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     )
     worker_lease_s: int = Field(30, description="Job lease; a worker renews it every lease/3 s.")
     worker_poll_s: float = Field(1.0, description="How often an idle worker looks for jobs.")
+    max_upload_bytes: int = Field(
+        1 << 30,
+        ge=1,
+        description="Largest upload (multipart body) accepted, bytes; larger ones get 413.",
+    )
+    max_body_bytes: int = Field(
+        64 << 20,
+        ge=1,
+        description="Largest other request body (JSON, forms) accepted, bytes; larger get 413.",
+    )
     demo_scale: float = Field(
         1.0, description="Scale of the demo dataset's usage volume (1.0 = >1 M rows)."
     )

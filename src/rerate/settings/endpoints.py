@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rerate.api.deps import SessionDep, SettingsManager, Viewer
+from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
 from rerate.models.enums import SettingKey
 from rerate.settings import service
@@ -17,8 +18,8 @@ router = APIRouter(tags=["settings"])
 
 
 class SettingIn(BaseModel):
-    value: str
-    node_id: int | None = None
+    value: str = Field(max_length=400)
+    node_id: Id | None = None
 
 
 def effective_view(effective: service.Effective) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def effective_view(effective: service.Effective) -> dict[str, Any]:
 
 @router.get("/settings")
 def read_settings(
-    session: SessionDep, principal: Viewer, node_id: int | None = None
+    session: SessionDep, principal: Viewer, node_id: Id | None = None
 ) -> dict[str, dict[str, Any]]:
     """Each setting in force on `node_id` (or globally): its value, whether it is a
     policy and of which level, its source (`default`, `global`, or the node whose

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from rerate.api.deps import SessionDep, Viewer
+from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
 from rerate.models import Node
 from rerate.models.enums import NodeKind
@@ -43,5 +44,5 @@ def list_nodes(
 
 
 @router.get("/nodes/{node_id}")
-def get_node(node_id: int, session: SessionDep, principal: Viewer) -> NodeOut:
+def get_node(node_id: Id, session: SessionDep, principal: Viewer) -> NodeOut:
     return NodeOut.of(service.get_node(session, principal, node_id, Permission.VIEW))

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from sqlalchemy import func, select
 
-from rerate.api.deps import SessionDep, UsageImporter
+from rerate.api.deps import SessionDep, UsageImporter, get_db
+from rerate.api.fields import Id, Offset
+from rerate.auth.permissions import Principal
 from rerate.kit import csvout
+from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import Invalid
+from rerate.kit.runtime import release_memory
 from rerate.models import UsageImport
-from rerate.usage import service
+from rerate.usage import service, uploads
 from rerate.usage.errors import ImportRejected
-from rerate.usage.importers import UnknownFormat
+from rerate.usage.importers import IMPORTERS, UnknownFormat
 from rerate.usage.importers.base import ImportOptions
 from rerate.usage.records import UsageRecordIn, records_to_table
 from rerate.usage.schema import UsageKind, UsageSource
@@ -51,53 +54,122 @@ class ImportReportOut(BaseModel):
     rejects: list[dict[str, object]] = Field(default_factory=list)
 
 
-@router.post("/usage/imports", status_code=201)
-def upload_import(
-    request: Request,
-    session: SessionDep,
-    principal: UsageImporter,
-    file: Annotated[UploadFile, File(description="The source file.")],
-    format: Annotated[
-        str, Form(description="focus, azure, cloudstack, asterisk, freeswitch, generic_cdr")
-    ],
-    skip_bad_rows: Annotated[bool, Form()] = False,
-    create_accounts: Annotated[bool, Form()] = False,
-    owner_customer_id: Annotated[int | None, Form()] = None,
-    source_tz: Annotated[str, Form()] = "UTC",
-    country_code: Annotated[str | None, Form()] = None,
-    tag_key: Annotated[str | None, Form()] = None,
+_FORMATS: list[JsonValue] = [*sorted(IMPORTERS)]
+
+
+class UploadForm(BaseModel):
+    """The form fields sent with the file (multipart/form-data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = Field(
+        max_length=32,
+        description="The source format (docs/formats.md).",
+        json_schema_extra={"enum": _FORMATS},
+    )
+    skip_bad_rows: bool = False
+    create_accounts: bool = False
+    owner_customer_id: Id | None = None
+    source_tz: str = Field("UTC", max_length=64)
+    country_code: str | None = Field(None, max_length=3)
+    tag_key: str | None = Field(None, max_length=200)
+
+
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "format"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The source file (at most RERATE_MAX_UPLOAD_BYTES).",
+                    },
+                    **UploadForm.model_json_schema()["properties"],
+                },
+            }
+        }
+    },
+}
+
+
+@router.post("/usage/imports", status_code=201, openapi_extra={"requestBody": _UPLOAD_BODY})
+async def upload_import(
+    request: Request, session: SessionDep, principal: UsageImporter
 ) -> ImportReportOut:
-    """Import one file, all or nothing (or, with `skip_bad_rows`, the good rows)."""
-    name = Path(file.filename or "upload").name
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
+    """Import one file, all or nothing (or, with `skip_bad_rows`, the good rows).
+
+    The body streams to a file under the data directory as it arrives (never
+    whole in memory); the file is removed when the request ends."""
+    data_dir = Path(request.app.state.settings.data_dir)
+    # The permission check may have opened a transaction (a session cookie is
+    # looked up): do not hold it, nor a write lock, for as long as the upload
+    # takes. The import opens its own (see _import_upload).
+    await run_in_threadpool(session.rollback)
+    await run_in_threadpool(uploads.sweep, data_dir)
+    path = uploads.new_upload_path(data_dir)
+    rejects_path = path.with_name(path.name + ".rejects.csv")
+    try:
         with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out)
-        rejects_path = Path(tmp) / "rejects.csv"
-        try:
-            options = ImportOptions(
-                skip_bad_rows=skip_bad_rows,
-                source_tz=source_tz,
-                country_code=country_code,
-                tag_key=tag_key,
-                file_label=name,
+            received = await uploads.receive(
+                request.headers.get("content-type", ""), request.stream(), out
             )
+        try:
+            form = UploadForm.model_validate(received.fields)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+            ) from None
+        return await run_in_threadpool(
+            _import_upload, request, principal, path, received.filename, form, rejects_path
+        )
+    finally:
+        for leftover in (path, rejects_path):
+            leftover.unlink(missing_ok=True)
+        # An import's Arrow buffers are large: give the memory back.
+        await run_in_threadpool(release_memory)
+
+
+def _import_upload(
+    request: Request,
+    principal: Principal,
+    path: Path,
+    name: str,
+    form: UploadForm,
+    rejects_path: Path,
+) -> ImportReportOut:
+    try:
+        options = ImportOptions(
+            skip_bad_rows=form.skip_bad_rows,
+            source_tz=form.source_tz,
+            country_code=form.country_code,
+            tag_key=form.tag_key,
+            file_label=name,
+        )
+        # Its own write transaction, as billing's _submit does: the file is
+        # parsed before it touches the database, so the lock is taken (and
+        # held) only for writing the import.
+        with get_db(request).write_session() as session:
+            set_session_actor(session, Actor(principal.user_id, principal.email))
             report = service.import_file(
                 session,
                 _store(request),
                 principal,
                 path,
-                format_name=format,
+                format_name=form.format,
                 options=options,
-                create_accounts=create_accounts,
-                owner_id=owner_customer_id,
+                create_accounts=form.create_accounts,
+                owner_id=form.owner_customer_id,
                 rejects_path=rejects_path,
             )
-        except ImportRejected as exc:
-            raise _rejected(exc) from None
-        except (UnknownFormat, ValueError) as exc:
-            raise Invalid(str(exc)) from None
-        rejects = _read_rejects(rejects_path) if report.rejected else []
+    except ImportRejected as exc:
+        raise _rejected(exc) from None
+    except (UnknownFormat, ValueError) as exc:
+        raise Invalid(str(exc)) from None
+    rejects = _read_rejects(rejects_path) if report.rejected else []
     data = report.as_dict()
     data.pop("rejects_file")
     return ImportReportOut(**data, rejects=rejects[:MAX_REJECTS_IN_RESPONSE])
@@ -168,7 +240,7 @@ def list_imports(
     session: SessionDep,
     principal: UsageImporter,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> dict[str, object]:
     """Imports made by the caller (platform roles: every import)."""
     stmt = select(UsageImport)

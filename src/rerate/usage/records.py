@@ -18,8 +18,17 @@ from typing import Annotated, Any, Self
 import duckdb
 import numpy as np
 import pyarrow as pa
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
+from rerate.kit import bounds
 from rerate.kit.money import to_row_scale
 from rerate.usage.e164 import normalize
 from rerate.usage.errors import ImportRejected
@@ -44,6 +53,9 @@ def _no_json_numbers(value: Any) -> Any:
 
 
 DecimalText = Annotated[Decimal, BeforeValidator(_no_json_numbers)]
+UsageInstant = Annotated[
+    AwareDatetime, AfterValidator(lambda v: bounds.check_usage_instant(v, "instant"))
+]
 Text = Annotated[str, Field(min_length=1, max_length=256)]
 
 
@@ -55,8 +67,8 @@ class UsageRecordIn(BaseModel):
     record_id: Text
     kind: UsageKind
     account_ref: Text
-    usage_start: AwareDatetime
-    usage_end: AwareDatetime
+    usage_start: UsageInstant
+    usage_end: UsageInstant
     # cloud
     service: Text | None = None
     sku: Text | None = None

@@ -50,6 +50,7 @@ from rerate.api.deps import (
     get_db,
     get_settings_dep,
 )
+from rerate.api.fields import Id
 from rerate.auth import service as auth
 from rerate.auth.login import log_in
 from rerate.auth.permissions import Permission, Principal
@@ -60,7 +61,7 @@ from rerate.billing.diff import diff_csv_for_job
 from rerate.invoicing import endpoints as invoicing_api
 from rerate.invoicing import service as invoicing
 from rerate.jobs import queue, views
-from rerate.kit import csvout
+from rerate.kit import bounds, csvout
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import (
     Conflict,
@@ -554,8 +555,13 @@ def operation_periods(
 
 
 def _int_or_none(value: str | None) -> int | None:
+    """A form's id or page number; anything else (also past the id columns'
+    range, which the database would refuse with an error) is none."""
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if number <= bounds.MAX_ID else None
 
 
 def _submitted_message(op: Operation, jobs: list[Any], notice: str | None = None) -> str:
@@ -887,7 +893,7 @@ def _job_context(
 
 @router.get("/billing/jobs/{job_id}")
 def job_page(
-    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
+    job_id: Id, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     ctx = _job_context(session, principal, job_id, data_dir=_data_dir(request))
     return render(request, "job.html", {"active": "utilities", **ctx})
@@ -895,7 +901,7 @@ def job_page(
 
 @router.get("/billing/jobs/{job_id}/panel")
 def job_panel(
-    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
+    job_id: Id, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """The live part of the job page; it polls itself while the job is queued or running."""
     ctx = _job_context(session, principal, job_id, data_dir=_data_dir(request))
@@ -904,7 +910,7 @@ def job_panel(
 
 @router.post("/billing/jobs/{job_id}/cancel")
 def job_cancel(
-    job_id: int, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
+    job_id: Id, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """Queued: cancelled at once; running: stops at its next heartbeat."""
     views.get_job(session, principal, job_id)  # 404 outside the caller's subtree
@@ -971,7 +977,7 @@ def record_billing_page(
     if record_id or account_id or usage_start:
         account = _int_or_none(account_id)
         try:
-            start = datetime.fromisoformat(usage_start.strip())
+            start = bounds.check_instant(datetime.fromisoformat(usage_start.strip()), "start")
         except ValueError:
             start = None
         if not record_id.strip() or account is None or start is None:
@@ -1089,7 +1095,7 @@ def invoices_page(
 
 @router.post("/invoices/{invoice_id}/issue")
 def invoice_issue(
-    invoice_id: int,
+    invoice_id: Id,
     request: Request,
     session: SessionDep,
     principal: InvoiceGenerator,

@@ -10,11 +10,12 @@ produces rows in USAGE_SCHEMA (see docs/formats.md for each format).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rerate.usage.errors import ImportRejected
 from rerate.usage.importers import asterisk, azure, cloudstack, focus, freeswitch, generic_cdr
-from rerate.usage.importers.base import ImportOptions, ParseResult, Progress
+from rerate.usage.importers.base import ImportOptions, ParseResult, Progress, SourceLineError
 from rerate.usage.schema import UsageKind, UsageSource
 
 Parser = Callable[[Path, ImportOptions], ParseResult]
@@ -29,8 +30,21 @@ class Importer:
     description: str
 
 
+def _naming_the_file(importer: Importer) -> Importer:
+    """`importer` whose line errors from the shared CSV reader name the file."""
+    parse = importer.parse
+
+    def guarded(path: Path, options: ImportOptions) -> ParseResult:
+        try:
+            return parse(path, options)
+        except SourceLineError as exc:
+            raise ImportRejected(options.label(path), exc.line, None, exc.reason) from None
+
+    return replace(importer, parse=guarded)
+
+
 IMPORTERS: dict[str, Importer] = {
-    i.name: i
+    i.name: _naming_the_file(i)
     for i in (
         Importer(
             "focus", UsageSource.FOCUS, UsageKind.CLOUD, focus.parse,

@@ -216,6 +216,6 @@ def _load_tags(text: str) -> Mapping[str, object] | None:
     body = text if text.startswith("{") else "{" + text + "}"
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     return parsed if isinstance(parsed, dict) else None

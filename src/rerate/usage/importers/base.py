@@ -25,7 +25,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
+from rerate.kit.bounds import USAGE_FROM, USAGE_UNTIL
 from rerate.kit.money import ROW_QUANTUM, ROW_SCALE
 from rerate.usage.errors import ImportRejected, RejectedRow
 from rerate.usage.schema import DECIMAL, TIMESTAMP, USAGE_SCHEMA, UsageKind, UsageSource
@@ -190,10 +191,54 @@ class _CountingReader(io.RawIOBase):
         return self.newlines + extra
 
 
+# A physical CSV line longer than this rejects the file at that line: the
+# `csv` module would hold the whole line (a 20 MB line, or a 1 GB file with no
+# newline) in memory, and no usage record needs more than a few hundred bytes.
+MAX_LINE_CHARS = 1 << 20
+
+
+class SourceLineError(ValueError):
+    """A line the CSV reader cannot take (too long, a NUL byte, a field over
+    the `csv` module's limit). The registry (`importers.Importer`) turns it
+    into `ImportRejected` naming the file, which only it knows here."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+def _bounded_lines(fh: io.TextIOBase) -> Iterator[str]:
+    """The physical lines of `fh`, refusing one longer than MAX_LINE_CHARS
+    before it is read whole."""
+    number = 0
+    while text := fh.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(text.rstrip("\r\n")) > MAX_LINE_CHARS:
+            raise SourceLineError(number, f"line longer than {MAX_LINE_CHARS} characters")
+        yield text
+
+
+def csv_records(fh: io.TextIOBase) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, fields) of each CSV record of `fh`, as `csv.reader`
+    reads them, with line errors raised as `SourceLineError`."""
+    reader = csv.reader(_bounded_lines(fh))
+    end = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SourceLineError(reader.line_num, str(exc)) from None
+        yield end + 1, record
+        end = reader.line_num
+
+
 def read_header(path: Path) -> list[str]:
     """The first CSV record of `path` (a UTF-8 BOM is skipped); [] when empty."""
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
-        for row in csv.reader(fh):
+        for _line, row in csv_records(fh):
             if row:
                 return row
             break
@@ -203,7 +248,7 @@ def read_header(path: Path) -> list[str]:
 def first_record(path: Path) -> list[str]:
     """The first non-empty record of a headerless CSV file; [] when empty."""
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
-        for row in csv.reader(fh):
+        for _line, row in csv_records(fh):
             if row:
                 return row
     return []
@@ -299,14 +344,10 @@ def _read_csv_slow(
     structural: list[Structural] = []
     lines: list[int] = []
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh)
         field_names: list[str] | None = list(names) if names is not None else None
-        prev_end = 0
         columns: list[list[str]] = []
         picks: list[int] = []
-        for record in reader:
-            start = prev_end + 1
-            prev_end = reader.line_num
+        for start, record in csv_records(fh):
             if not record:
                 continue  # blank line; pyarrow skips them too
             if field_names is None:  # the header
@@ -390,8 +431,8 @@ _MAX_INT_DIGITS = 27
 _WIDE = Context(prec=60)
 _OFFSET_RE = r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?|\s*UTC|\s*GMT)$"
 # Usage before 1970 or after 2200 is a broken clock or a typo, never billable.
-_MIN_US = 0
-_MAX_US = 7_258_118_400_000_000  # 2200-01-01T00:00:00Z
+_MIN_US = int(USAGE_FROM.timestamp()) * 1_000_000
+_MAX_US = int(USAGE_UNTIL.timestamp()) * 1_000_000  # 2200-01-01T00:00:00Z
 
 
 def duck() -> duckdb.DuckDBPyConnection:

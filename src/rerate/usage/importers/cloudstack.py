@@ -97,6 +97,8 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
     try:
         with path.open("rb") as fh:
             doc = json.load(fh, parse_float=Decimal)
+    except RecursionError:
+        raise ImportRejected(file, 1, None, "not valid JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", 1)
         raise ImportRejected(file, line, None, f"not valid JSON: {exc}") from None
