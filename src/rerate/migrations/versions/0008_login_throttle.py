@@ -1,6 +1,6 @@
 """login throttle: failed-login counters and lockouts per account and address
 
-Revision ID: 0005
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-28 10:00:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import rerate.models.base
 
-revision: str = "0005"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
