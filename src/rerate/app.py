@@ -10,11 +10,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from rerate import __version__
 from rerate.api import deps
-from rerate.kit.db import Database
-from rerate.kit.errors import RerateError
+from rerate.api.gate import SessionGate
+from rerate.kit.db import Database, is_busy
+from rerate.kit.errors import DatabaseBusy, RerateError
 from rerate.kit.settings import Settings, get_settings
 
 
@@ -25,7 +28,7 @@ def create_app(
     in_process_worker: bool = False,
 ) -> FastAPI:
     settings = settings or get_settings()
-    db = db or Database(settings.resolved_database_url)
+    db = db or Database(settings.resolved_database_url, **settings.database_options())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,12 +59,27 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db
+    reads, writes = settings.session_slots
+    app.state.session_gate = SessionGate(reads=reads, writes=writes)
 
     @app.exception_handler(RerateError)
     async def _rerate_error(_request: Request, exc: RerateError) -> JSONResponse:
         body = {"error": exc.code, "detail": exc.detail, **exc.extra}
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if isinstance(exc, DatabaseBusy):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # Busy outside a request's session (get_session turns those into
+        # DatabaseBusy itself): still 503, never a bare 500. Anything else is
+        # a real failure and goes on to the server-error handling.
+        if not is_busy(exc):
+            raise exc
+        return await _rerate_error(request, DatabaseBusy())
+
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(OperationalError, _database_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

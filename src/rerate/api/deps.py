@@ -7,20 +7,25 @@ when a route declares none, so nothing is reachable by accident.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from rerate.api.gate import SessionGate
 from rerate.auth import service as auth
 from rerate.auth.permissions import Permission, Principal
 from rerate.kit.audit import Actor, set_session_actor
-from rerate.kit.db import Database
-from rerate.kit.errors import Forbidden, Unauthenticated
+from rerate.kit.db import Database, is_busy
+from rerate.kit.errors import DatabaseBusy, Forbidden, Unauthenticated
 from rerate.kit.settings import Settings
 
 SESSION_COOKIE = "rerate_session"
+# Methods that do not change anything: their transactions begin deferred.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_db(request: Request) -> Database:
@@ -31,10 +36,42 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed at the edge when the handler succeeds."""
-    with get_db(request).session() as session:
-        yield session
+def get_gate(request: Request) -> SessionGate:
+    return request.app.state.session_gate  # type: ignore[no-any-return]
+
+
+async def _off_loop(call: Callable[[], None]) -> None:
+    # Its own one-thread limiter, as FastAPI does for a dependency's exit:
+    # finishing a transaction must not wait for a thread from the shared pool
+    # while it holds a connection.
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(call, limiter=anyio.CapacityLimiter(1))
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request, committed at the edge when the handler succeeds.
+
+    The request first waits its turn for a session (api/gate.py). A request
+    that may change something (POST, PUT, PATCH, DELETE) begins its
+    transactions IMMEDIATE on SQLite: it takes the write lock at its first
+    statement and so queues on the busy timeout, instead of reading first and
+    being refused the upgrade to a write ("database is locked") because a
+    worker committed meanwhile. A write that still cannot get the database in
+    time answers 503 DatabaseBusy, never a bare 500.
+    """
+    write = request.method not in SAFE_METHODS
+    async with get_gate(request).slot(write=write):
+        session = get_db(request).new_session(write=write)
+        try:
+            yield session
+            await _off_loop(session.commit)
+        except BaseException as exc:
+            await _off_loop(session.rollback)
+            if is_busy(exc):
+                raise DatabaseBusy() from exc
+            raise
+        finally:
+            await _off_loop(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

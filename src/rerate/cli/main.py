@@ -92,6 +92,7 @@ def worker(
         lease_s=s.worker_lease_s,
         poll_s=s.worker_poll_s,
         expand=expand_schedule,
+        db_options=s.database_options(),
     )
 
 

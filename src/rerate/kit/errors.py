@@ -42,3 +42,20 @@ class Conflict(RerateError):
 
 class Invalid(RerateError):
     status_code = 422
+
+
+class DatabaseBusy(RerateError):
+    """The database could not take this request in time (no free connection,
+    SQLite's write lock held too long by others); the same request may succeed
+    in a moment. Answered 503 with `Retry-After`."""
+
+    status_code = 503
+
+    def __init__(
+        self,
+        detail: str = "the database is busy right now; please try again in a moment",
+        *,
+        retry_after_s: int = 2,
+    ) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s

@@ -35,6 +35,8 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from rerate.api.deps import (
     SESSION_COOKIE,
@@ -58,7 +60,16 @@ from rerate.invoicing import endpoints as invoicing_api
 from rerate.invoicing import service as invoicing
 from rerate.jobs import queue, views
 from rerate.kit.audit import Actor, set_session_actor
-from rerate.kit.errors import Conflict, Forbidden, Invalid, NotFound, RerateError, Unauthenticated
+from rerate.kit.db import is_busy
+from rerate.kit.errors import (
+    Conflict,
+    DatabaseBusy,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RerateError,
+    Unauthenticated,
+)
 from rerate.kit.settings import Settings
 from rerate.models import Account
 from rerate.models.enums import (
@@ -289,6 +300,7 @@ _ERROR_TITLES = {
     400: "Bad request",
     403: "You don't have access to this page",
     404: "Page not found",
+    503: "Busy, please try again",
 }
 
 
@@ -303,6 +315,17 @@ def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
         },
         status_code=status_code,
     )
+
+
+def _busy_page(request: Request) -> HTMLResponse:
+    response = error_page(
+        request,
+        503,
+        "The database is busy right now and could not take your request; nothing was changed. "
+        "Please try again in a moment.",
+    )
+    response.headers["Retry-After"] = str(DatabaseBusy().retry_after_s)
+    return response
 
 
 def _sentence(text: str) -> str:
@@ -348,6 +371,10 @@ class WebRoute(APIRoute):
                     response = error_page(request, 404, _sentence(exc.detail))
                 except RequestValidationError:
                     response = error_page(request, 404, "There is nothing at this address.")
+                except (DatabaseBusy, OperationalError, PoolTimeout) as exc:
+                    if not isinstance(exc, DatabaseBusy) and not is_busy(exc):
+                        raise
+                    response = _busy_page(request)
             for key, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(key, value)
             if response.media_type == "text/html" or "text/html" in response.headers.get(
