@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from rerate import __version__
 from rerate.api import deps
 from rerate.api.gate import SessionGate
+from rerate.auth.cache import PrincipalCache
 from rerate.kit.db import Database, is_busy
 from rerate.kit.errors import DatabaseBusy, RerateError
 from rerate.kit.settings import Settings, get_settings
@@ -61,6 +62,7 @@ def create_app(
     app.state.db = db
     reads, writes = settings.session_slots
     app.state.session_gate = SessionGate(reads=reads, writes=writes)
+    app.state.principal_cache = PrincipalCache(settings.auth_cache_s)
 
     @app.exception_handler(RerateError)
     async def _rerate_error(_request: Request, exc: RerateError) -> JSONResponse:
@@ -126,3 +128,10 @@ def create_app(
     app.include_router(web_router)
     app.mount("/static", static_files(), name="static")
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app as `rerate serve --workers N` starts it in each server process."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_app(settings, in_process_worker=settings.in_process_worker)

@@ -7,21 +7,28 @@ when a route declares none, so nothing is reachable by accident.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from rerate.api.gate import SessionGate
 from rerate.auth import service as auth
+from rerate.auth.cache import PrincipalCache
 from rerate.auth.permissions import Permission, Principal
+from rerate.auth.secrets import token_hash
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.db import Database, is_busy
 from rerate.kit.errors import DatabaseBusy, Forbidden, Unauthenticated
 from rerate.kit.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "rerate_session"
 # Methods that do not change anything: their transactions begin deferred.
@@ -34,6 +41,10 @@ def get_db(request: Request) -> Database:
 
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_principal_cache(request: Request) -> PrincipalCache:
+    return request.app.state.principal_cache  # type: ignore[no-any-return]
 
 
 def get_gate(request: Request) -> SessionGate:
@@ -64,14 +75,20 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session = get_db(request).new_session(write=write)
         try:
             yield session
-            await _off_loop(session.commit)
+            await _off_loop(lambda: _commit_and_close(session))
         except BaseException as exc:
-            await _off_loop(session.rollback)
+            await _off_loop(session.close)  # rolls back whatever is left
             if is_busy(exc):
                 raise DatabaseBusy() from exc
             raise
-        finally:
-            await _off_loop(session.close)
+
+
+def _commit_and_close(session: Session) -> None:
+    # One trip to a thread for both: each trip costs the request a handoff.
+    try:
+        session.commit()
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -83,22 +100,55 @@ def _principal(request: Request, session: Session) -> Principal:
         return cached  # type: ignore[no-any-return]
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        # Its own short transactions, before the request's session reads
-        # anything: on SQLite, committing the last-use mark while the request's
-        # read transaction is open would stop that transaction from writing.
-        db = get_db(request)
-        with db.session() as lookup:
-            principal, due = auth.authenticate_api_key(lookup, header[7:].strip())
-        if due is not None:
-            with db.write_session() as mark:
-                auth.note_api_key_use(mark, due)
+        principal = _api_key_principal(request, header[7:].strip())
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             raise Unauthenticated("log in, or send an API key as 'Authorization: Bearer ...'")
-        principal = auth.authenticate_session(session, token)
+        cache = get_principal_cache(request)
+        digest = token_hash(token)
+        principal = cache.get("session", digest) or auth.authenticate_session(session, token)
+        cache.put("session", digest, principal)
     request.state.principal = principal
     return principal
+
+
+def forget_session(request: Request, token: str) -> None:
+    """Logout: the session stops working in this process at once, not after
+    the cache's few seconds (the commit that deletes it clears the cache too,
+    but may come after the answer)."""
+    get_principal_cache(request).forget("session", token_hash(token))
+
+
+def _api_key_principal(request: Request, secret: str) -> Principal:
+    cache = get_principal_cache(request)
+    digest = token_hash(secret)
+    cached = cache.get("api_key", digest)
+    if cached is not None:
+        return cached
+    # Its own short transactions, before the request's session reads
+    # anything: on SQLite, committing the last-use mark while the request's
+    # read transaction is open would stop that transaction from writing.
+    db = get_db(request)
+    with db.session() as lookup:
+        principal, due = auth.authenticate_api_key(lookup, secret)
+    if due is not None:
+        _mark_api_key_used(db, due)
+    cache.put("api_key", digest, principal)
+    return principal
+
+
+def _mark_api_key_used(db: Database, key_id: int) -> None:
+    """Best effort: the mark is for operators ("is this key still used?"),
+    written at most once a minute; when the database is busy the request goes
+    on without it and a later one writes it."""
+    try:
+        with db.write_session() as mark:
+            auth.note_api_key_use(mark, key_id)
+    except (OperationalError, PoolTimeout) as exc:
+        if not is_busy(exc):
+            raise
+        log.info("API key %s: last-use mark skipped, the database is busy", key_id)
 
 
 class Public:

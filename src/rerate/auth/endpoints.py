@@ -11,6 +11,7 @@ from rerate.api.deps import (
     Public,
     SessionDep,
     UserManager,
+    forget_session,
     get_settings_dep,
 )
 from rerate.auth import service
@@ -69,6 +70,7 @@ def logout(
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         service.logout(session, token)
+        forget_session(request, token)
     response.delete_cookie(SESSION_COOKIE)
     return {"status": "ok"}
 

@@ -34,6 +34,20 @@ class Settings(BaseSettings):
     in_process_worker: bool = Field(
         True, description="`rerate serve` also runs one job worker in-process."
     )
+    auth_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long a process reuses a verified API key or web session without asking "
+        "the database again (0: never). Logout, revocation and role changes made through this "
+        "process apply at once; other processes see them within this time.",
+    )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="`rerate worker` lowers its CPU priority by this much (Unix nice), so "
+        "rating yields the processor to the API's requests; idle cores still go to rating.",
+    )
     worker_lease_s: int = Field(30, description="Job lease; a worker renews it every lease/3 s.")
     worker_poll_s: float = Field(1.0, description="How often an idle worker looks for jobs.")
     db_pool_size: int = Field(

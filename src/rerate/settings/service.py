@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,17 +24,26 @@ def _normalise(key: SettingKey, value: str) -> str:
     return value
 
 
-def get_setting(session: Session, key: SettingKey, node: Node | None = None) -> str:
-    """The value in force on `node`: its own override, else its nearest
-    ancestor's, else the global value, else the built-in default."""
+def setting_values(session: Session, key: SettingKey) -> Callable[[Node | None], str]:
+    """`get_setting` for many nodes: the key's overrides are read once."""
     rows = {
         s.node_id: s.value for s in session.scalars(select(Setting).where(Setting.key == key.value))
     }
-    if node is not None:
-        for node_id in reversed([int(p) for p in node.path.strip("/").split("/") if p]):
-            if node_id in rows:
-                return rows[node_id]
-    return rows.get(None, SETTING_DEFAULTS[key])
+
+    def value(node: Node | None) -> str:
+        if node is not None:
+            for node_id in reversed([int(p) for p in node.path.strip("/").split("/") if p]):
+                if node_id in rows:
+                    return rows[node_id]
+        return rows.get(None, SETTING_DEFAULTS[key])
+
+    return value
+
+
+def get_setting(session: Session, key: SettingKey, node: Node | None = None) -> str:
+    """The value in force on `node`: its own override, else its nearest
+    ancestor's, else the global value, else the built-in default."""
+    return setting_values(session, key)(node)
 
 
 def get_bool(session: Session, key: SettingKey, node: Node | None = None) -> bool:

@@ -48,6 +48,7 @@ from rerate.api.deps import (
     Require,
     SessionDep,
     Viewer,
+    forget_session,
     get_db,
     get_settings_dep,
 )
@@ -436,6 +437,7 @@ def logout(request: Request, session: SessionDep, _principal: AuthenticatedPrinc
     if token:
         auth.logout(session, token)
         session.commit()
+        forget_session(request, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
