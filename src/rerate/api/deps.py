@@ -94,6 +94,32 @@ def _commit_and_close(session: Session) -> None:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def _cached_principal(request: Request) -> Principal | None:
+    """The caller if known without the database: earlier in this request, or
+    in the credential cache (auth/cache.py)."""
+    known = getattr(request.state, "principal", None)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        found = get_principal_cache(request).get("api_key", token_hash(header[7:].strip()))
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+        found = get_principal_cache(request).get("session", token_hash(token)) if token else None
+    if found is not None:
+        request.state.principal = found
+    return found
+
+
+async def _principal_async(request: Request, session: Session) -> Principal:
+    # Most requests come with a credential verified a moment ago: answered on
+    # the event loop, without a trip to a thread; the others look it up there.
+    cached = _cached_principal(request)
+    if cached is not None:
+        return cached
+    return await anyio.to_thread.run_sync(_principal, request, session)
+
+
 def _principal(request: Request, session: Session) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
@@ -165,8 +191,8 @@ class Authenticated:
 
     permission = None
 
-    def __call__(self, request: Request, session: SessionDep) -> Principal:
-        principal = _principal(request, session)
+    async def __call__(self, request: Request, session: SessionDep) -> Principal:
+        principal = await _principal_async(request, session)
         set_session_actor(session, Actor(principal.user_id, principal.email))
         return principal
 
@@ -181,8 +207,8 @@ class Require:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, request: Request, session: SessionDep) -> Principal:
-        principal = _principal(request, session)
+    async def __call__(self, request: Request, session: SessionDep) -> Principal:
+        principal = await _principal_async(request, session)
         if not principal.has(self.permission):
             raise Forbidden(f"your role does not grant {self.permission.value}")
         set_session_actor(session, Actor(principal.user_id, principal.email))

@@ -68,6 +68,11 @@ def upload_import(
 ) -> ImportReportOut:
     """Import one file, all or nothing (or, with `skip_bad_rows`, the good rows)."""
     name = Path(file.filename or "upload").name
+    # Nothing read so far is needed: end the transaction the caller's check
+    # began, so that on SQLite (a POST begins IMMEDIATE) the write lock is not
+    # held while the file is copied and parsed; the import takes it again
+    # only for its own short writes.
+    session.rollback()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         with path.open("wb") as out:
