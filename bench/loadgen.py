@@ -66,8 +66,13 @@ class Phase:
 
 
 def new_client(base_url: str, headers: dict[str, str], *, clients: int, timeout_s: float) -> Any:
-    # One connection per simulated client, kept alive, as real clients would.
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # Up to one connection per simulated client, kept alive as real clients
+    # would; an idle one is dropped after 2 s, before uvicorn drops it (5 s):
+    # a request sent on a connection the server is closing at that moment
+    # fails without an answer, a client-side race and not the server's doing.
+    limits = httpx.Limits(
+        max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0
+    )
     return httpx.AsyncClient(
         base_url=base_url, headers=headers, limits=limits, timeout=httpx.Timeout(timeout_s)
     )

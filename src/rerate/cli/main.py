@@ -92,6 +92,10 @@ def serve(
         host=bind_host,
         port=bind_port,
         log_level="info",
+        # uvicorn kills a process that does not answer its health check in
+        # time (5 s by default). Under a burst, a process busy serving is
+        # slow, not hung: killing it dropped every connection it held.
+        timeout_worker_healthcheck=60,
     )
 
 
