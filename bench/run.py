@@ -2,6 +2,10 @@
 
 Each bench_*.py prints one JSON object (or a list) on its last stdout line;
 this runner collects them. Sizes scale with RERATE_BENCH_SCALE (default 1.0).
+
+    python bench/run.py                 # every benchmark, full size
+    python bench/run.py load            # only bench_load.py
+    python bench/run.py --quick load    # smoke size (RERATE_BENCH_QUICK=1, scale 0.02)
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    only = set(sys.argv[1:])
+    quick = "--quick" in sys.argv[1:]
+    only = {a for a in sys.argv[1:] if not a.startswith("--")}
+    env = os.environ.copy()
+    if quick:
+        env["RERATE_BENCH_QUICK"] = "1"
+        env.setdefault("RERATE_BENCH_SCALE", "0.02")
     results: dict[str, object] = {}
     failed = False
     for script in sorted(HERE.glob("bench_*.py")):
@@ -29,7 +38,7 @@ def main() -> int:
             [sys.executable, str(script)],
             capture_output=True,
             text=True,
-            env=os.environ.copy(),
+            env=env,
             check=False,
         )
         sys.stderr.write(proc.stderr)

@@ -10,17 +10,21 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from rerate import __version__
 from rerate.api import deps
 from rerate.api import errors as api_errors
 from rerate.api.csrf import CrossSiteGuard
 from rerate.api.docs import install_docs, install_openapi_security
+from rerate.api.gate import SessionGate
 from rerate.api.headers import SecurityHeaders
 from rerate.api.idempotency import IdempotencyMiddleware, Replay
 from rerate.api.limits import BodyLimit
-from rerate.kit.db import Database
-from rerate.kit.errors import RerateError
+from rerate.auth.cache import PrincipalCache
+from rerate.kit.db import Database, is_busy
+from rerate.kit.errors import DatabaseBusy, RerateError
 from rerate.kit.redact import scrub
 from rerate.kit.settings import Settings, get_settings
 from rerate.usage import uploads
@@ -33,7 +37,7 @@ def create_app(
     in_process_worker: bool = False,
 ) -> FastAPI:
     settings = settings or get_settings()
-    db = db or Database(settings.resolved_database_url)
+    db = db or Database(settings.resolved_database_url, **settings.database_options())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +73,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db
+    reads, writes = settings.session_slots
+    app.state.session_gate = SessionGate(reads=reads, writes=writes)
+    app.state.principal_cache = PrincipalCache(settings.auth_cache_s)
 
     @app.exception_handler(Replay)
     async def _replay(_request: Request, exc: Replay) -> Response:
@@ -88,6 +95,17 @@ def create_app(
         if "retry_after_s" in exc.extra:
             headers["Retry-After"] = str(exc.extra["retry_after_s"])
         return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
+
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # Busy outside a request's session (get_session turns those into
+        # DatabaseBusy itself): still 503, never a bare 500. Anything else is
+        # a real failure and goes on to the server-error handling.
+        if not is_busy(exc):
+            raise exc
+        return await _rerate_error(request, DatabaseBusy())
+
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(OperationalError, _database_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -152,3 +170,10 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app as `rerate serve --workers N` starts it in each server process."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_app(settings, in_process_worker=settings.in_process_worker)

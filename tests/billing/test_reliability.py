@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from rerate.app import create_app
+from rerate.auth.cache import forget_all
 from rerate.jobs.queue import reap_expired
 from rerate.kit.db import Database, is_sqlite
 from rerate.kit.settings import Settings
@@ -260,6 +261,7 @@ def test_api_key_requests_succeed_on_sqlite_while_workers_commit(
             if i % 10 == 0:  # make the last-use mark due again now and then
                 with database.write_session() as s:
                     s.execute(update(ApiKey).values(last_used_at=None))
+                forget_all()  # and have the server look at the key again (auth/cache.py)
             answers.append(client.get("/api/v1/jobs", headers=headers))
     assert [r.status_code for r in answers] == [200] * len(answers), [
         r.text for r in answers if r.status_code != 200

@@ -7,20 +7,32 @@ when a route declares none, so nothing is reachable by accident.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
+from rerate.api.gate import SessionGate
 from rerate.auth import service as auth
+from rerate.auth.cache import PrincipalCache
 from rerate.auth.permissions import Permission, Principal
+from rerate.auth.secrets import token_hash
 from rerate.kit.audit import Actor, set_session_actor
-from rerate.kit.db import Database
-from rerate.kit.errors import Forbidden, Unauthenticated
+from rerate.kit.db import Database, is_busy
+from rerate.kit.errors import DatabaseBusy, Forbidden, Unauthenticated
 from rerate.kit.settings import Settings
 
+log = logging.getLogger(__name__)
+
 SESSION_COOKIE = "rerate_session"
+# Methods that do not change anything: their transactions begin deferred.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_db(request: Request) -> Database:
@@ -31,22 +43,52 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+def get_principal_cache(request: Request) -> PrincipalCache:
+    return request.app.state.principal_cache  # type: ignore[no-any-return]
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def get_gate(request: Request) -> SessionGate:
+    return request.app.state.session_gate  # type: ignore[no-any-return]
+
+
+async def _off_loop(call: Callable[[], None]) -> None:
+    # Its own one-thread limiter, as FastAPI does for a dependency's exit:
+    # finishing a transaction must not wait for a thread from the shared pool
+    # while it holds a connection.
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(call, limiter=anyio.CapacityLimiter(1))
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request, committed at the edge when the handler succeeds.
 
-    A request that may write (any method but GET, HEAD, OPTIONS) takes the
-    write lock up front on SQLite (BEGIN IMMEDIATE): a deferred transaction
-    that reads and then writes is refused with "database is locked" when
-    another connection committed in between, whatever the busy timeout; an
-    immediate one waits its turn. On PostgreSQL both are plain transactions.
+    The request first waits its turn for a session (api/gate.py). A request
+    that may change something (POST, PUT, PATCH, DELETE) begins its
+    transactions IMMEDIATE on SQLite: it takes the write lock at its first
+    statement and so queues on the busy timeout, instead of reading first and
+    being refused the upgrade to a write ("database is locked") because a
+    worker committed meanwhile. A write that still cannot get the database in
+    time answers 503 DatabaseBusy, never a bare 500.
     """
-    db = get_db(request)
-    opened = db.session() if request.method in _SAFE_METHODS else db.writing_session()
-    with opened as session:
-        yield session
+    write = request.method not in SAFE_METHODS
+    async with get_gate(request).slot(write=write):
+        session = get_db(request).new_session(write=write)
+        try:
+            yield session
+            await _off_loop(lambda: _commit_and_close(session))
+        except BaseException as exc:
+            await _off_loop(session.close)  # rolls back whatever is left
+            if is_busy(exc):
+                raise DatabaseBusy() from exc
+            raise
+
+
+def _commit_and_close(session: Session) -> None:
+    # One trip to a thread for both: each trip costs the request a handoff.
+    try:
+        session.commit()
+    finally:
+        session.close()
 
 
 # scope="function": the commit runs when the handler returns, *before* the
@@ -58,26 +100,47 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def _cached_principal(request: Request) -> Principal | None:
+    """The caller if known without the database: earlier in this request, or
+    in the credential cache (auth/cache.py)."""
+    known = getattr(request.state, "principal", None)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        found = get_principal_cache(request).get("api_key", token_hash(header[7:].strip()))
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+        found = get_principal_cache(request).get("session", token_hash(token)) if token else None
+    if found is not None:
+        request.state.principal = found
+    return found
+
+
+async def _principal_async(request: Request, session: Session) -> Principal:
+    # Most requests come with a credential verified a moment ago: answered on
+    # the event loop, without a trip to a thread; the others look it up there.
+    cached = _cached_principal(request)
+    if cached is not None:
+        return cached
+    return await anyio.to_thread.run_sync(_principal, request, session)
+
+
 def _principal(request: Request, session: Session) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        # Its own short transactions, before the request's session reads
-        # anything: on SQLite, committing the last-use mark while the request's
-        # read transaction is open would stop that transaction from writing.
-        db = get_db(request)
-        with db.session() as lookup:
-            principal, due = auth.authenticate_api_key(lookup, header[7:].strip())
-        if due is not None:
-            with db.write_session() as mark:
-                auth.note_api_key_use(mark, due)
+        principal = _api_key_principal(request, header[7:].strip())
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             raise Unauthenticated("log in, or send an API key as 'Authorization: Bearer ...'")
-        principal = auth.authenticate_session(session, token)
+        cache = get_principal_cache(request)
+        digest = token_hash(token)
+        principal = cache.get("session", digest) or auth.authenticate_session(session, token)
+        cache.put("session", digest, principal)
     request.state.principal = principal
     return principal
 
@@ -87,6 +150,44 @@ def principal_of(request: Request) -> Principal:
     cached on the request like `_principal`."""
     with get_db(request).session() as session:
         return _principal(request, session)
+
+
+def forget_session(request: Request, token: str) -> None:
+    """Logout: the session stops working in this process at once, not after
+    the cache's few seconds (the commit that deletes it clears the cache too,
+    but may come after the answer)."""
+    get_principal_cache(request).forget("session", token_hash(token))
+
+
+def _api_key_principal(request: Request, secret: str) -> Principal:
+    cache = get_principal_cache(request)
+    digest = token_hash(secret)
+    cached = cache.get("api_key", digest)
+    if cached is not None:
+        return cached
+    # Its own short transactions, before the request's session reads
+    # anything: on SQLite, committing the last-use mark while the request's
+    # read transaction is open would stop that transaction from writing.
+    db = get_db(request)
+    with db.session() as lookup:
+        principal, due = auth.authenticate_api_key(lookup, secret)
+    if due is not None:
+        _mark_api_key_used(db, due)
+    cache.put("api_key", digest, principal)
+    return principal
+
+
+def _mark_api_key_used(db: Database, key_id: int) -> None:
+    """Best effort: the mark is for operators ("is this key still used?"),
+    written at most once a minute; when the database is busy the request goes
+    on without it and a later one writes it."""
+    try:
+        with db.write_session() as mark:
+            auth.note_api_key_use(mark, key_id)
+    except (OperationalError, PoolTimeout) as exc:
+        if not is_busy(exc):
+            raise
+        log.info("API key %s: last-use mark skipped, the database is busy", key_id)
 
 
 class Public:
@@ -103,8 +204,8 @@ class Authenticated:
 
     permission = None
 
-    def __call__(self, request: Request, session: SessionDep) -> Principal:
-        principal = _principal(request, session)
+    async def __call__(self, request: Request, session: SessionDep) -> Principal:
+        principal = await _principal_async(request, session)
         set_session_actor(session, Actor(principal.user_id, principal.email))
         return principal
 
@@ -119,8 +220,8 @@ class Require:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, request: Request, session: SessionDep) -> Principal:
-        principal = _principal(request, session)
+    async def __call__(self, request: Request, session: SessionDep) -> Principal:
+        principal = await _principal_async(request, session)
         if not principal.has(self.permission):
             raise Forbidden(f"your role does not grant {self.permission.value}")
         set_session_actor(session, Actor(principal.user_id, principal.email))

@@ -12,6 +12,7 @@ from rerate.api.deps import (
     Public,
     SessionDep,
     UserManager,
+    forget_session,
     get_db,
     get_settings_dep,
 )
@@ -90,6 +91,7 @@ def logout(
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         service.logout(session, token, client=client_address(request))
+        forget_session(request, token)
     response.delete_cookie(SESSION_COOKIE)
     return {"status": "ok"}
 

@@ -103,9 +103,24 @@ def eligible_customers(
         )
         .order_by(Node.name)
     ).all()
-    return [
-        (node, contract) for node, contract in rows if has_linked_account(session, contract, now)
-    ]
+    # `has_linked_account` for every contract at once: one query, not one per
+    # customer (the list is read on every visit of the billing utilities).
+    spans: dict[int, list[tuple[datetime, datetime | None]]] = {}
+    for customer_id, valid_from, valid_to in session.execute(
+        select(
+            AccountOwnership.customer_id, AccountOwnership.valid_from, AccountOwnership.valid_to
+        ).where(AccountOwnership.customer_id.in_([c.customer_id for _n, c in rows]))
+    ):
+        spans.setdefault(customer_id, []).append((valid_from, valid_to))
+
+    def linked(contract: Contract) -> bool:
+        start, end = _coverage_utc(contract, now)
+        return any(
+            valid_from < end and (valid_to is None or valid_to > start)
+            for valid_from, valid_to in spans.get(contract.customer_id, ())
+        )
+
+    return [(node, contract) for node, contract in rows if linked(contract)]
 
 
 def is_closed(month: Month, tz: str, now: datetime) -> bool:

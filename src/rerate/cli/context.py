@@ -25,7 +25,8 @@ def settings() -> Settings:
 
 @lru_cache(maxsize=1)
 def database() -> Database:
-    return Database(settings().resolved_database_url)
+    s = settings()
+    return Database(s.resolved_database_url, **s.database_options())
 
 
 def os_user() -> str:

@@ -107,17 +107,43 @@ def serve(
     host: str = typer.Option(None, help="Bind address (default RERATE_HOST)."),
     port: int = typer.Option(None, help="Port (default RERATE_PORT or 8000)."),
     worker: bool = typer.Option(True, help="Also run one job worker in-process."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="Server processes. One Python process uses one core for requests; production "
+        "runs one per core, with --no-worker and separate `rerate worker` processes.",
+    ),
 ) -> None:
     """Serve the API and the web console (and an in-process worker) until Ctrl-C."""
+    import os
+
     import uvicorn
 
-    from rerate.app import create_app
-
     s = context.settings()
-    application = create_app(
-        s, context.database(), in_process_worker=worker and s.in_process_worker
+    bind_host, bind_port = host or s.host, port or s.port
+    if workers == 1:
+        from rerate.app import create_app
+
+        application = create_app(
+            s, context.database(), in_process_worker=worker and s.in_process_worker
+        )
+        uvicorn.run(application, host=bind_host, port=bind_port, log_level="info")
+        return
+    # Several processes: each builds its app from the environment (settings
+    # are read there again), so the CLI's choice travels as a variable.
+    os.environ["RERATE_IN_PROCESS_WORKER"] = "true" if worker and s.in_process_worker else "false"
+    uvicorn.run(
+        "rerate.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=bind_host,
+        port=bind_port,
+        log_level="info",
+        # uvicorn kills a process that does not answer its health check in
+        # time (5 s by default). Under a burst, a process busy serving is
+        # slow, not hung: killing it dropped every connection it held.
+        timeout_worker_healthcheck=60,
     )
-    uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info")
 
 
 @app.command()
@@ -126,12 +152,16 @@ def worker(
 ) -> None:
     """Run one job worker until SIGTERM/SIGINT (the first signal finishes the current job)."""
     import logging
+    import os
 
     from rerate.billing.tasks import expand_schedule, handlers
     from rerate.jobs.worker import run_worker_process
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     s = context.settings()
+    if s.worker_nice and hasattr(os, "nice"):
+        # Rating is batch work: under load the API's requests go first (RERATE_WORKER_NICE).
+        os.nice(s.worker_nice)
     run_worker_process(
         s.resolved_database_url,
         lambda _db: handlers(s.data_dir),
@@ -139,6 +169,7 @@ def worker(
         lease_s=s.worker_lease_s,
         poll_s=s.worker_poll_s,
         expand=expand_schedule,
+        db_options=s.database_options(),
     )
 
 

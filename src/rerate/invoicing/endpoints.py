@@ -7,14 +7,15 @@ invoice's customer (nearest override wins); platform roles always see them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session, selectinload
 
 from rerate.api.deps import InvoiceGenerator, InvoiceViewer, SessionDep
 from rerate.api.errors import JSON_ERROR_RESPONSES
@@ -28,7 +29,7 @@ from rerate.kit.errors import Forbidden, NotFound
 from rerate.kit.money import RoundingMode, money_str, round_money
 from rerate.models import Invoice, Node
 from rerate.models.enums import Role, SettingKey
-from rerate.settings.service import get_bool
+from rerate.settings.service import setting_values
 from rerate.tenancy.service import get_customer, in_scope
 
 router = APIRouter(tags=["invoices"])
@@ -42,20 +43,61 @@ _VISIBILITY = {
 
 
 def _visible(session: Session, principal: Principal, customer: Node) -> bool:
+    return _visibility(session, principal)(customer)
+
+
+def _visibility(session: Session, principal: Principal) -> Callable[[Node], bool]:
+    """Whether the caller sees a customer's invoices, for many customers: the
+    visibility settings are read once, not once per customer."""
     if principal.is_platform():
-        return True
-    for grant in principal.grants:
-        key = _VISIBILITY.get(grant.role)
-        if key and customer.path.startswith(grant.node_path) and get_bool(session, key, customer):
-            return True
-    return False
+        return lambda _customer: True
+    checks = [
+        (grant.node_path, setting_values(session, key))
+        for grant in principal.grants
+        if (key := _VISIBILITY.get(grant.role)) is not None
+    ]
+
+    def visible(customer: Node) -> bool:
+        return any(
+            customer.path.startswith(path) and value(customer) == "true" for path, value in checks
+        )
+
+    return visible
 
 
-def invoice_view(inv: Invoice) -> dict[str, Any]:
+_SUMMARY_COLUMNS = (
+    Invoice.id,
+    Invoice.customer_id,
+    Invoice.period,
+    Invoice.type,
+    Invoice.status,
+    Invoice.version,
+    Invoice.number,
+    Invoice.currency,
+    Invoice.rounding_mode,
+    Invoice.subtotal,
+    Invoice.tax_rate,
+    Invoice.tax,
+    Invoice.total,
+    Invoice.replaces_id,
+    Invoice.replaced_by_id,
+    Invoice.created_at,
+    Invoice.issued_at,
+    Invoice.cancelled_at,
+    Invoice.paid_at,
+)
+
+
+def invoice_view(inv: Invoice | Any, *, lines: bool = True) -> dict[str, Any]:
+    """The invoice; with its lines unless `lines=False` (lists, see `list_invoices`).
+
+    `inv` is an `Invoice`, or without lines a row of `_SUMMARY_COLUMNS`.
+    """
+
     def m(amount: Decimal) -> str:  # already rounded at the boundary: this only trims zeros
         return money_str(round_money(amount, inv.currency, RoundingMode(inv.rounding_mode)))
 
-    return {
+    view: dict[str, Any] = {
         "id": inv.id,
         "customer_id": inv.customer_id,
         "period": inv.period,
@@ -74,7 +116,9 @@ def invoice_view(inv: Invoice) -> dict[str, Any]:
         "issued_at": inv.issued_at,
         "cancelled_at": inv.cancelled_at,
         "paid_at": inv.paid_at,
-        "lines": [
+    }
+    if lines:
+        view["lines"] = [
             {
                 "position": ln.position,
                 "kind": ln.kind,
@@ -84,8 +128,8 @@ def invoice_view(inv: Invoice) -> dict[str, Any]:
                 "amount": m(ln.amount),
             }
             for ln in inv.lines
-        ],
-    }
+        ]
+    return view
 
 
 def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoice, Node]:
@@ -104,31 +148,46 @@ def list_invoices(
     principal: InvoiceViewer,
     customer_id: Id | None = None,
     period: Period | None = None,
-    limit: int = Query(100, ge=1, le=1000),
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
+    include_lines: Annotated[
+        bool, Query(description="Also each invoice's lines (GET /invoices/{id} has them).")
+    ] = False,
 ) -> dict[str, Any]:
-    stmt = (
-        select(Invoice, Node)
-        .join(Node, Node.id == Invoice.customer_id)
-        .where(in_scope(principal.scope_paths(Permission.VIEW_INVOICES)))
-    )
+    """Invoices, newest period first, without their lines unless asked: a
+    month's invoice can have hundreds of lines, and a page of them was half a
+    megabyte to load and send."""
+    scope = in_scope(principal.scope_paths(Permission.VIEW_INVOICES))
     if customer_id is not None:
         get_customer(session, principal, customer_id, Permission.VIEW_INVOICES)
-        stmt = stmt.where(Invoice.customer_id == customer_id)
+    # Visibility is a per-customer setting: decided once per customer that has
+    # invoices here, then the page is cut in SQL.
+    customers = select(Node).where(scope, Node.id.in_(select(Invoice.customer_id)))
+    if customer_id is not None:
+        customers = customers.where(Node.id == customer_id)
+    visible = _visibility(session, principal)
+    visible_ids = [node.id for node in session.scalars(customers) if visible(node)]
+    where: list[ColumnElement[bool]] = [Invoice.customer_id.in_(visible_ids)]
     if period is not None:
-        stmt = stmt.where(Invoice.period == period)
-    # Visibility is a per-customer setting: look it up once per customer, not per invoice.
-    visible: dict[int, bool] = {}
-    rows = []
-    for inv, node in session.execute(
-        stmt.order_by(Invoice.period.desc(), Invoice.customer_id, Invoice.id.desc())
-    ).all():
-        if node.id not in visible:
-            visible[node.id] = _visible(session, principal, node)
-        if visible[node.id]:
-            rows.append((inv, node))
-    page = rows[offset : offset + limit]
-    return {"items": [invoice_view(inv) for inv, _ in page], "total": len(rows)}
+        where.append(Invoice.period == period)
+    total = session.scalar(select(func.count()).select_from(Invoice).where(*where)) or 0
+    order = (Invoice.period.desc(), Invoice.customer_id, Invoice.id.desc())
+    if include_lines:
+        page: Sequence[Any] = session.scalars(
+            select(Invoice)
+            .where(*where)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+            .options(selectinload(Invoice.lines))
+        ).all()
+    else:
+        # Plain rows of the summary's columns: loading ORM objects cost more
+        # than everything else this list does.
+        page = session.execute(
+            select(*_SUMMARY_COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)
+        ).all()
+    return {"items": [invoice_view(inv, lines=include_lines) for inv in page], "total": total}
 
 
 @router.get("/invoices/{invoice_id}")

@@ -341,6 +341,7 @@ def run_worker_process(
     poll_s: float = 1.0,
     stop_event: threading.Event | None = None,
     expand: Expand | None = default_expand,
+    db_options: Mapping[str, Any] | None = None,
 ) -> None:
     """The body of `rerate worker`: one worker in this process until SIGTERM/SIGINT.
 
@@ -348,7 +349,7 @@ def run_worker_process(
     default (KeyboardInterrupt / termination), for an operator in a hurry.
     The reaper in another worker then fails the abandoned job.
     """
-    db = Database(database_url)
+    db = Database(database_url, **(db_options or {}))
     stop = stop_event or threading.Event()
     previous: dict[int, Any] = {}
 

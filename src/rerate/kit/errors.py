@@ -48,3 +48,20 @@ class TooManyAttempts(RerateError):
     """Refused for now (login throttling); `retry_after_s` says for how long."""
 
     status_code = 429
+
+
+class DatabaseBusy(RerateError):
+    """The database could not take this request in time (no free connection,
+    SQLite's write lock held too long by others); the same request may succeed
+    in a moment. Answered 503 with `Retry-After`."""
+
+    status_code = 503
+
+    def __init__(
+        self,
+        detail: str = "the database is busy right now; please try again in a moment",
+        *,
+        retry_after_s: int = 2,
+    ) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s

@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     in_process_worker: bool = Field(
         True, description="`rerate serve` also runs one job worker in-process."
     )
+    auth_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long a process reuses a verified API key or web session without asking "
+        "the database again (0: never). Logout, revocation and role changes made through this "
+        "process apply at once; other processes see them within this time.",
+    )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="`rerate worker` lowers its CPU priority by this much (Unix nice), so "
+        "rating yields the processor to the API's requests; idle cores still go to rating.",
+    )
     worker_lease_s: int = Field(30, description="Job lease; a worker renews it every lease/3 s.")
     worker_poll_s: float = Field(1.0, description="How often an idle worker looks for jobs.")
     max_upload_bytes: int = Field(
@@ -64,6 +78,36 @@ class Settings(BaseSettings):
         64 << 20,
         ge=1,
         description="Largest other request body (JSON, forms) accepted, bytes; larger get 413.",
+    )
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        description="Database connections each process keeps open (SQLAlchemy pool_size).",
+    )
+    db_max_overflow: int = Field(
+        10,
+        ge=0,
+        description="Extra connections a process may open beyond db_pool_size at peaks "
+        "(job worker, API-key last-use marks).",
+    )
+    db_pool_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="How long a request waits for a free connection before answering 503 "
+        "DatabaseBusy (requests queue for a session first, so this is a safety net).",
+    )
+    db_sessions: int | None = Field(
+        None,
+        ge=1,
+        description="Read requests (GET) that may hold a database session at once per process; "
+        "writes get half as many slots of their own. The rest wait their turn without holding "
+        "a thread or a connection. Default: db_pool_size.",
+    )
+    sqlite_busy_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="SQLite: how long a write waits for the write lock before answering 503 "
+        "DatabaseBusy.",
     )
     demo_scale: float = Field(
         1.0, description="Scale of the demo dataset's usage volume (1.0 = >1 M rows)."
@@ -78,6 +122,21 @@ class Settings(BaseSettings):
             # in production anyway, but a stray one says the host is misconfigured.
             raise ValueError("RERATE_CRASH_AT is for tests and is refused in production")
         return self
+
+    @property
+    def session_slots(self) -> tuple[int, int]:
+        """(reads, writes) that may hold a database session at once (api/gate.py)."""
+        reads = self.db_sessions or self.db_pool_size
+        return reads, max(1, reads // 2)
+
+    def database_options(self) -> dict[str, float | int]:
+        """Keyword arguments for `kit.db.Database` (pool and busy timeout)."""
+        return {
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+            "pool_timeout_s": self.db_pool_timeout_s,
+            "busy_timeout_s": self.sqlite_busy_timeout_s,
+        }
 
     @property
     def resolved_database_url(self) -> str:

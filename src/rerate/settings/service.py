@@ -7,6 +7,7 @@ default, the global value, or the override of a named node.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -102,6 +103,20 @@ def resolve(session: Session, key: SettingKey, node: Node | None = None) -> Effe
 def get_setting(session: Session, key: SettingKey, node: Node | None = None) -> str:
     """The value in force on `node` (see `resolve`)."""
     return resolve(session, key, node).value
+
+
+def setting_values(session: Session, key: SettingKey) -> Callable[[Node | None], str]:
+    """`get_setting` for many nodes (a list deciding visibility per customer):
+    each node's value is resolved once, with the policy rules of `resolve`."""
+    memo: dict[int | None, str] = {}
+
+    def value(node: Node | None) -> str:
+        node_id = node.id if node is not None else None
+        if node_id not in memo:
+            memo[node_id] = resolve(session, key, node).value
+        return memo[node_id]
+
+    return value
 
 
 def get_bool(session: Session, key: SettingKey, node: Node | None = None) -> bool:

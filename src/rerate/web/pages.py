@@ -34,6 +34,8 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from rerate.api.client import client_address
 from rerate.api.csrf import SAFE_METHODS, same_origin
@@ -47,6 +49,7 @@ from rerate.api.deps import (
     Require,
     SessionDep,
     Viewer,
+    forget_session,
     get_db,
     get_settings_dep,
 )
@@ -63,8 +66,10 @@ from rerate.invoicing import service as invoicing
 from rerate.jobs import queue, views
 from rerate.kit import bounds, csvout
 from rerate.kit.audit import Actor, set_session_actor
+from rerate.kit.db import is_busy
 from rerate.kit.errors import (
     Conflict,
+    DatabaseBusy,
     Forbidden,
     Invalid,
     NotFound,
@@ -282,6 +287,7 @@ _ERROR_TITLES = {
     400: "Bad request",
     403: "You don't have access to this page",
     404: "Page not found",
+    503: "Busy, please try again",
 }
 
 
@@ -296,6 +302,17 @@ def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
         },
         status_code=status_code,
     )
+
+
+def _busy_page(request: Request) -> HTMLResponse:
+    response = error_page(
+        request,
+        503,
+        "The database is busy right now and could not take your request; nothing was changed. "
+        "Please try again in a moment.",
+    )
+    response.headers["Retry-After"] = str(DatabaseBusy().retry_after_s)
+    return response
 
 
 def _sentence(text: str) -> str:
@@ -341,6 +358,10 @@ class WebRoute(APIRoute):
                     response = error_page(request, 404, _sentence(exc.detail))
                 except RequestValidationError:
                     response = error_page(request, 404, "There is nothing at this address.")
+                except (DatabaseBusy, OperationalError, PoolTimeout) as exc:
+                    if not isinstance(exc, DatabaseBusy) and not is_busy(exc):
+                        raise
+                    response = _busy_page(request)
             if response.media_type == "text/html" or "text/html" in response.headers.get(
                 "content-type", ""
             ):
@@ -412,6 +433,7 @@ def logout(request: Request, session: SessionDep, _principal: AuthenticatedPrinc
     if token:
         auth.logout(session, token, client=client_address(request))
         session.commit()
+        forget_session(request, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
