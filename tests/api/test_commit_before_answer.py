@@ -14,7 +14,7 @@ from rerate.app import create_app
 from rerate.kit.db import Database
 from rerate.kit.settings import Settings
 from rerate.models import ApiKey
-from tests.live_server import live_server
+from tests.api.live import LiveServer
 from tests.world import World
 
 
@@ -48,10 +48,12 @@ def test_a_failed_commit_is_an_error_answer_not_a_201(
     app = create_app(settings, database)
     # A real server: the TestClient turns any late exception into a 500 and
     # would hide an answer sent before its commit.
-    with live_server(app) as url:
+    with LiveServer(app) as live:
         failing_commit["armed"] = True
         r = httpx.post(
-            f"{url}/api/v1/api-keys", json={"name": "ci"}, headers=world.headers("platform_admin")
+            f"{live.url}/api/v1/api-keys",
+            json={"name": "ci"},
+            headers=world.headers("platform_admin"),
         )
     assert r.status_code >= 500, r.text
     assert "rr_" not in r.text  # a key that was never stored is not handed out

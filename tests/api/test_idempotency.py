@@ -15,7 +15,7 @@ from rerate.app import create_app
 from rerate.kit.db import Database
 from rerate.kit.settings import Settings
 from rerate.models import ApiKey, Contract, CustomLineItem
-from tests.live_server import live_server
+from tests.api.live import LiveServer
 from tests.world import World
 
 ITEM = {"description": "Onboarding", "amount": "250.00", "one_off_date": "2026-08-20"}
@@ -104,8 +104,8 @@ def test_concurrent_retries_make_one_effect(database: Database, data_dir: Path, 
     app = create_app(Settings(data_dir=data_dir, database_url=database.url, env="test"), database)
     headers = {**world.headers("partner_admin"), "Idempotency-Key": "burst"}
     with (
-        live_server(app) as base,
-        httpx.Client(base_url=base, timeout=60) as http,
+        LiveServer(app) as live,
+        httpx.Client(base_url=live.url, timeout=60) as http,
         ThreadPoolExecutor(10) as pool,
     ):
         answers = list(

@@ -15,9 +15,9 @@ from rerate.app import create_app
 from rerate.kit.db import Database
 from rerate.kit.settings import Settings
 from rerate.models import Invoice, InvoiceSeries
+from tests.api.live import LiveServer
 from tests.billing.fixtures import Billing, build_billing
 from tests.billing.test_billing_utilities import drain, submit
-from tests.live_server import live_server
 from tests.world import World
 
 CLIENTS = 10
@@ -43,7 +43,7 @@ def test_concurrent_generation_and_issue_give_one_invoice_and_one_number(
     admin = w.headers("platform_admin")
     cust = w.nodes["cust_a1x"].id
     app = create_app(Settings(data_dir=data_dir, database_url=database.url, env="test"), database)
-    with live_server(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=60) as http:
         generated = _together(
             CLIENTS,
             lambda: http.post(
