@@ -63,13 +63,13 @@ CASES = [
     Case(
         "GET",
         "/api/v1/billing-utilities/customers/{node}/periods",
-        Permission.BILLING_UTILITIES_ADMIN,
+        Permission.BILLING_UTILITIES,
         customer_only=True,
     ),
     Case(
         "POST",
         "/api/v1/billing-utilities/cache-syncs",
-        Permission.BILLING_UTILITIES_ADMIN,
+        Permission.BILLING_UTILITIES,
         body={"customer_id": "{node}", "periods": ["1999-01"], "reason": "other"},
         customer_only=True,
         ok=422,  # allowed through, then refused: that customer has no contract here
@@ -80,7 +80,7 @@ CASES = [
     Case(
         "GET",
         "/api/v1/jobs?customer_id={node}",
-        Permission.BILLING_UTILITIES_ADMIN,
+        Permission.BILLING_UTILITIES,
         customer_only=True,
         scoped_list=True,
     ),

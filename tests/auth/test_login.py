@@ -14,7 +14,9 @@ def test_login_sets_cookie_and_me_answers(client: TestClient, world: World):
     assert "rerate_session" in r.cookies
     me = client.get("/api/v1/me").json()
     assert me["email"] == "partner_admin@test.example"
-    assert "billing_utilities_admin" in me["grants"][0]["permissions"]
+    assert {"billing_utilities", "recalculate", "refresh_invoices", "sync_cache"} <= set(
+        me["grants"][0]["permissions"]
+    )
     assert client.post("/api/v1/auth/logout").status_code == 200
     assert client.get("/api/v1/me").status_code == 401
 

@@ -168,7 +168,7 @@ def test_billing_utilities_hidden_and_forbidden_without_the_permission(
     assert denied.status_code == 403
     assert "text/html" in denied.headers["content-type"]
     assert "You don&#39;t have access to this page" in denied.text
-    assert "Billing Utilities Admin permission" in denied.text
+    assert "Billing Utilities (role Billing Utilities Admin) permission" in denied.text
     for path in (
         "/billing/utilities/log",
         "/billing/utilities/operations/recalculation",

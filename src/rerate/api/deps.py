@@ -232,7 +232,7 @@ class Require:
 Viewer = Annotated[Principal, Depends(Require(Permission.VIEW))]
 InvoiceViewer = Annotated[Principal, Depends(Require(Permission.VIEW_INVOICES))]
 UsageImporter = Annotated[Principal, Depends(Require(Permission.IMPORT_USAGE))]
-BillingUtilitiesAdmin = Annotated[Principal, Depends(Require(Permission.BILLING_UTILITIES_ADMIN))]
+BillingUtilitiesAdmin = Annotated[Principal, Depends(Require(Permission.BILLING_UTILITIES))]
 InvoiceGenerator = Annotated[Principal, Depends(Require(Permission.GENERATE_INVOICES))]
 SettingsManager = Annotated[Principal, Depends(Require(Permission.MANAGE_SETTINGS))]
 CatalogManager = Annotated[Principal, Depends(Require(Permission.MANAGE_CATALOG))]

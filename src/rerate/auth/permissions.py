@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rerate.kit.errors import Forbidden, NotFound
-from rerate.models.enums import Role
+from rerate.models.enums import JobType, Role
 
 
 class Permission(StrEnum):
@@ -20,7 +20,12 @@ class Permission(StrEnum):
     VIEW_INVOICES = "view_invoices"  # subject to the invoice visibility settings
     IMPORT_USAGE = "import_usage"
     MANAGE_CATALOG = "manage_catalog"  # price books, contracts, custom line items
-    BILLING_UTILITIES_ADMIN = "billing_utilities_admin"  # recalc, cache sync, refresh
+    # Billing utilities: the page, the run queue & log; each operation is its own permission.
+    BILLING_UTILITIES = "billing_utilities"
+    RECALCULATE = "recalculate"
+    REFRESH_INVOICES = "refresh_invoices"
+    SYNC_CACHE = "sync_cache"
+    MANAGE_TENANCY = "manage_tenancy"  # distributors, resellers, customers, accounts
     GENERATE_INVOICES = "generate_invoices"  # generate and issue invoices
     MANAGE_SETTINGS = "manage_settings"
     MANAGE_USERS = "manage_users"  # users, role assignments, API keys
@@ -28,6 +33,16 @@ class Permission(StrEnum):
 
 
 _ALL = frozenset(Permission)
+
+# What the seeds' "Billing Utilities Admin" can do; the role of that name bundles it.
+BILLING_UTILITIES_ADMIN = frozenset(
+    {
+        Permission.BILLING_UTILITIES,
+        Permission.RECALCULATE,
+        Permission.REFRESH_INVOICES,
+        Permission.SYNC_CACHE,
+    }
+)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PLATFORM_ADMIN: _ALL,
@@ -39,12 +54,21 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_INVOICES,
             Permission.IMPORT_USAGE,
             Permission.MANAGE_CATALOG,
-            Permission.BILLING_UTILITIES_ADMIN,
             Permission.MANAGE_SETTINGS,
+            Permission.MANAGE_TENANCY,
         }
-    ),
+    )
+    | BILLING_UTILITIES_ADMIN,
+    Role.BILLING_UTILITIES_ADMIN: frozenset({Permission.VIEW}) | BILLING_UTILITIES_ADMIN,
     Role.PARTNER_USER: frozenset({Permission.VIEW, Permission.VIEW_INVOICES}),
     Role.CUSTOMER_USER: frozenset({Permission.VIEW, Permission.VIEW_INVOICES}),
+}
+
+# The permission each billing-utilities operation needs on the customer.
+OPERATION_PERMISSIONS: dict[JobType, Permission] = {
+    JobType.RECALCULATION: Permission.RECALCULATE,
+    JobType.INVOICE_REFRESH: Permission.REFRESH_INVOICES,
+    JobType.CACHE_SYNC: Permission.SYNC_CACHE,
 }
 
 PLATFORM_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE})

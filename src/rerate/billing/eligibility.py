@@ -99,7 +99,7 @@ def eligible_customers(
         .join(Contract, (Contract.customer_id == Node.id) & Contract.active.is_(True))
         .where(
             Node.kind == NodeKind.CUSTOMER,
-            in_scope(principal.scope_paths(Permission.BILLING_UTILITIES_ADMIN)),
+            in_scope(principal.scope_paths(Permission.BILLING_UTILITIES)),
         )
         .order_by(Node.name)
     ).all()

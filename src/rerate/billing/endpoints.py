@@ -14,7 +14,7 @@ from rerate.api.deps import BillingUtilitiesAdmin, SessionDep, Viewer, get_db
 from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Id, Instant, Offset, Period
 from rerate.api.media import CSVResponse
-from rerate.auth.permissions import Permission
+from rerate.auth.permissions import OPERATION_PERMISSIONS, Permission
 from rerate.billing import eligibility, utilities
 from rerate.billing.call_billing import call_billing
 from rerate.billing.diff import diff_csv_for_job
@@ -28,7 +28,7 @@ from rerate.models.enums import JobStatus, JobType, ReasonCode
 from rerate.tenancy.service import get_customer, in_scope
 
 router = APIRouter(tags=["billing utilities"])
-BUA = Permission.BILLING_UTILITIES_ADMIN
+BUA = Permission.BILLING_UTILITIES
 
 
 class SubmitIn(BaseModel):
@@ -165,7 +165,8 @@ def cancel_job(
     job_id: Id, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> dict[str, Any]:
     """A queued job is cancelled at once; a running one stops at its next heartbeat."""
-    views.get_job(session, principal, job_id)  # 404 outside the subtree
+    job, _ = views.get_job(session, principal, job_id)  # 404 outside the subtree
+    utilities.require_operation(session, principal, job.type, job.customer_id)
     # Cancelling races the worker for the job row: take the write lock up
     # front (BEGIN IMMEDIATE on SQLite) instead of upgrading a read transaction.
     session.rollback()
@@ -236,7 +237,9 @@ def create_schedule(
         if not principal.is_platform():
             raise Forbidden("a schedule for every customer is for platform roles")
     else:
-        customer = get_customer(session, principal, body.customer_id, BUA)
+        customer = get_customer(
+            session, principal, body.customer_id, OPERATION_PERMISSIONS[body.type]
+        )
         if eligibility.active_contract(session, customer.id) is None:
             raise Invalid(f"{customer.name} has no active contract")
     explanation = utilities.check_reason(body.type, body.reason, body.explanation)

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from rerate.accounts.service import ownerships_overlapping
-from rerate.auth.permissions import Permission, Principal
+from rerate.auth.permissions import OPERATION_PERMISSIONS, Permission, Principal
 from rerate.billing.eligibility import Ineligible, active_contract, check_period
 from rerate.jobs import queue
 from rerate.kit.errors import Invalid
@@ -70,8 +70,8 @@ def submit(
     dry_run: bool = False,
     run_after: datetime | None = None,
 ) -> Submission:
-    # 404 outside the caller's subtree, 403 without billing_utilities_admin there
-    customer = get_customer(session, principal, customer_id, Permission.BILLING_UTILITIES_ADMIN)
+    # 404 outside the caller's subtree, 403 without this operation's permission there
+    customer = get_customer(session, principal, customer_id, OPERATION_PERMISSIONS[type_])
     explanation = check_reason(type_, reason, explanation)
     if dry_run and type_ != JobType.RECALCULATION:
         raise Invalid("only a recalculation has a dry run")
@@ -159,7 +159,7 @@ def _cascade(
         except Ineligible as exc:
             log.info("job %s: no cascade to customer %s: %s", parent.id, other_id, exc.detail)
             continue
-        visible = principal.has(Permission.BILLING_UTILITIES_ADMIN, other.path)
+        visible = principal.has(Permission.RECALCULATE, other.path)
         child = queue.enqueue(
             session,
             type=JobType.RECALCULATION,
@@ -176,3 +176,11 @@ def _cascade(
         )
         children.append((child, visible))
     return children
+
+
+def require_operation(
+    session: Session, principal: Principal, job_type: str, customer_id: int
+) -> None:
+    """Acting on a job (cancel) needs the permission of its operation on its customer."""
+    permission = OPERATION_PERMISSIONS.get(JobType(job_type), Permission.BILLING_UTILITIES)
+    get_customer(session, principal, customer_id, permission)

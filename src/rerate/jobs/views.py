@@ -121,12 +121,12 @@ def _scoped(principal: Principal):  # type: ignore[no-untyped-def]
     return (
         select(Job, Node.name)
         .join(Node, Node.id == Job.customer_id)
-        .where(in_scope(principal.scope_paths(Permission.BILLING_UTILITIES_ADMIN)))
+        .where(in_scope(principal.scope_paths(Permission.BILLING_UTILITIES)))
     )
 
 
 def _in_scope(principal: Principal) -> Any:
-    return in_scope(principal.scope_paths(Permission.BILLING_UTILITIES_ADMIN))
+    return in_scope(principal.scope_paths(Permission.BILLING_UTILITIES))
 
 
 def list_jobs(

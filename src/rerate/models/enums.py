@@ -18,6 +18,8 @@ class Role(StrEnum):
     DISTRIBUTOR = "distributor"
     PARTNER_ADMIN = "partner_admin"
     PARTNER_USER = "partner_user"
+    # The seeds' "Billing Utilities Admin": recalculation, invoice refresh, cache sync.
+    BILLING_UTILITIES_ADMIN = "billing_utilities_admin"
     CUSTOMER_USER = "customer_user"
 
 
