@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from rerate.api.deps import (
@@ -19,6 +19,7 @@ from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
 from rerate.invoicing import endpoints as invoicing_api
 from rerate.invoicing import service as invoicing
+from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import (
     RerateError,
 )
@@ -26,16 +27,18 @@ from rerate.models.enums import (
     InvoiceStatus,
     NodeKind,
 )
-from rerate.tenancy.service import list_nodes
+from rerate.tenancy.service import get_customer, list_nodes
 from rerate.web.console import (
     PERIOD_RE,
     error_page,
     int_or_none,
     page_router,
     render,
+    sentence,
 )
 
 router = page_router()
+GENERATE = Permission.GENERATE_INVOICES
 INVOICE_PAGE_SIZE = 50
 
 # --- invoices --------------------------------------------------------------------------------
@@ -75,6 +78,7 @@ def invoices_page(
     period: str = "",
     page: str = "",
     issued: str = "",
+    generated: str = "",
 ) -> Response:
     """Invoices per customer and period, with the links between versions."""
     cid = int_or_none(customer_id)
@@ -94,6 +98,9 @@ def invoices_page(
     names = {c.id: c.name for c in customers}
     total = int(data["total"])
     message = None
+    generated_id = int_or_none(generated)
+    if generated_id is not None:
+        message = f"Invoice #{generated_id} is Ready: check it, then issue it."
     issued_id = int_or_none(issued)
     if issued_id is not None:
         issued_inv = next((i for i in data["items"] if i["id"] == issued_id), None)
@@ -115,8 +122,37 @@ def invoices_page(
             "base_query": urlencode(base),
             "message": message,
             "error": None,
+            "generate_customers": (
+                list_nodes(session, principal, kind=NodeKind.CUSTOMER, permission=GENERATE)
+                if principal.has(GENERATE)
+                else []
+            ),
         },
     )
+
+
+@router.post("/invoices/generate")
+def invoice_generate(
+    request: Request,
+    session: SessionDep,
+    principal: InvoiceGenerator,
+    customer_id: Annotated[str, Form()] = "",
+    period: Annotated[str, Form()] = "",
+) -> Response:
+    """Generate the monthly invoice from the current billing runs (Ready, not yet issued)."""
+    cid = int_or_none(customer_id)
+    if cid is None or not PERIOD_RE.match(period or ""):
+        return error_page(request, 422, "Choose a customer and a period (YYYY-MM).")
+    customer = get_customer(session, principal, cid, GENERATE)
+    try:
+        outcome = generate_for(session, customer, period, reuse_unchanged=True)
+    except RerateError as exc:
+        session.rollback()
+        return error_page(request, exc.status_code, sentence(exc.detail))
+    invoice_id = outcome.invoice.id
+    session.commit()
+    back = urlencode({"customer_id": cid, "period": period, "generated": invoice_id})
+    return RedirectResponse(f"/invoices?{back}#invoice-{invoice_id}", status_code=303)
 
 
 @router.post("/invoices/{invoice_id}/issue")

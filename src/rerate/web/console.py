@@ -168,6 +168,7 @@ class Can:
     invoices: bool = False
     generate_invoices: bool = False
     view: bool = False
+    import_usage: bool = False
 
     @classmethod
     def of(cls, principal: Principal | None) -> Can:
@@ -178,6 +179,7 @@ class Can:
             invoices=principal.has(Permission.VIEW_INVOICES),
             generate_invoices=principal.has(Permission.GENERATE_INVOICES),
             view=principal.has(Permission.VIEW),
+            import_usage=principal.has(Permission.IMPORT_USAGE),
         )
 
 
