@@ -97,7 +97,8 @@ def accounts_out(
     nodes = visible_nodes(
         session,
         principal,
-        [o.customer_id for a in accounts for o in a.ownerships] + [a.owner_node_id for a in accounts],
+        [o.customer_id for a in accounts for o in a.ownerships]
+        + [a.owner_node_id for a in accounts],
     )
     return [
         AccountOut.of(a, nodes, seller_visible=nodes.get(a.owner_node_id) is not None)
@@ -125,9 +126,10 @@ def list_accounts(
         from rerate.tenancy.service import get_customer
 
         get_customer(session, principal, customer_id, Permission.VIEW)
-    filters = {"customer_id": customer_id, "q": q, "kind": kind}
-    accounts = service.list_accounts(session, principal, limit=limit, offset=offset, **filters)
-    total = service.count_accounts(session, principal, **filters)
+    accounts = service.list_accounts(
+        session, principal, customer_id=customer_id, q=q, kind=kind, limit=limit, offset=offset
+    )
+    total = service.count_accounts(session, principal, customer_id=customer_id, q=q, kind=kind)
     return AccountPage(items=accounts_out(session, principal, accounts), total=total)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -51,7 +52,9 @@ def create_account(
     `create`."""
     owner = owner_node_id if owner_node_id is not None else _root_node_id(session)
     taken = session.scalar(
-        select(Account.id).where(Account.owner_node_id == owner, Account.external_ref == external_ref)
+        select(Account.id).where(
+            Account.owner_node_id == owner, Account.external_ref == external_ref
+        )
     )
     if taken:
         raise Conflict(
@@ -174,7 +177,7 @@ def ownerships_overlapping(
 # --- Acting for a principal -------------------------------------------------
 
 
-def _owned_in_scope(paths: list[str]) -> Select[tuple[int]]:
+def _owned_in_scope(paths: list[str]) -> Select[Any]:
     return (
         select(AccountOwnership.account_id)
         .join(Node, Node.id == AccountOwnership.customer_id)
@@ -182,20 +185,20 @@ def _owned_in_scope(paths: list[str]) -> Select[tuple[int]]:
     )
 
 
-def _sold_in_scope(paths: list[str]) -> Select[tuple[int]]:
+def _sold_in_scope(paths: list[str]) -> Select[Any]:
     return select(Account.id).join(Node, Node.id == Account.owner_node_id).where(in_scope(paths))
 
 
-def _visible_ids(principal: Principal, permission: Permission) -> Select[tuple[int]]:
+def _visible_ids(principal: Principal, permission: Permission) -> Any:
     """Accounts sold under, or owned at any time by a customer of, the
     caller's `permission` scope."""
     paths = principal.scope_paths(permission)
-    return _sold_in_scope(paths).union(_owned_in_scope(paths))  # type: ignore[return-value]
+    return _sold_in_scope(paths).union(_owned_in_scope(paths))
 
 
 def _listing(
     principal: Principal, *, customer_id: int | None, q: str | None, kind: AccountKind | None
-) -> Select[tuple[Account]]:
+) -> Select[Any]:
     stmt = select(Account)
     if not principal.is_platform():
         stmt = stmt.where(Account.id.in_(_visible_ids(principal, Permission.VIEW)))
@@ -247,7 +250,10 @@ def count_accounts(
 
 
 def get_account(
-    session: Session, principal: Principal, account_id: int, permission: Permission = Permission.VIEW
+    session: Session,
+    principal: Principal,
+    account_id: int,
+    permission: Permission = Permission.VIEW,
 ) -> Account:
     """The account if the caller may see it (404 otherwise) and holds
     `permission` on it (403 otherwise): on its seller or its current owner."""
@@ -279,7 +285,9 @@ def seller_for(session: Session, principal: Principal, owner_node_id: int | None
     node on which the caller manages tenancy (422 when that is not one node)."""
     if owner_node_id is None:
         grants = {
-            g.node_id for g in principal.grants if principal.has(Permission.MANAGE_TENANCY, g.node_path)
+            g.node_id
+            for g in principal.grants
+            if principal.has(Permission.MANAGE_TENANCY, g.node_path)
         }
         if len(grants) != 1:
             raise Invalid(
@@ -331,7 +339,12 @@ class OwnershipChange:
 
 
 def link(
-    session: Session, principal: Principal, account_id: int, *, customer_id: int, valid_from: datetime
+    session: Session,
+    principal: Principal,
+    account_id: int,
+    *,
+    customer_id: int,
+    valid_from: datetime,
 ) -> OwnershipChange:
     account = get_account(session, principal, account_id, Permission.MANAGE_TENANCY)
     customer = get_customer(session, principal, customer_id, Permission.MANAGE_TENANCY)
@@ -341,7 +354,12 @@ def link(
 
 
 def move(
-    session: Session, principal: Principal, account_id: int, *, customer_id: int, valid_from: datetime
+    session: Session,
+    principal: Principal,
+    account_id: int,
+    *,
+    customer_id: int,
+    valid_from: datetime,
 ) -> OwnershipChange:
     account = get_account(session, principal, account_id, Permission.MANAGE_TENANCY)
     customer = get_customer(session, principal, customer_id, Permission.MANAGE_TENANCY)
@@ -383,7 +401,7 @@ def ownership_windows(
     windows: dict[int, list[tuple[datetime, datetime | None]]] = {}
     for account_id, valid_from, valid_to in session.execute(stmt):
         windows.setdefault(account_id, []).append((valid_from, valid_to))
-    sold = list(session.scalars(_sold_in_scope(paths)))
+    sold = [int(a) for a in session.scalars(_sold_in_scope(paths))]
     for account_id, gaps in unowned_intervals(session, sold).items():
         windows.setdefault(account_id, []).extend(gaps)
     return windows

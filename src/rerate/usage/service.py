@@ -71,13 +71,19 @@ class ImportReport:
         return unowned_notice(self.unowned_rows, self.unowned_accounts)
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "unowned_accounts": list(self.unowned_accounts), "notice": self.notice}
+        return {
+            **asdict(self),
+            "unowned_accounts": list(self.unowned_accounts),
+            "notice": self.notice,
+        }
 
 
 def unowned_notice(rows: int, accounts: tuple[str, ...] | list[str]) -> str:
     if not rows:
         return ""
-    names = ", ".join(accounts[:5]) + (f" and {len(accounts) - 5} more" if len(accounts) > 5 else "")
+    names = ", ".join(accounts[:5]) + (
+        f" and {len(accounts) - 5} more" if len(accounts) > 5 else ""
+    )
     return (
         f"{rows} row{'s' if rows != 1 else ''} will not be billed until "
         f"{'its account has' if len(accounts) == 1 else 'their accounts have'} an owner "

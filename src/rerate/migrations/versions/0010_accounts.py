@@ -72,7 +72,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_accounts_owner_node_id"), "accounts", ["owner_node_id"])
     op.drop_constraint(op.f("uq_accounts_external_ref"), "accounts", type_="unique")
     op.create_unique_constraint(
-        op.f("uq_accounts_owner_node_id_external_ref"), "accounts", ["owner_node_id", "external_ref"]
+        op.f("uq_accounts_owner_node_id_external_ref"),
+        "accounts",
+        ["owner_node_id", "external_ref"],
     )
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
     op.execute(
@@ -125,9 +127,13 @@ def downgrade() -> None:
             batch_op.drop_constraint(
                 batch_op.f("uq_accounts_owner_node_id_external_ref"), type_="unique"
             )
-            batch_op.drop_constraint(batch_op.f("fk_accounts_owner_node_id_nodes"), type_="foreignkey")
+            batch_op.drop_constraint(
+                batch_op.f("fk_accounts_owner_node_id_nodes"), type_="foreignkey"
+            )
             batch_op.drop_column("owner_node_id")
-            batch_op.create_unique_constraint(batch_op.f("uq_accounts_external_ref"), ["external_ref"])
+            batch_op.create_unique_constraint(
+                batch_op.f("uq_accounts_external_ref"), ["external_ref"]
+            )
         op.execute(
             "INSERT INTO accounts (id, kind, external_ref, name, platform, created_at) "
             "SELECT id, kind, external_ref, name, platform, created_at FROM accounts_0010"
