@@ -54,7 +54,10 @@ def test_refs_are_unique_per_seller_not_globally(client: TestClient, world: Worl
 
 def test_list_is_scoped_searchable_and_paginated(client: TestClient, world: World):
     for i in range(5):
-        assert create(client, world, "partner_admin", f"peer-{i}", name=f"Trunk {i}").status_code == 201
+        assert (
+            create(client, world, "partner_admin", f"peer-{i}", name=f"Trunk {i}").status_code
+            == 201
+        )
     create(client, world, "platform_admin", "peer-x", owner_node_id=world.nodes["dist_b"].id)
     headers = world.headers("partner_admin")
     page = client.get("/api/v1/accounts?limit=2&offset=1", headers=headers).json()
@@ -70,27 +73,47 @@ def test_link_move_and_history(client: TestClient, world: World, database: Datab
     account = create(client, world, "partner_admin", "sub-9").json()
     a1x, a1y = world.nodes["cust_a1x"].id, world.nodes["cust_a1y"].id
     linked = change(
-        client, world, "partner_admin", "link", account["id"],
-        customer_id=a1x, valid_from="2026-01-01T00:00:00Z",
+        client,
+        world,
+        "partner_admin",
+        "link",
+        account["id"],
+        customer_id=a1x,
+        valid_from="2026-01-01T00:00:00Z",
     )
     assert linked.status_code == 200, linked.text
     assert linked.json()["affected"] == []  # nothing billed yet
     # Linking again would overlap the open interval: refused in plain words.
     twice = change(
-        client, world, "partner_admin", "link", account["id"],
-        customer_id=a1y, valid_from="2026-03-01T00:00:00Z",
+        client,
+        world,
+        "partner_admin",
+        "link",
+        account["id"],
+        customer_id=a1y,
+        valid_from="2026-03-01T00:00:00Z",
     )
     assert twice.status_code == 409
     assert "Cust A1x" in twice.json()["detail"] and "never overlap" in twice.json()["detail"]
     early = change(
-        client, world, "partner_admin", "move", account["id"],
-        customer_id=a1y, valid_from="2025-12-01T00:00:00Z",
+        client,
+        world,
+        "partner_admin",
+        "move",
+        account["id"],
+        customer_id=a1y,
+        valid_from="2025-12-01T00:00:00Z",
     )
     assert early.status_code == 422
     assert "valid_from" in early.json()["detail"]
     moved = change(
-        client, world, "partner_admin", "move", account["id"],
-        customer_id=a1y, valid_from="2026-06-01T00:00:00+02:00",
+        client,
+        world,
+        "partner_admin",
+        "move",
+        account["id"],
+        customer_id=a1y,
+        valid_from="2026-06-01T00:00:00+02:00",
     )
     assert moved.status_code == 200, moved.text
     history = moved.json()["account"]["ownerships"]
@@ -100,14 +123,17 @@ def test_link_move_and_history(client: TestClient, world: World, database: Datab
     ]
     # Moving outside the caller's subtree is not possible: the customer is not found.
     away = change(
-        client, world, "partner_admin", "move", account["id"],
-        customer_id=world.nodes["cust_b1x"].id, valid_from="2026-07-01T00:00:00Z",
+        client,
+        world,
+        "partner_admin",
+        "move",
+        account["id"],
+        customer_id=world.nodes["cust_b1x"].id,
+        valid_from="2026-07-01T00:00:00Z",
     )
     assert away.status_code == 404
     # A customer that owned it reads its history too.
-    other = client.get(
-        f"/api/v1/accounts/{account['id']}", headers=world.headers("customer_user")
-    )
+    other = client.get(f"/api/v1/accounts/{account['id']}", headers=world.headers("customer_user"))
     assert other.status_code == 200  # Cust A1x owned it: its history is readable
     with database.session() as s:
         entries = list(
@@ -121,15 +147,22 @@ def test_link_move_and_history(client: TestClient, world: World, database: Datab
     assert all(e.actor == "partner_admin@test.example" for e in entries)
     closed = [e for e in entries if e.action == "update"]
     assert json.loads(closed[0].changes)["valid_to"][0] is None
-    assert all(e.node_path and e.node_path.startswith(world.nodes["partner_a1"].path) for e in entries)
+    assert all(
+        e.node_path and e.node_path.startswith(world.nodes["partner_a1"].path) for e in entries
+    )
 
 
 def test_move_needs_a_current_owner_and_a_reason(client: TestClient, world: World):
     account = create(client, world, "partner_admin", "sub-7").json()
     a1x = world.nodes["cust_a1x"].id
     r = change(
-        client, world, "partner_admin", "move", account["id"],
-        customer_id=a1x, valid_from="2026-01-01T00:00:00Z",
+        client,
+        world,
+        "partner_admin",
+        "move",
+        account["id"],
+        customer_id=a1x,
+        valid_from="2026-01-01T00:00:00Z",
     )
     assert r.status_code == 409
     assert "link it" in r.json()["detail"]

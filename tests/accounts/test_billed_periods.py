@@ -44,9 +44,14 @@ def test_move_names_the_billed_periods_of_both_owners(
 ):
     w = billing.world
     _bill(
-        client, database, data_dir, w,
-        ("cust_a1x", "2026-08"), ("cust_a1x", "2026-09"),
-        ("cust_a1y", "2026-08"), ("cust_a1y", "2026-09"),
+        client,
+        database,
+        data_dir,
+        w,
+        ("cust_a1x", "2026-08"),
+        ("cust_a1x", "2026-09"),
+        ("cust_a1y", "2026-08"),
+        ("cust_a1y", "2026-09"),
     )
     # 22:30 UTC on 31 August is already September in Paris (both contracts'
     # zone): August is untouched for both customers.
@@ -83,8 +88,12 @@ def test_unowned_usage_is_reported_then_billed_after_linking(
         "currency": "EUR",
     }
     records = [
-        {**record, "record_id": f"late-{d}", "usage_start": f"2026-09-{d:02d}T08:00:00Z",
-         "usage_end": f"2026-09-{d:02d}T09:00:00Z"}
+        {
+            **record,
+            "record_id": f"late-{d}",
+            "usage_start": f"2026-09-{d:02d}T08:00:00Z",
+            "usage_end": f"2026-09-{d:02d}T09:00:00Z",
+        }
         for d in (5, 6, 7)
     ]
     r = client.post("/api/v1/usage/records", json={"records": records}, headers=admin)
