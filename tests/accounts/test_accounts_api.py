@@ -94,7 +94,8 @@ def test_link_move_and_history(client: TestClient, world: World, database: Datab
         valid_from="2026-03-01T00:00:00Z",
     )
     assert twice.status_code == 409
-    assert "Cust A1x" in twice.json()["detail"] and "never overlap" in twice.json()["detail"]
+    assert "Cust A1x" in twice.json()["detail"]
+    assert "never overlap" in twice.json()["detail"]
     early = change(
         client,
         world,
@@ -143,7 +144,8 @@ def test_link_move_and_history(client: TestClient, world: World, database: Datab
                 .order_by(AuditEntry.id)
             )
         )
-    assert entries and all(e.reason == "contract signed" for e in entries)
+    assert entries
+    assert all(e.reason == "contract signed" for e in entries)
     assert all(e.actor == "partner_admin@test.example" for e in entries)
     closed = [e for e in entries if e.action == "update"]
     assert json.loads(closed[0].changes)["valid_to"][0] is None

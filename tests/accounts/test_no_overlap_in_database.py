@@ -53,10 +53,10 @@ def test_raw_overlapping_rows_are_refused(database: Database, world: World):
     _insert(database, account, a1y, 3, None)  # adjacent: [1, 3) then [3, inf)
     _insert(database, other, a1y, 2, None)  # another account may overlap in time
     for start, end in ((2, 4), (5, None), (1, 2), (12, None)):
-        with pytest.raises(DatabaseError, match="overlap|conflicting key"):
+        with pytest.raises(DatabaseError, match=r"overlap|conflicting key"):
             _insert(database, account, a1x, start, end)
     # An update that stretches one interval into the next is refused too.
-    with pytest.raises(DatabaseError, match="overlap|conflicting key"), database.session() as s:
+    with pytest.raises(DatabaseError, match=r"overlap|conflicting key"), database.session() as s:
         s.execute(
             text(
                 "UPDATE account_ownerships SET valid_to = :t "

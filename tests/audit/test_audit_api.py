@@ -62,7 +62,8 @@ def test_filters_and_pages_newest_first(client: TestClient, world: World, databa
     assert {e["actor"] for e in by_actor["items"]} == {"setup:C1"}
     assert by_actor["items"][0]["reason"] == "onboarding"
     page = _audit(client, world, "platform_admin", object_type="nodes", limit=2, offset=0)
-    assert len(page["items"]) == 2 and page["total"] > 2
+    assert len(page["items"]) == 2
+    assert page["total"] > 2
     ids = [e["id"] for e in page["items"]]
     assert ids == sorted(ids, reverse=True)
     second = _audit(client, world, "platform_admin", object_type="nodes", limit=2, offset=2)

@@ -96,7 +96,8 @@ def test_accounts_journey(rerate, world: World):
     assert "2026-01-01T00:00:00+00:00 .. 2026-02-28T23:00:00+00:00  Cust A1x" in history.output
     assert "2026-02-28T23:00:00+00:00 .. (open)  Cust A1y" in history.output
     listed = rerate("accounts", "list", "--q", "trunk", "--as", PARTNER)
-    assert "trunk-7" in listed.output and "1 of 1" in listed.output
+    assert "trunk-7" in listed.output
+    assert "1 of 1" in listed.output
     naive = rerate(
         "accounts",
         "move",
@@ -123,7 +124,8 @@ def test_settings_show_set_unset(rerate, world: World):
     node = str(world.nodes["cust_a1x"].id)
     shown = rerate("settings", "show", "--node", node, "--as", PARTNER)
     assert shown.exit_code == 0, shown.output
-    assert "UseOverlapUsageSelection" in shown.output and "inherited" in shown.output
+    assert "UseOverlapUsageSelection" in shown.output
+    assert "inherited" in shown.output
     done = rerate(
         "settings",
         "set",

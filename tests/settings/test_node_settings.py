@@ -35,7 +35,8 @@ def test_inherited_values_name_their_source(client: TestClient, world: World, da
     assert before[OVERLAP]["value"] == "false"
     assert before[OVERLAP]["source"]["level"] == "default"
     assert before[OVERLAP]["set_here"] is False
-    assert before[PARTNERS]["policy"] is True and before[PARTNERS]["can_override_here"] is False
+    assert before[PARTNERS]["policy"] is True
+    assert before[PARTNERS]["can_override_here"] is False
     r = _put(client, world, "partner_admin", "partner_a1", OVERLAP, "true")
     assert r.status_code == 200, r.text
     assert r.json()["set_here"] is True
