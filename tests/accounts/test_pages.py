@@ -19,7 +19,8 @@ def test_accounts_page_creates_searches_and_pages(client: TestClient, world: Wor
     admin = world.headers(ADMIN)
     page = client.get("/accounts", headers=admin)
     assert page.status_code == 200
-    assert 'href="/accounts"' in page.text and "Create an account" in page.text
+    assert 'href="/accounts"' in page.text
+    assert "Create an account" in page.text
     for i in range(23):
         r = client.post(
             "/accounts",
@@ -32,7 +33,8 @@ def test_accounts_page_creates_searches_and_pages(client: TestClient, world: Wor
     assert "Account trunk-22 created." in opened.text
     assert "No owner yet" in opened.text
     first = client.get("/accounts", headers=admin)
-    assert "23 accounts" in first.text and "Page 1 of 2" in first.text
+    assert "23 accounts" in first.text
+    assert "Page 1 of 2" in first.text
     second = client.get("/accounts?page=2", headers=admin)
     assert len(re.findall(r"data-account-id=", second.text)) == 3
     found = client.get("/accounts?q=trunk-07", headers=admin)
@@ -83,7 +85,8 @@ def test_account_page_moves_and_lists_the_affected_periods(
     assert "Cust A1y" in moved.text  # the history's new interval
     trail = client.get("/audit?object_type=account_ownerships&actor=partner_admin", headers=admin)
     assert trail.status_code == 200
-    assert "sold" in trail.text and "valid_to: None →" in trail.text
+    assert "sold" in trail.text
+    assert "valid_to: None →" in trail.text
     assert client.get("/accounts/999999", headers=admin).status_code == 404
 
 
@@ -117,7 +120,8 @@ def test_settings_page_sets_and_clears_an_override(client: TestClient, world: Wo
     assert done.status_code == 303
     after = client.get(f"/settings?node_id={node}", headers=admin)
     row = re.search(r'data-setting="UseOverlapUsageSelection".*?</tr>', after.text, re.S)
-    assert row is not None and "Set here" in row.group(0)
+    assert row is not None
+    assert "Set here" in row.group(0)
     cleared = client.post(
         f"/settings/{node}/UseOverlapUsageSelection",
         data={"reason": "undo", "action": "clear"},
