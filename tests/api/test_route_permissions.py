@@ -93,6 +93,21 @@ CASES = [
         Permission.MANAGE_SETTINGS,
         body={"value": "true", "node_id": "{node}"},
     ),
+    Case("GET", "/api/v1/nodes/{node}/settings", Permission.VIEW),
+    Case(
+        "PUT",
+        "/api/v1/nodes/{node}/settings/DefaultBillingAggregationMonthly",
+        Permission.MANAGE_SETTINGS,
+        body={"value": "true", "reason": "matrix"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/accounts",
+        Permission.MANAGE_TENANCY,
+        body={"kind": "voip_peer", "external_ref": "matrix", "owner_node_id": "{node}"},
+        customer_only=True,
+        ok=422,  # allowed through, then refused: accounts are created under a seller
+    ),
 ]
 
 # For each user: the node names for each relation to the user's own node.

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from rerate.accounts.endpoints import router as accounts
 from rerate.api.errors import ERROR_RESPONSES
 from rerate.api.idempotency import idempotency
+from rerate.audit.endpoints import router as audit
 from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
 from rerate.catalog.endpoints import router as catalog
@@ -18,7 +19,18 @@ from rerate.usage.endpoints import router as usage
 
 # Every POST accepts an Idempotency-Key (api/idempotency.py).
 api_router = APIRouter(dependencies=[Depends(idempotency)])
-for router in (auth, tenancy, accounts, settings, usage, billing, catalog, invoices, operations):
+for router in (
+    auth,
+    tenancy,
+    accounts,
+    settings,
+    usage,
+    billing,
+    catalog,
+    invoices,
+    operations,
+    audit,
+):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).
     api_router.include_router(router, responses=ERROR_RESPONSES)

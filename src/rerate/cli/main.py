@@ -42,11 +42,14 @@ def _startup(ctx: typer.Context) -> None:
         ctx.with_resource(audit_context(context.cli_actor()))
 
 
+from rerate.cli.accounts import accounts_app  # noqa: E402
+from rerate.cli.audit import audit_app  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.init import init  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
+from rerate.cli.settings import settings_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
@@ -58,6 +61,9 @@ app.command("cache-sync")(cache_sync)
 app.command("check")(check)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rate_app, name="rate")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(settings_app, name="settings")
+app.add_typer(audit_app, name="audit")
 
 
 @db_app.command("upgrade")

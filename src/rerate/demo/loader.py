@@ -215,7 +215,12 @@ def _accounts(
                     labels = _ACCOUNT_NAMES[group.platform]
                     name = f"{short} {labels[k % len(labels)]}"
                 account = create_account(
-                    session, kind, external_ref=ref, name=name, platform=group.platform
+                    session,
+                    kind,
+                    external_ref=ref,
+                    owner_node_id=nodes[c.key].parent_id,  # the customer's seller
+                    name=name,
+                    platform=group.platform,
                 )
                 move_account(session, account, customer=nodes[c.key], valid_from=window.start)
                 built.accounts[ref] = account

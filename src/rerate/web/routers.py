@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from rerate.accounts.pages import router as accounts_pages
+from rerate.audit.pages import router as audit_pages
 from rerate.billing.pages import router as billing_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
@@ -22,4 +24,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     invoicing_pages,
     settings_pages,
     usage_pages,
+    accounts_pages,
+    audit_pages,
 ]
