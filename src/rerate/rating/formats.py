@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rerate.kit.bounds import MAX_ROW_AMOUNT
+from rerate.kit.csvout import restore
 from rerate.kit.money import PRICE_SCALE, RoundingMode, parse_decimal
 from rerate.rating.e164 import InvalidNumber, NumberingRules, normalise
 from rerate.rating.plan import (
@@ -64,7 +65,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 def _where(path: Path | str, lineno: int, field: str) -> str:
-    return f"{path} line {lineno}, field {field}"
+    # Line 0: a single entry given field by field (the price-book API), not a file.
+    return f"{path} line {lineno}, field {field}" if lineno else f"field {field}"
 
 
 def _req(path: Path | str, lineno: int, row: dict[str, str], field: str) -> str:
@@ -118,10 +120,10 @@ def parse_tiers(text: str) -> tuple[Tier, ...]:
 
 def format_tiers(tiers: tuple[Tier, ...]) -> str:
     """The inverse of `parse_tiers`."""
-    return ";".join(f"{_plain(t.from_qty)}:{_plain(t.unit_price)}" for t in tiers)
+    return ";".join(f"{plain_decimal(t.from_qty)}:{plain_decimal(t.unit_price)}" for t in tiers)
 
 
-def _plain(value: Decimal) -> str:
+def plain_decimal(value: Decimal) -> str:
     """A decimal as written in the CSV files: no exponent, no trailing zeros."""
     text = format(value, "f")
     if "." in text:
@@ -183,10 +185,14 @@ class ParsedFile(Generic[E]):
     name: str
     versions: list[ParsedVersion[E]]  # by version number
     currency: str | None  # the `currency` column's one value, if any
+    currency_line: int = 0  # the first line that gives it
 
 
 def _text(name: str, lineno: int, row: dict[str, str], field: str, *, required: bool) -> str:
     value = _req(name, lineno, row, field) if required else row.get(field, "")
+    # Files rerate writes escape a text that a spreadsheet would run as a
+    # formula (kit/csvout.py); reading one back gives the original text.
+    value = restore(value)
     if len(value) > TEXT_LIMITS[field]:
         raise FormatError(
             f"{_where(name, lineno, field)}: longer than {TEXT_LIMITS[field]} characters"
@@ -228,7 +234,9 @@ def _tariff_entry(name: str, lineno: int, row: dict[str, str]) -> TariffEntry:
         id=_int(name, lineno, "id", row["id"]) if row.get("id") else lineno,
         prefix=prefix,
         destination_group=_text(name, lineno, row, "destination_group", required=True),
-        rate_per_minute=_amount(name, lineno, "rate_per_minute", row["rate_per_minute"]),
+        rate_per_minute=_amount(
+            name, lineno, "rate_per_minute", _req(name, lineno, row, "rate_per_minute")
+        ),
         connect_fee=_amount(name, lineno, "connect_fee", row.get("connect_fee") or "0"),
         min_seconds=_count(name, lineno, "min_seconds", row.get("min_seconds") or "0", least=0),
         initial_increment=_count(
@@ -272,6 +280,16 @@ def _price_entry(name: str, lineno: int, row: dict[str, str]) -> PriceEntry:
     except PlanError as exc:  # the tier rules (first at 0, increasing, mode)
         message = str(exc).split(": ", 1)[-1]
         raise FormatError(f"{_where(name, lineno, 'tiers')}: {message}") from None
+
+
+def tariff_from_fields(fields: dict[str, str]) -> TariffEntry:
+    """One tariff entry from its fields as text, checked as a file line is."""
+    return _tariff_entry("", 0, fields)
+
+
+def price_from_fields(fields: dict[str, str]) -> PriceEntry:
+    """One price entry from its fields as text, checked as a file line is."""
+    return _price_entry("", 0, fields)
 
 
 _BOOLEAN = {"": False, "0": False, "false": False, "no": False, "n": False}
@@ -327,7 +345,13 @@ def _read(
         raise FormatError(
             f"{name} line {l2}, field currency: {c2!r} differs from {c1!r} on line {l1}"
         )
-    return ParsedFile(name, [versions[n] for n in sorted(versions)], next(iter(currencies), None))
+    currency = next(iter(currencies), None)
+    return ParsedFile(
+        name,
+        [versions[n] for n in sorted(versions)],
+        currency,
+        currencies[currency] if currency else 0,
+    )
 
 
 def read_tariffs(path: str | Path, *, name: str | None = None) -> ParsedFile[TariffEntry]:
@@ -395,8 +419,8 @@ def tariff_line(version_no: int, effective: datetime, currency: str, t: TariffEn
         format_instant(effective),
         t.prefix,
         t.destination_group,
-        _plain(t.rate_per_minute),
-        _plain(t.connect_fee),
+        plain_decimal(t.rate_per_minute),
+        plain_decimal(t.connect_fee),
         str(t.min_seconds),
         str(t.initial_increment),
         str(t.subsequent_increment),
@@ -414,7 +438,7 @@ def price_line(version_no: int, effective: datetime, currency: str, e: PriceEntr
         e.sku,
         e.region or "",
         e.unit,
-        _plain(e.unit_price),
+        plain_decimal(e.unit_price),
         e.tier_mode.value,
         format_tiers(e.tiers),
         currency,
