@@ -40,9 +40,7 @@ def upgrade() -> None:
             sa.Column("status", sa.String(length=16), server_default="draft", nullable=False)
         )
         batch_op.add_column(
-            sa.Column(
-                "published_at", rerate.models.base.UTCDateTime(timezone=True), nullable=True
-            )
+            sa.Column("published_at", rerate.models.base.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("published_by", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
@@ -52,9 +50,7 @@ def upgrade() -> None:
             ["id"],
         )
     # Every version so far has priced bills: it is published, as of its creation.
-    op.execute(
-        "UPDATE price_book_versions SET status = 'published', published_at = created_at"
-    )
+    op.execute("UPDATE price_book_versions SET status = 'published', published_at = created_at")
     with op.batch_alter_table("price_book_versions", schema=None) as batch_op:
         batch_op.alter_column("status", server_default=None)
         batch_op.create_check_constraint(
