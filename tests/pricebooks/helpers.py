@@ -8,11 +8,17 @@ from fastapi.testclient import TestClient
 
 from tests.world import World
 
-DECK_V1 = """version,effective_from,prefix,destination_group,rate_per_minute,connect_fee,min_seconds,initial_increment,subsequent_increment,band,charge_unanswered,currency
-1,2026-01-01T00:00:00Z,33,France,0.02,0,0,1,1,,false,EUR
+DECK_HEADER = (
+    "version,effective_from,prefix,destination_group,rate_per_minute,connect_fee,"
+    "min_seconds,initial_increment,subsequent_increment,band,charge_unanswered,currency\n"
+)
+DECK_V1 = (
+    DECK_HEADER
+    + """1,2026-01-01T00:00:00Z,33,France,0.02,0,0,1,1,,false,EUR
 1,2026-01-01T00:00:00Z,336,France Mobile,0.10,0,0,30,6,,false,EUR
 1,2026-01-01T00:00:00Z,336,France Mobile,0.30,0,0,30,6,peak,false,EUR
 """
+)
 
 PRICES_V1 = """version,effective_from,sku,region,unit,unit_price,tier_mode,tiers,currency
 1,2026-01-01T00:00:00Z,vm.small,,h,0.05,none,,EUR

@@ -21,7 +21,9 @@ def test_reseller_imports_publishes_and_cannot_edit_a_published_deck(
     r = upload(client, world, book["id"], DECK_V1, effective_from="2026-01-01T00:00:00Z")
     assert r.status_code == 201, r.text
     draft = r.json()
-    assert draft["status"] == "draft" and draft["entries"] == 3 and draft["version"] == 1
+    assert draft["status"] == "draft"
+    assert draft["entries"] == 3
+    assert draft["version"] == 1
     base = f"/api/v1/price-books/{book['id']}/versions/{draft['id']}"
     # Edit the draft entry by entry.
     r = client.post(
@@ -36,18 +38,21 @@ def test_reseller_imports_publishes_and_cannot_edit_a_published_deck(
         json={"prefix": "44", "destination_group": "UK", "rate_per_minute": "0.04"},
         headers=h,
     )
-    assert r.status_code == 200 and r.json()["rate_per_minute"] == "0.04"
+    assert r.status_code == 200
+    assert r.json()["rate_per_minute"] == "0.04"
     dup = client.post(
         f"{base}/tariffs",
         json={"prefix": "33", "destination_group": "France", "rate_per_minute": "1"},
         headers=h,
     )
-    assert dup.status_code == 409 and "prefix" in dup.json()["detail"]
+    assert dup.status_code == 409
+    assert "prefix" in dup.json()["detail"]
     # Publish needs a reason, and is audited with it.
     assert client.post(f"{base}/publish", json={"reason": ""}, headers=h).status_code == 422
     r = client.post(f"{base}/publish", json={"reason": "carrier deck of January"}, headers=h)
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "published" and r.json()["published_by"] is not None
+    assert r.json()["status"] == "published"
+    assert r.json()["published_by"] is not None
     with database.session() as s:
         entry = s.scalars(
             select(AuditEntry).where(
@@ -80,7 +85,8 @@ def test_reseller_imports_publishes_and_cannot_edit_a_published_deck(
     )
     assert r.status_code == 409
     shown = client.get(base, headers=h, params={"q": "336"}).json()
-    assert shown["total"] == 2 and {e["band"] for e in shown["items"]} == {None, "peak"}
+    assert shown["total"] == 2
+    assert {e["band"] for e in shown["items"]} == {None, "peak"}
 
 
 def test_copy_of_latest_and_compare(client: TestClient, world: World):
@@ -95,7 +101,8 @@ def test_copy_of_latest_and_compare(client: TestClient, world: World):
     )
     assert r.status_code == 201, r.text
     v2 = r.json()
-    assert v2["entries"] == 3 and v2["version"] == 2
+    assert v2["entries"] == 3
+    assert v2["version"] == 2
     # A second draft is refused while one exists.
     again = client.post(
         f"/api/v1/price-books/{book['id']}/versions",
@@ -131,7 +138,8 @@ def test_copy_of_latest_and_compare(client: TestClient, world: World):
     assert (change["old"]["rate_per_minute"], change["new"]["rate_per_minute"]) == ("0.02", "0.025")
     # The same instant as a published version is refused.
     clash = client.patch(base, json={"effective_from": "2026-01-01T00:00:00Z"}, headers=h)
-    assert clash.status_code == 409 and "effective_from" in clash.json()["detail"]
+    assert clash.status_code == 409
+    assert "effective_from" in clash.json()["detail"]
 
 
 def test_import_errors_name_file_line_and_field_and_store_nothing(client: TestClient, world: World):
@@ -146,9 +154,11 @@ def test_import_errors_name_file_line_and_field_and_store_nothing(client: TestCl
     dup = DECK_V1 + "1,2026-01-01T00:00:00Z,33,France,0.05,0,0,1,1,,false,EUR\n"
     r = upload(client, world, book["id"], dup, name="deck.csv")
     assert r.status_code == 422
-    assert "deck.csv line 5" in r.json()["detail"] and "repeats line 2" in r.json()["detail"]
+    assert "deck.csv line 5" in r.json()["detail"]
+    assert "repeats line 2" in r.json()["detail"]
     r = upload(client, world, book["id"], DECK_V1, effective_from="2026-02-01T00:00:00Z")
-    assert r.status_code == 422 and "field effective_from" in r.json()["detail"]
+    assert r.status_code == 422
+    assert "field effective_from" in r.json()["detail"]
     usd = DECK_V1.replace("EUR", "USD")
     assert "field currency" in upload(client, world, book["id"], usd).json()["detail"]
     shown = client.get(f"/api/v1/price-books/{book['id']}", headers=h).json()
@@ -219,7 +229,8 @@ def test_visibility_and_permissions(client: TestClient, world: World):
         params={"q": "deck", "limit": 1},
         headers=world.headers("platform_admin"),
     ).json()
-    assert page["total"] == 1 and page["items"][0]["name"] == "B deck"
+    assert page["total"] == 1
+    assert page["items"][0]["name"] == "B deck"
     page = client.get("/api/v1/price-books", headers=world.headers("platform_admin")).json()
     assert page["total"] == 2
     audit = client.get(url, headers=world.headers("partner_admin")).json()

@@ -45,6 +45,7 @@ def _startup(ctx: typer.Context) -> None:
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
+from rerate.cli.pricebooks import pricebooks_app  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
@@ -56,6 +57,7 @@ app.command("cache-sync")(cache_sync)
 app.command("check")(check)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rate_app, name="rate")
+app.add_typer(pricebooks_app, name="pricebooks")
 
 
 @db_app.command("upgrade")
