@@ -13,6 +13,7 @@ from rerate.billing.endpoints import router as billing
 from rerate.catalog.endpoints import router as catalog
 from rerate.invoicing.endpoints import router as invoices
 from rerate.operations.endpoints import router as operations
+from rerate.pricebooks.endpoints import router as pricebooks
 from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
 from rerate.usage.endpoints import router as usage
@@ -30,6 +31,7 @@ for router in (
     invoices,
     operations,
     audit,
+    pricebooks,
 ):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).

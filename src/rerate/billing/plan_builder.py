@@ -1,7 +1,7 @@
 """Build the rating engine's plan snapshot for one customer from the database.
 
 The plan is the *current* state: the currently active contract and its current
-rule version, every version of its price book (each usage row is priced with
+rule version, every published version of its price book (each usage row is priced with
 the version in force at its usage time), the timetable, consumption profiles
 and the ownership history of the customer's accounts.
 """
@@ -25,12 +25,11 @@ from rerate.models import (
     CustomLineItem,
     PriceBook,
     PriceBookVersion,
-    PriceEntry,
-    TariffEntry,
     Timetable,
 )
-from rerate.models.enums import SettingKey
+from rerate.models.enums import SettingKey, VersionStatus
 from rerate.models.tenancy import Node
+from rerate.pricebooks.entries import plan_versions
 from rerate.rating import plan as p
 from rerate.settings.service import get_bool
 
@@ -42,57 +41,23 @@ def _tiers(pairs: Iterable[tuple[Decimal, Decimal]]) -> tuple[p.Tier, ...]:
 
 
 def _price_book(session: Session, book_id: int) -> p.PriceBook:
+    """The book's PUBLISHED versions: a draft never prices anything."""
     book = session.get(PriceBook, book_id)
     if book is None:
         raise Invalid(f"price book {book_id} does not exist")
     versions = list(
         session.scalars(
             select(PriceBookVersion)
-            .where(PriceBookVersion.price_book_id == book.id)
+            .where(
+                PriceBookVersion.price_book_id == book.id,
+                PriceBookVersion.status == VersionStatus.PUBLISHED.value,
+            )
             .order_by(PriceBookVersion.effective_from)
         )
     )
-    out = []
-    for v in versions:
-        prices = tuple(
-            p.PriceEntry(
-                id=e.id,
-                sku=e.sku,
-                unit_price=e.unit_price,
-                region=e.region,
-                unit=e.unit,
-                tier_mode=p.TierMode(e.tier_mode),
-                tiers=_tiers((t.from_quantity, t.unit_price) for t in e.tiers),
-            )
-            for e in session.scalars(select(PriceEntry).where(PriceEntry.version_id == v.id))
-        )
-        tariffs = tuple(
-            p.TariffEntry(
-                id=t.id,
-                prefix=t.prefix,
-                destination_group=t.destination_group,
-                rate_per_minute=t.rate_per_minute,
-                connect_fee=t.connect_fee,
-                min_seconds=t.min_seconds,
-                initial_increment=t.initial_increment,
-                subsequent_increment=t.subsequent_increment,
-                band=t.band,
-                charge_unanswered=t.charge_unanswered,
-            )
-            for t in session.execute(
-                select(TariffEntry).where(TariffEntry.version_id == v.id)
-            ).scalars()
-        )
-        out.append(
-            p.PriceBookVersion(
-                id=v.id,
-                version_no=v.version,
-                effective_from=v.effective_from,
-                prices=prices,
-                tariffs=tariffs,
-            )
-        )
-    return p.PriceBook(id=book.id, currency=book.currency, versions=tuple(out))
+    return p.PriceBook(
+        id=book.id, currency=book.currency, versions=tuple(plan_versions(session, versions))
+    )
 
 
 def _timetable(session: Session, timetable_id: int) -> p.Timetable:

@@ -69,6 +69,7 @@ from rerate.models import (
     UsageImport,
 )
 from rerate.models.enums import SETTING_DEFAULTS, NodeKind, Role
+from rerate.pricebooks.service import mark_published
 from rerate.tenancy.service import create_node
 from rerate.usage.schema import UsageSource
 from rerate.usage.service import visible_import_ids
@@ -329,6 +330,7 @@ def _cloud_book(
                 for start, price in tiered[sku]
             ],
         )
+        mark_published(session, version, by=None)
     return book, count
 
 
@@ -370,6 +372,7 @@ def _voip_book(
         session.add(version)
         session.flush()
         session.execute(insert(TariffEntry), tariff_rows(version.id, lines))
+        mark_published(session, version, by=None)
         count += len(lines)
     return book, count
 

@@ -5,6 +5,10 @@ Each price-book version is a complete price list in force from its
 `effective_from` until the next version's: a later version may add, change or
 remove entries. Tiers, increments and modes are rows and enums, checked by
 constraints as well as by the services.
+
+A version is a `draft` (edited freely, prices nothing) until it is
+`published`; from then on it and its entries are immutable, which database
+triggers enforce as well (migration 0011).
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ _TIER_MODES = "tier_mode in ('none','graduated','volume')"
 
 class PriceBook(Base):
     __tablename__ = "price_books"
-    __table_args__ = (CheckConstraint("kind in ('cloud','voip')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind in ('cloud','voip')", name="kind"),
+        UniqueConstraint("owner_node_id", "name"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -48,7 +55,14 @@ class PriceBookVersion(Base):
     __tablename__ = "price_book_versions"
     __table_args__ = (
         UniqueConstraint("price_book_id", "version"),
+        # Drafts included: a draft that could never be published is refused early.
         UniqueConstraint("price_book_id", "effective_from"),
+        CheckConstraint("status in ('draft','published')", name="status"),
+        CheckConstraint(
+            "(status = 'draft' and published_at is null) "
+            "or (status = 'published' and published_at is not null)",
+            name="published_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -57,6 +71,9 @@ class PriceBookVersion(Base):
     effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(String(400), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     price_book: Mapped[PriceBook] = relationship(back_populates="versions")
 
