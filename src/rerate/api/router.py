@@ -9,6 +9,7 @@ from rerate.api.errors import ERROR_RESPONSES
 from rerate.api.idempotency import idempotency
 from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
+from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
 from rerate.invoicing.endpoints import router as invoices
 from rerate.operations.endpoints import router as operations
@@ -18,7 +19,18 @@ from rerate.usage.endpoints import router as usage
 
 # Every POST accepts an Idempotency-Key (api/idempotency.py).
 api_router = APIRouter(dependencies=[Depends(idempotency)])
-for router in (auth, tenancy, accounts, settings, usage, billing, catalog, invoices, operations):
+for router in (
+    auth,
+    tenancy,
+    accounts,
+    settings,
+    usage,
+    billing,
+    stale,
+    catalog,
+    invoices,
+    operations,
+):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).
     api_router.include_router(router, responses=ERROR_RESPONSES)

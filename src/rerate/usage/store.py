@@ -450,9 +450,7 @@ class UsageStore:
         tables = []
         for mark in marks:
             t = pq.read_table(mark.path, schema=SUPERSEDED_SCHEMA)
-            tables.append(
-                t.append_column("day", pa.array([mark.day] * t.num_rows, pa.date32()))
-            )
+            tables.append(t.append_column("day", pa.array([mark.day] * t.num_rows, pa.date32())))
         return pa.concat_tables(tables) if tables else empty
 
     # ------------------------------------------------------------------ cleaning
