@@ -46,6 +46,7 @@ from rerate.cli.check import check  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
+from rerate.cli.stale import stale_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
@@ -56,6 +57,7 @@ app.command("cache-sync")(cache_sync)
 app.command("check")(check)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rate_app, name="rate")
+app.add_typer(stale_app, name="stale")
 
 
 @db_app.command("upgrade")
