@@ -75,6 +75,20 @@ CASES = [
         ok=422,  # allowed through, then refused: that customer has no contract here
     ),
     Case(
+        "GET",
+        "/api/v1/billing-utilities/stale?customer_id={node}",
+        Permission.BILLING_UTILITIES,
+        customer_only=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/billing-utilities/stale/recalculations",
+        Permission.RECALCULATE,
+        body={"customer_id": "{node}", "dry_run": True},
+        customer_only=True,
+        ok=202,  # nothing is out of date there: no jobs
+    ),
+    Case(
         "GET", "/api/v1/invoices?customer_id={node}", Permission.VIEW_INVOICES, customer_only=True
     ),
     Case(

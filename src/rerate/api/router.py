@@ -10,6 +10,7 @@ from rerate.api.idempotency import idempotency
 from rerate.audit.endpoints import router as audit
 from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
+from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
 from rerate.invoicing.endpoints import router as invoices
 from rerate.operations.endpoints import router as operations
@@ -32,6 +33,7 @@ for router in (
     operations,
     audit,
     pricebooks,
+    stale,
 ):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).

@@ -51,6 +51,7 @@ from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
 from rerate.cli.pricebooks import pricebooks_app  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
 from rerate.cli.settings import settings_app  # noqa: E402
+from rerate.cli.stale import stale_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
@@ -66,6 +67,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(settings_app, name="settings")
 app.add_typer(audit_app, name="audit")
 app.add_typer(pricebooks_app, name="pricebooks")
+app.add_typer(stale_app, name="stale")
 
 
 @db_app.command("upgrade")
