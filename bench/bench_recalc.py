@@ -352,7 +352,7 @@ def part_recalc_setup(backend: str) -> dict[str, Any]:
         s.add(v1)
         s.flush()
         s.execute(insert(TariffEntry), tariff_rows(v1.id, deck.v1))
-        timetable = build_timetable(s, [PERIOD.year])
+        timetable = build_timetable(s, [PERIOD.year], partner)
         contract = Contract(
             customer_id=customer.id,
             seller_id=partner.id,
