@@ -10,15 +10,31 @@ from rerate.api.idempotency import idempotency
 from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
 from rerate.catalog.endpoints import router as catalog
+from rerate.contracts.endpoints import router as contracts
 from rerate.invoicing.endpoints import router as invoices
 from rerate.operations.endpoints import router as operations
+from rerate.profiles.endpoints import router as profiles
 from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
+from rerate.timetables.endpoints import router as timetables
 from rerate.usage.endpoints import router as usage
 
 # Every POST accepts an Idempotency-Key (api/idempotency.py).
 api_router = APIRouter(dependencies=[Depends(idempotency)])
-for router in (auth, tenancy, accounts, settings, usage, billing, catalog, invoices, operations):
+for router in (
+    auth,
+    tenancy,
+    accounts,
+    settings,
+    usage,
+    billing,
+    catalog,
+    contracts,
+    timetables,
+    profiles,
+    invoices,
+    operations,
+):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).
     api_router.include_router(router, responses=ERROR_RESPONSES)
