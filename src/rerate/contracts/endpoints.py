@@ -21,7 +21,9 @@ Scope = Annotated[str | None, Field(None, max_length=200)]
 
 class RuleIn(BaseModel):
     kind: str = Field(
-        max_length=32, description="one of " + ", ".join(contracts.RULE_KINDS), examples=["discount"]
+        max_length=32,
+        description="one of " + ", ".join(contracts.RULE_KINDS),
+        examples=["discount"],
     )
     service: Scope = None
     sku: Scope = None
