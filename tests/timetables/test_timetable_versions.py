@@ -71,7 +71,8 @@ def test_a_version_effective_mid_month_bands_calls_before_and_after_it_different
         headers=world.headers(PARTNER),
     )
     assert changed.status_code == 201, changed.text
-    assert changed.json()["version"] == 2 and changed.json()["rules"] == []
+    assert changed.json()["version"] == 2
+    assert changed.json()["rules"] == []
     with database.session() as s:
         contract = s.get(Contract, contract_id)
         assert contract is not None
@@ -153,7 +154,8 @@ def test_old_versions_stay_readable_and_each_edit_is_a_new_audited_version(
                 select(AuditEntry.actor).where(AuditEntry.object_type == "timetable_versions")
             )
         )
-    assert "July holiday" in reasons and "new timetable" in reasons
+    assert "July holiday" in reasons
+    assert "new timetable" in reasons
     assert actors == {"partner_admin@test.example"}
 
 
@@ -188,7 +190,8 @@ def test_timetables_are_scoped_validated_and_refused_whole(
     # Bad zone, bad holiday twice: 422 naming the field, nothing stored.
     before = client.get("/api/v1/timetables", headers=outsider).json()["total"]
     bad = _post_raw(client, world, tz="Mars/Olympus")
-    assert bad.status_code == 422 and "tz" in bad.json()["detail"]
+    assert bad.status_code == 422
+    assert "tz" in bad.json()["detail"]
     bad = _post_raw(
         client,
         world,
@@ -197,7 +200,8 @@ def test_timetables_are_scoped_validated_and_refused_whole(
             {"day": "2026-12-25", "band": "weekend"},
         ],
     )
-    assert bad.status_code == 422 and "holidays[2].day" in bad.json()["detail"]
+    assert bad.status_code == 422
+    assert "holidays[2].day" in bad.json()["detail"]
     assert client.get("/api/v1/timetables", headers=outsider).json()["total"] == before
     found = client.get("/api/v1/timetables?q=business", headers=outsider).json()
     assert [t["name"] for t in found["items"]] == ["Business hours"]
