@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from rerate.cli.catalog_common import AS_USER, REASON, acting, echo_json, parse_date, table
+from rerate.cli.catalog_common import (
+    AS_USER,
+    REASON,
+    acting,
+    console,
+    echo_json,
+    parse_date,
+    table,
+)
+
+if TYPE_CHECKING:
+    from rerate.contracts.service import RuleIn
 
 app = typer.Typer(help="Contracts and their rules.", no_args_is_help=True)
 
 
-def _rules(path: Path | None):  # type: ignore[no-untyped-def]
+def _rules(path: Path | None) -> tuple[RuleIn, ...]:
+    """The rules of a JSON or CSV file, read whole before anything is stored."""
     from rerate.contracts import rules_file
+    from rerate.kit.errors import Invalid
 
     if path is None:
         return ()
     try:
-        text = path.read_text(encoding="utf-8")
+        return rules_file.parse(path.read_text(encoding="utf-8"), filename=path.name)
     except OSError as exc:
         raise typer.BadParameter(f"{path}: {exc.strerror}", param_hint="--file") from None
-    return rules_file.parse(text, filename=path.name)
+    except Invalid as exc:
+        console.print(f"error: {exc.detail}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command("create")

@@ -404,9 +404,9 @@ def _activate(session: Session, contract: Contract) -> None:
 def _one_active(other: Contract | None) -> Conflict:
     if other is None:
         return Conflict("the customer already has an active contract; deactivate it first")
+    named = f" ({other.name})" if other.name else ""
     return Conflict(
-        f"the customer already has an active contract: {other.id} ({other.name}); "
-        "deactivate it first"
+        f"the customer already has an active contract: {other.id}{named}; deactivate it first"
     )
 
 
