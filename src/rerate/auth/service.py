@@ -29,6 +29,9 @@ ROLE_NODE_KINDS: dict[Role, frozenset[NodeKind]] = {
     Role.PARTNER_ADMIN: frozenset({NodeKind.PARTNER}),
     Role.PARTNER_USER: frozenset({NodeKind.PARTNER}),
     Role.CUSTOMER_USER: frozenset({NodeKind.CUSTOMER}),
+    Role.BILLING_UTILITIES_ADMIN: frozenset(
+        {NodeKind.DISTRIBUTOR, NodeKind.PARTNER, NodeKind.CUSTOMER}
+    ),
 }
 
 

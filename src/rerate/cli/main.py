@@ -46,6 +46,7 @@ from rerate.cli.check import check  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
 from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
+from rerate.cli.init import init  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
 from rerate.cli.profiles import app as profiles_app  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
@@ -53,6 +54,7 @@ from rerate.cli.timetables import app as timetables_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
+app.command("init")(init)
 app.command("demo")(demo)
 app.command("recalc")(recalc)
 app.command("refresh")(refresh)
