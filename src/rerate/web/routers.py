@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from rerate.billing.pages import router as billing_pages
+from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
 from rerate.settings.pages import router as settings_pages
@@ -21,5 +22,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     jobs_pages,
     invoicing_pages,
     settings_pages,
+    contracts_pages,
     usage_pages,
 ]
