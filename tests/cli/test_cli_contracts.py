@@ -91,7 +91,7 @@ def test_a_reseller_runs_timetables_profiles_contracts_and_items_from_the_shell(
     ).stdout  # fmt: skip
     item = out.split()[2].rstrip(";")
     listed = _rerate(database, tmp_path, "custom-items", "list", "--customer", str(customer), *AS)
-    assert "Setup\t99.90\tEUR\t2026-08-20" in listed.stdout
+    assert "Setup\t99.9\tEUR\t2026-08-20" in listed.stdout
     _rerate(database, tmp_path, "custom-items", "delete", item, *AS)
     listed = _rerate(database, tmp_path, "custom-items", "list", "--customer", str(customer), *AS)
     assert "Setup" not in listed.stdout

@@ -15,7 +15,10 @@ def list_(
     include_deleted: bool = typer.Option(False, "--include-deleted"),
     as_user: str = AS_USER,
 ) -> None:
+    from decimal import Decimal
+
     from rerate.catalog import custom_items
+    from rerate.catalog.owned import decimal_str
 
     with acting(as_user) as (session, principal):
         items = custom_items.list_items(
@@ -26,7 +29,7 @@ def list_(
                 [
                     i["id"],
                     i["description"],
-                    i["amount"],
+                    decimal_str(Decimal(i["amount"])),
                     i["currency"],
                     i["one_off_date"] or "",
                     i["recurring_from"] or "",
