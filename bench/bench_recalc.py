@@ -354,7 +354,7 @@ def part_recalc_setup(backend: str) -> dict[str, Any]:
         s.flush()
         s.execute(insert(TariffEntry), tariff_rows(v1.id, deck.v1))
         mark_published(s, v1, by=None)
-        timetable = build_timetable(s, [PERIOD.year])
+        timetable = build_timetable(s, [PERIOD.year], partner)
         contract = Contract(
             customer_id=customer.id,
             seller_id=partner.id,

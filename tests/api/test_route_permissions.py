@@ -122,6 +122,46 @@ CASES = [
         customer_only=True,
         ok=422,  # allowed through, then refused: accounts are created under a seller
     ),
+    Case("GET", "/api/v1/contracts?customer_id={node}", Permission.VIEW, customer_only=True),
+    Case(
+        "POST",
+        "/api/v1/contracts",
+        Permission.MANAGE_CATALOG,
+        body={
+            "customer_id": "{node}",
+            "seller_id": "{node}",
+            "currency": "EUR",
+            "coverage_start": "2026-01-01",
+        },
+        customer_only=True,
+        ok=422,  # allowed through, then refused: a customer does not sell to itself
+    ),
+    Case(
+        "POST",
+        "/api/v1/timetables",
+        Permission.MANAGE_CATALOG,
+        body={
+            "owner_node_id": "{node}",
+            "name": "Business hours",
+            "tz": "Europe/Paris",
+            "default_band": "offpeak",
+            "effective_from": "2026-01-01T00:00:00Z",
+        },
+        ok=201,
+    ),
+    Case(
+        "POST",
+        "/api/v1/profiles",
+        Permission.MANAGE_CATALOG,
+        body={
+            "owner_node_id": "{node}",
+            "name": "100 minutes",
+            "unit": "minutes",
+            "included_quantity": "100",
+            "effective_from": "2026-01-01T00:00:00Z",
+        },
+        ok=201,
+    ),
 ]
 
 # For each user: the node names for each relation to the user's own node.

@@ -12,11 +12,14 @@ from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
 from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
+from rerate.contracts.endpoints import router as contracts
 from rerate.invoicing.endpoints import router as invoices
 from rerate.operations.endpoints import router as operations
 from rerate.pricebooks.endpoints import router as pricebooks
+from rerate.profiles.endpoints import router as profiles
 from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
+from rerate.timetables.endpoints import router as timetables
 from rerate.usage.endpoints import router as usage
 
 # Every POST accepts an Idempotency-Key (api/idempotency.py).
@@ -34,6 +37,9 @@ for router in (
     audit,
     pricebooks,
     stale,
+    contracts,
+    timetables,
+    profiles,
 ):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rerate.billing.plan_builder import profile_version_for
 from rerate.kit.periods import Month
 from rerate.models import (
     Account,
@@ -334,27 +335,44 @@ def contract_component(loaded: _Loaded, customer_id: int, window: Window) -> Com
 
 
 def timetable_component(loaded: _Loaded, customer_id: int, window: Window) -> Component:
-    del window
+    """The timetable versions that band the period's calls: the one in force at
+    its start (or the first, which also bands calls before it) and any effective
+    inside it. Versions are written whole, so their ids and content say it all."""
     contract = loaded.contracts.get(customer_id)
     tt = (
         loaded.timetables.get(contract.timetable_id) if contract and contract.timetable_id else None
     )
     if tt is None:
         return Component(digest_of(None), "no timetable", {"timetable": None})
+    ordered = sorted(tt.versions, key=lambda v: v.effective_from)
+    at_start = [v for v in ordered if v.effective_from <= window.start_utc][-1:] or ordered[:1]
+    inside = [
+        v
+        for v in ordered
+        if window.start_utc < v.effective_from < window.end_utc and v not in at_start
+    ]
+    used = at_start + inside
     content = {
         "tz": tt.tz,
-        "default_band": tt.default_band,
-        "rules": sorted(
-            (r.band, r.weekdays, str(r.start_time), str(r.end_time), r.priority) for r in tt.rules
-        ),
-        "holidays": sorted((str(h.day), h.band) for h in tt.holidays),
+        "versions": [
+            {
+                "id": v.id,
+                "effective_from": _iso(v.effective_from),
+                "default_band": v.default_band,
+                "rules": sorted(
+                    (r.band, r.weekdays, str(r.start_time), str(r.end_time), r.priority)
+                    for r in v.rules
+                ),
+                "holidays": sorted((str(h.day), h.band) for h in v.holidays),
+            }
+            for v in used
+        ],
     }
     refs = {
         "id": tt.id,
         "name": tt.name,
-        # Ids of the rows it is made of, to find the audit entries that changed them.
-        "rule_ids": sorted(r.id for r in tt.rules),
-        "holiday_ids": sorted(h.id for h in tt.holidays),
+        # To find the audit entries of the versions that changed.
+        "version_ids": [v.id for v in used],
     }
     return Component(digest_of([tt.id, content]), f"timetable {tt.name}", {"timetable": refs})
 
@@ -394,17 +412,20 @@ def profiles_component(loaded: _Loaded, customer_id: int, window: Window) -> Com
         cp = loaded.profiles.get(profile_id)
         if cp is None:
             continue
+        # The version that rates the period, chosen as the plan builder does.
+        version = profile_version_for(cp, window.start_utc, window.end_utc)
         profiles.append(
             {
                 "id": cp.id,
                 "name": cp.name,
+                "version_id": version.id if version else None,
                 "content": digest_of(
                     [
                         cp.unit,
-                        cp.included_quantity,
-                        cp.tier_mode,
-                        cp.scope,
-                        [(t.from_quantity, t.rate) for t in cp.tiers],
+                        version.included_quantity if version else None,
+                        version.tier_mode if version else None,
+                        version.scope if version else None,
+                        [(t.from_quantity, t.rate) for t in version.tiers] if version else [],
                     ]
                 ),
             }

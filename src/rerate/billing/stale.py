@@ -216,12 +216,13 @@ def _timetable(before: Component, now: Component, _ctx: _Context) -> _Explained:
     for tt in (old, new):
         if tt:
             objects.append(("timetables", tt["id"]))
-            objects += [("timetable_rules", i) for i in tt.get("rule_ids", [])]
-            objects += [("holidays", i) for i in tt.get("holiday_ids", [])]
+            objects += [("timetable_versions", i) for i in tt.get("version_ids", [])]
     if new is None:
         out.add("the contract no longer uses a timetable", *objects)
     elif old is None or old["id"] != new["id"]:
         out.add(f"the contract now uses timetable '{new['name']}'", *objects)
+    elif set(new.get("version_ids", [])) - set(old.get("version_ids", [])):
+        out.add(f"timetable '{new['name']}' has a new version in force in this period", *objects)
     else:
         out.add(f"timetable '{new['name']}' changed (rules, holidays or bands)", *objects)
     return out

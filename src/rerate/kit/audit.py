@@ -65,6 +65,17 @@ def set_session_actor(session: Session, actor: Actor, reason: str | None = None)
         session.info["audit_reason"] = reason
 
 
+def set_reason(session: Session, reason: str) -> None:
+    """The reason recorded with the changes made through `session` from now on
+    (a request body's `reason`), keeping the session's actor."""
+    session.info["audit_reason"] = reason
+
+
+def session_actor(session: Session) -> Actor:
+    """Who the changes made through `session` are attributed to."""
+    return _who(session)[0]
+
+
 def _who(session: Session) -> tuple[Actor, str]:
     actor = session.info.get("audit_actor") or _actor.get()
     reason = session.info.get("audit_reason") or _reason.get()
