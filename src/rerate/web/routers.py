@@ -13,6 +13,7 @@ from rerate.audit.pages import router as audit_pages
 from rerate.billing.pages import router as billing_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
+from rerate.pricebooks.pages import router as pricebooks_pages
 from rerate.settings.pages import router as settings_pages
 from rerate.usage.pages import router as usage_pages
 from rerate.web.login import router as login_pages
@@ -25,5 +26,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     settings_pages,
     usage_pages,
     accounts_pages,
+    pricebooks_pages,
     audit_pages,
 ]
