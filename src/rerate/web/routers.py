@@ -15,6 +15,7 @@ from rerate.billing.stale_pages import router as stale_pages
 from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
+from rerate.pricebooks.pages import router as pricebooks_pages
 from rerate.settings.pages import router as settings_pages
 from rerate.usage.pages import router as usage_pages
 from rerate.web.login import router as login_pages
@@ -29,5 +30,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     contracts_pages,
     usage_pages,
     accounts_pages,
+    pricebooks_pages,
     audit_pages,
 ]
