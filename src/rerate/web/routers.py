@@ -15,7 +15,9 @@ from rerate.billing.stale_pages import router as stale_pages
 from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
+from rerate.profiles.pages import router as profiles_pages
 from rerate.settings.pages import router as settings_pages
+from rerate.timetables.pages import router as timetables_pages
 from rerate.usage.pages import router as usage_pages
 from rerate.web.login import router as login_pages
 
@@ -30,4 +32,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     usage_pages,
     accounts_pages,
     audit_pages,
+    timetables_pages,
+    profiles_pages,
 ]
