@@ -23,7 +23,7 @@ from rerate.catalog import forms
 from rerate.catalog.forms import owner_names
 from rerate.kit.audit import set_reason
 from rerate.kit.errors import Conflict, Invalid, NotFound
-from rerate.models import AccountProfile, ConsumptionProfile
+from rerate.models import AccountProfile, ConsumptionProfile, Node
 from rerate.profiles import service
 from rerate.tenancy.service import list_nodes
 from rerate.web.console import PAGE_SIZE, int_or_none, page_router, render
@@ -192,7 +192,8 @@ def _profile_context(
     for v in versions:
         v["author"] = who.get(v["id"])
     owner = owner_names(session, profile.owner_node_id)
-    can_manage = principal.has(Permission.MANAGE_CATALOG)
+    node = session.get(Node, profile.owner_node_id)
+    can_manage = node is not None and principal.has(Permission.MANAGE_CATALOG, node.path)
     links = service.assignments(session, principal, profile.id)
     return {
         "active": "profiles",
