@@ -55,8 +55,10 @@ def test_a_profile_is_created_versioned_and_assigned_from_the_console(
     assert f'href="/profiles/{profile}"' in listed
 
     page = client.get(f"/profiles/{profile}", headers=admin).text
-    assert "from 0 at 0.05" in page and "from 1000 at 0.04" in page
-    assert "by partner_admin@test.example" in page and "launch" in page
+    assert "from 0 at 0.05" in page
+    assert "from 1000 at 0.04" in page
+    assert "by partner_admin@test.example" in page
+    assert "launch" in page
 
     added = client.post(
         f"/profiles/{profile}/versions",
@@ -86,7 +88,8 @@ def test_a_profile_is_created_versioned_and_assigned_from_the_console(
     )
     assert assigned.status_code == 303, assigned.text
     page = client.get(f"/profiles/{profile}", headers=admin).text
-    assert 'href="/accounts/' in page and ">open<" in page
+    assert 'href="/accounts/' in page
+    assert ">open<" in page
     link = int(page.split('action="/profile-assignments/')[1].split("/")[0])
 
     overlap = client.post(

@@ -90,7 +90,8 @@ def test_a_timetable_is_created_and_changed_version_by_version(
     for n in range(1, 7):
         assert f"Version {n} · from" in page
     assert "Mon Tue Wed Thu Fri" in page
-    assert "2026-12-25" in page and "Christmas" in page
+    assert "2026-12-25" in page
+    assert "Christmas" in page
     # The holiday's instant was given with an offset: shown in UTC.
     assert "Version 3 · from 2026-05-31 22:00 UTC" in page
     assert "office opens" in page

@@ -160,7 +160,7 @@ def edit(
     """Change a contract's terms after creation; only the options given change."""
     from rerate.contracts import service
 
-    changes: dict[str, object] = {f: None for f in clear}
+    changes: dict[str, object] = dict.fromkeys(clear)
     given = {
         "name": name,
         "coverage_end": parse_date(coverage_end, "--coverage-end") if coverage_end else None,

@@ -19,9 +19,7 @@ MAX_CHOICES = 1000
 
 
 def contract_choices(session: Session, principal: Principal) -> dict[str, Any]:
-    sellers = [
-        n for n in list_nodes(session, principal) if n.kind != NodeKind.CUSTOMER.value
-    ]
+    sellers = [n for n in list_nodes(session, principal) if n.kind != NodeKind.CUSTOMER.value]
     timetables, _ = list_timetables(session, principal, limit=MAX_CHOICES)
     return {
         "customers": list_nodes(

@@ -44,9 +44,7 @@ LABELS = {
 }
 
 
-def _list_context(
-    session: SessionDep, principal: Principal, q: str, offset: int
-) -> dict[str, Any]:
+def _list_context(session: SessionDep, principal: Principal, q: str, offset: int) -> dict[str, Any]:
     rows, total = contracts.list_contracts(
         session, principal, q=q[:200], limit=50, offset=max(offset, 0)
     )
@@ -172,14 +170,15 @@ def _contract_context(
 def _reference_names(session: SessionDep, contract: Contract) -> dict[str, str]:
     """The names of the books and timetable the contract uses (ids when gone)."""
     out = {}
-    for field, model in (
-        ("cloud_price_book_id", PriceBook),
-        ("voip_price_book_id", PriceBook),
-        ("timetable_id", Timetable),
-    ):
+    for field in ("cloud_price_book_id", "voip_price_book_id", "timetable_id"):
         ref = getattr(contract, field)
-        row = session.get(model, ref) if ref is not None else None
-        out[field] = row.name if row is not None else (str(ref) if ref is not None else "")
+        if ref is None:
+            out[field] = ""
+            continue
+        row: PriceBook | Timetable | None = (
+            session.get(Timetable, ref) if field == "timetable_id" else session.get(PriceBook, ref)
+        )
+        out[field] = row.name if row is not None else str(ref)
     return out
 
 

@@ -302,8 +302,8 @@ def profile_assign(
     except (Invalid, Conflict) as exc:
         return _refused(request, session, principal, profile_id, form, exc)
     except NotFound:
-        exc = Invalid("account_id: no account of that id that you can see")
-        return _refused(request, session, principal, profile_id, form, exc)
+        unseen = Invalid("account_id: no account of that id that you can see")
+        return _refused(request, session, principal, profile_id, form, unseen)
     return RedirectResponse(f"/profiles/{profile_id}", status_code=303)
 
 

@@ -306,7 +306,12 @@ def timetable_remove_holiday(
     effective_from: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    form = {"form": "remove-holiday", "day": day, "effective_from": effective_from, "reason": reason}
+    form = {
+        "form": "remove-holiday",
+        "day": day,
+        "effective_from": effective_from,
+        "reason": reason,
+    }
 
     def change() -> Callable[[service.VersionIn], service.VersionIn]:
         return service.remove_holiday(forms.day(day, "day"))
