@@ -16,7 +16,9 @@ from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
 from rerate.pricebooks.pages import router as pricebooks_pages
+from rerate.profiles.pages import router as profiles_pages
 from rerate.settings.pages import router as settings_pages
+from rerate.timetables.pages import router as timetables_pages
 from rerate.usage.pages import router as usage_pages
 from rerate.web.login import router as login_pages
 
@@ -32,4 +34,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     accounts_pages,
     pricebooks_pages,
     audit_pages,
+    timetables_pages,
+    profiles_pages,
 ]
