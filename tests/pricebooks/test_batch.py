@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from rerate.auth import service as auth
@@ -48,6 +48,10 @@ PRICES = [
 def setup(database: Database) -> tuple[Database, World]:
     with database.session() as session:
         return database, build_world(session)
+
+
+def _pg(db: Database) -> bool:
+    return db.engine.dialect.name == "postgresql"
 
 
 def _as(session: Session, world: World, who: str) -> Principal:
@@ -94,6 +98,12 @@ def test_a_deck_added_in_bulk_reads_back_as_given_and_publishes(
         assert logged.actor == "demo"
         assert logged.reason == "bulk test"
         assert json.loads(logged.changes)["entries"] == 3
+        # Stored as an ORM insert stores it: padded to the column's scale (as
+        # text on SQLite), so bulk and entry-by-entry rows never differ.
+        raw = session.execute(
+            text("SELECT rate_per_minute, connect_fee FROM tariff_entries WHERE prefix = '33'")
+        ).one()
+        assert [str(v) for v in raw] == ["0.0120000000", "0E-10" if _pg(db) else "0.0000000000"]
 
 
 def test_prices_keep_their_tiers_and_the_service_names(setup: tuple[Database, World]) -> None:

@@ -180,8 +180,10 @@ def _write(
             for row in rows:
                 copy.write_row(row)
         return
+    # The dialect's implementation of each type: a TypeDecorator's own
+    # bind_processor skips process_bind_param (DecimalType's padding to scale).
     binders: list[Callable[[Any], Any] | None] = [
-        table.c[c].type.bind_processor(dialect) for c in columns
+        table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
     ]
     converted = [
         tuple(v if b is None else b(v) for v, b in zip(row, binders, strict=True)) for row in rows
