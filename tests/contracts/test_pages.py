@@ -21,6 +21,7 @@ def test_rules_edited_and_items_managed_from_the_console(
     contract = billing.contract_ids["cust_a1x"]
     listed = client.get("/contracts?q=Cust A1x", headers=admin)
     assert listed.status_code == 200
+    assert "<title>Contracts · rerate</title>" in listed.text  # not the create form's markup
     assert f'href="/contracts/{contract}"' in listed.text
     assert f'href="/contracts/{billing.contract_ids["cust_a1y"]}"' not in listed.text
 
