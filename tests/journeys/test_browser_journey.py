@@ -99,8 +99,11 @@ class Browser:
         context.set_default_timeout(15_000)
         self.contexts.append(context)
         tab = context.new_page()
-        tab.on("console", lambda m: self.problems.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: self.problems.append(str(e)))
+        tab.on(
+            "console",
+            lambda m: self.problems.append(f"{m.text} ({tab.url})") if m.type == "error" else None,
+        )
+        tab.on("pageerror", lambda e: self.problems.append(f"{e} ({tab.url})"))
         return tab
 
     def log_in(self, email: str, password: str, start: str) -> Any:

@@ -209,7 +209,9 @@ def log_in(page: Any, email: str, *, start: str = "/billing/utilities") -> None:
 def shot(live: Live, page: Any, name: str) -> None:
     if live.shots is not None:
         live.shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(live.shots / f"{name}.png"), full_page=True)
+        # caret="initial": hiding the caret injects a <style>, which the CSP refuses
+        # (a console error that would fail the test only when screenshots are on)
+        page.screenshot(path=str(live.shots / f"{name}.png"), full_page=True, caret="initial")
 
 
 def open_operation(page: Any, button: str, title: str) -> Any:
