@@ -240,9 +240,7 @@ def onboard(people: Browser, live: Live) -> tuple[Any, Any, str]:
 
     root = people.log_in(ROOT, ROOT_PASSWORD, "/tenancy")
     create_node(root, "Distributor", "Platform (Platform)", "Northwind", reason="onboarding")
-    create_node(
-        root, "Reseller", "Northwind (Distributor)", "Acme Reseller", currency="EUR"
-    )
+    create_node(root, "Reseller", "Northwind (Distributor)", "Acme Reseller", currency="EUR")
     invite = root.locator("form[data-invite]")
     invite.get_by_label("Email").fill(ADMIN)
     invite.get_by_label("Name").fill("Acme Admin")
@@ -277,9 +275,7 @@ def onboard(people: Browser, live: Live) -> tuple[Any, Any, str]:
     return root, admin, customer
 
 
-def first_month(
-    live: Live, tmp_path: Path, root: Any, admin: Any, customer: str
-) -> None:
+def first_month(live: Live, tmp_path: Path, root: Any, admin: Any, customer: str) -> None:
     from playwright.sync_api import expect
 
     period = str(Month.of(datetime.now(UTC)).previous())  # the last closed month
@@ -289,10 +285,7 @@ def first_month(
     deck = create_book(admin, "Voice EUR", "voip (tariff deck)", "Acme Reseller (partner)")
     deck_v1 = data.write_csv(
         tmp_path / "deck-v1.csv",
-        [
-            {"version": "1", "effective_from": JANUARY, **r}
-            for r in data.deck_rows(Decimal("0.02"))
-        ],
+        [{"version": "1", "effective_from": JANUARY, **r} for r in data.deck_rows(Decimal("0.02"))],
     )
     upload_version(admin, deck, deck_v1, JANUARY, "partner's price list")
     expect(admin.locator(".lede")).to_contain_text("5,000 entries")
