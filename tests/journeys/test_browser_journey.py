@@ -47,7 +47,7 @@ from tests.web.test_browser import (
 )
 from tests.world import World
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]  # under 3 minutes per database
 
 ROOT = "root@journey.test"
 ROOT_PASSWORD = "journey passphrase 42"
