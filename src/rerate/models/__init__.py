@@ -22,7 +22,7 @@ from rerate.models.pricing import (
     TimetableRule,
 )
 from rerate.models.requests import IdempotencyKey
-from rerate.models.tenancy import ApiKey, Node, RoleAssignment, User, WebSession
+from rerate.models.tenancy import ApiKey, Invitation, Node, RoleAssignment, User, WebSession
 from rerate.models.usage import UsageImport
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "CurrentRun",
     "CustomLineItem",
     "Holiday",
+    "Invitation",
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
