@@ -14,11 +14,23 @@ from rerate.invoicing.endpoints import router as invoices
 from rerate.operations.endpoints import router as operations
 from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
+from rerate.tenancy.people_endpoints import router as people
 from rerate.usage.endpoints import router as usage
 
 # Every POST accepts an Idempotency-Key (api/idempotency.py).
 api_router = APIRouter(dependencies=[Depends(idempotency)])
-for router in (auth, tenancy, accounts, settings, usage, billing, catalog, invoices, operations):
+for router in (
+    auth,
+    tenancy,
+    people,
+    accounts,
+    settings,
+    usage,
+    billing,
+    catalog,
+    invoices,
+    operations,
+):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).
     api_router.include_router(router, responses=ERROR_RESPONSES)

@@ -45,7 +45,18 @@ def _startup(ctx: typer.Context) -> None:
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
+from rerate.cli.people import (  # noqa: E402
+    apikeys_list,
+    apikeys_revoke,
+    users_activate,
+    users_deactivate,
+    users_grant,
+    users_invite,
+    users_list,
+    users_revoke,
+)
 from rerate.cli.rate import app as rate_app  # noqa: E402
+from rerate.cli.tenancy import customers_app, nodes_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
@@ -56,6 +67,16 @@ app.command("cache-sync")(cache_sync)
 app.command("check")(check)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rate_app, name="rate")
+app.add_typer(nodes_app, name="nodes")
+app.add_typer(customers_app, name="customers")
+users_app.command("invite")(users_invite)
+users_app.command("list")(users_list)
+users_app.command("grant")(users_grant)
+users_app.command("revoke")(users_revoke)
+users_app.command("deactivate")(users_deactivate)
+users_app.command("activate")(users_activate)
+apikeys_app.command("list")(apikeys_list)
+apikeys_app.command("revoke")(apikeys_revoke)
 
 
 @db_app.command("upgrade")
@@ -178,8 +199,8 @@ def users_create(
     email: str,
     role: str = typer.Option(
         ...,
-        help="platform_admin, platform_service, distributor, "
-        "partner_admin, partner_user or customer_user.",
+        help="platform_admin, platform_service, distributor, partner_admin, partner_user, "
+        "billing_utilities_admin or customer_user.",
     ),
     node_id: int = typer.Option(..., help="The tenancy node the role is held on."),
     name: str = typer.Option("", help="Display name."),
@@ -214,19 +235,6 @@ def users_create(
             raise typer.Exit(1) from None
         service.assign_role(session, user, role=Role(role), node=node)
         console.print(f"created user {user.email} (id {user.id}) as {role} on {node.name}")
-
-
-@users_app.command("list")
-def users_list() -> None:
-    """List users and their roles."""
-    from sqlalchemy import select
-
-    from rerate.models import User
-
-    with context.database().session() as session:
-        for user in session.scalars(select(User).order_by(User.email)):
-            roles = ", ".join(f"{r.role}@{r.node.name}" for r in user.roles)
-            typer.echo(f"{user.id}\t{user.email}\t{roles}")
 
 
 @apikeys_app.command("create")

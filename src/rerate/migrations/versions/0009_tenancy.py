@@ -36,8 +36,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["invited_by"], ["users.id"], name=op.f("fk_invitations_invited_by_users")
         ),
-        sa.ForeignKeyConstraint(["node_id"], ["nodes.id"], name=op.f("fk_invitations_node_id_nodes")),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_invitations_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["node_id"], ["nodes.id"], name=op.f("fk_invitations_node_id_nodes")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_invitations_user_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invitations")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_invitations_token_hash")),
     )
