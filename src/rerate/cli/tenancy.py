@@ -13,6 +13,7 @@ import typer
 
 from rerate.cli.acting import AS_USER, REASON, acting, fail
 from rerate.models.enums import NodeKind
+from rerate.tenancy.fields import plain_rate
 
 if TYPE_CHECKING:
     from rerate.models import Node
@@ -83,7 +84,9 @@ def _show(node: Node) -> None:
                 "tax_id": node.tax_id,
                 "currency": node.currency,
                 "time_zone": node.time_zone,
-                "tax_rate": None if node.tax_rate is None else format(node.tax_rate, "f"),
+                "tax_rate": None
+                if node.tax_rate is None
+                else format(plain_rate(node.tax_rate), "f"),
                 "payment_terms_days": node.payment_terms_days,
                 "active": node.active,
             },

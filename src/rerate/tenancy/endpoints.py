@@ -66,7 +66,7 @@ class NodeOut(BaseModel):
             kind=NodeKind(node.kind),
             name=node.name,
             parent_id=node.parent_id,
-            tax_rate=node.tax_rate,
+            tax_rate=None if node.tax_rate is None else fields.plain_rate(node.tax_rate),
             legal_name=node.legal_name,
             address=node.address,
             tax_id=node.tax_id,

@@ -77,6 +77,11 @@ def check_tax_rate(value: Any) -> Decimal:
     return rate
 
 
+def plain_rate(rate: Decimal) -> Decimal:
+    """A stored rate without the column's trailing zeros (0.190000 -> 0.19)."""
+    return rate.normalize() if rate else Decimal(0)
+
+
 def check_payment_terms(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise Invalid("payment_terms_days: must be a whole number of days")

@@ -261,9 +261,9 @@ def activate_user(
 def list_api_keys(
     session: SessionDep,
     principal: AuthenticatedPrincipal,
-    user_id: Annotated[
-        Id | None, Query(description="Another user's keys (needs manage_users over them).")
-    ] = None,
+    user_id: Id | None = Query(
+        None, description="Another user's keys (needs manage_users over them)."
+    ),
     include_revoked: bool = True,
     limit: Limit = 50,
     offset: Offset = 0,
