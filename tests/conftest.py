@@ -23,6 +23,7 @@ from rerate.kit import migrate
 from rerate.kit.db import Database
 from rerate.kit.settings import Settings
 from rerate.models import Base
+from tests.billing.fixtures import Billing
 from tests.world import World, build_world
 
 PG_URL = os.environ.get("RERATE_TEST_POSTGRES_URL", "")
@@ -140,3 +141,11 @@ def client(database: Database, data_dir: Path) -> Iterator[TestClient]:
     app = create_app(settings, database)
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture
+def billing(database: Database, data_dir: Path, world: World) -> Billing:
+    """The world plus two customers with contracts, a cloud price book and usage."""
+    from tests.billing.fixtures import build_billing
+
+    return build_billing(database, data_dir, world)

@@ -150,10 +150,11 @@ def create_app(
 
     app.include_router(api_router, prefix="/api/v1")
 
-    from rerate.web.pages import router as web_router
-    from rerate.web.pages import static_files
+    from rerate.web.console import static_files
+    from rerate.web.routers import PAGE_ROUTERS
 
-    app.include_router(web_router)
+    for pages in PAGE_ROUTERS:
+        app.include_router(pages)
     app.mount("/static", static_files(), name="static")
 
     install_docs(app)

@@ -9,6 +9,7 @@ pool timeout answered 500 (the full benchmark is `python bench/run.py load`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,10 @@ def test_many_clients_at_once_are_all_answered_without_5xx(live: LiveServer, wor
                 await closed_loop(client, mix, clients=CLIENTS, duration_s=SECONDS, seed=1)
             )
 
-    summary = asyncio.run(run())
+    # A thread of its own: Playwright's sync API (browser tests earlier in the
+    # same process) leaves an event loop running in the main thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        summary = pool.submit(asyncio.run, run()).result()
     assert summary["requests"], summary
     assert summary["unanswered"] == 0, summary["errors"]
     assert summary["server_errors_5xx"] == 0, summary["statuses"]

@@ -9,10 +9,6 @@ from typing import Any
 
 import pytest
 
-from rerate.kit.db import Database
-from tests.billing.fixtures import Billing, build_billing
-from tests.world import World
-
 PASSWORD = "correct-horse"
 
 CHROMIUM = "/usr/bin/chromium"
@@ -48,8 +44,3 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
-
-
-@pytest.fixture
-def billing(database: Database, data_dir: Path, world: World) -> Billing:
-    return build_billing(database, data_dir, world)

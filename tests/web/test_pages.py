@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from rerate.billing import pages as billing_pages
 from rerate.billing.tasks import handlers
 from rerate.jobs.worker import Worker
 from rerate.kit.db import Database
 from rerate.models.enums import NodeKind
 from rerate.tenancy.service import create_node
-from rerate.web import pages
 from tests.billing.fixtures import Billing
 from tests.world import World
 
@@ -343,7 +343,7 @@ def test_log_filters_and_pages(
                 "reason": "data_correction",
             },
         )
-    monkeypatch.setattr(pages, "PAGE_SIZE", 4)
+    monkeypatch.setattr(billing_pages, "PAGE_SIZE", 4)
     first = client.get("/billing/utilities/log", headers=admin)
     assert len(job_rows(first.text)) == 4
     assert "Showing 1–4 of 6 jobs" in first.text

@@ -96,7 +96,7 @@ def docs_page(static_url: Callable[[str], str]) -> HTMLResponse:
 
 def install_docs(app: FastAPI) -> None:
     """GET /docs (outside the schema, like FastAPI's own page)."""
-    from rerate.web.pages import static_url
+    from rerate.web.console import static_url
 
     async def docs(_request: Request) -> HTMLResponse:
         return docs_page(static_url)

@@ -32,6 +32,9 @@ ROLE_NODE_KINDS: dict[Role, frozenset[NodeKind]] = {
         {NodeKind.DISTRIBUTOR, NodeKind.PARTNER, NodeKind.CUSTOMER}
     ),
     Role.CUSTOMER_USER: frozenset({NodeKind.CUSTOMER}),
+    Role.BILLING_UTILITIES_ADMIN: frozenset(
+        {NodeKind.DISTRIBUTOR, NodeKind.PARTNER, NodeKind.CUSTOMER}
+    ),
 }
 
 

@@ -44,6 +44,7 @@ def _startup(ctx: typer.Context) -> None:
 
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
+from rerate.cli.init import init  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
 from rerate.cli.people import (  # noqa: E402
     apikeys_list,
@@ -60,6 +61,7 @@ from rerate.cli.tenancy import customers_app, nodes_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
+app.command("init")(init)
 app.command("demo")(demo)
 app.command("recalc")(recalc)
 app.command("refresh")(refresh)

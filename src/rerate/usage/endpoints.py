@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from rerate.api.deps import SessionDep, UsageImporter, get_db
 from rerate.api.fields import Id, Offset
@@ -104,6 +105,15 @@ async def upload_import(
 
     The body streams to a file under the data directory as it arrives (never
     whole in memory); the file is removed when the request ends."""
+    return await import_upload(request, session, principal)
+
+
+async def import_upload(
+    request: Request, session: Session, principal: Principal, *, blank_is_unset: bool = False
+) -> ImportReportOut:
+    """Stream the multipart body to a file, import it, remove it: the API's and
+    the console's upload. `blank_is_unset`: an HTML form sends "" for an empty
+    field, which means "not given" (the API's clients omit the field)."""
     data_dir = Path(request.app.state.settings.data_dir)
     # The permission check may have opened a transaction (a session cookie is
     # looked up): do not hold it, nor a write lock, for as long as the upload
@@ -117,8 +127,11 @@ async def upload_import(
             received = await uploads.receive(
                 request.headers.get("content-type", ""), request.stream(), out
             )
+        fields = received.fields
+        if blank_is_unset:
+            fields = {k: v for k, v in fields.items() if v != ""}
         try:
-            form = UploadForm.model_validate(received.fields)
+            form = UploadForm.model_validate(fields)
         except ValidationError as exc:
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
@@ -243,10 +256,16 @@ def list_imports(
     offset: Offset = 0,
 ) -> dict[str, object]:
     """Imports made by the caller (platform roles: every import)."""
+    items, total = recent_imports(session, principal, limit=limit, offset=offset)
+    return {"items": items, "total": total}
+
+
+def recent_imports(
+    session: Session, principal: Principal, *, limit: int, offset: int = 0
+) -> tuple[list[ImportOut], int]:
     stmt = select(UsageImport)
     if not principal.is_platform():
         stmt = stmt.where(UsageImport.actor_id == principal.user_id)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(UsageImport.id.desc()).limit(limit).offset(offset))
-    items = [ImportOut.model_validate(r, from_attributes=True) for r in rows]
-    return {"items": items, "total": total}
+    return [ImportOut.model_validate(r, from_attributes=True) for r in rows], total

@@ -1,0 +1,175 @@
+"""Console: the invoices page and issuing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from rerate.api.deps import (
+    InvoiceGenerator,
+    InvoiceViewer,
+    SessionDep,
+)
+from rerate.api.fields import Id
+from rerate.auth.permissions import Permission
+from rerate.invoicing import endpoints as invoicing_api
+from rerate.invoicing import service as invoicing
+from rerate.invoicing.generate import generate_for
+from rerate.kit.errors import (
+    RerateError,
+)
+from rerate.models.enums import (
+    InvoiceStatus,
+    NodeKind,
+)
+from rerate.tenancy.service import get_customer, list_nodes
+from rerate.web.console import (
+    PERIOD_RE,
+    error_page,
+    int_or_none,
+    page_router,
+    render,
+    sentence,
+)
+
+router = page_router()
+GENERATE = Permission.GENERATE_INVOICES
+INVOICE_PAGE_SIZE = 50
+
+# --- invoices --------------------------------------------------------------------------------
+
+
+def _invoice_rows(items: list[dict[str, Any]], names: Mapping[int, str]) -> list[dict[str, Any]]:
+    by_id = {inv["id"]: inv for inv in items}
+    rows = []
+    for inv in items:
+
+        def ref(other_id: int | None) -> dict[str, Any] | None:
+            if other_id is None:
+                return None
+            other = by_id.get(other_id)
+            label = f"#{other_id}" + (f" ({other['number']})" if other and other["number"] else "")
+            return {"id": other_id, "label": label, "on_page": other is not None}
+
+        rows.append(
+            {
+                **inv,
+                "customer_name": names.get(inv["customer_id"], f"#{inv['customer_id']}"),
+                "status_label": inv["status"].capitalize(),
+                "replaces_ref": ref(inv["replaces"]),
+                "replaced_by_ref": ref(inv["replaced_by"]),
+                "can_issue": inv["status"] == InvoiceStatus.READY.value,
+            }
+        )
+    return rows
+
+
+@router.get("/invoices")
+def invoices_page(
+    request: Request,
+    session: SessionDep,
+    principal: InvoiceViewer,
+    customer_id: str = "",
+    period: str = "",
+    page: str = "",
+    issued: str = "",
+    generated: str = "",
+) -> Response:
+    """Invoices per customer and period, with the links between versions."""
+    cid = int_or_none(customer_id)
+    per = period if PERIOD_RE.match(period or "") else None
+    pg = max(1, int_or_none(page) or 1)
+    customers = list_nodes(
+        session, principal, kind=NodeKind.CUSTOMER, permission=Permission.VIEW_INVOICES
+    )
+    data = invoicing_api.list_invoices(
+        session=session,
+        principal=principal,
+        customer_id=cid,
+        period=per,
+        limit=INVOICE_PAGE_SIZE,
+        offset=(pg - 1) * INVOICE_PAGE_SIZE,
+    )
+    names = {c.id: c.name for c in customers}
+    total = int(data["total"])
+    message = None
+    generated_id = int_or_none(generated)
+    if generated_id is not None:
+        message = f"Invoice #{generated_id} is Ready: check it, then issue it."
+    issued_id = int_or_none(issued)
+    if issued_id is not None:
+        issued_inv = next((i for i in data["items"] if i["id"] == issued_id), None)
+        if issued_inv is not None and issued_inv["number"]:
+            message = f"Invoice #{issued_id} issued as {issued_inv['number']}."
+    base = {k: v for k, v in (("customer_id", str(cid or "")), ("period", per or "")) if v}
+    return render(
+        request,
+        "invoicing/invoices.html",
+        {
+            "active": "invoices",
+            "customers": customers,
+            "customer_id": cid,
+            "period": per or "",
+            "invoices": _invoice_rows(data["items"], names),
+            "total": total,
+            "page": pg,
+            "pages": max(1, math.ceil(total / INVOICE_PAGE_SIZE)),
+            "base_query": urlencode(base),
+            "message": message,
+            "error": None,
+            "generate_customers": (
+                list_nodes(session, principal, kind=NodeKind.CUSTOMER, permission=GENERATE)
+                if principal.has(GENERATE)
+                else []
+            ),
+        },
+    )
+
+
+@router.post("/invoices/generate")
+def invoice_generate(
+    request: Request,
+    session: SessionDep,
+    principal: InvoiceGenerator,
+    customer_id: Annotated[str, Form()] = "",
+    period: Annotated[str, Form()] = "",
+) -> Response:
+    """Generate the monthly invoice from the current billing runs (Ready, not yet issued)."""
+    cid = int_or_none(customer_id)
+    if cid is None or not PERIOD_RE.match(period or ""):
+        return error_page(request, 422, "Choose a customer and a period (YYYY-MM).")
+    customer = get_customer(session, principal, cid, GENERATE)
+    try:
+        outcome = generate_for(session, customer, period, reuse_unchanged=True)
+    except RerateError as exc:
+        session.rollback()
+        return error_page(request, exc.status_code, sentence(exc.detail))
+    invoice_id = outcome.invoice.id
+    session.commit()
+    back = urlencode({"customer_id": cid, "period": period, "generated": invoice_id})
+    return RedirectResponse(f"/invoices?{back}#invoice-{invoice_id}", status_code=303)
+
+
+@router.post("/invoices/{invoice_id}/issue")
+def invoice_issue(
+    invoice_id: Id,
+    request: Request,
+    session: SessionDep,
+    principal: InvoiceGenerator,
+) -> Response:
+    inv, _customer = invoicing_api._get(session, principal, invoice_id)
+    back = urlencode({"customer_id": inv.customer_id, "period": inv.period})
+    try:
+        invoicing.issue(session, inv)
+    except RerateError as exc:
+        session.rollback()
+        return error_page(request, exc.status_code, exc.detail)
+    session.commit()
+    return RedirectResponse(
+        f"/invoices?{back}&issued={invoice_id}#invoice-{invoice_id}", status_code=303
+    )

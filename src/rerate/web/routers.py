@@ -1,0 +1,25 @@
+"""Every console page router, in one list: app.py includes them all.
+
+Pages live next to their domain (`<domain>/pages.py`); a new domain adds its
+router here.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from rerate.billing.pages import router as billing_pages
+from rerate.invoicing.pages import router as invoicing_pages
+from rerate.jobs.pages import router as jobs_pages
+from rerate.settings.pages import router as settings_pages
+from rerate.usage.pages import router as usage_pages
+from rerate.web.login import router as login_pages
+
+PAGE_ROUTERS: list[APIRouter] = [
+    login_pages,
+    billing_pages,
+    jobs_pages,
+    invoicing_pages,
+    settings_pages,
+    usage_pages,
+]
