@@ -45,6 +45,7 @@ def test_every_route_declares_exactly_one_permission(tmp_path):
             "/health",
             "/login",  # the web console's login form
             "/api/v1/invitations/{token}/accept",  # the invitee has no credential yet
+            "/invitations/{token}",  # the console's acceptance page
         }
     )
 

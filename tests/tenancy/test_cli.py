@@ -121,7 +121,8 @@ def test_a_distributor_builds_a_reseller_and_customer_and_invites_its_admin(
     r = client.post(f"/api/v1/invitations/{token}/accept", json={"password": "zeta-password-1"})
     assert r.status_code == 201, r.text
     users = rerate("users", "list", "--q", "zed", "--as", dist)
-    assert "zed@zeta.example" in users and "partner_admin@Reseller Z" in users
+    assert "zed@zeta.example" in users
+    assert "partner_admin@Reseller Z" in users
 
     rerate("customers", "update", customer_id, "--name", "Zeta AG", "--as", dist)
     rerate("customers", "deactivate", customer_id, "--as", dist, "--reason", "churned")
@@ -166,7 +167,8 @@ def test_refusals_are_one_line_with_exit_code_2(rerate, world: World):
         pa,
         code=2,
     )
-    assert out.startswith("error: currency:") and "Traceback" not in out
+    assert out.startswith("error: currency:")
+    assert "Traceback" not in out
     out = rerate("customers", "show", str(world.nodes["partner_a1"].id), "--as", pa, code=2)
     assert "not a customer" in out
     out = rerate("nodes", "create", "Y", "--parent", "1", "--as", pa, code=2)

@@ -184,7 +184,9 @@ def test_deactivated_node_hides_takes_nothing_new_locks_its_users_out_and_comes_
     assert r.json()["active"] is False
     # Hidden from lists with its whole subtree, unless asked for.
     names = {n["name"] for n in client.get("/api/v1/nodes", headers=admin).json()["items"]}
-    assert "Partner A1" not in names and "Cust A1x" not in names and "Partner A2" in names
+    assert "Partner A1" not in names
+    assert "Cust A1x" not in names
+    assert "Partner A2" in names
     listed = client.get("/api/v1/nodes?include_inactive=true", headers=admin).json()["items"]
     assert {"Partner A1", "Cust A1x"} <= {n["name"] for n in listed}
     # Still readable one by one (history).
@@ -211,7 +213,8 @@ def test_deactivated_node_hides_takes_nothing_new_locks_its_users_out_and_comes_
     again = client.post(f"/api/v1/nodes/{partner}/deactivate", json={}, headers=admin)
     assert again.status_code == 409
     r = client.post(f"/api/v1/nodes/{partner}/activate", json={}, headers=admin)
-    assert r.status_code == 200 and r.json()["active"] is True
+    assert r.status_code == 200
+    assert r.json()["active"] is True
     assert client.get("/api/v1/me", headers=world.headers("customer_user")).status_code == 200
     assert _create(client, world, "partner_admin", "partner_a1", name="New").status_code == 201
 
@@ -240,7 +243,8 @@ def test_lists_are_paginated_and_searchable(client: TestClient, world: World):
     )
     assert r.status_code == 200
     page = client.get("/api/v1/nodes?kind=customer&limit=2&offset=0", headers=admin).json()
-    assert page["total"] == 4 and len(page["items"]) == 2
+    assert page["total"] == 4
+    assert len(page["items"]) == 2
     rest = client.get("/api/v1/nodes?kind=customer&limit=2&offset=2", headers=admin).json()
     names = [n["name"] for n in page["items"] + rest["items"]]
     assert names == ["Cust A1x", "Cust A1y", "Cust A2x", "Cust B1x"]

@@ -54,7 +54,8 @@ def test_invited_person_sets_a_password_once_and_logs_in_with_the_role(
     assert invitation["email"] == "ann@cust.example"
     with database.session() as s:
         stored = s.scalars(select(Invitation)).one()
-        assert stored.token_hash != token and token not in stored.token_hash  # only the hash
+        assert stored.token_hash != token
+        assert token not in stored.token_hash
         entry = s.scalars(select(AuditEntry).where(AuditEntry.object_type == "invitations")).one()
     assert (entry.actor, entry.reason) == ("partner_admin@test.example", "new staff")
     assert token not in entry.changes
@@ -229,7 +230,8 @@ def test_deactivated_user_is_locked_out_at_once_and_can_come_back(client: TestCl
     # Warm the credential cache first: deactivation must not wait for it.
     assert client.get("/api/v1/me", headers=world.headers("customer_user")).status_code == 200
     r = client.post(f"/api/v1/users/{victim}/deactivate", json={"reason": "left"}, headers=admin)
-    assert r.status_code == 200 and r.json()["active"] is False
+    assert r.status_code == 200
+    assert r.json()["active"] is False
     assert client.get("/api/v1/me", headers=world.headers("customer_user")).status_code == 401
     listed = client.get("/api/v1/users", headers=admin).json()
     assert "customer_user@test.example" not in {u["email"] for u in listed["items"]}
@@ -275,9 +277,8 @@ def test_users_list_is_scoped_paginated_and_searchable(client: TestClient, world
         "customer_user@test.example",
     }
     page = client.get("/api/v1/users?limit=1&offset=1", headers=admin).json()
-    assert page["total"] == 3 and [u["email"] for u in page["items"]] == [
-        "partner_admin@test.example"
-    ]
+    assert page["total"] == 3
+    assert [u["email"] for u in page["items"]] == ["partner_admin@test.example"]
     found = client.get("/api/v1/users?q=CUSTOMER", headers=admin).json()
     assert [u["email"] for u in found["items"]] == ["customer_user@test.example"]
     at_node = client.get(

@@ -28,9 +28,6 @@ ROLE_NODE_KINDS: dict[Role, frozenset[NodeKind]] = {
     Role.DISTRIBUTOR: frozenset({NodeKind.DISTRIBUTOR}),
     Role.PARTNER_ADMIN: frozenset({NodeKind.PARTNER}),
     Role.PARTNER_USER: frozenset({NodeKind.PARTNER}),
-    Role.BILLING_UTILITIES_ADMIN: frozenset(
-        {NodeKind.DISTRIBUTOR, NodeKind.PARTNER, NodeKind.CUSTOMER}
-    ),
     Role.CUSTOMER_USER: frozenset({NodeKind.CUSTOMER}),
     Role.BILLING_UTILITIES_ADMIN: frozenset(
         {NodeKind.DISTRIBUTOR, NodeKind.PARTNER, NodeKind.CUSTOMER}

@@ -12,6 +12,7 @@ from rerate.billing.pages import router as billing_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
 from rerate.settings.pages import router as settings_pages
+from rerate.tenancy.pages import router as tenancy_pages
 from rerate.usage.pages import router as usage_pages
 from rerate.web.login import router as login_pages
 
@@ -22,4 +23,5 @@ PAGE_ROUTERS: list[APIRouter] = [
     invoicing_pages,
     settings_pages,
     usage_pages,
+    tenancy_pages,
 ]
