@@ -169,7 +169,11 @@ def _node_context(
         "children": service.children(session, node),
         "grants": people.grants_at(session, node) if can_users else [],
         "invitations": people.list_invitations(session, principal, node.id) if can_users else [],
-        "roles": [r for r in Role if kind in auth.ROLE_NODE_KINDS[r]],
+        # The kind's own roles first (customer_user on a customer), then the shared ones.
+        "roles": sorted(
+            (r for r in Role if kind in auth.ROLE_NODE_KINDS[r]),
+            key=lambda r: len(auth.ROLE_NODE_KINDS[r]),
+        ),
         "can_manage": principal.has(Permission.MANAGE_TENANCY, node.path),
         "can_users": can_users,
         "kind_labels": KIND_LABELS,
