@@ -260,3 +260,30 @@ def test_lists_are_paginated_and_searchable(client: TestClient, world: World):
         f"/api/v1/nodes?parent_id={world.nodes['partner_a1'].id}", headers=admin
     ).json()
     assert [n["name"] for n in children["items"]] == ["Cust A1x", "Cust A1y"]
+
+
+def test_a_create_repeated_with_its_idempotency_key_makes_one_node(
+    client: TestClient, world: World, database: Database
+):
+    headers = {**world.headers("partner_admin"), "Idempotency-Key": "create-globex-1"}
+    payload = {**CUSTOMER, "parent_id": world.nodes["partner_a1"].id}
+    first = client.post("/api/v1/nodes", json=payload, headers=headers)
+    second = client.post("/api/v1/nodes", json=payload, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    with database.session() as s:
+        assert len(s.scalars(select(Node).where(Node.name == "Globex")).all()) == 1
+
+
+def test_creating_users_directly_follows_the_grant_rules(client: TestClient, world: World):
+    r = client.post(
+        "/api/v1/users",
+        json={
+            "email": "direct@test.example",
+            "name": "Direct",
+            "role": "partner_admin",
+            "node_id": world.nodes["cust_a1x"].id,
+        },
+        headers=world.headers("partner_admin"),
+    )
+    assert r.status_code == 422

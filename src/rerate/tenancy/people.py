@@ -27,7 +27,8 @@ from rerate.tenancy.service import Page, escape_like, get_node, in_scope, requir
 INVITATION_TTL = timedelta(days=7)
 
 
-def _check_grantable(session: Session, principal: Principal, role: Role, node: Node) -> None:
+def check_grantable(session: Session, principal: Principal, role: Role, node: Node) -> None:
+    """May the caller hand out `role` on `node` (checked for MANAGE_USERS already)?"""
     if role in PLATFORM_ROLES and not principal.is_platform():
         raise Forbidden("role: only platform administrators grant platform roles")
     if NodeKind(node.kind) not in auth.ROLE_NODE_KINDS[role]:
@@ -52,7 +53,7 @@ def invite(
     """An invitation and its token (shown once: only its hash is kept). A
     newer invitation for the same email and node replaces a pending one."""
     node = get_node(session, principal, node_id, Permission.MANAGE_USERS)
-    _check_grantable(session, principal, role, node)
+    check_grantable(session, principal, role, node)
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
         raise Invalid(f"email: not an email address: {email[:60]!r}")
@@ -238,7 +239,7 @@ def grant(
 ) -> RoleAssignment:
     user = get_user(session, principal, user_id)
     node = get_node(session, principal, node_id, Permission.MANAGE_USERS)
-    _check_grantable(session, principal, role, node)
+    check_grantable(session, principal, role, node)
     if not user.active:
         raise Conflict(f"{user.email} is deactivated: reactivate the user first")
     held = session.scalar(
