@@ -107,6 +107,7 @@ from rerate.models import (
     User,
 )
 from rerate.models.enums import AccountKind, JobStatus, JobType, NodeKind, ReasonCode, Role
+from rerate.pricebooks.service import mark_published
 from rerate.rating import engine, output
 from rerate.tenancy.service import create_node
 from rerate.usage.importers.base import ParseResult
@@ -352,7 +353,8 @@ def part_recalc_setup(backend: str) -> dict[str, Any]:
         s.add(v1)
         s.flush()
         s.execute(insert(TariffEntry), tariff_rows(v1.id, deck.v1))
-        timetable = build_timetable(s, [PERIOD.year])
+        mark_published(s, v1, by=None)
+        timetable = build_timetable(s, [PERIOD.year], partner)
         contract = Contract(
             customer_id=customer.id,
             seller_id=partner.id,
@@ -415,6 +417,7 @@ def part_recalc_setup(backend: str) -> dict[str, Any]:
         s.add(v2)
         s.flush()
         s.execute(insert(TariffEntry), tariff_rows(v2.id, deck.v2))
+        mark_published(s, v2, by=None)
     db.dispose()
     state = {
         **ids,
@@ -665,6 +668,8 @@ def part_refresh_setup(backend: str) -> dict[str, Any]:
                 ),
             ]
         )
+        s.flush()
+        mark_published(s, v1, by=None)
         customer_ids = []
         for i in range(N_CUSTOMERS):
             customer = create_node(

@@ -77,6 +77,20 @@ CASES = [
         ok=422,  # allowed through, then refused: that customer has no contract here
     ),
     Case(
+        "GET",
+        "/api/v1/billing-utilities/stale?customer_id={node}",
+        Permission.BILLING_UTILITIES,
+        customer_only=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/billing-utilities/stale/recalculations",
+        Permission.RECALCULATE,
+        body={"customer_id": "{node}", "dry_run": True},
+        customer_only=True,
+        ok=202,  # nothing is out of date there: no jobs
+    ),
+    Case(
         "GET", "/api/v1/invoices?customer_id={node}", Permission.VIEW_INVOICES, customer_only=True
     ),
     Case(
@@ -106,6 +120,61 @@ CASES = [
         "/api/v1/settings/UseOverlapUsageSelection",
         Permission.MANAGE_SETTINGS,
         body={"value": "true", "node_id": "{node}"},
+    ),
+    Case("GET", "/api/v1/nodes/{node}/settings", Permission.VIEW),
+    Case(
+        "PUT",
+        "/api/v1/nodes/{node}/settings/DefaultBillingAggregationMonthly",
+        Permission.MANAGE_SETTINGS,
+        body={"value": "true", "reason": "matrix"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/accounts",
+        Permission.MANAGE_TENANCY,
+        body={"kind": "voip_peer", "external_ref": "matrix", "owner_node_id": "{node}"},
+        customer_only=True,
+        ok=422,  # allowed through, then refused: accounts are created under a seller
+    ),
+    Case("GET", "/api/v1/contracts?customer_id={node}", Permission.VIEW, customer_only=True),
+    Case(
+        "POST",
+        "/api/v1/contracts",
+        Permission.MANAGE_CATALOG,
+        body={
+            "customer_id": "{node}",
+            "seller_id": "{node}",
+            "currency": "EUR",
+            "coverage_start": "2026-01-01",
+        },
+        customer_only=True,
+        ok=422,  # allowed through, then refused: a customer does not sell to itself
+    ),
+    Case(
+        "POST",
+        "/api/v1/timetables",
+        Permission.MANAGE_CATALOG,
+        body={
+            "owner_node_id": "{node}",
+            "name": "Business hours",
+            "tz": "Europe/Paris",
+            "default_band": "offpeak",
+            "effective_from": "2026-01-01T00:00:00Z",
+        },
+        ok=201,
+    ),
+    Case(
+        "POST",
+        "/api/v1/profiles",
+        Permission.MANAGE_CATALOG,
+        body={
+            "owner_node_id": "{node}",
+            "name": "100 minutes",
+            "unit": "minutes",
+            "included_quantity": "100",
+            "effective_from": "2026-01-01T00:00:00Z",
+        },
+        ok=201,
     ),
 ]
 

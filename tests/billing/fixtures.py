@@ -23,6 +23,7 @@ from rerate.models import (
     UsageImport,
 )
 from rerate.models.enums import AccountKind
+from rerate.pricebooks.service import mark_published
 from rerate.usage.schema import USAGE_SCHEMA
 from rerate.usage.service import visible_import_ids
 from rerate.usage.store import UsageStore
@@ -69,6 +70,8 @@ def build_billing(db: Database, data_dir: Path, world: World) -> Billing:
                 ),
             ]
         )
+        s.flush()
+        mark_published(s, v1, by=None)  # the triggers refuse entries after this
         contracts = {}
         for name in ("cust_a1x", "cust_a1y"):
             c = Contract(
@@ -232,6 +235,8 @@ def add_voip_deck(db: Database, world: World, contract_id: int) -> tuple[int, in
             subsequent_increment=60,
         )
         s.add(entry)
+        s.flush()
+        mark_published(s, version, by=None)
         contract = s.get(Contract, contract_id)
         assert contract is not None
         contract.voip_price_book_id = deck.id

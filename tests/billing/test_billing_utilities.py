@@ -24,6 +24,7 @@ from rerate.models import (
     PriceBookVersion,
     PriceEntry,
 )
+from rerate.pricebooks.service import mark_published
 from tests.billing.fixtures import Billing, build_billing
 from tests.world import World
 
@@ -195,6 +196,8 @@ def test_price_change_creates_a_new_version_and_a_diff(
                 ),
             ]
         )
+        s.flush()
+        mark_published(s, v2, by=None)
     r = submit(client, w, "recalculations", "cust_a1x", ["2026-09"], reason="price_book_update")
     drain(database, data_dir)
     changed = job(client, w, r.json()["jobs"][0]["id"])

@@ -55,7 +55,7 @@ MOVE_AT = datetime(2026, 9, 15, 12, tzinfo=UTC)
 SCALE = 0.01
 
 # Columns that legitimately differ between two loads (clock, salted hashes).
-_VOLATILE = {"created_at", "at", "password_hash", "last_login_at", "changes"}
+_VOLATILE = {"created_at", "published_at", "at", "password_hash", "last_login_at", "changes"}
 
 
 @dataclass

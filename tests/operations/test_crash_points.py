@@ -37,6 +37,7 @@ from rerate.models import (
     UsageImport,
 )
 from rerate.operations.check import Context, repair
+from rerate.pricebooks.service import mark_published
 from rerate.usage.service import import_file
 from rerate.usage.store import UsageStore
 from tests.billing.fixtures import Billing, build_billing
@@ -166,6 +167,8 @@ def _prepare_recalculation(scene: Scene) -> None:
                     version_id=v2.id, sku=sku, service=service, unit=unit, unit_price=Decimal(price)
                 )
             )
+        s.flush()
+        mark_published(s, v2, by=None)
     _submit(scene, "recalculations")
 
 

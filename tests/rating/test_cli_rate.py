@@ -205,5 +205,4 @@ version,effective_from,sku,unit_price,currency
         ],
     )
     assert result.exit_code == 2
-    assert "prices.csv:2" in result.output
-    assert "effective_from" in result.output
+    assert "prices.csv line 2, field effective_from" in result.output

@@ -77,6 +77,7 @@ def test_bad_file_is_rejected_whole_naming_line_and_column(
         "platform_admin",
         EXAMPLES / "focus" / "bad.csv",
         create_accounts="true",
+        owner_customer_id=world.nodes["cust_a1x"].id,
         skip_bad_rows="true",
     )
     assert skipped.status_code == 201, skipped.text

@@ -52,7 +52,16 @@ def test_a_bad_file_is_refused_whole_naming_file_and_line(
     client: TestClient, world: World, database: Database
 ):
     body = (EXAMPLES / "focus" / "bad.csv").read_bytes()
-    done = _upload(client, world, "partner_admin", "bad.csv", body, create_accounts="true")
+    owner = str(world.nodes["cust_a1x"].id)
+    done = _upload(
+        client,
+        world,
+        "partner_admin",
+        "bad.csv",
+        body,
+        create_accounts="true",
+        owner_customer_id=owner,
+    )
     assert done.status_code == 422
     assert "data-import-error" in done.text
     assert "bad.csv:" in done.text

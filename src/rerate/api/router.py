@@ -7,14 +7,20 @@ from fastapi import APIRouter, Depends
 from rerate.accounts.endpoints import router as accounts
 from rerate.api.errors import ERROR_RESPONSES
 from rerate.api.idempotency import idempotency
+from rerate.audit.endpoints import router as audit
 from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
+from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
+from rerate.contracts.endpoints import router as contracts
 from rerate.invoicing.endpoints import router as invoices
 from rerate.operations.endpoints import router as operations
+from rerate.pricebooks.endpoints import router as pricebooks
+from rerate.profiles.endpoints import router as profiles
 from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
 from rerate.tenancy.people_endpoints import router as people
+from rerate.timetables.endpoints import router as timetables
 from rerate.usage.endpoints import router as usage
 
 # Every POST accepts an Idempotency-Key (api/idempotency.py).
@@ -30,6 +36,12 @@ for router in (
     catalog,
     invoices,
     operations,
+    audit,
+    pricebooks,
+    stale,
+    contracts,
+    timetables,
+    profiles,
 ):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).

@@ -1,9 +1,10 @@
 """Build the rating engine's plan snapshot for one customer from the database.
 
 The plan is the *current* state: the currently active contract and its current
-rule version, every version of its price book (each usage row is priced with
-the version in force at its usage time), the timetable, consumption profiles
-and the ownership history of the customer's accounts.
+rule version, every published version of its price book (each usage row is priced with
+the version in force at its usage time), every version of the timetable (each
+call is banded by the version in force at its start), the consumption profile
+versions in force for the period and the ownership history of the customer's accounts.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from rerate.models import (
     CustomLineItem,
     PriceBook,
     PriceBookVersion,
-    PriceEntry,
-    TariffEntry,
+    ProfileVersion,
     Timetable,
+    TimetableVersion,
 )
-from rerate.models.enums import SettingKey
+from rerate.models.enums import SettingKey, VersionStatus
 from rerate.models.tenancy import Node
+from rerate.pricebooks.entries import plan_versions
 from rerate.rating import plan as p
 from rerate.settings.service import get_bool
 
@@ -42,79 +44,83 @@ def _tiers(pairs: Iterable[tuple[Decimal, Decimal]]) -> tuple[p.Tier, ...]:
 
 
 def _price_book(session: Session, book_id: int) -> p.PriceBook:
+    """The book's PUBLISHED versions: a draft never prices anything."""
     book = session.get(PriceBook, book_id)
     if book is None:
         raise Invalid(f"price book {book_id} does not exist")
     versions = list(
         session.scalars(
             select(PriceBookVersion)
-            .where(PriceBookVersion.price_book_id == book.id)
+            .where(
+                PriceBookVersion.price_book_id == book.id,
+                PriceBookVersion.status == VersionStatus.PUBLISHED.value,
+            )
             .order_by(PriceBookVersion.effective_from)
         )
     )
-    out = []
-    for v in versions:
-        prices = tuple(
-            p.PriceEntry(
-                id=e.id,
-                sku=e.sku,
-                unit_price=e.unit_price,
-                region=e.region,
-                unit=e.unit,
-                tier_mode=p.TierMode(e.tier_mode),
-                tiers=_tiers((t.from_quantity, t.unit_price) for t in e.tiers),
-            )
-            for e in session.scalars(select(PriceEntry).where(PriceEntry.version_id == v.id))
+    return p.PriceBook(
+        id=book.id, currency=book.currency, versions=tuple(plan_versions(session, versions))
+    )
+
+
+def _band_rules(version: TimetableVersion) -> tuple[p.BandRule, ...]:
+    return tuple(
+        p.BandRule(
+            band=r.band,
+            weekdays=frozenset(int(d) for d in r.weekdays),
+            start=r.start_time,
+            end=r.end_time,
+            priority=r.priority,
         )
-        tariffs = tuple(
-            p.TariffEntry(
-                id=t.id,
-                prefix=t.prefix,
-                destination_group=t.destination_group,
-                rate_per_minute=t.rate_per_minute,
-                connect_fee=t.connect_fee,
-                min_seconds=t.min_seconds,
-                initial_increment=t.initial_increment,
-                subsequent_increment=t.subsequent_increment,
-                band=t.band,
-                charge_unanswered=t.charge_unanswered,
-            )
-            for t in session.execute(
-                select(TariffEntry).where(TariffEntry.version_id == v.id)
-            ).scalars()
-        )
-        out.append(
-            p.PriceBookVersion(
-                id=v.id,
-                version_no=v.version,
-                effective_from=v.effective_from,
-                prices=prices,
-                tariffs=tariffs,
-            )
-        )
-    return p.PriceBook(id=book.id, currency=book.currency, versions=tuple(out))
+        for r in sorted(version.rules, key=lambda r: r.position)
+    )
+
+
+def _holidays(version: TimetableVersion) -> tuple[p.Holiday, ...]:
+    return tuple(p.Holiday(day=h.day, band=h.band) for h in version.holidays)
 
 
 def _timetable(session: Session, timetable_id: int) -> p.Timetable:
+    """Every version: each call is banded by the version in force at its start
+    (the first version also bands calls before it took effect)."""
     tt = session.get(Timetable, timetable_id)
     if tt is None:
         raise Invalid(f"timetable {timetable_id} does not exist")
+    versions = sorted(tt.versions, key=lambda v: v.effective_from)
+    if not versions:
+        raise Invalid(f"timetable {tt.name} has no version")
+    first, later = versions[0], versions[1:]
     return p.Timetable(
         id=tt.id,
         tz=tt.tz,
-        default_band=tt.default_band,
-        rules=tuple(
-            p.BandRule(
-                band=r.band,
-                weekdays=frozenset(int(d) for d in r.weekdays),
-                start=r.start_time,
-                end=r.end_time,
-                priority=r.priority,
+        default_band=first.default_band,
+        rules=_band_rules(first),
+        holidays=_holidays(first),
+        changes=tuple(
+            p.TimetableChange(
+                version_id=v.id,
+                effective_from=v.effective_from,
+                default_band=v.default_band,
+                rules=_band_rules(v),
+                holidays=_holidays(v),
             )
-            for r in tt.rules
+            for v in later
         ),
-        holidays=tuple(p.Holiday(day=h.day, band=h.band) for h in tt.holidays),
     )
+
+
+def profile_version_for(
+    profile: ConsumptionProfile, start: datetime, end: datetime
+) -> ProfileVersion | None:
+    """The version that rates a period [start, end): the one in force at its
+    start, or, for a profile whose first version begins inside the period,
+    that one. Allowances are per period, so one version rates a whole period:
+    a version effective mid-period takes over from the next period on."""
+    versions = sorted(profile.versions, key=lambda v: v.effective_from)
+    in_force = [v for v in versions if v.effective_from <= start]
+    if in_force:
+        return in_force[-1]
+    return next((v for v in versions if v.effective_from < end), None)
 
 
 def _profiles(
@@ -135,6 +141,9 @@ def _profiles(
         cp = session.get(ConsumptionProfile, profile_id)
         if cp is None:
             continue
+        version = profile_version_for(cp, start, end)
+        if version is None:
+            continue
         unit = p.ProfileUnit(cp.unit)
         out.append(
             p.ConsumptionProfile(
@@ -142,13 +151,13 @@ def _profiles(
                 name=cp.name,
                 unit=unit,
                 account_ids=frozenset(accounts),
-                included_quantity=cp.included_quantity,
-                tier_mode=p.TierMode(cp.tier_mode),
-                tiers=_tiers((t.from_quantity, t.rate) for t in cp.tiers),
-                scope_destination_group=(cp.scope or None)
+                included_quantity=version.included_quantity,
+                tier_mode=p.TierMode(version.tier_mode),
+                tiers=_tiers((t.from_quantity, t.rate) for t in version.tiers),
+                scope_destination_group=(version.scope or None)
                 if unit is p.ProfileUnit.MINUTES
                 else None,
-                scope_sku=cp.scope if unit is p.ProfileUnit.UNITS else None,
+                scope_sku=version.scope if unit is p.ProfileUnit.UNITS else None,
             )
         )
     return tuple(out)

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from rerate.billing import run_files
 from rerate.billing.aggregates import cache_aggregates
 from rerate.billing.eligibility import active_contract
+from rerate.billing.inputs import LOOKBACK, period_inputs
 from rerate.billing.plan_builder import build_plan
 from rerate.kit import crash
 from rerate.kit.audit import record
@@ -43,12 +44,12 @@ from rerate.models.base import utcnow
 from rerate.models.enums import RunStatus
 from rerate.rating import engine, output
 from rerate.rating.plan import Ownership
-from rerate.usage.service import scan_usage
+from rerate.usage.service import visible_import_ids
 from rerate.usage.store import UsageStore
 
-# Usage that starts this long before the period can still overlap it (overlap
-# selection); the engine decides which rows belong, we only read wide enough.
-LOOKBACK = timedelta(days=2)
+# LOOKBACK (billing/inputs.py): usage that starts this long before the period
+# can still overlap it (overlap selection); the engine decides which rows
+# belong, we only read wide enough.
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ class ComputedRun:
     manifest_sha256: str | None = None
     # Seconds per step (plan, read, rate, write, fingerprint), for the job's result.
     timings: dict[str, float] = field(default_factory=dict)
+    # What the run was computed from (billing/inputs.py), as recorded JSON.
+    inputs: str | None = None
 
 
 def run_dir(data_dir: Path, customer_id: int, period: str) -> Path:
@@ -82,14 +85,21 @@ def compute_run(
     if contract is None:
         raise NotFound(f"{customer.name} has no active contract")
     window = period.in_zone(contract.billing_tz)
+    # The inputs are read before the plan and the usage: a change landing in
+    # between then shows as a difference (a needless recalculation at worst),
+    # never as a change the run missed. The usage read uses exactly the
+    # imports whose highest id the inputs record.
+    visible = visible_import_ids(session)
+    inputs = period_inputs(
+        session, customer.id, str(period), usage_watermark=max(visible, default=0)
+    )
     plan, account_ids = build_plan(session, customer, window.start_utc - LOOKBACK, window.end_utc)
     clock.lap("plan")
     if progress:
         progress(0.1, "plan built")
     usage = owned_rows(
-        scan_usage(
-            session,
-            UsageStore(data_dir),
+        UsageStore(data_dir).scan(
+            visible,
             start_utc=window.start_utc - LOOKBACK,
             end_utc=window.end_utc,
             account_ids=account_ids,
@@ -134,6 +144,7 @@ def compute_run(
         summary=summary,
         manifest_sha256=manifest_sha256,
         timings=clock.laps,
+        inputs=inputs.to_json(),
     )
 
 
@@ -279,10 +290,20 @@ def record_run(
         list_total=computed.list_total,
         summary=json.dumps(computed.summary, default=str),
         manifest_sha256=computed.manifest_sha256,
+        inputs=computed.inputs,
     )
     session.add(run)
     session.flush()
     return run, True
+
+
+def confirm_inputs(session: Session, run: BillingRun, computed: ComputedRun) -> None:
+    """A recalculation found the current run's content unchanged: the run is
+    right for today's inputs, so it records them (and is no longer stale)."""
+    if computed.inputs is None or run.inputs == computed.inputs:
+        return
+    run.inputs = computed.inputs
+    record(session, "confirm_inputs", "billing_runs", run.id, version=run.version)
 
 
 def publish(session: Session, run: BillingRun) -> BillingRun | None:

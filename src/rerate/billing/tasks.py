@@ -82,6 +82,8 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         published = created and not claimed.dry_run
         if published:
             runs.publish(session, run)
+        elif not created and not claimed.dry_run:
+            runs.confirm_inputs(session, run, computed)
         total_before = before.net_total if before else Decimal(0)
         session.flush()
         timings["publish"] = round(time.perf_counter() - started - timings["diff"], 3)

@@ -1,8 +1,5 @@
-"""Commands that act for an application user (`--as EMAIL`, or RERATE_AS).
-
-The user's roles decide, exactly as over the API; a refusal prints one line
-(`error: ...`) and exits with code 2, never a traceback.
-"""
+"""Run a CLI command as an application user (`--as EMAIL`), inside one
+transaction, with user mistakes printed as one line and exit code 2."""
 
 from __future__ import annotations
 
@@ -20,28 +17,32 @@ if TYPE_CHECKING:
 
     from rerate.auth.permissions import Principal
 
-console = Console(stderr=True)
+err = Console(stderr=True)
 
-AS_USER = typer.Option(
-    ..., "--as", envvar="RERATE_AS", help="Email of the user acting (or set RERATE_AS)."
-)
+AS_HELP = "Email of the user the command acts as (its roles decide what it may do)."
+
+# Options the tenancy and people commands share (RERATE_AS saves typing --as each time).
+AS_USER = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP + " Or set RERATE_AS.")
 REASON = typer.Option("", help="Why; kept in the audit log.")
 
 
 def fail(message: str) -> typer.Exit:
-    console.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {message}", markup=False, highlight=False)
     return typer.Exit(2)
 
 
 @contextmanager
-def acting(as_user: str, *, reason: str = "") -> Iterator[tuple[Session, Principal]]:
-    """A unit of work for `as_user`, committed when the block ends without error."""
+def acting(
+    as_user: str, *, reason: str | None = None, write: bool = False
+) -> Iterator[tuple[Session, Principal]]:
+    """A session acting for `as_user` (audited as "cli:<os user> as <email>",
+    with `reason`); commits when the block ends without error."""
     from rerate.auth import service as auth
     from rerate.kit.audit import set_session_actor
     from rerate.kit.errors import RerateError
 
     try:
-        with context.database().write_session() as session:
+        with context.database().session(write=write) as session:
             principal = auth.principal_for(
                 session, auth.get_user_by_email(session, as_user), via="cli"
             )

@@ -42,7 +42,11 @@ def _startup(ctx: typer.Context) -> None:
         ctx.with_resource(audit_context(context.cli_actor()))
 
 
+from rerate.cli.accounts import accounts_app  # noqa: E402
+from rerate.cli.audit import audit_app  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
+from rerate.cli.contracts import app as contracts_app  # noqa: E402
+from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.init import init  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
@@ -56,8 +60,13 @@ from rerate.cli.people import (  # noqa: E402
     users_list,
     users_revoke,
 )
+from rerate.cli.pricebooks import pricebooks_app  # noqa: E402
+from rerate.cli.profiles import app as profiles_app  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
+from rerate.cli.settings import settings_app  # noqa: E402
+from rerate.cli.stale import stale_app  # noqa: E402
 from rerate.cli.tenancy import customers_app, nodes_app  # noqa: E402
+from rerate.cli.timetables import app as timetables_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
 app.command("import")(import_command)
@@ -79,6 +88,15 @@ users_app.command("deactivate")(users_deactivate)
 users_app.command("activate")(users_activate)
 apikeys_app.command("list")(apikeys_list)
 apikeys_app.command("revoke")(apikeys_revoke)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(settings_app, name="settings")
+app.add_typer(audit_app, name="audit")
+app.add_typer(pricebooks_app, name="pricebooks")
+app.add_typer(stale_app, name="stale")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(timetables_app, name="timetables")
+app.add_typer(profiles_app, name="profiles")
+app.add_typer(custom_items_app, name="custom-items")
 
 
 @db_app.command("upgrade")

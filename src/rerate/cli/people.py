@@ -25,7 +25,7 @@ def users_invite(
     """Invite EMAIL to hold ROLE on NODE_ID; prints the single-use acceptance link."""
     from rerate.tenancy import people
 
-    with acting(as_user, reason=reason) as (session, principal):
+    with acting(as_user, reason=reason, write=True) as (session, principal):
         invitation, token = people.invite(
             session, principal, email=email, name=name or email, role=role, node_id=node_id
         )
@@ -75,7 +75,7 @@ def users_grant(
     """Grant USER_ID a role on a node."""
     from rerate.tenancy import people
 
-    with acting(as_user, reason=reason) as (session, principal):
+    with acting(as_user, reason=reason, write=True) as (session, principal):
         assignment = people.grant(session, principal, user_id, role=role, node_id=node_id)
         text = f"granted {role.value} on {assignment.node.name} (grant {assignment.id})"
     typer.echo(text)
@@ -85,7 +85,7 @@ def users_revoke(grant_id: int, as_user: str = AS_USER, reason: str = REASON) ->
     """Revoke a role assignment (its id is in `rerate users list`)."""
     from rerate.tenancy import people
 
-    with acting(as_user, reason=reason) as (session, principal):
+    with acting(as_user, reason=reason, write=True) as (session, principal):
         assignment = people.revoke(session, principal, grant_id)
         text = f"revoked {assignment.role} on {assignment.node.name} (grant {grant_id})"
     typer.echo(text)
@@ -94,7 +94,7 @@ def users_revoke(grant_id: int, as_user: str = AS_USER, reason: str = REASON) ->
 def _set_active(user_id: int, as_user: str, reason: str, active: bool) -> None:
     from rerate.tenancy import people
 
-    with acting(as_user, reason=reason) as (session, principal):
+    with acting(as_user, reason=reason, write=True) as (session, principal):
         user = people.set_user_active(session, principal, user_id, active=active)
         email = user.email
     typer.echo(f"{email} {'activated' if active else 'deactivated'}")
@@ -139,6 +139,6 @@ def apikeys_revoke(key_id: int, as_user: str = AS_USER, reason: str = REASON) ->
     """Revoke an API key: it stops working at once."""
     from rerate.tenancy import keys
 
-    with acting(as_user, reason=reason) as (session, principal):
+    with acting(as_user, reason=reason, write=True) as (session, principal):
         view = keys.revoke_key(session, principal, key_id)
     typer.echo(f"revoked key {view.prefix}... of {view.owner_email}")

@@ -104,7 +104,7 @@ def _checked(node: Node, kind: NodeKind | None) -> Node:
 def _create(kind: NodeKind, parent: int, name: str, as_user: str, reason: str, **f: Any) -> None:
     from rerate.tenancy import service
 
-    with acting(as_user, reason=reason) as (session, principal):
+    with acting(as_user, reason=reason, write=True) as (session, principal):
         node = service.add_node(session, principal, kind, parent_id=parent, name=name, **f)
         node_id = node.id
     typer.echo(f"created {kind.value} {name} (id {node_id})")
@@ -154,7 +154,7 @@ def _update(kind: NodeKind | None, node_id: int, as_user: str, reason: str, **ch
 
     if not changes:
         raise fail("nothing to change: give --name or a field option")
-    with acting(as_user, reason=reason) as (session, principal):
+    with acting(as_user, reason=reason, write=True) as (session, principal):
         _checked(service.get_node(session, principal, node_id, Permission.VIEW), kind)
         node = service.update_node(session, principal, node_id, changes)
         _show(node)
@@ -166,7 +166,7 @@ def _set_active(
     from rerate.auth.permissions import Permission
     from rerate.tenancy import service
 
-    with acting(as_user, reason=reason) as (session, principal):
+    with acting(as_user, reason=reason, write=True) as (session, principal):
         _checked(service.get_node(session, principal, node_id, Permission.VIEW), kind)
         node = service.set_node_active(session, principal, node_id, active=active)
         name = node.name

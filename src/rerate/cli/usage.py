@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeRemainingColumn
 
 from rerate.cli import context
+from rerate.kit.errors import RerateError
 from rerate.usage.errors import ImportRejected
 from rerate.usage.importers import IMPORTERS
 from rerate.usage.importers.base import ImportOptions
@@ -31,9 +32,17 @@ def import_command(
         None, help="Rejects CSV (default: <file>.rejects.csv next to the file)."
     ),
     create_accounts: bool = typer.Option(
-        False, help="Create accounts the file names but rerate lacks."
+        False,
+        help="Create accounts the file names but rerate lacks (needs --owner: an account "
+        "without an owner bills nobody).",
     ),
-    owner_customer_id: int | None = typer.Option(None, help="Customer owning created accounts."),
+    owner_customer_id: int | None = typer.Option(
+        None,
+        "--owner",
+        "--owner-customer-id",
+        metavar="CUSTOMER_ID",
+        help="Customer owning the created accounts, from the first imported instant.",
+    ),
     source_tz: str = typer.Option("UTC", help="Zone of timestamps without an offset."),
     country_code: str | None = typer.Option(None, help="Replaces the national prefix 0."),
     tag_key: str | None = typer.Option(None, help="Azure: resource-group tag mapped to accounts."),
@@ -87,10 +96,15 @@ def import_command(
                 console.print(f"[red]rejected, nothing imported:[/red] {exc}")
                 failed = True
                 continue
+            except RerateError as exc:  # refused before reading: say why, no traceback
+                console.print(f"error: {exc.detail}")
+                raise typer.Exit(2) from None
         console.print(
             f"{path.name}: read {report.rows_read}, new {report.new}, corrected "
             f"{report.corrected}, unchanged {report.unchanged}, rejected {report.rejected}"
             + (f" (see {report.rejects_file})" if report.rejects_file else "")
         )
+        if report.notice:
+            console.print(f"[yellow]{path.name}: {report.notice}[/yellow]")
     if failed:
         raise typer.Exit(1)

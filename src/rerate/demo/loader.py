@@ -49,26 +49,24 @@ from rerate.kit.errors import Conflict, Invalid
 from rerate.models import (
     Account,
     AccountProfile,
-    ConsumptionProfile,
     Contract,
     ContractRule,
+    ContractRuleSet,
     CustomLineItem,
-    Holiday,
     InvoiceSeries,
     Node,
     PriceBook,
     PriceBookVersion,
     PriceEntry,
     PriceTier,
-    ProfileTier,
     Region,
     Setting,
     TariffEntry,
     Timetable,
-    TimetableRule,
     UsageImport,
 )
 from rerate.models.enums import SETTING_DEFAULTS, NodeKind, Role
+from rerate.pricebooks.service import mark_published
 from rerate.tenancy.service import create_node
 from rerate.usage.schema import UsageSource
 from rerate.usage.service import visible_import_ids
@@ -215,7 +213,12 @@ def _accounts(
                     labels = _ACCOUNT_NAMES[group.platform]
                     name = f"{short} {labels[k % len(labels)]}"
                 account = create_account(
-                    session, kind, external_ref=ref, name=name, platform=group.platform
+                    session,
+                    kind,
+                    external_ref=ref,
+                    owner_node_id=nodes[c.key].parent_id,  # the customer's seller
+                    name=name,
+                    platform=group.platform,
                 )
                 move_account(session, account, customer=nodes[c.key], valid_from=window.start)
                 built.accounts[ref] = account
@@ -324,6 +327,7 @@ def _cloud_book(
                 for start, price in tiered[sku]
             ],
         )
+        mark_published(session, version, by=None)
     return book, count
 
 
@@ -365,84 +369,69 @@ def _voip_book(
         session.add(version)
         session.flush()
         session.execute(insert(TariffEntry), tariff_rows(version.id, lines))
+        mark_published(session, version, by=None)
         count += len(lines)
     return book, count
 
 
-def build_timetable(session: Session, years: Iterable[int]) -> Timetable:
+def build_timetable(session: Session, years: Iterable[int], owner: Node) -> Timetable:
     """The demo's French business-hours timetable with the holidays of `years`
-    (also used by bench/)."""
-    tt = Timetable(name="France business hours", tz="Europe/Paris", default_band="offpeak")
-    session.add(tt)
-    session.flush()
+    (also used by bench/), through the timetables service."""
+    from rerate.timetables.service import HolidayIn, RuleIn, VersionIn, new_timetable
+
     midnight = datetime.min.time()
-    session.add_all(
-        [
-            TimetableRule(
-                timetable_id=tt.id,
-                band="weekend",
-                weekdays="56",
-                start_time=midnight,
-                end_time=midnight,
-                priority=10,
-            ),
-            TimetableRule(
-                timetable_id=tt.id,
-                band="peak",
-                weekdays="01234",
-                start_time=midnight.replace(hour=8),
-                end_time=midnight.replace(hour=20),
-                priority=5,
-            ),
-            TimetableRule(
-                timetable_id=tt.id,
-                band="offpeak",
-                weekdays="01234",
-                start_time=midnight.replace(hour=20),
-                end_time=midnight.replace(hour=8),
-                priority=0,
-            ),
-        ]
-    )
-    session.add_all(
-        [
-            Holiday(timetable_id=tt.id, day=day, band="weekend", name=name)
+    version = VersionIn(
+        default_band="offpeak",
+        effective_from=datetime(1970, 1, 1, tzinfo=UTC),
+        rules=(
+            RuleIn("weekend", "56", midnight, midnight, priority=10),
+            RuleIn("peak", "01234", midnight.replace(hour=8), midnight.replace(hour=20), 5),
+            RuleIn("offpeak", "01234", midnight.replace(hour=20), midnight.replace(hour=8), 0),
+        ),
+        holidays=tuple(
+            HolidayIn(day, "weekend", name)
             for year in sorted(set(years))
             for day, name in cat.french_holidays(year)
-        ]
+        ),
     )
-    return tt
+    return new_timetable(
+        session, owner, name="France business hours", tz="Europe/Paris", version=version
+    )
 
 
-def _profiles(session: Session, built: _Built, window: DemoWindow) -> None:
-    included = ConsumptionProfile(
+def _profiles(session: Session, built: _Built, window: DemoWindow, owner: Node) -> None:
+    from rerate.profiles.service import VersionIn, new_profile
+
+    since = datetime(1970, 1, 1, tzinfo=UTC)
+    included = new_profile(
+        session,
+        owner,
         name="1000 included minutes",
         unit="minutes",
-        included_quantity=Decimal(1000),
-        tier_mode="none",
-        scope="",
+        version=VersionIn(since, included_quantity=Decimal(1000)),
     )
-    volume = ConsumptionProfile(
+    volume = new_profile(
+        session,
+        owner,
         name="France volume tiers",
         unit="minutes",
-        included_quantity=Decimal(0),
-        tier_mode="graduated",
-        scope="France",
+        version=VersionIn(
+            since,
+            tier_mode="graduated",
+            tiers=tuple(
+                (Decimal(q), _dec(r, 4)) for q, r in ((0, 150), (10_000, 120), (50_000, 90))
+            ),
+            scope="France",
+        ),
     )
-    egress = ConsumptionProfile(
+    egress = new_profile(
+        session,
+        owner,
         name="100 GB egress included",
         unit="units",
-        included_quantity=Decimal(100),
-        tier_mode="none",
-        scope="network.egress.internet.zone1",
-    )
-    session.add_all([included, volume, egress])
-    session.flush()
-    session.add_all(
-        [
-            ProfileTier(profile_id=volume.id, from_quantity=Decimal(q), rate=_dec(r, 4))
-            for q, r in ((0, 150), (10_000, 120), (50_000, 90))
-        ]
+        version=VersionIn(
+            since, included_quantity=Decimal(100), scope="network.egress.internet.zone1"
+        ),
     )
     chosen: list[tuple[int, int]] = []
     for c, peer in built.peers:
@@ -590,6 +579,11 @@ def _contracts(
         )
         session.add(contract)
         session.flush()
+        session.add(
+            ContractRuleSet(
+                contract_id=contract.id, version=1, reason="demo dataset", created_by="demo"
+            )
+        )
         rules = list(_RULES.get(c.key, ()))
         if c.commitment:
             rules.append(
@@ -748,8 +742,10 @@ def load_demo(
         say("price books and tariff deck")
         cloud_book, n_prices = _cloud_book(session, nodes[cat.DISTRIBUTOR], prices, window)
         voip_book, n_tariffs = _voip_book(session, nodes[cat.BLUE], deck, window)
-        timetable = build_timetable(session, {window.first_day.year, window.today.year})
-        _profiles(session, built, window)
+        timetable = build_timetable(
+            session, {window.first_day.year, window.today.year}, nodes[cat.DISTRIBUTOR]
+        )
+        _profiles(session, built, window, nodes[cat.DISTRIBUTOR])
         say("cloud usage")
         cloud = cloud_usage(
             _seeded(4), window, [a for _, a in built.cloud], prices, regions, scale=scale

@@ -17,11 +17,12 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from rerate.models.audit import AuditEntry
 from rerate.models.base import Base
+from rerate.models.tenancy import Node
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,17 @@ def set_session_actor(session: Session, actor: Actor, reason: str | None = None)
         session.info["audit_reason"] = reason
 
 
+def set_reason(session: Session, reason: str) -> None:
+    """The reason recorded with the changes made through `session` from now on
+    (a request body's `reason`), keeping the session's actor."""
+    session.info["audit_reason"] = reason
+
+
+def session_actor(session: Session) -> Actor:
+    """Who the changes made through `session` are attributed to."""
+    return _who(session)[0]
+
+
 def _who(session: Session) -> tuple[Actor, str]:
     actor = session.info.get("audit_actor") or _actor.get()
     reason = session.info.get("audit_reason") or _reason.get()
@@ -102,6 +114,77 @@ def _object_id(obj: Base) -> str:
     return "/".join(str(v) for v in identity)
 
 
+# Columns naming the node an object belongs to, most specific first.
+_NODE_COLUMNS = ("customer_id", "node_id", "owner_node_id", "seller_id")
+
+
+def _path_of(session: Session, node_id: int) -> str | None:
+    cache: dict[int, str] = session.info.setdefault("audit_node_paths", {})
+    if node_id not in cache:
+        pending = session.identity_map.get(inspect(Node).identity_key_from_primary_key((node_id,)))
+        if isinstance(pending, Node) and pending.path:
+            cache[node_id] = pending.path
+        else:
+            with session.no_autoflush:
+                path = session.scalar(select(Node.path).where(Node.id == node_id))
+            if not path:
+                return None
+            cache[node_id] = path
+    return cache[node_id]
+
+
+def node_path(session: Session, obj: Base, depth: int = 0) -> str | None:
+    """The materialised path of the node `obj` belongs to, which decides who
+    may read its audit entries (None: the platform only). A node is its own;
+    otherwise a column naming a node (customer, node, owning seller), else the
+    node of the row a foreign key points at (an invoice line's invoice)."""
+    if isinstance(obj, Node):
+        if obj.path:
+            return obj.path
+        parent = _path_of(session, obj.parent_id) if obj.parent_id else "/"
+        return f"{parent}{obj.id}/" if parent and obj.id else None
+    table = obj.__table__
+    to_nodes = [
+        c.name for c in table.columns if any(f.column.table.name == "nodes" for f in c.foreign_keys)
+    ]
+    for name in sorted(to_nodes, key=lambda n: _NODE_COLUMNS.index(n) if n in _NODE_COLUMNS else 9):
+        value = getattr(obj, name, None)
+        if value is not None:
+            return _path_of(session, int(value))
+    if depth >= 3:
+        return None
+    for column in table.columns:
+        for fk in column.foreign_keys:
+            key = getattr(obj, column.name, None)
+            parent_cls = _model_of(fk.column.table.name)
+            if key is None or parent_cls is None:
+                continue
+            with session.no_autoflush:
+                row = session.get(parent_cls, key)
+            if row is not None:
+                return node_path(session, row, depth + 1)
+    return None
+
+
+def _model_of(table_name: str) -> type[Base] | None:
+    for mapper in Base.registry.mappers:
+        if getattr(mapper.class_, "__tablename__", None) == table_name:
+            return mapper.class_
+    return None
+
+
+def _record_path(session: Session, object_type: str, object_id: str | int) -> str | None:
+    model = _model_of(object_type)
+    if model is None:
+        return None
+    try:
+        with session.no_autoflush:
+            obj = session.get(model, int(object_id))
+    except (TypeError, ValueError):  # not a one-integer key (login_throttle)
+        return None
+    return node_path(session, obj) if obj is not None else None
+
+
 def record(
     session: Session, action: str, object_type: str, object_id: str | int, **changes: Any
 ) -> None:
@@ -114,6 +197,7 @@ def record(
             action=action,
             object_type=object_type,
             object_id=str(object_id),
+            node_path=_record_path(session, object_type, object_id),
             reason=reason,
             changes=json.dumps(
                 {k: REDACTED if is_secret(None, k) else _jsonable(v) for k, v in changes.items()},
@@ -172,7 +256,7 @@ def _audit_flush(session: Session, _ctx: Any, _instances: Any) -> None:
     for action, obj, changes in pending:
         if action == "insert":
             continue
-        session.add(_entry(actor, reason, action, obj, changes))
+        session.add(_entry(session, actor, reason, action, obj, changes))
     if inserts:
         session.info.setdefault("audit_inserts", []).extend(inserts)
 
@@ -186,11 +270,11 @@ def _audit_inserts(session: Session, _ctx: Any) -> None:
     for obj, changes in inserts:
         if "id" in changes or inspect(obj).identity is not None:
             changes = {**changes, **({"id": _object_id(obj)} if "id" not in changes else {})}
-        session.add(_entry(actor, reason, "insert", obj, changes))
+        session.add(_entry(session, actor, reason, "insert", obj, changes))
 
 
 def _entry(
-    actor: Actor, reason: str, action: str, obj: Base, changes: dict[str, Any]
+    session: Session, actor: Actor, reason: str, action: str, obj: Base, changes: dict[str, Any]
 ) -> AuditEntry:
     return AuditEntry(
         actor_id=actor.id,
@@ -198,6 +282,7 @@ def _entry(
         action=action,
         object_type=obj.__tablename__,
         object_id=_object_id(obj),
+        node_path=node_path(session, obj),
         reason=reason,
         changes=json.dumps(changes, sort_keys=True, default=str),
     )

@@ -4,7 +4,13 @@ from rerate.models.accounts import Account, AccountOwnership, Region
 from rerate.models.audit import AuditEntry
 from rerate.models.base import Base
 from rerate.models.billing import BillingCacheRow, BillingRun, CurrentRun
-from rerate.models.contracts import Contract, ContractRule, CustomLineItem, Setting
+from rerate.models.contracts import (
+    Contract,
+    ContractRule,
+    ContractRuleSet,
+    CustomLineItem,
+    Setting,
+)
 from rerate.models.invoicing import Invoice, InvoiceLine, InvoiceSeries
 from rerate.models.jobs import Job, JobSchedule, ScheduleOccurrence
 from rerate.models.login import LoginThrottle
@@ -17,9 +23,11 @@ from rerate.models.pricing import (
     PriceEntry,
     PriceTier,
     ProfileTier,
+    ProfileVersion,
     TariffEntry,
     Timetable,
     TimetableRule,
+    TimetableVersion,
 )
 from rerate.models.requests import IdempotencyKey
 from rerate.models.tenancy import ApiKey, Invitation, Node, RoleAssignment, User, WebSession
@@ -37,6 +45,7 @@ __all__ = [
     "ConsumptionProfile",
     "Contract",
     "ContractRule",
+    "ContractRuleSet",
     "CurrentRun",
     "CustomLineItem",
     "Holiday",
@@ -54,6 +63,7 @@ __all__ = [
     "PriceEntry",
     "PriceTier",
     "ProfileTier",
+    "ProfileVersion",
     "Region",
     "RoleAssignment",
     "ScheduleOccurrence",
@@ -61,6 +71,7 @@ __all__ = [
     "TariffEntry",
     "Timetable",
     "TimetableRule",
+    "TimetableVersion",
     "UsageImport",
     "User",
     "WebSession",

@@ -28,3 +28,6 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")
     changes: Mapped[str] = mapped_column(Text, default="{}")  # JSON {field: [old, new]}
+    # The materialised path of the node the object belongs to (its customer,
+    # node or owning seller): who may read the entry. Null: platform only.
+    node_path: Mapped[str | None] = mapped_column(String(400), index=True)

@@ -18,6 +18,9 @@ class BillingRun(Base):
     recognised and creates no new version."""
 
     __tablename__ = "billing_runs"
+    # The inputs are a digest of rows that are audited themselves; copying
+    # the JSON into every run's audit entry would only bloat the log.
+    __audit_ignore__ = frozenset({"inputs"})
     __table_args__ = (
         UniqueConstraint("customer_id", "period", "version"),
         CheckConstraint("status in ('computed','published','superseded')", name="status"),
@@ -40,6 +43,9 @@ class BillingRun(Base):
     # SHA-256 of the run's manifest.json, which lists every file's size and
     # SHA-256 (billing/run_files.py); null for runs written before manifests.
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    # What the run was computed from (billing/inputs.py), JSON; null for runs
+    # recorded before stale periods were tracked (those are never marked stale).
+    inputs: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -38,6 +38,7 @@ class Contract(Base):
             postgresql_where=text("active"),
         ),
         CheckConstraint("coverage_end is null or coverage_end > coverage_start", name="coverage"),
+        CheckConstraint("payment_terms_days between 0 and 365", name="payment_terms"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -51,6 +52,8 @@ class Contract(Base):
     coverage_end: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     rounding_mode: Mapped[str] = mapped_column(String(32), default="ROUND_HALF_UP")
+    # Days from issue to due date printed on the contract's invoices.
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
     passthrough_unpriced: Mapped[bool] = mapped_column(Boolean, default=False)
     cloud_price_book_id: Mapped[int | None] = mapped_column(ForeignKey("price_books.id"))
     voip_price_book_id: Mapped[int | None] = mapped_column(ForeignKey("price_books.id"))
@@ -64,6 +67,21 @@ class Contract(Base):
 
     def current_rules(self) -> list[ContractRule]:
         return [r for r in self.rules if r.version == self.rules_version]
+
+
+class ContractRuleSet(Base):
+    """One version of a contract's rules: when it was written and why (the
+    audit log has who). Version 1 is the set the contract was created with."""
+
+    __tablename__ = "contract_rule_sets"
+    __table_args__ = (UniqueConstraint("contract_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(400), default="")
+    created_by: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ContractRule(Base):

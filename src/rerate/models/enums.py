@@ -34,6 +34,14 @@ class PriceBookKind(StrEnum):
     VOIP = "voip"
 
 
+class VersionStatus(StrEnum):
+    """A price-book version: a draft is edited and prices nothing; a published
+    version prices usage from its effective instant and never changes."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
 class TierMode(StrEnum):
     NONE = "none"
     GRADUATED = "graduated"  # each slice at its tier's price

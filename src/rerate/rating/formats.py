@@ -11,18 +11,22 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rerate.kit.money import RoundingMode, parse_decimal
+from rerate.kit.bounds import MAX_ROW_AMOUNT
+from rerate.kit.csvout import restore
+from rerate.kit.money import PRICE_SCALE, RoundingMode, parse_decimal
 from rerate.rating.e164 import InvalidNumber, NumberingRules, normalise
 from rerate.rating.plan import (
+    MAX_PREFIX_DIGITS,
     BandRule,
     ConsumptionProfile,
     Contract,
@@ -30,6 +34,7 @@ from rerate.rating.plan import (
     CustomLineItem,
     Holiday,
     Ownership,
+    PlanError,
     PriceBook,
     PriceBookVersion,
     PriceEntry,
@@ -47,6 +52,9 @@ class FormatError(ValueError):
     """A malformed input file; the message says where."""
 
 
+E = TypeVar("E")
+
+
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
@@ -56,25 +64,28 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             yield lineno, {k.strip(): (v or "").strip() for k, v in row.items() if k}
 
 
-def _where(path: Path, lineno: int, field: str) -> str:
-    return f"{path}:{lineno}: field {field!r}"
+def _where(path: Path | str, lineno: int, field: str) -> str:
+    # Line 0: a single entry given field by field (the price-book API), not a file.
+    return f"{path} line {lineno}, field {field}" if lineno else f"field {field}"
 
 
-def _req(path: Path, lineno: int, row: dict[str, str], field: str) -> str:
+def _req(path: Path | str, lineno: int, row: dict[str, str], field: str) -> str:
     value = row.get(field, "")
     if value == "":
-        raise FormatError(f"{_where(path, lineno, field)} is required")
+        raise FormatError(f"{_where(path, lineno, field)}: required")
     return value
 
 
-def _dec(path: Path, lineno: int, field: str, text: str) -> Decimal:
+def _dec(path: Path | str, lineno: int, field: str, text: str) -> Decimal:
     try:
         return parse_decimal(text)
     except (InvalidOperation, ValueError):
-        raise FormatError(f"{_where(path, lineno, field)}: not a decimal: {text!r}") from None
+        raise FormatError(
+            f"{_where(path, lineno, field)}: not a decimal number: {text!r}"
+        ) from None
 
 
-def _int(path: Path, lineno: int, field: str, text: str) -> int:
+def _int(path: Path | str, lineno: int, field: str, text: str) -> int:
     try:
         return int(text)
     except ValueError:
@@ -89,15 +100,11 @@ def parse_instant(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _instant(path: Path, lineno: int, field: str, text: str) -> datetime:
+def _instant(path: Path | str, lineno: int, field: str, text: str) -> datetime:
     try:
         return parse_instant(text)
     except ValueError as exc:
         raise FormatError(f"{_where(path, lineno, field)}: {exc}") from None
-
-
-def _bool(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "y")
 
 
 def parse_tiers(text: str) -> tuple[Tier, ...]:
@@ -111,29 +118,270 @@ def parse_tiers(text: str) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
-def _versions(
-    path: Path, rows: list[tuple[int, dict[str, str]]]
-) -> dict[int, tuple[datetime, list[tuple[int, dict[str, str]]]]]:
-    versions: dict[int, tuple[datetime, list[tuple[int, dict[str, str]]]]] = {}
-    for lineno, row in rows:
-        no = _int(path, lineno, "version", _req(path, lineno, row, "version"))
-        eff = _instant(path, lineno, "effective_from", _req(path, lineno, row, "effective_from"))
-        if no in versions and versions[no][0] != eff:
-            raise FormatError(
-                f"{_where(path, lineno, 'effective_from')}: differs within version {no}"
+def format_tiers(tiers: tuple[Tier, ...]) -> str:
+    """The inverse of `parse_tiers`."""
+    return ";".join(f"{plain_decimal(t.from_qty)}:{plain_decimal(t.unit_price)}" for t in tiers)
+
+
+def plain_decimal(value: Decimal) -> str:
+    """A decimal as written in the CSV files: no exponent, no trailing zeros."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+# The longest text each field may hold (the price-book tables' column sizes,
+# so a file `rerate rate` accepts is one a price book can store).
+TEXT_LIMITS = {
+    "prefix": MAX_PREFIX_DIGITS,
+    "destination_group": 200,
+    "band": 32,
+    "sku": 200,
+    "region": 64,
+    "unit": 64,
+}
+TARIFF_COLUMNS = (
+    "version",
+    "effective_from",
+    "prefix",
+    "destination_group",
+    "rate_per_minute",
+    "connect_fee",
+    "min_seconds",
+    "initial_increment",
+    "subsequent_increment",
+    "band",
+    "charge_unanswered",
+    "currency",
+)
+PRICE_COLUMNS = (
+    "version",
+    "effective_from",
+    "sku",
+    "region",
+    "unit",
+    "unit_price",
+    "tier_mode",
+    "tiers",
+    "currency",
+)
+_TARIFF_REQUIRED = ("version", "effective_from", "prefix", "destination_group", "rate_per_minute")
+_PRICE_REQUIRED = ("version", "effective_from", "sku")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedVersion(Generic[E]):
+    """One version of a prices or tariffs file: its entries with their line numbers."""
+
+    version_no: int
+    effective_from: datetime
+    first_line: int
+    entries: list[tuple[int, E]]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile(Generic[E]):
+    name: str
+    versions: list[ParsedVersion[E]]  # by version number
+    currency: str | None  # the `currency` column's one value, if any
+    currency_line: int = 0  # the first line that gives it
+
+
+def _text(name: str, lineno: int, row: dict[str, str], field: str, *, required: bool) -> str:
+    value = _req(name, lineno, row, field) if required else row.get(field, "")
+    # Files rerate writes escape a text that a spreadsheet would run as a
+    # formula (kit/csvout.py); reading one back gives the original text.
+    value = restore(value)
+    if len(value) > TEXT_LIMITS[field]:
+        raise FormatError(
+            f"{_where(name, lineno, field)}: longer than {TEXT_LIMITS[field]} characters"
+        )
+    return value
+
+
+def _amount(name: str, lineno: int, field: str, text: str) -> Decimal:
+    """A price: a decimal >= 0 with at most 10 decimal places."""
+    value = _dec(name, lineno, field, text)
+    if not value.is_finite() or value < 0:
+        raise FormatError(f"{_where(name, lineno, field)}: must be 0 or more: {text!r}")
+    if value != value.quantize(Decimal(1).scaleb(-PRICE_SCALE)):
+        raise FormatError(
+            f"{_where(name, lineno, field)}: more than {PRICE_SCALE} decimal places: {text!r}"
+        )
+    if value > MAX_ROW_AMOUNT:
+        raise FormatError(f"{_where(name, lineno, field)}: too large: {text!r}")
+    return value
+
+
+def _count(name: str, lineno: int, field: str, text: str, *, least: int) -> int:
+    value = _int(name, lineno, field, text)
+    if not least <= value <= 2**31 - 1:
+        raise FormatError(f"{_where(name, lineno, field)}: must be {least} or more: {text!r}")
+    return value
+
+
+def _tariff_entry(name: str, lineno: int, row: dict[str, str]) -> TariffEntry:
+    prefix = _text(name, lineno, row, "prefix", required=True)
+    if not (prefix.isascii() and prefix.isdigit()):
+        raise FormatError(f"{_where(name, lineno, 'prefix')}: digits only: {prefix!r}")
+    unanswered = row.get("charge_unanswered", "").lower()
+    if unanswered not in _BOOLEAN:
+        raise FormatError(
+            f"{_where(name, lineno, 'charge_unanswered')}: true or false: {unanswered!r}"
+        )
+    return TariffEntry(
+        id=_int(name, lineno, "id", row["id"]) if row.get("id") else lineno,
+        prefix=prefix,
+        destination_group=_text(name, lineno, row, "destination_group", required=True),
+        rate_per_minute=_amount(
+            name, lineno, "rate_per_minute", _req(name, lineno, row, "rate_per_minute")
+        ),
+        connect_fee=_amount(name, lineno, "connect_fee", row.get("connect_fee") or "0"),
+        min_seconds=_count(name, lineno, "min_seconds", row.get("min_seconds") or "0", least=0),
+        initial_increment=_count(
+            name, lineno, "initial_increment", row.get("initial_increment") or "1", least=1
+        ),
+        subsequent_increment=_count(
+            name, lineno, "subsequent_increment", row.get("subsequent_increment") or "1", least=1
+        ),
+        band=_text(name, lineno, row, "band", required=False) or None,
+        charge_unanswered=_BOOLEAN[unanswered],
+    )
+
+
+def _price_entry(name: str, lineno: int, row: dict[str, str]) -> PriceEntry:
+    mode_text = row.get("tier_mode") or "none"
+    try:
+        mode = TierMode(mode_text)
+    except ValueError:
+        raise FormatError(
+            f"{_where(name, lineno, 'tier_mode')}: one of none, graduated, volume: {mode_text!r}"
+        ) from None
+    try:
+        tiers = parse_tiers(row.get("tiers", ""))
+    except (InvalidOperation, ValueError) as exc:
+        raise FormatError(
+            f"{_where(name, lineno, 'tiers')}: not like '0:0.10;1000:0.08' ({exc})"
+        ) from None
+    for tier in tiers:
+        _amount(name, lineno, "tiers", str(tier.from_qty))
+        _amount(name, lineno, "tiers", str(tier.unit_price))
+    try:
+        return PriceEntry(
+            id=_int(name, lineno, "id", row["id"]) if row.get("id") else lineno,
+            sku=_text(name, lineno, row, "sku", required=True),
+            unit_price=_amount(name, lineno, "unit_price", row.get("unit_price") or "0"),
+            region=_text(name, lineno, row, "region", required=False) or None,
+            unit=_text(name, lineno, row, "unit", required=False),
+            tier_mode=mode,
+            tiers=tiers,
+        )
+    except PlanError as exc:  # the tier rules (first at 0, increasing, mode)
+        message = str(exc).split(": ", 1)[-1]
+        raise FormatError(f"{_where(name, lineno, 'tiers')}: {message}") from None
+
+
+def tariff_from_fields(fields: dict[str, str]) -> TariffEntry:
+    """One tariff entry from its fields as text, checked as a file line is."""
+    return _tariff_entry("", 0, fields)
+
+
+def price_from_fields(fields: dict[str, str]) -> PriceEntry:
+    """One price entry from its fields as text, checked as a file line is."""
+    return _price_entry("", 0, fields)
+
+
+_BOOLEAN = {"": False, "0": False, "false": False, "no": False, "n": False}
+_BOOLEAN.update({"1": True, "true": True, "yes": True, "y": True})
+
+
+def _read(
+    path: Path,
+    name: str,
+    required: tuple[str, ...],
+    entry: Callable[[str, int, dict[str, str]], E],
+    key: Callable[[E], tuple[str, str | None]],
+    what: str,
+) -> ParsedFile[E]:
+    versions: dict[int, ParsedVersion[E]] = {}
+    seen: dict[tuple[int, str, str | None], int] = {}
+    currencies: dict[str, int] = {}
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            raise FormatError(f"{name}: empty file")
+        header = {f.strip() for f in reader.fieldnames if f}
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise FormatError(f"{name} line 1: missing column(s) {', '.join(missing)}")
+        for lineno, raw in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+            no = _int(name, lineno, "version", _req(name, lineno, row, "version"))
+            eff = _instant(
+                name, lineno, "effective_from", _req(name, lineno, row, "effective_from")
             )
-        versions.setdefault(no, (eff, []))[1].append((lineno, row))
-    return versions
+            version = versions.get(no)
+            if version is None:
+                version = versions[no] = ParsedVersion(no, eff, lineno, [])
+            elif version.effective_from != eff:
+                raise FormatError(
+                    f"{_where(name, lineno, 'effective_from')}: differs within version {no} "
+                    f"(line {version.first_line} says {version.effective_from.isoformat()})"
+                )
+            item = entry(name, lineno, row)
+            k = key(item)
+            first = seen.setdefault((no, *k), lineno)
+            if first != lineno:
+                label = " ".join(f"{v}" for v in k if v is not None)
+                raise FormatError(
+                    f"{name} line {lineno}: {what} {label} repeats line {first} (version {no})"
+                )
+            version.entries.append((lineno, item))
+            if row.get("currency"):
+                currencies.setdefault(row["currency"], lineno)
+    if len(currencies) > 1:
+        (c1, l1), (c2, l2) = sorted(currencies.items(), key=lambda kv: kv[1])[:2]
+        raise FormatError(
+            f"{name} line {l2}, field currency: {c2!r} differs from {c1!r} on line {l1}"
+        )
+    currency = next(iter(currencies), None)
+    return ParsedFile(
+        name,
+        [versions[n] for n in sorted(versions)],
+        currency,
+        currencies[currency] if currency else 0,
+    )
 
 
-def _currency(path: Path, rows: list[tuple[int, dict[str, str]]], currency: str | None) -> str:
-    found = {row.get("currency", "") for _, row in rows} - {""}
-    if len(found) > 1:
-        raise FormatError(f"{path}: several currencies {sorted(found)}")
-    if found:
-        return found.pop()
+def read_tariffs(path: str | Path, *, name: str | None = None) -> ParsedFile[TariffEntry]:
+    """A tariffs CSV, every line checked; errors name `name` (default: the
+    path), the line and the field. Duplicates (same prefix and band within a
+    version) name both lines."""
+    p = Path(path)
+    return _read(
+        p,
+        name or str(p),
+        _TARIFF_REQUIRED,
+        _tariff_entry,
+        lambda t: (t.prefix, t.band),
+        "prefix/band",
+    )
+
+
+def read_prices(path: str | Path, *, name: str | None = None) -> ParsedFile[PriceEntry]:
+    """A prices CSV, as `read_tariffs`; duplicates are the same sku and region."""
+    p = Path(path)
+    return _read(
+        p, name or str(p), _PRICE_REQUIRED, _price_entry, lambda e: (e.sku, e.region), "sku/region"
+    )
+
+
+def _currency(name: str, parsed: ParsedFile[Any], currency: str | None) -> str:
+    if parsed.currency:
+        return parsed.currency
     if currency is None:
-        raise FormatError(f"{path}: no currency column; pass --currency")
+        raise FormatError(f"{name}: no currency column; pass --currency")
     return currency
 
 
@@ -141,72 +389,65 @@ def load_tariffs(path: str | Path, currency: str | None = None) -> PriceBook:
     """Tariff CSV: version,effective_from,prefix,destination_group,rate_per_minute
     [,connect_fee,min_seconds,initial_increment,subsequent_increment,band,
     charge_unanswered,currency,id]."""
-    p = Path(path)
-    rows = list(_rows(p))
-    versions = []
-    for no, (eff, vrows) in sorted(_versions(p, rows).items()):
-        entries = []
-        for lineno, row in vrows:
-            try:
-                entries.append(
-                    TariffEntry(
-                        id=_int(p, lineno, "id", row["id"]) if row.get("id") else lineno,
-                        prefix=_req(p, lineno, row, "prefix"),
-                        destination_group=_req(p, lineno, row, "destination_group"),
-                        rate_per_minute=_dec(
-                            p, lineno, "rate_per_minute", _req(p, lineno, row, "rate_per_minute")
-                        ),
-                        connect_fee=_dec(p, lineno, "connect_fee", row.get("connect_fee") or "0"),
-                        min_seconds=_int(p, lineno, "min_seconds", row.get("min_seconds") or "0"),
-                        initial_increment=_int(
-                            p, lineno, "initial_increment", row.get("initial_increment") or "1"
-                        ),
-                        subsequent_increment=_int(
-                            p,
-                            lineno,
-                            "subsequent_increment",
-                            row.get("subsequent_increment") or "1",
-                        ),
-                        band=row.get("band") or None,
-                        charge_unanswered=_bool(row.get("charge_unanswered", "")),
-                    )
-                )
-            except ValueError as exc:
-                if isinstance(exc, FormatError):
-                    raise
-                raise FormatError(f"{p}:{lineno}: {exc}") from None
-        versions.append(PriceBookVersion(no, no, eff, tariffs=tuple(entries)))
-    return PriceBook(1, _currency(p, rows, currency), tuple(versions))
+    parsed = read_tariffs(path)
+    versions = tuple(
+        PriceBookVersion(
+            v.version_no, v.version_no, v.effective_from, tariffs=tuple(e for _, e in v.entries)
+        )
+        for v in parsed.versions
+    )
+    return PriceBook(1, _currency(parsed.name, parsed, currency), versions)
 
 
 def load_prices(path: str | Path, currency: str | None = None) -> PriceBook:
     """Price CSV: version,effective_from,sku,unit_price[,region,unit,tier_mode,
     tiers,currency,id]; tiers like '0:0.10;1000:0.08'."""
-    p = Path(path)
-    rows = list(_rows(p))
-    versions = []
-    for no, (eff, vrows) in sorted(_versions(p, rows).items()):
-        entries = []
-        for lineno, row in vrows:
-            try:
-                mode = TierMode(row.get("tier_mode") or "none")
-                entries.append(
-                    PriceEntry(
-                        id=_int(p, lineno, "id", row["id"]) if row.get("id") else lineno,
-                        sku=_req(p, lineno, row, "sku"),
-                        unit_price=_dec(p, lineno, "unit_price", row.get("unit_price") or "0"),
-                        region=row.get("region") or None,
-                        unit=row.get("unit", ""),
-                        tier_mode=mode,
-                        tiers=parse_tiers(row.get("tiers", "")),
-                    )
-                )
-            except ValueError as exc:
-                if isinstance(exc, FormatError):
-                    raise
-                raise FormatError(f"{p}:{lineno}: {exc}") from None
-        versions.append(PriceBookVersion(no, no, eff, prices=tuple(entries)))
-    return PriceBook(1, _currency(p, rows, currency), tuple(versions))
+    parsed = read_prices(path)
+    versions = tuple(
+        PriceBookVersion(
+            v.version_no, v.version_no, v.effective_from, prices=tuple(e for _, e in v.entries)
+        )
+        for v in parsed.versions
+    )
+    return PriceBook(1, _currency(parsed.name, parsed, currency), versions)
+
+
+def tariff_line(version_no: int, effective: datetime, currency: str, t: TariffEntry) -> list[str]:
+    """One line of a tariffs CSV (TARIFF_COLUMNS)."""
+    return [
+        str(version_no),
+        format_instant(effective),
+        t.prefix,
+        t.destination_group,
+        plain_decimal(t.rate_per_minute),
+        plain_decimal(t.connect_fee),
+        str(t.min_seconds),
+        str(t.initial_increment),
+        str(t.subsequent_increment),
+        t.band or "",
+        "true" if t.charge_unanswered else "false",
+        currency,
+    ]
+
+
+def price_line(version_no: int, effective: datetime, currency: str, e: PriceEntry) -> list[str]:
+    """One line of a prices CSV (PRICE_COLUMNS)."""
+    return [
+        str(version_no),
+        format_instant(effective),
+        e.sku,
+        e.region or "",
+        e.unit,
+        plain_decimal(e.unit_price),
+        e.tier_mode.value,
+        format_tiers(e.tiers),
+        currency,
+    ]
+
+
+def format_instant(value: datetime) -> str:
+    """UTC, ISO 8601 with a Z, as the files write instants."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _json(path: str | Path) -> Any:

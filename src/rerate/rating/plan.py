@@ -244,25 +244,62 @@ class Holiday:
 
 
 @dataclass(frozen=True, slots=True)
-class Timetable:
-    id: int
-    tz: str
+class TimetableChange:
+    """A later version of a timetable: from `effective_from` (UTC) until the
+    next change, its default band, rules and holidays replace the earlier ones."""
+
+    version_id: int
+    effective_from: datetime
     default_band: str
     rules: tuple[BandRule, ...] = ()
     holidays: tuple[Holiday, ...] = ()
 
     def __post_init__(self) -> None:
+        utc_us(self.effective_from)
+        _check_holidays(self.holidays, f"timetable version {self.version_id}")
+
+
+def _check_holidays(holidays: tuple[Holiday, ...], what: str) -> None:
+    days = [h.day for h in holidays]
+    if len(set(days)) != len(days):
+        raise PlanError(f"{what}: a holiday date is listed twice")
+
+
+@dataclass(frozen=True, slots=True)
+class Timetable:
+    """The bands of a timetable: `default_band`, `rules` and `holidays` are in
+    force until the first of `changes` (if any), each change from its
+    `effective_from` until the next (docs/administration/contracts.md)."""
+
+    id: int
+    tz: str
+    default_band: str
+    rules: tuple[BandRule, ...] = ()
+    holidays: tuple[Holiday, ...] = ()
+    changes: tuple[TimetableChange, ...] = ()
+
+    def __post_init__(self) -> None:
         ZoneInfo(self.tz)
-        days = [h.day for h in self.holidays]
-        if len(set(days)) != len(days):
-            raise PlanError(f"timetable {self.id}: a holiday date is listed twice")
+        _check_holidays(self.holidays, f"timetable {self.id}")
+        instants = [utc_us(c.effective_from) for c in self.changes]
+        if instants != sorted(set(instants)):
+            raise PlanError(f"timetable {self.id}: changes must have increasing effective_from")
 
     @property
     def band_names(self) -> tuple[str, ...]:
-        """Sorted band names; a band's index in this tuple is its code."""
-        names = {self.default_band} | {r.band for r in self.rules}
-        names |= {h.band for h in self.holidays}
+        """Sorted band names of every version; a band's index in this tuple is its code."""
+        names: set[str] = set()
+        for default, rules, holidays in self.versions():
+            names |= {default} | {r.band for r in rules} | {h.band for h in holidays}
         return tuple(sorted(names))
+
+    def versions(
+        self,
+    ) -> list[tuple[str, tuple[BandRule, ...], tuple[Holiday, ...]]]:
+        """(default band, rules, holidays) of the first version, then of each change."""
+        return [(self.default_band, self.rules, self.holidays)] + [
+            (c.default_band, c.rules, c.holidays) for c in self.changes
+        ]
 
 
 @dataclass(frozen=True, slots=True)

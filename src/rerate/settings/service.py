@@ -137,6 +137,49 @@ def _decides(session: Session, principal: Principal, rule: SettingRule, node: No
     return False
 
 
+def _stored(session: Session, key: SettingKey, node_id: int | None) -> Setting | None:
+    return session.scalar(
+        select(Setting).where(
+            Setting.key == key.value,
+            Setting.node_id.is_(None) if node_id is None else Setting.node_id == node_id,
+        )
+    )
+
+
+def _require_manager(
+    session: Session, principal: Principal, key: SettingKey, rule: SettingRule, node: Node | None
+) -> None:
+    if rule.policy and not _decides(session, principal, rule, node):
+        owner = rule.owner.value
+        raise Forbidden(
+            f"{key.value} is a {owner} policy: only {owner} administrators set it, "
+            f"and nodes below the {owner} cannot override it"
+        )
+    if node is None:
+        if not (principal.is_platform() and principal.has(Permission.MANAGE_SETTINGS)):
+            raise Forbidden("global settings are changed by platform administrators")
+    else:
+        principal.require(Permission.MANAGE_SETTINGS, node.path)
+
+
+def unset_setting(
+    session: Session, principal: Principal, key: SettingKey, *, node: Node | None
+) -> Effective:
+    """Remove the global value (`node` None) or a node's override: the value
+    is inherited again (from the nearest node above, the global value or the
+    default). The same people may clear it as may set it; 409 when nothing
+    is set there."""
+    rule = RULES[key]
+    _require_manager(session, principal, key, rule, node)
+    setting = _stored(session, key, node.id if node else None)
+    if setting is None:
+        where = f"on {node.name}" if node else "globally"
+        raise Conflict(f"{key.value} is not set {where}: there is nothing to clear")
+    session.delete(setting)
+    session.flush()
+    return resolve(session, key, node)
+
+
 def set_setting(
     session: Session, principal: Principal, key: SettingKey, *, value: str, node: Node | None
 ) -> Setting:
@@ -147,31 +190,16 @@ def set_setting(
     or on a node at that level or above (409 for a lower node).
     """
     rule = RULES[key]
-    if rule.policy:
+    _require_manager(session, principal, key, rule, node)
+    if rule.policy and node is not None and not rule.allows_override_on(NodeKind(node.kind)):
         owner = rule.owner.value
-        if not _decides(session, principal, rule, node):
-            raise Forbidden(
-                f"{key.value} is a {owner} policy: only {owner} administrators set it, "
-                f"and nodes below the {owner} cannot override it"
-            )
-        if node is not None and not rule.allows_override_on(NodeKind(node.kind)):
-            raise Conflict(
-                f"{key.value} is a {owner} policy: it cannot be overridden on a {node.kind} "
-                f"node; set it globally or on a {owner} node"
-            )
-    if node is None:
-        if not (principal.is_platform() and principal.has(Permission.MANAGE_SETTINGS)):
-            raise Forbidden("global settings are changed by platform administrators")
-    else:
-        principal.require(Permission.MANAGE_SETTINGS, node.path)
+        raise Conflict(
+            f"{key.value} is a {owner} policy: it cannot be overridden on a {node.kind} "
+            f"node; set it globally or on a {owner} node"
+        )
     value = _normalise(key, value)
     node_id = node.id if node else None
-    setting = session.scalar(
-        select(Setting).where(
-            Setting.key == key.value,
-            Setting.node_id.is_(None) if node_id is None else Setting.node_id == node_id,
-        )
-    )
+    setting = _stored(session, key, node_id)
     if setting is None:
         setting = Setting(node_id=node_id, key=key.value, value=value)
         session.add(setting)

@@ -52,6 +52,13 @@ class ImportReportOut(BaseModel):
     duplicates_in_file: int
     rejected: int
     accounts_created: int
+    unowned_rows: int = Field(
+        0,
+        description="Rows at an instant when their account had no owner: not billed until "
+        "the account is linked to a customer from then on.",
+    )
+    unowned_accounts: list[str] = Field(default_factory=list)
+    notice: str = Field("", description="The unowned rows in plain words, or empty.")
     rejects: list[dict[str, object]] = Field(default_factory=list)
 
 

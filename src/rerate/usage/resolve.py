@@ -27,6 +27,7 @@ from rerate.usage.errors import ImportRejected, RejectedRow
 from rerate.usage.importers.base import ParseResult, arrow_of, duck, mask_np
 
 UNKNOWN_ACCOUNT = "unknown account"
+AMBIGUOUS_ACCOUNT = "ambiguous account"
 NOT_OWNED = "not owned by a customer in your scope at"
 
 Window = tuple[datetime, datetime | None]
@@ -52,6 +53,7 @@ def resolve_accounts(
     file: str,
     skip_bad_rows: bool,
     windows: Mapping[int, Sequence[Window]] | None = None,
+    ambiguous: Mapping[str, Sequence[int]] | None = None,
 ) -> tuple[pa.Table, list[RejectedRow]]:
     """Fill `account_id` from `lookup` (account_ref -> accounts.id).
 
@@ -61,6 +63,8 @@ def resolve_accounts(
     (account id -> the intervals in which the caller's subtree owned it), a
     row whose `usage_start` lies in none of its account's windows is bad in
     the same way (reason `not owned by a customer in your scope at ...`).
+    A ref in `ambiguous` (several accounts in the caller's scope use it, under
+    different sellers) is bad too: rerate will not guess whose usage it is.
     """
     ids = _account_ids(result, lookup)
     bad = mask_np(pc.is_null(ids)).copy()
@@ -69,7 +73,15 @@ def resolve_accounts(
     refs = table.column("account_ref")
     if bad.any():
         for i in np.flatnonzero(bad):
-            reasons[int(i)] = f"{UNKNOWN_ACCOUNT} {refs[int(i)].as_py()!r}"
+            ref = refs[int(i)].as_py()
+            if ambiguous and ref in ambiguous:
+                reasons[int(i)] = (
+                    f"{AMBIGUOUS_ACCOUNT} {ref!r}: {len(ambiguous[ref])} accounts in your scope "
+                    "use this ref (under different sellers); import it as a user of the "
+                    "account's seller"
+                )
+            else:
+                reasons[int(i)] = f"{UNKNOWN_ACCOUNT} {ref!r}"
     if windows is not None:
         for i in outside_windows(ids, table.column("usage_start"), windows):
             if not bad[i]:

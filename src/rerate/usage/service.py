@@ -21,9 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.accounts.service import (
+    all_ownerships,
     create_account,
     import_lookup,
-    move_account,
+    link_account,
     ownership_windows,
 )
 from rerate.auth.permissions import Permission, Principal
@@ -59,9 +60,36 @@ class ImportReport:
     rejected: int
     accounts_created: int
     rejects_file: str | None
+    # Rows stored for an instant at which their account had no owner: kept,
+    # and billed once the account is linked to a customer from then on.
+    unowned_rows: int = 0
+    unowned_accounts: tuple[str, ...] = ()
+
+    @property
+    def notice(self) -> str:
+        """The unowned rows in plain words ("" when there are none)."""
+        return unowned_notice(self.unowned_rows, self.unowned_accounts)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {
+            **asdict(self),
+            "unowned_accounts": list(self.unowned_accounts),
+            "notice": self.notice,
+        }
+
+
+def unowned_notice(rows: int, accounts: tuple[str, ...] | list[str]) -> str:
+    if not rows:
+        return ""
+    names = ", ".join(accounts[:5]) + (
+        f" and {len(accounts) - 5} more" if len(accounts) > 5 else ""
+    )
+    return (
+        f"{rows} row{'s' if rows != 1 else ''} will not be billed until "
+        f"{'its account has' if len(accounts) == 1 else 'their accounts have'} an owner "
+        f"({names}): link the account to a customer from the usage's first instant "
+        "(rerate accounts link) and recalculate"
+    )
 
 
 def visible_import_ids(session: Session) -> set[int]:
@@ -89,20 +117,26 @@ def _create_missing_accounts(
     missing = unknown_refs(parsed, lookup)
     if not missing:
         return 0
-    owner = (
-        get_customer(session, principal, owner_id, Permission.IMPORT_USAGE) if owner_id else None
-    )
-    if owner is None and not principal.is_platform():
-        raise Invalid("--create-accounts needs a customer to own the new accounts")
+    if owner_id is None:
+        # An account without an owner bills nobody: creating it silently
+        # would store usage that no invoice ever shows.
+        raise Invalid(
+            "owner_customer_id: creating accounts needs the customer who owns them "
+            "(--owner CUSTOMER_ID); they are linked to it from the first imported instant",
+            field="owner_customer_id",
+        )
+    owner = get_customer(session, principal, owner_id, Permission.IMPORT_USAGE)
+    seller_id = owner.parent_id if owner.parent_id is not None else None
     starts = parsed.table.column("usage_start")
     first_use: datetime = pc.min(starts).as_py() if len(starts) else datetime.now().astimezone()
     account_kind = (
         AccountKind.VOIP_PEER if kind == UsageKind.CDR else AccountKind.MANAGEMENT_ACCOUNT
     )
     for ref in sorted(missing):
-        account = create_account(session, account_kind, external_ref=ref, platform=parsed.file)
-        if owner is not None:
-            move_account(session, account, customer=owner, valid_from=first_use)
+        account = create_account(
+            session, account_kind, external_ref=ref, owner_node_id=seller_id, platform=parsed.file
+        )
+        link_account(session, account, customer=owner, valid_from=first_use)
         lookup[ref] = account.id
     return len(missing)
 
@@ -158,12 +192,16 @@ def import_parsed(
     rejects_path: Path | None = None,
 ) -> ImportReport:
     """Import an already parsed batch. Commits the session (see module doc)."""
-    lookup = import_lookup(session, principal)
+    found = import_lookup(session, principal)
+    lookup = dict(found.refs)
+    # An ambiguous ref is neither known nor missing: never created again.
+    taken = {**lookup, **dict.fromkeys(found.ambiguous, 0)}
     created = 0
     if create_accounts:
         created = _create_missing_accounts(
-            session, principal, parsed, lookup, kind=kind, owner_id=owner_id
+            session, principal, parsed, taken, kind=kind, owner_id=owner_id
         )
+        lookup.update({r: i for r, i in taken.items() if r not in found.ambiguous})
     # Tenant isolation: below the platform, a row is taken only for an instant
     # at which the caller's subtree owned its account (see usage/resolve.py).
     windows = (
@@ -172,7 +210,12 @@ def import_parsed(
         else ownership_windows(session, principal, Permission.IMPORT_USAGE)
     )
     table, account_rejects = resolve_accounts(
-        parsed, lookup, file=parsed.file, skip_bad_rows=skip_bad_rows, windows=windows
+        parsed,
+        lookup,
+        file=parsed.file,
+        skip_bad_rows=skip_bad_rows,
+        windows=windows,
+        ambiguous=found.ambiguous,
     )
     table = scope_record_ids(table)
     rejects: list[RejectedRow] = [*parsed.rejects, *account_rejects]
@@ -180,6 +223,7 @@ def import_parsed(
         plan = store.plan_import(table, visible_import_ids(session))
         if windows is not None:
             _check_corrections(parsed, plan, windows)
+        unowned_rows, unowned_accounts = _unowned(session, table, lookup)
         starts = plan.table.column("usage_start")
         record = UsageImport(
             source=source,
@@ -226,7 +270,32 @@ def import_parsed(
         rejected=len(rejects),
         accounts_created=created,
         rejects_file=rejects_file,
+        unowned_rows=unowned_rows,
+        unowned_accounts=unowned_accounts,
     )
+
+
+def _unowned(
+    session: Session, table: pa.Table, lookup: dict[str, int]
+) -> tuple[int, tuple[str, ...]]:
+    """How many rows of the batch fall at an instant when their account had
+    no owner, and the refs of those accounts."""
+    if table.num_rows == 0:
+        return 0, ()
+    ids = table.column("account_id")
+    ownerships = all_ownerships(session, pc.unique(ids).to_pylist())
+    positions = outside_windows(
+        ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids,
+        table.column("usage_start"),
+        ownerships,
+    )
+    if not len(positions):
+        return 0, ()
+    by_id = {v: k for k, v in lookup.items()}
+    accounts = sorted(
+        {by_id.get(int(a), str(a)) for a in pc.unique(ids.take(pa.array(positions))).to_pylist()}
+    )
+    return len(positions), tuple(accounts)
 
 
 def import_file(

@@ -422,6 +422,37 @@ class UsageStore:
                 tables.append(_duck_scan(names, window, [], dirty, dirty_marks))
         return pa.concat_tables([t.select(names).cast(schema) for t in tables])
 
+    # ------------------------------------------------------------------ changes
+
+    def rows_of_imports(self, import_ids: Collection[int], columns: Sequence[str]) -> pa.Table:
+        """Every row the given imports wrote (new and corrected versions),
+        whatever later imports did to them, with only `columns`. What changed
+        in the store since an import id is exactly these rows of the later
+        imports, read without touching the files of earlier ones."""
+        names = _columns(columns)
+        files = [str(f.path) for f in self._files(self.usage_dir, set(import_ids))]
+        if not files:
+            return _schema(names).empty_table()
+        table = ds.dataset(files, schema=USAGE_SCHEMA, format="parquet").to_table(columns=names)
+        return table.cast(_schema(names))
+
+    def superseded_of_imports(self, import_ids: Collection[int]) -> pa.Table:
+        """The markers the given imports left (`record_id`, `import_id`, `day`):
+        records whose correction moved them away from `day`."""
+        marks = self._files(self.superseded_dir, set(import_ids))
+        empty = pa.table(
+            {
+                "record_id": pa.array([], pa.string()),
+                "import_id": pa.array([], pa.int64()),
+                "day": pa.array([], pa.date32()),
+            }
+        )
+        tables = []
+        for mark in marks:
+            t = pq.read_table(mark.path, schema=SUPERSEDED_SCHEMA)
+            tables.append(t.append_column("day", pa.array([mark.day] * t.num_rows, pa.date32())))
+        return pa.concat_tables(tables) if tables else empty
+
     # ------------------------------------------------------------------ cleaning
 
     def discard_import(self, import_id: int) -> int:

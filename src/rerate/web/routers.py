@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from rerate.accounts.pages import router as accounts_pages
+from rerate.audit.pages import router as audit_pages
 from rerate.billing.pages import router as billing_pages
+from rerate.billing.stale_pages import router as stale_pages
+from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
 from rerate.settings.pages import router as settings_pages
@@ -19,9 +23,13 @@ from rerate.web.login import router as login_pages
 PAGE_ROUTERS: list[APIRouter] = [
     login_pages,
     billing_pages,
+    stale_pages,
     jobs_pages,
     invoicing_pages,
     settings_pages,
+    contracts_pages,
     usage_pages,
     tenancy_pages,
+    accounts_pages,
+    audit_pages,
 ]

@@ -1,0 +1,1 @@
+"""The audit trail, read: API, CLI and console over `audit_log`."""

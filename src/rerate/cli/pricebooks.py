@@ -1,0 +1,214 @@
+"""`rerate pricebooks ...`: price books and tariff decks, as a user (`--as`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+from rerate.cli import context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from rerate.auth.permissions import Principal
+
+console = Console(stderr=True)
+out = Console()
+pricebooks_app = typer.Typer(help="Price books and tariff decks.", no_args_is_help=True)
+
+AS_USER = typer.Option("admin@example.com", "--as", help="Email of the user acting.")
+
+
+@contextmanager
+def _acting(as_user: str) -> Iterator[tuple[Session, Principal]]:
+    """A session acting as `as_user`; a refusal is one line and exit code 2."""
+    from rerate.auth import service as auth
+    from rerate.kit.errors import RerateError
+
+    try:
+        with context.database().session() as session:
+            principal = auth.principal_for(
+                session, auth.get_user_by_email(session, as_user), via="cli"
+            )
+            context.act_as(session, principal)
+            yield session, principal
+    except RerateError as exc:
+        console.print(f"[red]error:[/red] {exc.detail}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _instant(text: str | None, what: str) -> datetime | None:
+    from rerate.rating.formats import parse_instant
+
+    if text is None:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {what}: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _print(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+@pricebooks_app.command("list")
+def list_books(
+    q: str = typer.Option("", help="Search names (book or owner)."),
+    limit: int = typer.Option(50, min=1, max=500),
+    offset: int = typer.Option(0, min=0),
+    as_user: str = AS_USER,
+) -> None:
+    """Books visible to the user: id, kind, currency, owner, name."""
+    from rerate.pricebooks import service
+
+    with _acting(as_user) as (session, principal):
+        page = service.list_books(session, principal, q=q, limit=limit, offset=offset)
+    for b in page.items:
+        typer.echo(f"{b['id']}\t{b['kind']}\t{b['currency']}\t{b['owner_name']}\t{b['name']}")
+    console.print(f"{len(page.items)} of {page.total}")
+
+
+@pricebooks_app.command("create")
+def create_book(
+    name: str = typer.Option(..., help="Unique per owner."),
+    kind: str = typer.Option(..., help="cloud (SKU/meter prices) or voip (tariff deck)."),
+    currency: str = typer.Option(..., help="ISO 4217, e.g. EUR."),
+    owner: int = typer.Option(..., help="Owner node id (platform, distributor or reseller)."),
+    as_user: str = AS_USER,
+) -> None:
+    from rerate.models.enums import PriceBookKind
+    from rerate.pricebooks import service
+
+    if kind not in {k.value for k in PriceBookKind}:
+        console.print("[red]error:[/red] --kind: cloud or voip")
+        raise typer.Exit(2)
+    with _acting(as_user) as (session, principal):
+        book = service.create_book(
+            session,
+            principal,
+            name=name,
+            kind=PriceBookKind(kind),
+            currency=currency,
+            owner_node_id=owner,
+        )
+        _print(service.book_view(session, book))
+
+
+@pricebooks_app.command("show")
+def show_book(book_id: int = typer.Argument(...), as_user: str = AS_USER) -> None:
+    """A book and its versions."""
+    from rerate.auth.permissions import Permission
+    from rerate.pricebooks import service
+
+    with _acting(as_user) as (session, principal):
+        book = service.get_book(session, principal, book_id, Permission.VIEW)
+        _print(
+            {
+                **service.book_view(session, book),
+                "versions": [
+                    service.version_view(session, v) for v in service.versions_of(session, book)
+                ],
+            }
+        )
+
+
+@pricebooks_app.command("import")
+def import_version(
+    book_id: int = typer.Argument(...),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Tariffs or prices CSV."),
+    effective: str | None = typer.Option(
+        None, help="Effective instant, e.g. 2026-10-15T00:00:00Z (must agree with the file)."
+    ),
+    publish: bool = typer.Option(False, help="Publish the version at once."),
+    note: str = typer.Option("", help="A note on the version."),
+    reason: str = typer.Option("", help="Why it is published (audit log)."),
+    as_user: str = AS_USER,
+) -> None:
+    """Import a version whole from CSV (docs/rating.md formats), all or nothing."""
+    from rerate.pricebooks import csv_io, service
+
+    when = _instant(effective, "--effective")
+    with _acting(as_user) as (session, principal):
+        version = csv_io.import_version(
+            session,
+            principal,
+            book_id,
+            file,
+            name=file.name,
+            effective_from=when,
+            note=note,
+            publish=publish,
+            reason=reason,
+        )
+        view = service.version_view(session, version)
+    console.print(
+        f"{file.name}: version {view['version']} (id {view['id']}) of book {book_id}, "
+        f"{view['entries']} entries, {view['status']}, effective {view['effective_from']}",
+        highlight=False,
+    )
+
+
+def _version_command(action: Callable[[Session, Principal], dict[str, Any]], as_user: str) -> None:
+    with _acting(as_user) as (session, principal):
+        _print(action(session, principal))
+
+
+@pricebooks_app.command("publish")
+def publish(
+    book_id: int = typer.Argument(...),
+    version_id: int = typer.Argument(...),
+    reason: str = typer.Option(..., help="Why (kept in the audit log)."),
+    as_user: str = AS_USER,
+) -> None:
+    """Publish a draft: it prices usage from its effective instant, and never changes."""
+    from rerate.pricebooks import service
+
+    _version_command(
+        lambda s, p: service.version_view(
+            s, service.publish(s, p, book_id, version_id, reason=reason)
+        ),
+        as_user,
+    )
+
+
+@pricebooks_app.command("export")
+def export_version(
+    book_id: int = typer.Argument(...),
+    version_id: int = typer.Argument(...),
+    output: Path | None = typer.Option(None, "--out", help="File to write (default: stdout)."),
+    as_user: str = AS_USER,
+) -> None:
+    """A version as CSV, in the format it is imported in."""
+    from rerate.pricebooks import csv_io
+
+    with _acting(as_user) as (session, principal):
+        _name, text = csv_io.export_version(session, principal, book_id, version_id)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@pricebooks_app.command("compare")
+def compare(
+    book_id: int = typer.Argument(...),
+    old: int = typer.Argument(..., help="Old version id."),
+    new: int = typer.Argument(..., help="New version id."),
+    limit: int = typer.Option(1000, min=1, help="At most this many entries per list."),
+    as_user: str = AS_USER,
+) -> None:
+    """Entries added, removed and changed between two versions of a book (JSON)."""
+    from rerate.pricebooks import compare as comparing
+
+    _version_command(
+        lambda s, p: comparing.compare(s, p, book_id, old, new).as_dict(limit), as_user
+    )
