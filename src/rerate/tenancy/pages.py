@@ -37,7 +37,8 @@ router = page_router()
 TenancyManager = Annotated[Principal, Depends(Require(Permission.MANAGE_TENANCY))]
 
 FIELDS = ("legal_name", "address", "tax_id", "currency", "time_zone", "tax_rate")
-CREATABLE = (NodeKind.DISTRIBUTOR, NodeKind.PARTNER, NodeKind.CUSTOMER)
+# Customers first: what people create most, and all a reseller admin may create.
+CREATABLE = (NodeKind.CUSTOMER, NodeKind.PARTNER, NodeKind.DISTRIBUTOR)
 KIND_LABELS = {
     NodeKind.PLATFORM: "Platform",
     NodeKind.DISTRIBUTOR: "Distributor",
