@@ -38,6 +38,7 @@ from rerate.kit.db import Database
 from rerate.models import PriceBookVersion, TariffEntry
 from rerate.models.enums import NodeKind, PriceBookKind, Role
 from rerate.pricebooks import csv_io, service
+from rerate.rating import formats
 from rerate.tenancy.service import create_node
 
 SCALE = float(os.environ.get("RERATE_BENCH_SCALE", "1.0"))
@@ -143,6 +144,29 @@ def measure(url: str, deck: Path) -> dict[str, Any]:
         db.dispose()
 
 
+def parse_figures(deck: Path) -> dict[str, Any]:
+    """The tariffs CSV read both ways, same run: line by line (the reader
+    before the columnar one, still the fallback that names a bad line) and
+    columnar (what read_tariffs does for a plain file)."""
+    t0 = time.perf_counter()
+    by_lines = formats._read(
+        deck,
+        deck.name,
+        formats._TARIFF_REQUIRED,
+        formats._tariff_entry,
+        lambda t: (t.prefix, t.band),
+        "prefix/band",
+    )
+    t1 = time.perf_counter()
+    columnar = formats._tariffs_columnar(deck, deck.name)
+    t2 = time.perf_counter()
+    assert columnar == by_lines
+    return {
+        "seconds_parse_by_lines": round(t1 - t0, 2),
+        "seconds_parse_columnar": round(t2 - t1, 2),
+    }
+
+
 def _sqlite(deck: Path, folder: Path) -> dict[str, Any]:
     url = f"sqlite:///{folder / 'catalog.db'}"
     migrate.upgrade(url)
@@ -173,7 +197,11 @@ def main() -> int:
         folder = Path(tmp)
         deck = folder / "tariffs.csv"
         write_deck(deck, PREFIXES)
-        result = {"sqlite": _sqlite(deck, folder), "postgres": _postgres(deck)}
+        result = {
+            "parse": parse_figures(deck),
+            "sqlite": _sqlite(deck, folder),
+            "postgres": _postgres(deck),
+        }
         sys.stderr.write(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pytest
 from fastapi.routing import APIRoute
@@ -13,7 +14,11 @@ from rerate.api.deps import Authenticated, Public, Require
 from rerate.api.routes import iter_api_routes
 from rerate.app import create_app
 from rerate.auth.permissions import ROLE_PERMISSIONS, Permission
+from rerate.auth.service import principal_for
 from rerate.kit.settings import Settings
+from rerate.models.enums import PriceBookKind
+from rerate.pricebooks import csv_io
+from rerate.pricebooks import service as pricebooks
 from tests.world import USERS, World, build_world
 
 
@@ -59,6 +64,10 @@ class Case:
     customer_only: bool = False  # the target must be a customer node
     ok: int = 200  # the answer when the caller may act on the target
     scoped_list: bool = False  # a list filtered to the subtree: outside it is empty, not 404
+    # The target owns a price book ({book}, its published version {version});
+    # customers own none, so such cases skip customer targets.
+    seller_only: bool = False
+    upload: str | None = None  # a CSV file sent as multipart instead of a JSON body
 
 
 CASES = [
@@ -176,6 +185,41 @@ CASES = [
         },
         ok=201,
     ),
+    Case(
+        "GET", "/api/v1/price-books?q={name}", Permission.VIEW, seller_only=True, scoped_list=True
+    ),
+    Case(
+        "POST",
+        "/api/v1/price-books",
+        Permission.MANAGE_CATALOG,
+        body={"name": "matrix", "kind": "voip", "currency": "EUR", "owner_node_id": "{node}"},
+        customer_only=True,
+        ok=422,  # allowed through, then refused: a customer owns no price book
+    ),
+    Case("GET", "/api/v1/price-books/{book}", Permission.VIEW, seller_only=True),
+    Case(
+        "GET",
+        "/api/v1/price-books/{book}/compare?old={version}&new={version}",
+        Permission.VIEW,
+        seller_only=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/price-books/{book}/imports",
+        Permission.MANAGE_CATALOG,
+        seller_only=True,
+        upload="version,effective_from,prefix,destination_group,rate_per_minute\n"
+        "1,2030-01-01T00:00:00Z,33x,France,0.01\n",
+        ok=422,  # allowed through, then refused: the file's prefix is not digits
+    ),
+    Case(
+        "POST",
+        "/api/v1/price-books/{book}/versions/{version}/publish",
+        Permission.MANAGE_CATALOG,
+        body={"reason": "matrix"},
+        seller_only=True,
+        ok=409,  # allowed through, then refused: that version is published already
+    ),
 ]
 
 # For each user: the node names for each relation to the user's own node.
@@ -212,7 +256,8 @@ MATRIX = [
     for user, relations in RELATIONS.items()
     for relation, target in relations.items()
     for case in CASES
-    if target.startswith("cust_") or not case.customer_only
+    if (target.startswith("cust_") or not case.customer_only)
+    and not (target.startswith("cust_") and case.seller_only)
 ]
 
 
@@ -220,6 +265,35 @@ MATRIX = [
 def matrix_world(module_database) -> World:
     with module_database.session() as session:
         return build_world(session)
+
+
+@pytest.fixture(scope="module")
+def matrix_books(module_database, matrix_world, tmp_path_factory) -> dict[str, tuple[int, int]]:
+    """For each seller node: a price book it owns and its published version."""
+    deck = tmp_path_factory.mktemp("decks") / "deck.csv"
+    deck.write_text(
+        "version,effective_from,prefix,destination_group,rate_per_minute\n"
+        "1,2026-01-01T00:00:00Z,33,France,0.02\n"
+    )
+    books = {}
+    with module_database.session() as session:
+        admin = principal_for(session, matrix_world.users["platform_admin"], via="cli")
+        for key, node in matrix_world.nodes.items():
+            if key.startswith("cust_"):
+                continue
+            book = pricebooks.create_book(
+                session,
+                admin,
+                name=f"Matrix deck {key}",
+                kind=PriceBookKind.VOIP,
+                currency="EUR",
+                owner_node_id=node.id,
+            )
+            version = csv_io.import_version(
+                session, admin, book.id, deck, name="deck.csv", publish=True, reason="matrix"
+            )
+            books[key] = (book.id, version.id)
+    return books
 
 
 @pytest.fixture(scope="module")
@@ -242,15 +316,27 @@ def _expected(world: World, user: str, target: str, case: Case) -> int:
 @pytest.mark.parametrize(
     ("user", "relation", "case"), MATRIX, ids=[f"{u}-{r}-{c.method}{c.path}" for u, r, c in MATRIX]
 )
-def test_permission_matrix(matrix_client: TestClient, matrix_world: World, user, relation, case):
+def test_permission_matrix(
+    matrix_client: TestClient,
+    matrix_world: World,
+    matrix_books: dict[str, tuple[int, int]],
+    user,
+    relation,
+    case,
+):
     client, world = matrix_client, matrix_world
     target = RELATIONS[user][relation]
     node = world.nodes[target]
-    path = case.path.format(node=node.id)
+    book, version = matrix_books.get(target, (0, 0))
+    path = case.path.format(node=node.id, book=book, version=version, name=quote(node.name))
     body = None
     if case.body is not None:
         body = {k: (node.id if v == "{node}" else v) for k, v in case.body.items()}
-    response = client.request(case.method, path, json=body, headers=world.headers(user))
+    if case.upload is not None:
+        files = {"file": ("matrix.csv", case.upload.encode(), "text/csv")}
+        response = client.request(case.method, path, files=files, headers=world.headers(user))
+    else:
+        response = client.request(case.method, path, json=body, headers=world.headers(user))
     assert response.status_code == _expected(world, user, target, case), response.text
     if response.status_code >= 400:
         assert set(response.json()) >= {"error", "detail"}

@@ -215,9 +215,12 @@ def add_bulk_usage(
         store.write_import(plan, record.id)
 
 
-def add_voip_deck(db: Database, world: World, contract_id: int) -> tuple[int, int, int]:
-    """A VoIP deck (33 at 0.60/min, 60/60) added to a contract that has a cloud
-    book: (deck id, version id, tariff entry id)."""
+def add_voip_deck(
+    db: Database, world: World, contract_id: int, bands: dict[str | None, str] | None = None
+) -> tuple[int, int, int]:
+    """A VoIP deck (33 at 0.60/min, 60/60; or one line per band of `bands`,
+    band -> rate) added to a contract that has a cloud book, published:
+    (deck id, version id, the first tariff entry's id)."""
     with db.session() as s:
         owner = world.nodes["partner_a1"].id
         deck = PriceBook(name="Voice EUR", kind="voip", currency="EUR", owner_node_id=owner)
@@ -226,16 +229,21 @@ def add_voip_deck(db: Database, world: World, contract_id: int) -> tuple[int, in
         version = PriceBookVersion(price_book_id=deck.id, version=1, effective_from=START)
         s.add(version)
         s.flush()
-        entry = TariffEntry(
-            version_id=version.id,
-            prefix="33",
-            destination_group="France",
-            rate_per_minute=Decimal("0.60"),
-            initial_increment=60,
-            subsequent_increment=60,
-        )
-        s.add(entry)
+        entries = [
+            TariffEntry(
+                version_id=version.id,
+                prefix="33",
+                destination_group="France",
+                band=band,
+                rate_per_minute=Decimal(rate),
+                initial_increment=60,
+                subsequent_increment=60,
+            )
+            for band, rate in (bands or {None: "0.60"}).items()
+        ]
+        s.add_all(entries)
         s.flush()
+        entry = entries[0]
         mark_published(s, version, by=None)
         contract = s.get(Contract, contract_id)
         assert contract is not None

@@ -14,25 +14,28 @@ import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rerate.accounts.service import move_account
 from rerate.auth import service as auth
+from rerate.auth.permissions import Principal
 from rerate.kit.db import Database
 from rerate.kit.periods import Month
 from rerate.models import (
     Account,
-    AccountProfile,
     BillingRun,
-    ConsumptionProfile,
     Contract,
     ContractRule,
     CurrentRun,
+    Node,
     PriceBookVersion,
     PriceEntry,
-    Timetable,
-    TimetableRule,
+    User,
 )
 from rerate.models.enums import Role
+from rerate.pricebooks.service import mark_published
+from rerate.profiles import service as profile_service
+from rerate.timetables import service as tt_service
 from rerate.usage.schema import USAGE_SCHEMA
 from tests.billing.fixtures import Billing, build_billing, import_table
 from tests.billing.test_billing_utilities import PARTNER, drain, submit
@@ -81,7 +84,14 @@ def bill_both(client: TestClient, database: Database, data_dir: Path, world: Wor
     bill(client, database, data_dir, world, "cust_a1y", ["2026-08", "2026-09"])
 
 
-def add_version(database: Database, book_id: int, effective: datetime, price: str) -> int:
+def add_version(
+    database: Database,
+    book_id: int,
+    effective: datetime,
+    price: str,
+    prices: dict[str, str] | None = None,
+) -> int:
+    """A published version pricing every SKU at `price` (or its `prices` entry)."""
     with database.session() as s:
         latest = max(
             v.version
@@ -95,9 +105,15 @@ def add_version(database: Database, book_id: int, effective: datetime, price: st
         for sku, service, unit in (("vm.small", "Compute", "h"), ("disk.gb", "Storage", "GB-day")):
             s.add(
                 PriceEntry(
-                    version_id=v.id, sku=sku, service=service, unit=unit, unit_price=Decimal(price)
+                    version_id=v.id,
+                    sku=sku,
+                    service=service,
+                    unit=unit,
+                    unit_price=Decimal((prices or {}).get(sku, price)),
                 )
             )
+        s.flush()
+        mark_published(s, v, by=None)  # a draft prices nothing and marks nothing
         return v.version
 
 
@@ -120,7 +136,8 @@ def test_a_version_effective_inside_a_billed_period_marks_it_with_its_reason(
     assert reasons[0]["code"] == "price_book_update"
     cause = reasons[0]["causes"][0]
     assert cause["kind"] == "audit"
-    assert cause["summary"].startswith("insert price_book_versions ")
+    # The newest change of the version: its publication (a draft marks nothing).
+    assert cause["summary"].startswith("update price_book_versions ")
 
 
 def test_a_version_effective_after_the_period_marks_nothing(
@@ -265,22 +282,26 @@ def test_a_late_usage_row_marks_its_period_and_the_same_row_again_does_not(
     assert marked(client, w) == {}
 
 
+def _platform(s: Session, world: World) -> Principal:
+    return auth.principal_for(s, s.get(User, world.users["platform_admin"].id), via="cli")
+
+
 def test_a_timetable_change_marks(
     client: TestClient, billing: Billing, database: Database, data_dir: Path
 ):
     w = billing.world
+    peak = tt_service.RuleIn(band="peak", weekdays="01234", start=time(8), end=time(20))
     with database.session() as s:
-        tt = Timetable(name="Paris peak", tz="Europe/Paris", default_band="offpeak")
-        s.add(tt)
-        s.flush()
-        s.add(
-            TimetableRule(
-                timetable_id=tt.id,
-                band="peak",
-                weekdays="01234",
-                start_time=time(8),
-                end_time=time(20),
-            )
+        tt = tt_service.new_timetable(
+            s,
+            s.get(Node, w.nodes["partner_a1"].id),
+            name="Paris peak",
+            tz="Europe/Paris",
+            version=tt_service.VersionIn(
+                default_band="offpeak",
+                effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+                rules=(peak,),
+            ),
         )
         contract = s.get(Contract, billing.contract_ids["cust_a1y"])
         assert contract is not None
@@ -288,14 +309,24 @@ def test_a_timetable_change_marks(
         tt_id = tt.id
     bill_both(client, database, data_dir, w)
     with database.session() as s:
-        rule = s.scalar(select(TimetableRule).where(TimetableRule.timetable_id == tt_id))
-        assert rule is not None
-        rule.end_time = time(19)
+        # Peak ends at 19:00 from 10 August on: August has both versions, September the new one.
+        tt_service.add_version(
+            s,
+            _platform(s, w),
+            tt_id,
+            tt_service.VersionIn(
+                default_band="offpeak",
+                effective_from=datetime(2026, 8, 10, tzinfo=UTC),
+                rules=(
+                    tt_service.RuleIn(band="peak", weekdays="01234", start=time(8), end=time(19)),
+                ),
+            ),
+        )
     found = marked(client, w)
     assert set(found) == {("Cust A1y", "2026-08"), ("Cust A1y", "2026-09")}
     reason = found[("Cust A1y", "2026-08")][0]
-    assert reason["text"] == "timetable 'Paris peak' changed (rules, holidays or bands)"
-    assert reason["causes"][0]["summary"].startswith("update timetable_rules ")
+    assert reason["text"] == "timetable 'Paris peak' has a new version in force in this period"
+    assert reason["causes"][0]["summary"].startswith("insert timetable_versions ")
 
 
 def test_a_profile_change_marks(
@@ -303,24 +334,38 @@ def test_a_profile_change_marks(
 ):
     w = billing.world
     with database.session() as s:
-        profile = ConsumptionProfile(
-            name="Free compute", unit="units", included_quantity=Decimal("10"), scope="vm.small"
+        profile = profile_service.new_profile(
+            s,
+            s.get(Node, w.nodes["partner_a1"].id),
+            name="Free compute",
+            unit="units",
+            version=profile_service.VersionIn(
+                effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+                included_quantity=Decimal("10"),
+                scope="vm.small",
+            ),
         )
-        s.add(profile)
-        s.flush()
-        s.add(
-            AccountProfile(
-                account_id=billing.accounts["acc-x"],
-                profile_id=profile.id,
-                valid_from=datetime(2026, 1, 1, tzinfo=UTC),
-            )
+        profile_service.assign(
+            s,
+            _platform(s, w),
+            profile.id,
+            account_id=billing.accounts["acc-x"],
+            valid_from=datetime(2026, 1, 1, tzinfo=UTC),
         )
         profile_id = profile.id
     bill_both(client, database, data_dir, w)
     with database.session() as s:
-        profile = s.get(ConsumptionProfile, profile_id)
-        assert profile is not None
-        profile.included_quantity = Decimal("20")
+        # 20 included from mid-July: both billed periods start under the new version.
+        profile_service.add_version(
+            s,
+            _platform(s, w),
+            profile_id,
+            profile_service.VersionIn(
+                effective_from=datetime(2026, 7, 15, tzinfo=UTC),
+                included_quantity=Decimal("20"),
+                scope="vm.small",
+            ),
+        )
     found = marked(client, w)
     assert set(found) == {("Cust A1x", "2026-08"), ("Cust A1x", "2026-09")}
     assert texts(found[("Cust A1x", "2026-09")]) == ["consumption profile 'Free compute' changed"]
@@ -383,15 +428,13 @@ def test_an_unchanged_recalculation_clears_the_mark_without_a_new_version(
     w = billing.world
     bill_both(client, database, data_dir, w)
     before = _current_run(database, w, "cust_a1y", "2026-09")
-    add_version(database, billing.price_book_id, datetime(2026, 9, 15, tzinfo=UTC), "0.05")
-    with database.session() as s:  # the disk price of version 1 too
-        v2 = s.scalar(select(PriceBookVersion).where(PriceBookVersion.version == 2))
-        assert v2 is not None
-        disk = s.scalar(
-            select(PriceEntry).where(PriceEntry.version_id == v2.id, PriceEntry.sku == "disk.gb")
-        )
-        assert disk is not None
-        disk.unit_price = Decimal("0.0033333333")
+    add_version(  # the prices of version 1, again
+        database,
+        billing.price_book_id,
+        datetime(2026, 9, 15, tzinfo=UTC),
+        "0.05",
+        prices={"disk.gb": "0.0033333333"},
+    )
     assert ("Cust A1y", "2026-09") in marked(client, w)
     r = client.post(
         f"{STALE}/recalculations",

@@ -95,3 +95,42 @@ def test_a_reseller_runs_timetables_profiles_contracts_and_items_from_the_shell(
     _rerate(database, tmp_path, "custom-items", "delete", item, *AS)
     listed = _rerate(database, tmp_path, "custom-items", "list", "--customer", str(customer), *AS)
     assert "Setup" not in listed.stdout
+
+
+def test_a_contract_s_terms_are_edited_from_the_shell(
+    database: Database, world: World, tmp_path: Path, data_dir: Path
+) -> None:
+    billing = build_billing(database, data_dir, world)
+    contract = str(billing.contract_ids["cust_a1x"])
+    out = _rerate(
+        database, tmp_path, "contracts", "edit", contract, "--name", "Amended",
+        "--payment-terms-days", "60", "--coverage-end", "2028-01-01",
+        "--reason", "amendment", *AS,
+    ).stdout  # fmt: skip
+    assert out.strip() == f"contract {contract}: changed name, coverage_end, payment_terms_days"
+    shown = json.loads(_rerate(database, tmp_path, "contracts", "show", contract, *AS).stdout)
+    assert (shown["name"], shown["coverage_end"], shown["payment_terms_days"]) == (
+        "Amended",
+        "2028-01-01",
+        60,
+    )
+    out = _rerate(
+        database, tmp_path, "contracts", "edit", contract, "--clear", "coverage_end",
+        "--clear", "cloud_price_book_id", "--reason", "open-ended", *AS,
+    ).stdout  # fmt: skip
+    assert "changed coverage_end, cloud_price_book_id" in out
+    refused = _run(
+        database, tmp_path, "contracts", "edit", contract, "--clear", "currency",
+        "--reason", "x", *AS,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert " ".join(refused.stderr.split()) == (
+        "error: currency: not a term that can change after creation (these can: name, "
+        "coverage_end, payment_terms_days, cloud_price_book_id, voip_price_book_id, timetable_id)"
+    )
+    bad_end = _run(
+        database, tmp_path, "contracts", "edit", contract, "--coverage-end", "2027-03-15",
+        "--reason", "x", *AS,
+    )  # fmt: skip
+    assert bad_end.returncode == 2
+    assert "coverage_end: coverage is in whole months" in bad_end.stderr

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from rerate.billing.plan_builder import build_plan
 from rerate.kit.db import Database
 from rerate.kit.periods import Month
-from rerate.models import AuditEntry, Contract, TariffEntry
+from rerate.models import AuditEntry, Contract
 from rerate.models.tenancy import Node
 from rerate.rating.engine import rate
 from tests.billing.fixtures import add_voip_deck, build_billing
@@ -46,23 +46,10 @@ def test_a_version_effective_mid_month_bands_calls_before_and_after_it_different
 ) -> None:
     billing = build_billing(database, data_dir, world)
     contract_id = billing.contract_ids["cust_a1x"]
-    deck_id, version_id, entry_id = add_voip_deck(database, world, contract_id)
-    with database.session() as s:
-        # Peak calls cost 0.60/min (the deck's entry), off-peak ones 0.10/min.
-        entry = s.get(TariffEntry, entry_id)
-        assert entry is not None
-        entry.band = "peak"
-        s.add(
-            TariffEntry(
-                version_id=version_id,
-                prefix="33",
-                destination_group="France",
-                band="offpeak",
-                rate_per_minute=Decimal("0.10"),
-                initial_increment=60,
-                subsequent_increment=60,
-            )
-        )
+    # Peak calls cost 0.60/min, off-peak ones 0.10/min.
+    deck_id, _v, _e = add_voip_deck(
+        database, world, contract_id, bands={"peak": "0.60", "offpeak": "0.10"}
+    )
     tt = _timetable(client, world)
     # From mid-August on, weekdays are off-peak all day (a new version, in the past).
     changed = client.post(

@@ -140,6 +140,44 @@ def set_rules(
         typer.echo(f"contract {contract_id}: rules version {contract.rules_version}")
 
 
+@app.command("edit")
+def edit(
+    contract_id: int,
+    name: str = typer.Option(None, "--name"),
+    coverage_end: str = typer.Option(None, "--coverage-end", help="1st of a month, exclusive."),
+    payment_terms_days: int = typer.Option(None, "--payment-terms-days", min=0, max=365),
+    cloud_book: int = typer.Option(None, "--cloud-price-book"),
+    voip_book: int = typer.Option(None, "--voip-price-book"),
+    timetable: int = typer.Option(None, "--timetable"),
+    clear: list[str] = typer.Option(
+        [],
+        "--clear",
+        help="Remove a term: coverage_end, cloud_price_book_id, voip_price_book_id, timetable_id.",
+    ),
+    as_user: str = AS_USER,
+    reason: str = typer.Option(..., "--reason", help="Why the terms change (audit log)."),
+) -> None:
+    """Change a contract's terms after creation; only the options given change."""
+    from rerate.contracts import service
+
+    changes: dict[str, object] = dict.fromkeys(clear)
+    given = {
+        "name": name,
+        "coverage_end": parse_date(coverage_end, "--coverage-end") if coverage_end else None,
+        "payment_terms_days": payment_terms_days,
+        "cloud_price_book_id": cloud_book,
+        "voip_price_book_id": voip_book,
+        "timetable_id": timetable,
+    }
+    changes.update({k: v for k, v in given.items() if v is not None})
+    if not changes:
+        raise typer.BadParameter("give at least one term to change", param_hint="--name")
+    with acting(as_user, reason) as (session, principal):
+        changed = service.edit_terms(session, principal, contract_id, changes, reason=reason)
+        what = ", ".join(changed) if changed else "nothing (the terms were already so)"
+        typer.echo(f"contract {contract_id}: changed {what}")
+
+
 @app.command("activate")
 def activate(contract_id: int, as_user: str = AS_USER, reason: str = REASON) -> None:
     from rerate.contracts import service

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -177,6 +178,32 @@ def jobs_list(
 def jobs_show(job_id: int, as_user: str = typer.Option(..., "--as", help="Email.")) -> None:
     """One job, as JSON."""
     typer.echo(json.dumps(_view(job_id, as_user), default=str, indent=2))
+
+
+@jobs_app.command("diff")
+def jobs_diff(
+    job_id: int,
+    out: Path | None = typer.Option(None, "--out", help="Write the CSV here (default: stdout)."),
+    as_user: str = typer.Option(..., "--as", help="Email."),
+) -> None:
+    """A recalculation's diff: per account and SKU or destination, old and new
+    quantity and amount (CSV; a dry run's too)."""
+    from rerate.billing.diff import diff_csv_for_job
+    from rerate.jobs import views
+    from rerate.kit.errors import RerateError
+
+    try:
+        with context.database().session() as session:
+            job, _ = views.get_job(session, _principal(session, as_user), job_id)
+            body = diff_csv_for_job(session, job, context.settings().data_dir)
+    except RerateError as exc:
+        console.print(f"error: {exc.detail}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if out is None:
+        typer.echo(body, nl=False)
+    else:
+        out.write_text(body, encoding="utf-8")
+        console.print(f"wrote {out}")
 
 
 @jobs_app.command("follow")

@@ -49,6 +49,7 @@ from rerate.cli.contracts import app as contracts_app  # noqa: E402
 from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.init import init  # noqa: E402
+from rerate.cli.invoices import invoices_app  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
 from rerate.cli.people import (  # noqa: E402
     apikeys_list,
@@ -77,6 +78,7 @@ app.command("refresh")(refresh)
 app.command("cache-sync")(cache_sync)
 app.command("check")(check)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(invoices_app, name="invoices")
 app.add_typer(rate_app, name="rate")
 app.add_typer(nodes_app, name="nodes")
 app.add_typer(customers_app, name="customers")

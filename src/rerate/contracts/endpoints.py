@@ -108,6 +108,33 @@ def get_contract(contract_id: Id, session: SessionDep, principal: Viewer) -> Any
     return contracts.view(contracts.get_contract(session, principal, contract_id))
 
 
+class TermsIn(BaseModel):
+    """Only the terms given change; `null` clears coverage_end, a book or the timetable."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    coverage_end: BillingDate | None = Field(None, description="the 1st of a month, exclusive")
+    payment_terms_days: int | None = Field(None, ge=0, le=365)
+    cloud_price_book_id: Id | None = None
+    voip_price_book_id: Id | None = None
+    timetable_id: Id | None = None
+    reason: Reason = Field(min_length=1)
+
+
+@router.patch("/contracts/{contract_id}")
+def edit_terms(
+    contract_id: Id, body: TermsIn, session: SessionDep, principal: CatalogManager
+) -> Any:
+    """422 naming the field for a book or timetable you cannot see, of the wrong
+    kind or currency, or a coverage end that is not the 1st of a month after
+    the start; a billed period whose terms change is then stale. `changed`
+    names the terms that changed."""
+    set_reason(session, body.reason)
+    changes = {f: getattr(body, f) for f in body.model_fields_set if f != "reason"}
+    changed = contracts.edit_terms(session, principal, contract_id, changes, reason=body.reason)
+    contract = contracts.get_contract(session, principal, contract_id)
+    return {**contracts.view(contract), "changed": changed}
+
+
 @router.get("/contracts/{contract_id}/rules")
 def rule_versions(contract_id: Id, session: SessionDep, principal: Viewer) -> dict[str, Any]:
     """Every rules version, newest first, with who wrote it and why."""

@@ -5,56 +5,235 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from rerate.api.deps import CatalogManager, SessionDep, Viewer
 from rerate.api.fields import Id
-from rerate.auth.permissions import Permission
-from rerate.catalog import custom_items
+from rerate.auth.permissions import Permission, Principal
+from rerate.catalog import custom_items, forms
+from rerate.catalog.forms import owner_names
 from rerate.contracts import rules_file
 from rerate.contracts import service as contracts
+from rerate.contracts.choices import contract_choices
 from rerate.kit.audit import set_reason
-from rerate.kit.errors import Invalid, RerateError
+from rerate.kit.errors import Conflict, Invalid, RerateError
+from rerate.models import Contract, PriceBook, Timetable
 from rerate.tenancy.service import get_customer
 from rerate.web.console import error_page, page_router, render, sentence
 
 router = page_router()
 
 
+LABELS = {
+    "customer_id": "Customer",
+    "seller_id": "Seller",
+    "name": "Name",
+    "currency": "Currency",
+    "billing_tz": "Billing time zone",
+    "coverage_start": "Coverage start",
+    "coverage_end": "Coverage end",
+    "rounding_mode": "Rounding",
+    "payment_terms_days": "Payment terms",
+    "cloud_price_book_id": "Cloud price book",
+    "voip_price_book_id": "VoIP deck",
+    "timetable_id": "Timetable",
+    "reason": "Reason",
+}
+
+
+def _list_context(session: SessionDep, principal: Principal, q: str, offset: int) -> dict[str, Any]:
+    rows, total = contracts.list_contracts(
+        session, principal, q=q[:200], limit=50, offset=max(offset, 0)
+    )
+    can_create = principal.has(Permission.MANAGE_CATALOG)
+    return {
+        "active": "contracts",
+        "rows": rows,
+        "total": total,
+        "q": q,
+        "offset": offset,
+        "customer_names": {c.customer_id: owner_names(session, c.customer_id) for c in rows},
+        "can_create": can_create,
+        "choices": contract_choices(session, principal) if can_create else {},
+        "form": {},
+        "error": None,
+    }
+
+
 @router.get("/contracts")
 def contracts_page(
     request: Request, session: SessionDep, principal: Viewer, q: str = "", offset: int = 0
 ) -> Response:
-    rows, total = contracts.list_contracts(
-        session, principal, q=q[:200], limit=50, offset=max(offset, 0)
-    )
-    return render(
-        request,
-        "contracts/list.html",
-        {"active": "contracts", "rows": rows, "total": total, "q": q, "offset": offset},
-    )
+    return render(request, "contracts/list.html", _list_context(session, principal, q, offset))
+
+
+def _month(value: str, field: str) -> date | None:
+    """A month input's "YYYY-MM" (or a full date): the 1st of that month."""
+    text = value.strip()
+    if not text:
+        return None
+    return forms.day(text + "-01" if len(text) == 7 else text, field)
+
+
+@router.post("/contracts")
+def contract_create(
+    request: Request,
+    session: SessionDep,
+    principal: CatalogManager,
+    customer_id: Annotated[str, Form()] = "",
+    seller_id: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    currency: Annotated[str, Form()] = "",
+    billing_tz: Annotated[str, Form()] = "UTC",
+    coverage_start: Annotated[str, Form()] = "",
+    coverage_end: Annotated[str, Form()] = "",
+    rounding_mode: Annotated[str, Form()] = "ROUND_HALF_UP",
+    payment_terms_days: Annotated[str, Form()] = "30",
+    cloud_price_book_id: Annotated[str, Form()] = "",
+    voip_price_book_id: Annotated[str, Form()] = "",
+    timetable_id: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    form = {
+        "customer_id": customer_id,
+        "seller_id": seller_id,
+        "name": name,
+        "currency": currency,
+        "billing_tz": billing_tz,
+        "coverage_start": coverage_start,
+        "coverage_end": coverage_end,
+        "rounding_mode": rounding_mode,
+        "payment_terms_days": payment_terms_days,
+        "cloud_price_book_id": cloud_price_book_id,
+        "voip_price_book_id": voip_price_book_id,
+        "timetable_id": timetable_id,
+        "reason": reason,
+    }
+    try:
+        customer = forms.optional_id(customer_id, "customer_id")
+        seller = forms.optional_id(seller_id, "seller_id")
+        if customer is None or seller is None:
+            raise Invalid(f"{'customer_id' if customer is None else 'seller_id'}: choose one")
+        start = _month(coverage_start, "coverage_start")
+        if start is None:
+            raise Invalid("coverage_start: choose the first month the contract covers")
+        set_reason(session, forms.text(reason, "reason", size=forms.MAX_FIELD))
+        data = contracts.ContractIn(
+            customer_id=customer,
+            seller_id=seller,
+            name=forms.text(name, "name"),
+            currency=forms.text(currency, "currency", size=3, required=True),
+            billing_tz=forms.text(billing_tz, "billing_tz", size=64, required=True),
+            coverage_start=start,
+            coverage_end=_month(coverage_end, "coverage_end"),
+            rounding_mode=rounding_mode,
+            payment_terms_days=forms.integer(payment_terms_days, "payment_terms_days", 0, 365),
+            cloud_price_book_id=forms.optional_id(cloud_price_book_id, "cloud_price_book_id"),
+            voip_price_book_id=forms.optional_id(voip_price_book_id, "voip_price_book_id"),
+            timetable_id=forms.optional_id(timetable_id, "timetable_id"),
+        )
+        contract = contracts.create_contract(
+            session, principal, data, reason=reason.strip() or "created in the console"
+        )
+    except (Invalid, Conflict) as exc:
+        session.rollback()
+        ctx = _list_context(session, principal, "", 0)
+        ctx.update(form=form, error=forms.plain(exc.detail, LABELS))
+        return render(request, "contracts/list.html", ctx, status_code=exc.status_code)
+    return RedirectResponse(f"/contracts/{contract.id}", status_code=303)
+
+
+def _contract_context(
+    session: SessionDep, principal: Principal, contract_id: int
+) -> dict[str, Any]:
+    contract = contracts.get_contract(session, principal, contract_id)
+    customer = get_customer(session, principal, contract.customer_id, Permission.VIEW)
+    can_manage = principal.has(Permission.MANAGE_CATALOG, customer.path)
+    view = contracts.view(contract)
+    return {
+        "active": "contracts",
+        "contract": view,
+        "customer": customer,
+        "seller": owner_names(session, contract.seller_id),
+        "names": _reference_names(session, contract),
+        "versions": contracts.rule_versions(session, contract),
+        "can_manage": can_manage,
+        "choices": contract_choices(session, principal) if can_manage else {},
+        "form": {},
+        "error": None,
+    }
+
+
+def _reference_names(session: SessionDep, contract: Contract) -> dict[str, str]:
+    """The names of the books and timetable the contract uses (ids when gone)."""
+    out = {}
+    for field in ("cloud_price_book_id", "voip_price_book_id", "timetable_id"):
+        ref = getattr(contract, field)
+        if ref is None:
+            out[field] = ""
+            continue
+        row: PriceBook | Timetable | None = (
+            session.get(Timetable, ref) if field == "timetable_id" else session.get(PriceBook, ref)
+        )
+        out[field] = row.name if row is not None else str(ref)
+    return out
 
 
 @router.get("/contracts/{contract_id}")
 def contract_page(
     contract_id: Id, request: Request, session: SessionDep, principal: Viewer
 ) -> Response:
-    contract = contracts.get_contract(session, principal, contract_id)
-    customer = get_customer(session, principal, contract.customer_id, Permission.VIEW)
-    return render(
-        request,
-        "contracts/contract.html",
-        {
-            "active": "contracts",
-            "contract": contracts.view(contract),
-            "customer": customer,
-            "versions": contracts.rule_versions(session, contract),
-            "can_manage": principal.has(Permission.MANAGE_CATALOG, customer.path),
-        },
-    )
+    ctx = _contract_context(session, principal, contract_id)
+    return render(request, "contracts/contract.html", ctx)
+
+
+@router.post("/contracts/{contract_id}/terms")
+def contract_edit_terms(
+    contract_id: Id,
+    request: Request,
+    session: SessionDep,
+    principal: CatalogManager,
+    name: Annotated[str, Form()] = "",
+    coverage_end: Annotated[str, Form()] = "",
+    payment_terms_days: Annotated[str, Form()] = "",
+    cloud_price_book_id: Annotated[str, Form()] = "",
+    voip_price_book_id: Annotated[str, Form()] = "",
+    timetable_id: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Every term of the form is sent; the service changes those that differ."""
+    form = {
+        "form": "terms",
+        "name": name,
+        "coverage_end": coverage_end,
+        "payment_terms_days": payment_terms_days,
+        "cloud_price_book_id": cloud_price_book_id,
+        "voip_price_book_id": voip_price_book_id,
+        "timetable_id": timetable_id,
+        "reason": reason,
+    }
+    contracts.get_contract(session, principal, contract_id)
+    try:
+        why = forms.reason(reason)
+        set_reason(session, why)
+        changes = {
+            "name": forms.text(name, "name"),
+            "coverage_end": _month(coverage_end, "coverage_end"),
+            "payment_terms_days": forms.integer(payment_terms_days, "payment_terms_days", 0, 365),
+            "cloud_price_book_id": forms.optional_id(cloud_price_book_id, "cloud_price_book_id"),
+            "voip_price_book_id": forms.optional_id(voip_price_book_id, "voip_price_book_id"),
+            "timetable_id": forms.optional_id(timetable_id, "timetable_id"),
+        }
+        contracts.edit_terms(session, principal, contract_id, changes, reason=why)
+    except (Invalid, Conflict) as exc:
+        session.rollback()
+        ctx = _contract_context(session, principal, contract_id)
+        ctx.update(form=form, error=forms.plain(exc.detail, LABELS))
+        return render(request, "contracts/contract.html", ctx, status_code=exc.status_code)
+    return RedirectResponse(f"/contracts/{contract_id}", status_code=303)
 
 
 def _done(request: Request, session: SessionDep, exc: RerateError) -> Response:

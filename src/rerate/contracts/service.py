@@ -12,6 +12,7 @@ At most one contract per customer is active; the database enforces it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -103,9 +104,7 @@ def create_contract(
     _book(session, principal, data.cloud_price_book_id, "cloud", currency, "cloud_price_book_id")
     _book(session, principal, data.voip_price_book_id, "voip", currency, "voip_price_book_id")
     if data.timetable_id is not None:
-        tt = session.get(Timetable, data.timetable_id)
-        if tt is None or not _visible(session, principal, tt.owner_node_id):
-            raise Invalid(f"timetable_id: no timetable {data.timetable_id} that you can see")
+        _timetable(session, principal, data.timetable_id)
     name = data.name.strip()[:200] or f"{customer.name} {data.coverage_start:%Y-%m}"
     contract = Contract(
         customer_id=customer.id,
@@ -130,6 +129,68 @@ def create_contract(
     if activate:
         _activate(session, contract)
     return contract
+
+
+# --------------------------------------------------------------------------- terms
+
+# The terms that may change after creation. The customer, seller, currency,
+# billing zone, coverage start and rounding mode define what was billed and
+# how: a different one is a different contract.
+EDITABLE_TERMS = (
+    "name",
+    "coverage_end",
+    "payment_terms_days",
+    "cloud_price_book_id",
+    "voip_price_book_id",
+    "timetable_id",
+)
+
+
+def edit_terms(
+    session: Session,
+    principal: Principal,
+    contract_id: int,
+    changes: Mapping[str, Any],
+    *,
+    reason: str,
+) -> list[str]:
+    """Change some of EDITABLE_TERMS (a None clears an optional one); answers
+    the names of the terms that changed. Every check runs before anything is
+    written; a billed period whose terms change is then marked stale."""
+    contract = get_contract(session, principal, contract_id, Permission.MANAGE_CATALOG)
+    unknown = sorted(set(changes) - set(EDITABLE_TERMS))
+    if unknown:
+        raise Invalid(
+            f"{unknown[0]}: not a term that can change after creation "
+            f"(these can: {', '.join(EDITABLE_TERMS)})"
+        )
+    if not reason.strip():
+        raise Invalid("reason: say why the terms change (it goes to the audit log)")
+    wanted = dict(changes)
+    if "name" in wanted:
+        wanted["name"] = owned.check_name(wanted["name"] or "")
+    if "coverage_end" in wanted:
+        _check_coverage(contract.coverage_start, wanted["coverage_end"])
+    if "payment_terms_days" in wanted:
+        days = wanted["payment_terms_days"]
+        if days is None or not 0 <= days <= 365:
+            raise Invalid("payment_terms_days: 0 to 365 days")
+    for field, kind in (("cloud_price_book_id", "cloud"), ("voip_price_book_id", "voip")):
+        if field in wanted:
+            _book(session, principal, wanted[field], kind, contract.currency, field)
+    if wanted.get("timetable_id") is not None:
+        _timetable(session, principal, wanted["timetable_id"])
+    changed = [f for f in EDITABLE_TERMS if f in wanted and getattr(contract, f) != wanted[f]]
+    for field in changed:
+        setattr(contract, field, wanted[field])
+    session.flush()
+    return changed
+
+
+def _timetable(session: Session, principal: Principal, timetable_id: int) -> None:
+    tt = session.get(Timetable, timetable_id)
+    if tt is None or not _visible(session, principal, tt.owner_node_id):
+        raise Invalid(f"timetable_id: no timetable {timetable_id} that you can see")
 
 
 def _seller(session: Session, principal: Principal, customer: Node, seller_id: int) -> Node:

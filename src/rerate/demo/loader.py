@@ -25,11 +25,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from rerate.accounts.service import create_account, move_account
-from rerate.auth.service import assign_role, create_user
+from rerate.accounts import service as accounts
+from rerate.auth.permissions import Principal
+from rerate.auth.service import assign_role, create_user, get_user_by_email, principal_for
+from rerate.catalog import custom_items
+from rerate.contracts import service as contracts
 from rerate.demo import catalog as cat
 from rerate.demo.prices import PRICE_SCALE, CloudPrices, build_prices
 from rerate.demo.tariffs import RATE_SCALE, Deck, TariffLine, build_deck
@@ -48,26 +51,21 @@ from rerate.kit.db import Database
 from rerate.kit.errors import Conflict, Invalid
 from rerate.models import (
     Account,
-    AccountProfile,
-    Contract,
-    ContractRule,
-    ContractRuleSet,
-    CustomLineItem,
     InvoiceSeries,
     Node,
     PriceBook,
     PriceBookVersion,
-    PriceEntry,
-    PriceTier,
     Region,
-    Setting,
-    TariffEntry,
     Timetable,
     UsageImport,
 )
-from rerate.models.enums import SETTING_DEFAULTS, NodeKind, Role
-from rerate.pricebooks.service import mark_published
+from rerate.models.enums import SETTING_DEFAULTS, NodeKind, PriceBookKind, Role
+from rerate.pricebooks import batch
+from rerate.pricebooks import service as pricebooks
+from rerate.rating import plan as p
+from rerate.settings.service import set_setting
 from rerate.tenancy.service import create_node
+from rerate.timetables import service as timetables
 from rerate.usage.schema import UsageSource
 from rerate.usage.service import visible_import_ids
 from rerate.usage.store import UsageStore
@@ -75,6 +73,10 @@ from rerate.usage.store import UsageStore
 SEED = 2026
 CURRENCY = "EUR"
 DEMO_ACTOR = Actor(None, "demo")
+DEMO_REASON = "demo dataset"
+# The platform's service user: the demo acts as it, through the services the
+# API calls (same checks, same audit), under the audit actor "demo".
+DEMO_PRINCIPAL_EMAIL = "service@example.com"
 
 Progress = Callable[[str], None]
 
@@ -195,6 +197,7 @@ _DID_HEADS = {"33": "331", "1": "1212", "49": "4930", "44": "4420"}
 
 def _accounts(
     session: Session,
+    principal: Principal,
     rng: np.random.Generator,
     nodes: dict[str, Node],
     window: DemoWindow,
@@ -212,15 +215,22 @@ def _accounts(
                 else:
                     labels = _ACCOUNT_NAMES[group.platform]
                     name = f"{short} {labels[k % len(labels)]}"
-                account = create_account(
+                account = accounts.create(
                     session,
+                    principal,
                     kind,
                     external_ref=ref,
                     owner_node_id=nodes[c.key].parent_id,  # the customer's seller
                     name=name,
                     platform=group.platform,
                 )
-                move_account(session, account, customer=nodes[c.key], valid_from=window.start)
+                accounts.link(
+                    session,
+                    principal,
+                    account.id,
+                    customer_id=nodes[c.key].id,
+                    valid_from=window.start,
+                )
                 built.accounts[ref] = account
                 if group.platform == "asterisk":
                     head = _DID_HEADS[c.home]
@@ -248,10 +258,11 @@ def _accounts(
                     )
     # One peer changes hands in the middle of the middle closed month.
     moving = next(a for c, a in built.peers if c.key == cat.MOVING_PEER_FROM)
-    move_account(
+    accounts.move(
         session,
-        built.accounts[moving.ref],
-        customer=nodes[cat.MOVING_PEER_TO],
+        principal,
+        built.accounts[moving.ref].id,
+        customer_id=nodes[cat.MOVING_PEER_TO].id,
         valid_from=window.move_at,
     )
     return built
@@ -261,74 +272,62 @@ def _accounts(
 
 
 def _cloud_book(
-    session: Session, owner: Node, prices: CloudPrices, window: DemoWindow
+    session: Session, principal: Principal, owner: Node, prices: CloudPrices, window: DemoWindow
 ) -> tuple[PriceBook, int]:
-    book = PriceBook(
-        name="Cloud list prices (EUR)", kind="cloud", currency=CURRENCY, owner_node_id=owner.id
+    book = pricebooks.create_book(
+        session,
+        principal,
+        name="Cloud list prices (EUR)",
+        kind=PriceBookKind.CLOUD,
+        currency=CURRENCY,
+        owner_node_id=owner.id,
     )
-    session.add(book)
-    session.flush()
+    services = {sku.sku: sku.service for sku in prices.skus[: prices.n_priced]}
     count = 0
     for version_no, effective, per_sku, note in (
         (1, window.start, prices.v1_e4, "Initial price list"),
         (2, window.v2_from, prices.v2_e4, "Quarterly update: compute cheaper, storage dearer"),
     ):
-        version = PriceBookVersion(
-            price_book_id=book.id, version=version_no, effective_from=effective, note=note
-        )
-        session.add(version)
-        session.flush()
-        rows: list[dict[str, Any]] = []
+        entries: list[p.PriceEntry] = []
         for i, sku in enumerate(prices.skus[: prices.n_priced]):
-            mode = prices.tiers[i][0] if i in prices.tiers else "none"
-            rows.append(
-                {
-                    "version_id": version.id,
-                    "sku": sku.sku,
-                    "service": sku.service,
-                    "region": None,
-                    "unit": sku.unit,
-                    "unit_price": _dec(int(per_sku[i]), PRICE_SCALE),
-                    "tier_mode": mode,
-                }
+            mode, steps = prices.tiers.get(i, ("none", ()))
+            entries.append(
+                p.PriceEntry(
+                    id=i + 1,
+                    sku=sku.sku,
+                    unit_price=_dec(int(per_sku[i]), PRICE_SCALE),
+                    unit=sku.unit,
+                    tier_mode=p.TierMode(mode),
+                    tiers=tuple(
+                        p.Tier(Decimal(start), _dec(price, PRICE_SCALE)) for start, price in steps
+                    ),
+                )
             )
         for (i, region), pair in sorted(prices.regional.items()):
             sku = prices.skus[i]
-            rows.append(
-                {
-                    "version_id": version.id,
-                    "sku": sku.sku,
-                    "service": sku.service,
-                    "region": region,
-                    "unit": sku.unit,
-                    "unit_price": _dec(pair[version_no - 1], PRICE_SCALE),
-                    "tier_mode": "none",
-                }
+            entries.append(
+                p.PriceEntry(
+                    id=len(entries) + 1,
+                    sku=sku.sku,
+                    unit_price=_dec(pair[version_no - 1], PRICE_SCALE),
+                    region=region,
+                    unit=sku.unit,
+                )
             )
-        session.execute(insert(PriceEntry), rows)
-        count += len(rows)
-        tiered = {prices.skus[i].sku: steps for i, (_mode, steps) in prices.tiers.items()}
-        ids = session.execute(
-            select(PriceEntry.sku, PriceEntry.id).where(
-                PriceEntry.version_id == version.id,
-                PriceEntry.sku.in_(sorted(tiered)),
-                PriceEntry.region.is_(None),
-            )
-        ).all()
-        session.execute(
-            insert(PriceTier),
-            [
-                {
-                    "entry_id": entry_id,
-                    "from_quantity": Decimal(start),
-                    "unit_price": _dec(price, PRICE_SCALE),
-                }
-                for sku, entry_id in sorted(ids)
-                for start, price in tiered[sku]
-            ],
+        version = _draft(session, principal, book, effective, note)
+        batch.add_prices(
+            session, principal, book.id, version.id, entries, services=services, source="demo"
         )
-        mark_published(session, version, by=None)
+        pricebooks.publish(session, principal, book.id, version.id, reason=DEMO_REASON)
+        count += len(entries)
     return book, count
+
+
+def _draft(
+    session: Session, principal: Principal, book: PriceBook, effective: datetime, note: str
+) -> PriceBookVersion:
+    """A version the way a reseller makes one: a draft, filled in bulk, then published."""
+    return pricebooks.create_draft(session, principal, book.id, effective_from=effective, note=note)
 
 
 def tariff_rows(version_id: int, lines: list[TariffLine]) -> list[dict[str, Any]]:
@@ -350,37 +349,57 @@ def tariff_rows(version_id: int, lines: list[TariffLine]) -> list[dict[str, Any]
     ]
 
 
-def _voip_book(
-    session: Session, owner: Node, deck: Deck, window: DemoWindow
-) -> tuple[PriceBook, int]:
-    book = PriceBook(
-        name="Wholesale voice deck (EUR)", kind="voip", currency=CURRENCY, owner_node_id=owner.id
-    )
-    session.add(book)
-    session.flush()
-    count = 0
-    for version_no, effective, lines, note in (
-        (1, window.start, deck.v1, "Deck as signed"),
-        (2, window.v2_from, deck.v2, "Carrier update: new rates, retired and new ranges"),
-    ):
-        version = PriceBookVersion(
-            price_book_id=book.id, version=version_no, effective_from=effective, note=note
+def _tariff_entries(lines: list[TariffLine]) -> list[p.TariffEntry]:
+    return [
+        p.TariffEntry(
+            id=i,
+            prefix=t.prefix,
+            destination_group=t.group,
+            rate_per_minute=_dec(t.rate, RATE_SCALE),
+            connect_fee=_dec(t.connect_fee, RATE_SCALE),
+            min_seconds=t.min_seconds,
+            initial_increment=t.initial,
+            subsequent_increment=t.subsequent,
+            band=t.band,
         )
-        session.add(version)
-        session.flush()
-        session.execute(insert(TariffEntry), tariff_rows(version.id, lines))
-        mark_published(session, version, by=None)
-        count += len(lines)
+        for i, t in enumerate(lines, start=1)
+    ]
+
+
+def _voip_book(
+    session: Session, principal: Principal, owner: Node, deck: Deck, window: DemoWindow
+) -> tuple[PriceBook, int]:
+    book = pricebooks.create_book(
+        session,
+        principal,
+        name="Wholesale voice deck (EUR)",
+        kind=PriceBookKind.VOIP,
+        currency=CURRENCY,
+        owner_node_id=owner.id,
+    )
+    count = 0
+    for effective, lines, note in (
+        (window.start, deck.v1, "Deck as signed"),
+        (window.v2_from, deck.v2, "Carrier update: new rates, retired and new ranges"),
+    ):
+        entries = _tariff_entries(lines)
+        version = _draft(session, principal, book, effective, note)
+        batch.add_tariffs(session, principal, book.id, version.id, entries, source="demo")
+        pricebooks.publish(session, principal, book.id, version.id, reason=DEMO_REASON)
+        count += len(entries)
     return book, count
 
 
-def build_timetable(session: Session, years: Iterable[int], owner: Node) -> Timetable:
-    """The demo's French business-hours timetable with the holidays of `years`
-    (also used by bench/), through the timetables service."""
-    from rerate.timetables.service import HolidayIn, RuleIn, VersionIn, new_timetable
+TIMETABLE_NAME = "France business hours"
+TIMETABLE_TZ = "Europe/Paris"
+
+
+def timetable_version(years: Iterable[int]) -> timetables.VersionIn:
+    """The demo's French business hours with the holidays of `years`."""
+    from rerate.timetables.service import HolidayIn, RuleIn, VersionIn
 
     midnight = datetime.min.time()
-    version = VersionIn(
+    return VersionIn(
         default_band="offpeak",
         effective_from=datetime(1970, 1, 1, tzinfo=UTC),
         rules=(
@@ -394,25 +413,33 @@ def build_timetable(session: Session, years: Iterable[int], owner: Node) -> Time
             for day, name in cat.french_holidays(year)
         ),
     )
-    return new_timetable(
-        session, owner, name="France business hours", tz="Europe/Paris", version=version
+
+
+def build_timetable(session: Session, years: Iterable[int], owner: Node) -> Timetable:
+    """The demo's timetable for `owner`, with no caller to check (bench/ uses it)."""
+    return timetables.new_timetable(
+        session, owner, name=TIMETABLE_NAME, tz=TIMETABLE_TZ, version=timetable_version(years)
     )
 
 
-def _profiles(session: Session, built: _Built, window: DemoWindow, owner: Node) -> None:
-    from rerate.profiles.service import VersionIn, new_profile
+def _profiles(
+    session: Session, principal: Principal, built: _Built, window: DemoWindow, owner: Node
+) -> None:
+    from rerate.profiles.service import VersionIn, assign, create_profile
 
     since = datetime(1970, 1, 1, tzinfo=UTC)
-    included = new_profile(
+    included = create_profile(
         session,
-        owner,
+        principal,
+        owner_node_id=owner.id,
         name="1000 included minutes",
         unit="minutes",
         version=VersionIn(since, included_quantity=Decimal(1000)),
     )
-    volume = new_profile(
+    volume = create_profile(
         session,
-        owner,
+        principal,
+        owner_node_id=owner.id,
         name="France volume tiers",
         unit="minutes",
         version=VersionIn(
@@ -424,9 +451,10 @@ def _profiles(session: Session, built: _Built, window: DemoWindow, owner: Node) 
             scope="France",
         ),
     )
-    egress = new_profile(
+    egress = create_profile(
         session,
-        owner,
+        principal,
+        owner_node_id=owner.id,
         name="100 GB egress included",
         unit="units",
         version=VersionIn(
@@ -442,9 +470,8 @@ def _profiles(session: Session, built: _Built, window: DemoWindow, owner: Node) 
             chosen.append((peer.account_id, volume.id))
     first_contoso = next(a for c, a in built.cloud if c.key == "contoso")
     chosen.append((first_contoso.account_id, egress.id))
-    session.add_all(
-        [AccountProfile(account_id=a, profile_id=p, valid_from=window.start) for a, p in chosen]
-    )
+    for account_id, profile_id in chosen:
+        assign(session, principal, profile_id, account_id=account_id, valid_from=window.start)
 
 
 # --------------------------------------------------------------------------- contracts
@@ -548,8 +575,23 @@ def _required_skus(prices: CloudPrices) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def _rule(rule: _Rule) -> contracts.RuleIn:
+    kind, service, sku, region, pct, amount, price, text = rule
+    return contracts.RuleIn(
+        kind=kind,
+        service=service,
+        sku=sku,
+        region=region,
+        percent=Decimal(pct) if pct is not None else None,
+        amount=Decimal(amount) if amount is not None else None,
+        unit_price=Decimal(price) if price is not None else None,
+        description=text,
+    )
+
+
 def _contracts(
     session: Session,
+    principal: Principal,
     built: _Built,
     window: DemoWindow,
     *,
@@ -561,29 +603,6 @@ def _contracts(
     for c in cat.CUSTOMERS:
         node = built.nodes[c.key]
         start = add_months(window.first_day, -12) if c.earlier_coverage else window.first_day
-        contract = Contract(
-            customer_id=node.id,
-            seller_id=built.nodes[c.parent].id,
-            name=f"{c.name} agreement",
-            currency=CURRENCY,
-            billing_tz=c.tz,
-            coverage_start=start if c.active_contract else add_months(window.first_day, -12),
-            coverage_end=None if c.active_contract else window.first_day,
-            active=c.active_contract,
-            rounding_mode="ROUND_HALF_UP",
-            passthrough_unpriced=c.passthrough,
-            cloud_price_book_id=cloud_book.id if c.has_cloud else None,
-            voip_price_book_id=voip_book.id if c.has_voip else None,
-            timetable_id=timetable.id if c.has_voip else None,
-            rules_version=1,
-        )
-        session.add(contract)
-        session.flush()
-        session.add(
-            ContractRuleSet(
-                contract_id=contract.id, version=1, reason="demo dataset", created_by="demo"
-            )
-        )
         rules = list(_RULES.get(c.key, ()))
         if c.commitment:
             rules.append(
@@ -598,23 +617,26 @@ def _contracts(
                     "Monthly minimum commitment",
                 )
             )
-        session.add_all(
-            [
-                ContractRule(
-                    contract_id=contract.id,
-                    version=1,
-                    position=pos,
-                    kind=kind,
-                    scope_service=service,
-                    scope_sku=sku,
-                    scope_region=region,
-                    percent=Decimal(pct) if pct is not None else None,
-                    amount=Decimal(amount) if amount is not None else None,
-                    unit_price=Decimal(price) if price is not None else None,
-                    description=text,
-                )
-                for pos, (kind, service, sku, region, pct, amount, price, text) in enumerate(rules)
-            ]
+        contracts.create_contract(
+            session,
+            principal,
+            contracts.ContractIn(
+                customer_id=node.id,
+                seller_id=built.nodes[c.parent].id,
+                name=f"{c.name} agreement",
+                currency=CURRENCY,
+                billing_tz=c.tz,
+                coverage_start=start if c.active_contract else add_months(window.first_day, -12),
+                coverage_end=None if c.active_contract else window.first_day,
+                rounding_mode="ROUND_HALF_UP",
+                passthrough_unpriced=c.passthrough,
+                cloud_price_book_id=cloud_book.id if c.has_cloud else None,
+                voip_price_book_id=voip_book.id if c.has_voip else None,
+                timetable_id=timetable.id if c.has_voip else None,
+            ),
+            rules=tuple(_rule(r) for r in rules),
+            activate=c.active_contract,
+            reason=DEMO_REASON,
         )
     middle = window.middle_month
     items = (
@@ -626,25 +648,26 @@ def _contracts(
         ("hudson", "SIP trunk channels (30)", "450.00", None, middle),
         ("globex", "Teams Direct Routing setup", "800.00", window.closed_months[2], None),
     )
-    session.add_all(
-        [
-            CustomLineItem(
-                customer_id=built.nodes[key].id,
+    for key, text, amount, one_off, recurring in items:
+        custom_items.create_item(
+            session,
+            principal,
+            built.nodes[key].id,
+            custom_items.ItemIn(
                 description=text,
                 amount=Decimal(amount),
-                currency=CURRENCY,
                 one_off_date=one_off,
                 recurring_from=recurring,
-            )
-            for key, text, amount, one_off, recurring in items
-        ]
-    )
+                recurring_to=None,
+            ),
+        )
 
 
-def _settings(session: Session) -> None:
-    session.add_all(
-        [Setting(node_id=None, key=k.value, value=v) for k, v in SETTING_DEFAULTS.items()]
-    )
+def _settings(session: Session, principal: Principal) -> None:
+    for key, value in SETTING_DEFAULTS.items():
+        set_setting(session, principal, key, value=value, node=None)
+    # Reference rows no service creates (invoicing opens one series per seller
+    # on demand); kept so the demo's content stays what it was.
     session.add_all(
         [
             InvoiceSeries(series=series, prefix=prefix, next_number=1)
@@ -733,19 +756,29 @@ def load_demo(
     with db.session() as session:
         if has_data(session):
             raise Conflict("the database has data already: the demo loads only into an empty one")
-        set_session_actor(session, DEMO_ACTOR, "demo dataset")
+        set_session_actor(session, DEMO_ACTOR, DEMO_REASON)
         say("tenancy and users")
         nodes = _tenancy(session)
         logins = _users(session, nodes)
-        session.add_all([Region(code=c, name=n, platform=p) for c, n, p in cat.REGIONS])
-        built = _accounts(session, _seeded(3), nodes, window, _required_skus(prices))
-        say("price books and tariff deck")
-        cloud_book, n_prices = _cloud_book(session, nodes[cat.DISTRIBUTOR], prices, window)
-        voip_book, n_tariffs = _voip_book(session, nodes[cat.BLUE], deck, window)
-        timetable = build_timetable(
-            session, {window.first_day.year, window.today.year}, nodes[cat.DISTRIBUTOR]
+        principal = principal_for(
+            session, get_user_by_email(session, DEMO_PRINCIPAL_EMAIL), via="demo"
         )
-        _profiles(session, built, window, nodes[cat.DISTRIBUTOR])
+        # Reference data: no service (nor API) creates regions.
+        session.add_all([Region(code=c, name=n, platform=pf) for c, n, pf in cat.REGIONS])
+        built = _accounts(session, principal, _seeded(3), nodes, window, _required_skus(prices))
+        say("price books and tariff deck")
+        distributor = nodes[cat.DISTRIBUTOR]
+        cloud_book, n_prices = _cloud_book(session, principal, distributor, prices, window)
+        voip_book, n_tariffs = _voip_book(session, principal, nodes[cat.BLUE], deck, window)
+        timetable = timetables.create_timetable(
+            session,
+            principal,
+            owner_node_id=distributor.id,
+            name=TIMETABLE_NAME,
+            tz=TIMETABLE_TZ,
+            version=timetable_version({window.first_day.year, window.today.year}),
+        )
+        _profiles(session, principal, built, window, distributor)
         say("cloud usage")
         cloud = cloud_usage(
             _seeded(4), window, [a for _, a in built.cloud], prices, regions, scale=scale
@@ -755,6 +788,7 @@ def load_demo(
         say("contracts")
         _contracts(
             session,
+            principal,
             built,
             window,
             cloud_book=cloud_book,
@@ -762,7 +796,7 @@ def load_demo(
             timetable=timetable,
             commitment=_round_amount((low + second) / 2),
         )
-        _settings(session)
+        _settings(session, principal)
         n_nodes = session.scalar(select(func.count(Node.id))) or 0
         n_accounts = len(built.accounts)
         month_days = [[d for d in window.days if month_start(d) == m] for m in window.months]

@@ -10,7 +10,7 @@ record one audit entry for the whole operation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, literal, select
@@ -121,13 +121,28 @@ def insert_tariffs(session: Session, version_id: int, entries: Sequence[p.Tariff
     )
 
 
-def insert_prices(session: Session, version_id: int, entries: Sequence[p.PriceEntry]) -> None:
+def insert_prices(
+    session: Session,
+    version_id: int,
+    entries: Sequence[p.PriceEntry],
+    services: Mapping[str, str] | None = None,
+) -> None:
+    """`services` names each SKU's service (display only, by SKU); a CSV has none."""
+    named = services or {}
     _write(
         session,
         _PRICES,
         _PRICE_COLUMNS,
         (
-            (version_id, e.sku, "", e.region, e.unit, e.unit_price, e.tier_mode.value)
+            (
+                version_id,
+                e.sku,
+                named.get(e.sku, ""),
+                e.region,
+                e.unit,
+                e.unit_price,
+                e.tier_mode.value,
+            )
             for e in entries
         ),
     )
@@ -165,8 +180,10 @@ def _write(
             for row in rows:
                 copy.write_row(row)
         return
+    # The dialect's implementation of each type: a TypeDecorator's own
+    # bind_processor skips process_bind_param (DecimalType's padding to scale).
     binders: list[Callable[[Any], Any] | None] = [
-        table.c[c].type.bind_processor(dialect) for c in columns
+        table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
     ]
     converted = [
         tuple(v if b is None else b(v) for v, b in zip(row, binders, strict=True)) for row in rows

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
 
 from rerate.api.deps import CatalogManager, SessionDep, Viewer, get_db
 from rerate.api.errors import JSON_ERROR_RESPONSES
@@ -326,6 +327,20 @@ async def import_version(
     book_id: Id, request: Request, session: SessionDep, principal: CatalogManager
 ) -> dict[str, Any]:
     """A new version from a CSV file, all or nothing; errors name file, line and field."""
+    return await upload_version(request, session, principal, book_id)
+
+
+async def upload_version(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    book_id: int,
+    *,
+    blank_is_unset: bool = False,
+) -> dict[str, Any]:
+    """Stream the multipart body to a file, import it as a new version, remove
+    it: the API's and the console's upload. `blank_is_unset`: an HTML form
+    sends "" for an empty field, which means "not given"."""
     data_dir = Path(request.app.state.settings.data_dir)
     # Do not hold a transaction (or SQLite's write lock) while the file arrives.
     await run_in_threadpool(session.rollback)
@@ -333,7 +348,10 @@ async def import_version(
     path = uploads.new_upload_path(data_dir)
     try:
         received = await _receive(request, path)
-        form = _form(ImportForm, received.fields)
+        fields = received.fields
+        if blank_is_unset:
+            fields = {k: v for k, v in fields.items() if v != ""}
+        form = _form(ImportForm, fields)
         return await run_in_threadpool(
             _import, request, principal, book_id, path, received.filename, form
         )
@@ -360,6 +378,13 @@ async def replace_entries(
     book_id: Id, version_id: Id, request: Request, session: SessionDep, principal: CatalogManager
 ) -> dict[str, Any]:
     """Replace every entry of a draft with a CSV file's, all or nothing."""
+    return await upload_replacement(request, session, principal, book_id, version_id)
+
+
+async def upload_replacement(
+    request: Request, session: Session, principal: Principal, book_id: int, version_id: int
+) -> dict[str, Any]:
+    """Stream the multipart body to a file and replace a draft's entries with it."""
     data_dir = Path(request.app.state.settings.data_dir)
     await run_in_threadpool(session.rollback)
     await run_in_threadpool(uploads.sweep, data_dir)

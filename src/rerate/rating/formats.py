@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from rerate.kit.bounds import MAX_ROW_AMOUNT
@@ -44,6 +46,7 @@ from rerate.rating.plan import (
     Tier,
     TierMode,
     Timetable,
+    checked_tariff,
 )
 from rerate.usage.schema import USAGE_SCHEMA, UsageKind, UsageSource
 
@@ -357,15 +360,200 @@ def _read(
 def read_tariffs(path: str | Path, *, name: str | None = None) -> ParsedFile[TariffEntry]:
     """A tariffs CSV, every line checked; errors name `name` (default: the
     path), the line and the field. Duplicates (same prefix and band within a
-    version) name both lines."""
+    version) name both lines.
+
+    A deck may hold 200,000 prefixes: it is read columnar first (pyarrow, all
+    text, each distinct value checked once by the same field checks as a
+    line's); a file that is not plainly right there is read again line by
+    line, which finds the first bad line and names it exactly."""
     p = Path(path)
+    label = name or str(p)
+    fast = _tariffs_columnar(p, label)
+    if fast is not None:
+        return fast
     return _read(
         p,
-        name or str(p),
+        label,
         _TARIFF_REQUIRED,
         _tariff_entry,
         lambda t: (t.prefix, t.band),
         "prefix/band",
+    )
+
+
+class _NotPlain(Exception):
+    """The columnar reader does not vouch for this file: read it line by line."""
+
+
+def _csv_table(path: Path) -> pa.Table | None:
+    """The file's columns as text, named by the stripped header, or None
+    where the line reader would read it differently (no header, an empty or
+    repeated column name, a ragged line, not UTF-8)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        try:
+            header = next(csv.reader(fh), None)
+        except (UnicodeDecodeError, csv.Error):
+            return None
+    if not header:
+        return None
+    names = [h.strip() for h in header]
+    if "" in names or len(set(names)) != len(names):
+        return None
+    try:
+        return pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+
+
+def _decoded(table: pa.Table, field: str, convert: Callable[[str], Any]) -> list[Any]:
+    """`convert` of each row's stripped text in column `field` ("" when the
+    file has no such column), called once per distinct value."""
+    if field not in table.column_names:
+        return [convert("")] * table.num_rows
+    encoded = pc.dictionary_encode(table.column(field)).combine_chunks()
+    values = [convert(v.strip()) for v in encoded.dictionary.to_pylist()]
+    return [values[i] for i in encoded.indices.to_pylist()]
+
+
+def _plain(check: Callable[..., Any], field: str, **kw: Any) -> Callable[[str], Any]:
+    """A line's field check as a converter for `_decoded` (errors: `_NotPlain`)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return check("", 0, field, text, **kw)
+        except (FormatError, ValueError, InvalidOperation):
+            raise _NotPlain from None
+
+    return convert
+
+
+def _required(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def check(text: str) -> Any:
+        if text == "":
+            raise _NotPlain
+        return convert(text)
+
+    return check
+
+
+def _text_value(field: str, *, required: bool) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        try:
+            return _text("", 0, {field: text}, field, required=required)
+        except FormatError:
+            raise _NotPlain from None
+
+    return convert
+
+
+def _prefix_value(text: str) -> str:
+    prefix = _text_value("prefix", required=True)(text)
+    if not (prefix.isascii() and prefix.isdigit()):
+        raise _NotPlain
+    return prefix
+
+
+def _prefixes(table: pa.Table) -> list[str]:
+    """The prefix column: checked in one pass when every value is plain
+    digits (what a deck holds), else value by value as a line's is."""
+    column = table.column("prefix")
+    plain = pc.match_substring_regex(column, f"^[0-9]{{1,{MAX_PREFIX_DIGITS}}}$")
+    if pc.all(plain).as_py():
+        return column.to_pylist()  # type: ignore[no-any-return]
+    return _decoded(table, "prefix", _prefix_value)
+
+
+def _boolean_value(text: str) -> bool:
+    value = _BOOLEAN.get(text.lower())
+    if value is None:
+        raise _NotPlain
+    return value
+
+
+def _default(convert: Callable[[str], Any], default: str) -> Callable[[str], Any]:
+    return lambda text: convert(text or default)
+
+
+def _tariffs_columnar(path: Path, name: str) -> ParsedFile[TariffEntry] | None:
+    """`read_tariffs` by columns; None where the line reader must decide."""
+    table = _csv_table(path)
+    if table is None or any(c not in table.column_names for c in _TARIFF_REQUIRED):
+        return None
+    try:
+        numbers = _decoded(table, "version", _required(_plain(_int, "version")))
+        instants = _decoded(table, "effective_from", _required(_plain(_instant, "effective_from")))
+        ids = _decoded(table, "id", lambda t: None if t == "" else _plain(_int, "id")(t))
+        prefixes = _prefixes(table)
+        groups = _decoded(
+            table, "destination_group", _text_value("destination_group", required=True)
+        )
+        rates = _decoded(table, "rate_per_minute", _required(_plain(_amount, "rate_per_minute")))
+        fees = _decoded(table, "connect_fee", _default(_plain(_amount, "connect_fee"), "0"))
+        mins = _decoded(table, "min_seconds", _default(_plain(_count, "min_seconds", least=0), "0"))
+        firsts = _decoded(
+            table, "initial_increment", _default(_plain(_count, "initial_increment", least=1), "1")
+        )
+        thens = _decoded(
+            table,
+            "subsequent_increment",
+            _default(_plain(_count, "subsequent_increment", least=1), "1"),
+        )
+        bands = _decoded(table, "band", _text_value("band", required=False))
+        unanswered = _decoded(table, "charge_unanswered", _boolean_value)
+        currencies = _decoded(table, "currency", lambda t: t)
+    except _NotPlain:
+        return None
+    rows = table.num_rows
+    bands = [b or None for b in bands]
+    if len(set(zip(numbers, instants, strict=True))) != len(set(numbers)):
+        return None  # a version with two effective instants
+    if len(set(zip(numbers, prefixes, bands, strict=True))) != rows:
+        return None  # a repeated prefix/band
+    linenos = range(2, rows + 2)
+    # Every field passed the checks a line's does (its own and TariffEntry's),
+    # once per distinct value: not again per row.
+    entries = list(
+        map(
+            checked_tariff,
+            [n if i is None else i for n, i in zip(linenos, ids, strict=True)],
+            prefixes,
+            groups,
+            rates,
+            fees,
+            mins,
+            firsts,
+            thens,
+            bands,
+            unanswered,
+        )
+    )
+    versions: dict[int, ParsedVersion[TariffEntry]] = {}
+    for no in sorted(set(numbers)):
+        first = numbers.index(no)
+        versions[no] = ParsedVersion(no, instants[first], first + 2, [])
+    if len(versions) == 1:
+        versions[numbers[0]].entries.extend(zip(linenos, entries, strict=True))
+    else:
+        for lineno, no, entry in zip(linenos, numbers, entries, strict=True):
+            versions[no].entries.append((lineno, entry))
+    given = {c for c in currencies if c}
+    if len(given) > 1:
+        return None
+    currency = next(iter(given), None)
+    return ParsedFile(
+        name,
+        [versions[n] for n in sorted(versions)],
+        currency,
+        currencies.index(currency) + 2 if currency else 0,
     )
 
 

@@ -15,8 +15,11 @@ from rerate.billing.stale_pages import router as stale_pages
 from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
+from rerate.pricebooks.pages import router as pricebooks_pages
+from rerate.profiles.pages import router as profiles_pages
 from rerate.settings.pages import router as settings_pages
 from rerate.tenancy.pages import router as tenancy_pages
+from rerate.timetables.pages import router as timetables_pages
 from rerate.usage.pages import router as usage_pages
 from rerate.web.login import router as login_pages
 
@@ -31,5 +34,8 @@ PAGE_ROUTERS: list[APIRouter] = [
     usage_pages,
     tenancy_pages,
     accounts_pages,
+    pricebooks_pages,
     audit_pages,
+    timetables_pages,
+    profiles_pages,
 ]
