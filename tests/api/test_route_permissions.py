@@ -49,6 +49,8 @@ def test_every_route_declares_exactly_one_permission(tmp_path):
             "/api/v1/auth/login",
             "/health",
             "/login",  # the web console's login form
+            "/api/v1/invitations/{token}/accept",  # the invitee has no credential yet
+            "/invitations/{token}",  # the console's acceptance page
         }
     )
 
@@ -108,6 +110,18 @@ CASES = [
         scoped_list=True,
     ),
     Case("GET", "/api/v1/nodes/{node}", Permission.VIEW),
+    # An empty change: allowed through, changes nothing in the shared world.
+    Case("PATCH", "/api/v1/nodes/{node}", Permission.MANAGE_TENANCY, body={"reason": "matrix"}),
+    Case("GET", "/api/v1/users?node_id={node}", Permission.MANAGE_USERS),
+    Case("GET", "/api/v1/invitations?node_id={node}", Permission.MANAGE_USERS),
+    Case(
+        "POST",
+        "/api/v1/nodes",
+        Permission.MANAGE_TENANCY,
+        body={"kind": "customer", "parent_id": "{node}", "name": "Matrix"},
+        customer_only=True,
+        ok=422,  # allowed through, then refused: a customer sits under no customer
+    ),
     Case("GET", "/api/v1/accounts?customer_id={node}", Permission.VIEW, customer_only=True),
     Case("GET", "/api/v1/settings?node_id={node}", Permission.VIEW),
     Case(

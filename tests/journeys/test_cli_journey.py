@@ -111,7 +111,7 @@ def test_a_new_users_first_month_from_the_shell(shell: Shell, tmp_path: Path):
     ).stdout)  # fmt: skip
     sh.run(
         "users", "create", ADMIN, "--role", "partner_admin", "--node-id", reseller,
-        "--password", "acme admin passphrase 7",
+        "--password", "plum orchard passphrase 7",
     )  # fmt: skip
     customer = _id(r"\(id (\d+)\)", sh.run(
         "customers", "create", "Globex", "--parent", reseller, "--legal-name", "Globex SARL",

@@ -19,6 +19,7 @@ from rerate.pricebooks.endpoints import router as pricebooks
 from rerate.profiles.endpoints import router as profiles
 from rerate.settings.endpoints import router as settings
 from rerate.tenancy.endpoints import router as tenancy
+from rerate.tenancy.people_endpoints import router as people
 from rerate.timetables.endpoints import router as timetables
 from rerate.usage.endpoints import router as usage
 
@@ -27,6 +28,7 @@ api_router = APIRouter(dependencies=[Depends(idempotency)])
 for router in (
     auth,
     tenancy,
+    people,
     accounts,
     settings,
     usage,

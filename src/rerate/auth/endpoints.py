@@ -22,9 +22,9 @@ from rerate.auth import service
 from rerate.auth.login import log_in
 from rerate.auth.permissions import ROLE_PERMISSIONS, Permission
 from rerate.auth.throttle import ThrottlePolicy
-from rerate.kit.errors import Forbidden
 from rerate.kit.settings import Settings
 from rerate.models.enums import Role
+from rerate.tenancy.people import check_grantable
 from rerate.tenancy.service import get_node
 
 router = APIRouter(tags=["auth"])
@@ -132,11 +132,8 @@ def create_user(
     settings: Settings = Depends(get_settings_dep),
 ) -> UserOut:
     node = get_node(session, principal, body.node_id, Permission.MANAGE_USERS)
-    if (
-        Role(body.role) in (Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE)
-        and not principal.is_platform()
-    ):
-        raise Forbidden("only platform administrators grant platform roles")
+    # The same rules as a grant: platform roles, the node kind, an active node.
+    check_grantable(session, principal, Role(body.role), node)
     user = service.create_user(
         session,
         body.email,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from rerate.auth import throttle
 from rerate.auth.secrets import new_token, token_hash, verify_password
+from rerate.auth.service import principal_for
 from rerate.auth.throttle import Lock, ThrottlePolicy
 from rerate.kit.audit import Actor, record, set_session_actor
 from rerate.kit.db import Database
@@ -118,6 +119,7 @@ def _open_session(
     user = session.get(User, user_id)
     if user is None:  # deleted while the password was being verified
         raise Unauthenticated(WRONG)
+    principal_for(session, user, via="session")  # refused when every role is deactivated
     throttle.note_success(session, email=user.email)
     token = new_token()
     session.add(

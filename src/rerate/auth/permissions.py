@@ -47,7 +47,15 @@ BILLING_UTILITIES_ADMIN = frozenset(
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PLATFORM_ADMIN: _ALL,
     Role.PLATFORM_SERVICE: _ALL - {Permission.MANAGE_USERS},
-    Role.DISTRIBUTOR: frozenset({Permission.VIEW, Permission.VIEW_INVOICES}),
+    # A distributor creates and staffs its resellers (docs/administration/tenancy.md).
+    Role.DISTRIBUTOR: frozenset(
+        {
+            Permission.VIEW,
+            Permission.VIEW_INVOICES,
+            Permission.MANAGE_TENANCY,
+            Permission.MANAGE_USERS,
+        }
+    ),
     Role.PARTNER_ADMIN: frozenset(
         {
             Permission.VIEW,
@@ -56,6 +64,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_CATALOG,
             Permission.MANAGE_SETTINGS,
             Permission.MANAGE_TENANCY,
+            Permission.MANAGE_USERS,  # invites its own staff and its customers' users
         }
     )
     | BILLING_UTILITIES_ADMIN,

@@ -59,7 +59,8 @@ def create_user(
 
 def assign_role(session: Session, user: User, *, role: Role, node: Node) -> RoleAssignment:
     if NodeKind(node.kind) not in ROLE_NODE_KINDS[role]:
-        raise Invalid(f"role {role.value} is held on a {'/'.join(ROLE_NODE_KINDS[role])} node")
+        kinds = "/".join(sorted(ROLE_NODE_KINDS[role]))
+        raise Invalid(f"role: {role.value} is held on a {kinds} node, not on a {node.kind}")
     assignment = RoleAssignment(user_id=user.id, node_id=node.id, role=role.value)
     session.add(assignment)
     session.flush()
@@ -75,11 +76,32 @@ def get_user_by_email(session: Session, email: str) -> User:
 
 
 def principal_for(session: Session, user: User, *, via: str) -> Principal:
+    """The user's roles, less those held inside a deactivated subtree. A user
+    whose every role lies in one cannot authenticate at all."""
+    assignments = list(
+        session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id))
+    )
+    dead = _inactive_ids(session, [a.node.path for a in assignments])
     grants = tuple(
         Grant(node_id=a.node_id, node_path=a.node.path, role=Role(a.role))
-        for a in session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id))
+        for a in assignments
+        if not dead & _path_ids(a.node.path)
     )
+    if assignments and not grants:
+        raise Unauthenticated("your organisation's access to rerate is deactivated")
     return Principal(user_id=user.id, email=user.email, grants=grants, via=via)
+
+
+def _path_ids(path: str) -> set[int]:
+    return {int(part) for part in path.strip("/").split("/") if part}
+
+
+def _inactive_ids(session: Session, paths: list[str]) -> set[int]:
+    """Which of the nodes on `paths` (the nodes and their ancestors) are deactivated."""
+    ids = set().union(*(_path_ids(p) for p in paths)) if paths else set()
+    if not ids:
+        return set()
+    return set(session.scalars(select(Node.id).where(Node.id.in_(ids), Node.active.is_(False))))
 
 
 def create_api_key(session: Session, user: User, *, name: str = "") -> tuple[ApiKey, str]:

@@ -41,7 +41,7 @@ def create(
         None, "--seller", help="Node id of the seller the account is created under."
     ),
     reason: str = typer.Option("", help="Why (kept in the audit log)."),
-    as_user: str = typer.Option(..., "--as", help=AS_HELP),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP),
 ) -> None:
     """Create an account under a seller (refs are unique per seller)."""
     from rerate.accounts import service
@@ -66,7 +66,7 @@ def list_(
     customer: int | None = typer.Option(None, "--customer", help="Owned by this customer."),
     limit: int = typer.Option(100, min=1, max=1000),
     offset: int = typer.Option(0, min=0),
-    as_user: str = typer.Option(..., "--as", help=AS_HELP),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP),
 ) -> None:
     """Accounts you may see, with their current owner."""
     from rerate.accounts import service
@@ -115,13 +115,17 @@ def _history(account_id: int, as_user: str) -> None:
 
 
 @accounts_app.command("show")
-def show(account_id: int, as_user: str = typer.Option(..., "--as", help=AS_HELP)) -> None:
+def show(
+    account_id: int, as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP)
+) -> None:
     """One account and its ownership history."""
     _history(account_id, as_user)
 
 
 @accounts_app.command("history")
-def history(account_id: int, as_user: str = typer.Option(..., "--as", help=AS_HELP)) -> None:
+def history(
+    account_id: int, as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP)
+) -> None:
     """The ownership history of an account (intervals [from, to) in UTC)."""
     _history(account_id, as_user)
 
@@ -158,7 +162,7 @@ def link(
     customer: int = typer.Option(..., "--customer", help="Customer id."),
     since: str = typer.Option(..., "--from", help="First instant owned, ISO 8601 with offset."),
     reason: str = typer.Option(..., help="Why (kept in the audit log)."),
-    as_user: str = typer.Option(..., "--as", help=AS_HELP),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP),
 ) -> None:
     """Give an account with no owner to a customer from an instant on."""
     _change("link", account_id, customer, since, reason, as_user)
@@ -170,7 +174,7 @@ def move(
     customer: int = typer.Option(..., "--customer", help="The new owner's customer id."),
     since: str = typer.Option(..., "--from", help="Instant of the move, ISO 8601 with offset."),
     reason: str = typer.Option(..., help="Why (kept in the audit log)."),
-    as_user: str = typer.Option(..., "--as", help=AS_HELP),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP),
 ) -> None:
     """Move an account to another customer at an instant."""
     _change("move", account_id, customer, since, reason, as_user)

@@ -21,6 +21,10 @@ err = Console(stderr=True)
 
 AS_HELP = "Email of the user the command acts as (its roles decide what it may do)."
 
+# Options the tenancy and people commands share (RERATE_AS saves typing --as each time).
+AS_USER = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP + " Or set RERATE_AS.")
+REASON = typer.Option("", help="Why; kept in the audit log.")
+
 
 def fail(message: str) -> typer.Exit:
     err.print(f"error: {message}", markup=False, highlight=False)

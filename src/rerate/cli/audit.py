@@ -34,7 +34,7 @@ def list_(
     until: str | None = typer.Option(None, "--to", help="Before this instant (ISO 8601)."),
     limit: int = typer.Option(50, min=1, max=1000),
     offset: int = typer.Option(0, min=0),
-    as_user: str = typer.Option(..., "--as", help=AS_HELP),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP),
 ) -> None:
     """Entries about objects in your subtree (platform: all), newest first."""
     from rerate.audit import service

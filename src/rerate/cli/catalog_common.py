@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 
-AS_USER = typer.Option(..., "--as", help="Email of the user acting (their roles apply).")
+AS_USER = typer.Option(
+    ..., "--as", envvar="RERATE_AS", help="Email of the user acting (their roles apply)."
+)
 REASON = typer.Option("", "--reason", help="Why: recorded in the audit log.")
 
 

@@ -27,7 +27,9 @@ invoices_app = typer.Typer(
     help="Invoices: list, generate, issue, PDF and CSV.", no_args_is_help=True
 )
 
-AS_USER = typer.Option(..., "--as", help="Email of the user acting (their roles apply).")
+AS_USER = typer.Option(
+    ..., "--as", envvar="RERATE_AS", help="Email of the user acting (their roles apply)."
+)
 
 
 @contextmanager

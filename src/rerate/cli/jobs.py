@@ -69,7 +69,9 @@ def _options(type_: JobType) -> Any:
         dry_run: bool = typer.Option(
             False, help="Recalculation only: compute and diff, publish nothing."
         ),
-        as_user: str = typer.Option(..., "--as", help="Email of the user submitting."),
+        as_user: str = typer.Option(
+            ..., "--as", envvar="RERATE_AS", help="Email of the user submitting."
+        ),
         follow: bool = typer.Option(
             True, help="Follow the jobs with a progress bar until they end."
         ),
@@ -126,7 +128,7 @@ def follow_job(job_id: int, as_user: str, poll_s: float = 1.0) -> dict[str, Any]
 
 @jobs_app.command("list")
 def jobs_list(
-    as_user: str = typer.Option(..., "--as", help="Email of the user asking."),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help="Email of the user asking."),
     status: JobStatus | None = typer.Option(None, help="Only jobs in this status."),
     type_: JobType | None = typer.Option(None, "--type", help="Only jobs of this type."),
     customer: int | None = typer.Option(None, help="Only this customer's jobs."),
@@ -175,7 +177,9 @@ def jobs_list(
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: int, as_user: str = typer.Option(..., "--as", help="Email.")) -> None:
+def jobs_show(
+    job_id: int, as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help="Email.")
+) -> None:
     """One job, as JSON."""
     typer.echo(json.dumps(_view(job_id, as_user), default=str, indent=2))
 
@@ -184,7 +188,7 @@ def jobs_show(job_id: int, as_user: str = typer.Option(..., "--as", help="Email.
 def jobs_diff(
     job_id: int,
     out: Path | None = typer.Option(None, "--out", help="Write the CSV here (default: stdout)."),
-    as_user: str = typer.Option(..., "--as", help="Email."),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help="Email."),
 ) -> None:
     """A recalculation's diff: per account and SKU or destination, old and new
     quantity and amount (CSV; a dry run's too)."""
@@ -207,7 +211,9 @@ def jobs_diff(
 
 
 @jobs_app.command("follow")
-def jobs_follow(job_id: int, as_user: str = typer.Option(..., "--as", help="Email.")) -> None:
+def jobs_follow(
+    job_id: int, as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help="Email.")
+) -> None:
     """Follow a job with a progress bar until it ends."""
     view = follow_job(job_id, as_user)
     if view["status"] != JobStatus.COMPLETE.value:
@@ -215,7 +221,9 @@ def jobs_follow(job_id: int, as_user: str = typer.Option(..., "--as", help="Emai
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: int, as_user: str = typer.Option(..., "--as", help="Email.")) -> None:
+def jobs_cancel(
+    job_id: int, as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help="Email.")
+) -> None:
     """Cancel a queued job, or ask a running one to stop."""
     from rerate.jobs import queue
 

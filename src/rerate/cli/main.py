@@ -51,11 +51,22 @@ from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.init import init  # noqa: E402
 from rerate.cli.invoices import invoices_app  # noqa: E402
 from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
+from rerate.cli.people import (  # noqa: E402
+    apikeys_list,
+    apikeys_revoke,
+    users_activate,
+    users_deactivate,
+    users_grant,
+    users_invite,
+    users_list,
+    users_revoke,
+)
 from rerate.cli.pricebooks import pricebooks_app  # noqa: E402
 from rerate.cli.profiles import app as profiles_app  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
 from rerate.cli.settings import settings_app  # noqa: E402
 from rerate.cli.stale import stale_app  # noqa: E402
+from rerate.cli.tenancy import customers_app, nodes_app  # noqa: E402
 from rerate.cli.timetables import app as timetables_app  # noqa: E402
 from rerate.cli.usage import import_command  # noqa: E402 - after the apps it joins
 
@@ -69,6 +80,16 @@ app.command("check")(check)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(rate_app, name="rate")
+app.add_typer(nodes_app, name="nodes")
+app.add_typer(customers_app, name="customers")
+users_app.command("invite")(users_invite)
+users_app.command("list")(users_list)
+users_app.command("grant")(users_grant)
+users_app.command("revoke")(users_revoke)
+users_app.command("deactivate")(users_deactivate)
+users_app.command("activate")(users_activate)
+apikeys_app.command("list")(apikeys_list)
+apikeys_app.command("revoke")(apikeys_revoke)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(settings_app, name="settings")
 app.add_typer(audit_app, name="audit")
@@ -200,8 +221,8 @@ def users_create(
     email: str,
     role: str = typer.Option(
         ...,
-        help="platform_admin, platform_service, distributor, "
-        "partner_admin, partner_user or customer_user.",
+        help="platform_admin, platform_service, distributor, partner_admin, partner_user, "
+        "billing_utilities_admin or customer_user.",
     ),
     node_id: int = typer.Option(..., help="The tenancy node the role is held on."),
     name: str = typer.Option("", help="Display name."),
@@ -236,19 +257,6 @@ def users_create(
             raise typer.Exit(1) from None
         service.assign_role(session, user, role=Role(role), node=node)
         console.print(f"created user {user.email} (id {user.id}) as {role} on {node.name}")
-
-
-@users_app.command("list")
-def users_list() -> None:
-    """List users and their roles."""
-    from sqlalchemy import select
-
-    from rerate.models import User
-
-    with context.database().session() as session:
-        for user in session.scalars(select(User).order_by(User.email)):
-            roles = ", ".join(f"{r.role}@{r.node.name}" for r in user.roles)
-            typer.echo(f"{user.id}\t{user.email}\t{roles}")
 
 
 @apikeys_app.command("create")

@@ -23,7 +23,7 @@ console = Console(stderr=True)
 out = Console()
 pricebooks_app = typer.Typer(help="Price books and tariff decks.", no_args_is_help=True)
 
-AS_USER = typer.Option("admin@example.com", "--as", help="Email of the user acting.")
+AS_USER = typer.Option(..., "--as", envvar="RERATE_AS", help="Email of the user acting.")
 
 
 @contextmanager

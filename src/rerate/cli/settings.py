@@ -27,7 +27,7 @@ def _key(name: str):  # type: ignore[no-untyped-def]
 @settings_app.command("show")
 def show(
     node: int = typer.Option(..., "--node", help="Node id."),
-    as_user: str = typer.Option(..., "--as", help=AS_HELP),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP),
 ) -> None:
     """Each setting's value on the node, and where it comes from."""
     from rerate.auth.permissions import Permission
@@ -57,7 +57,7 @@ def set_(
     value: str = typer.Argument(..., help="true or false."),
     node: int = typer.Option(..., "--node", help="Node id."),
     reason: str = typer.Option(..., help="Why (kept in the audit log)."),
-    as_user: str = typer.Option(..., "--as", help=AS_HELP),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP),
 ) -> None:
     """Override a setting on the node."""
     from rerate.auth.permissions import Permission
@@ -80,7 +80,7 @@ def unset(
     key: str = typer.Argument(..., help="The setting."),
     node: int = typer.Option(..., "--node", help="Node id."),
     reason: str = typer.Option(..., help="Why (kept in the audit log)."),
-    as_user: str = typer.Option(..., "--as", help=AS_HELP),
+    as_user: str = typer.Option(..., "--as", envvar="RERATE_AS", help=AS_HELP),
 ) -> None:
     """Remove the node's override: the value is inherited again."""
     from rerate.auth.permissions import Permission

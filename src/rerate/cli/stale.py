@@ -16,7 +16,7 @@ from rerate.cli import context
 console = Console(stderr=True)
 stale_app = typer.Typer(help="Billed periods a change made out of date.", no_args_is_help=True)
 
-AS_USER = typer.Option(..., "--as", help="Email of the user acting.")
+AS_USER = typer.Option(..., "--as", envvar="RERATE_AS", help="Email of the user acting.")
 CUSTOMER = typer.Option(None, "--customer", help="Only this customer id.")
 
 

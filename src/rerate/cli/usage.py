@@ -23,7 +23,7 @@ def import_command(
     ),
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Files to import."),
     as_user: str = typer.Option(
-        "admin@example.com", "--as", help="Email of the user the import is attributed to."
+        ..., "--as", envvar="RERATE_AS", help="Email of the user the import is attributed to."
     ),
     skip_bad_rows: bool = typer.Option(
         False, help="Import the good rows; write the rejected ones to a rejects file."

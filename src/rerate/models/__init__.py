@@ -30,7 +30,7 @@ from rerate.models.pricing import (
     TimetableVersion,
 )
 from rerate.models.requests import IdempotencyKey
-from rerate.models.tenancy import ApiKey, Node, RoleAssignment, User, WebSession
+from rerate.models.tenancy import ApiKey, Invitation, Node, RoleAssignment, User, WebSession
 from rerate.models.usage import UsageImport
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "CustomLineItem",
     "Holiday",
     "IdempotencyKey",
+    "Invitation",
     "Invoice",
     "InvoiceLine",
     "InvoiceSeries",

@@ -18,6 +18,7 @@ from rerate.jobs.pages import router as jobs_pages
 from rerate.pricebooks.pages import router as pricebooks_pages
 from rerate.profiles.pages import router as profiles_pages
 from rerate.settings.pages import router as settings_pages
+from rerate.tenancy.pages import router as tenancy_pages
 from rerate.timetables.pages import router as timetables_pages
 from rerate.usage.pages import router as usage_pages
 from rerate.web.login import router as login_pages
@@ -31,6 +32,7 @@ PAGE_ROUTERS: list[APIRouter] = [
     settings_pages,
     contracts_pages,
     usage_pages,
+    tenancy_pages,
     accounts_pages,
     pricebooks_pages,
     audit_pages,
