@@ -41,7 +41,11 @@ class Billing:
     contract_ids: dict[str, int]
 
 
-def build_billing(db: Database, data_dir: Path, world: World) -> Billing:
+def build_billing(
+    db: Database, data_dir: Path, world: World, extra_prices: dict[str, str] | None = None
+) -> Billing:
+    """`extra_prices`: more SKUs (sku -> unit price per hour) in the cloud book's
+    version, added before it is published (a published version never changes)."""
     n = world.nodes
     with db.session() as s:
         book = PriceBook(
@@ -69,6 +73,11 @@ def build_billing(db: Database, data_dir: Path, world: World) -> Billing:
                     unit_price=Decimal("0.0033333333"),
                 ),
             ]
+        )
+        s.flush()
+        s.add_all(
+            PriceEntry(version_id=v1.id, sku=sku, service="", unit="h", unit_price=Decimal(price))
+            for sku, price in (extra_prices or {}).items()
         )
         s.flush()
         mark_published(s, v1, by=None)  # the triggers refuse entries after this

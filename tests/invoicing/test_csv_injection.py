@@ -18,12 +18,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from rerate.billing.tasks import handlers
 from rerate.jobs.worker import Worker
 from rerate.kit.db import Database
-from rerate.models import PriceBookVersion, PriceEntry
 from rerate.usage.schema import USAGE_SCHEMA
 from tests.billing.fixtures import Billing, build_billing, import_table
 from tests.world import World
@@ -36,16 +34,7 @@ PERIOD = "2026-09"
 
 @pytest.fixture
 def billing(database: Database, data_dir: Path, world: World) -> Billing:
-    billing = build_billing(database, data_dir, world)
-    with database.session() as s:
-        version = s.scalars(
-            select(PriceBookVersion).where(PriceBookVersion.price_book_id == billing.price_book_id)
-        ).one()
-        s.add(
-            PriceEntry(
-                version_id=version.id, sku=EVIL_SKU, service="", unit="h", unit_price=Decimal("1")
-            )
-        )
+    billing = build_billing(database, data_dir, world, extra_prices={EVIL_SKU: "1"})
     start = datetime(2026, 9, 3, tzinfo=UTC)
     rid = "evil-sku-row"
     row = {
