@@ -24,6 +24,7 @@ from rerate.kit.db import Database
 from rerate.kit.settings import Settings
 from rerate.models import Base
 from tests.billing.fixtures import Billing
+from tests.browser import browser  # noqa: F401 - the one session-wide Chromium
 from tests.world import World, build_world
 
 PG_URL = os.environ.get("RERATE_TEST_POSTGRES_URL", "")

@@ -34,7 +34,6 @@ from rerate.kit.db import Database
 from rerate.kit.periods import Month
 from rerate.kit.settings import Settings
 from tests.journeys import data
-from tests.web.conftest import browser  # noqa: F401  (the session's Chromium)
 from tests.web.test_browser import (
     EXPECTED_ERRORS,
     JOB_TIMEOUT_MS,
@@ -57,7 +56,7 @@ JANUARY = "2026-01-01T00:00:00Z"
 
 
 @pytest.fixture
-def journey(database: Database, tmp_path: Path, browser: Any) -> Iterator[Live]:  # noqa: F811
+def journey(database: Database, tmp_path: Path, browser: Any) -> Iterator[Live]:
     """`rerate init` on the empty database, then the app on a live port with its worker."""
     data_dir = tmp_path / "data"
     env = {
@@ -86,7 +85,7 @@ def journey(database: Database, tmp_path: Path, browser: Any) -> Iterator[Live]:
 class Browser:
     """One browser context per person (their own cookies), console errors collected."""
 
-    def __init__(self, browser: Any, live: Live) -> None:  # noqa: F811
+    def __init__(self, browser: Any, live: Live) -> None:
         self.browser = browser
         self.live = live
         self.contexts: list[Any] = []
@@ -122,7 +121,7 @@ class Browser:
 
 
 @pytest.fixture
-def people(browser: Any, journey: Live) -> Iterator[Browser]:  # noqa: F811
+def people(browser: Any, journey: Live) -> Iterator[Browser]:
     b = Browser(browser, journey)
     yield b
     b.close()

@@ -15,7 +15,7 @@ from rerate.app import create_app
 from rerate.kit.db import Database
 from rerate.kit.settings import Settings
 from tests.api.live import LiveServer
-from tests.web.conftest import PASSWORD, browser  # noqa: F401 - the session's browser fixture
+from tests.browser import PASSWORD
 from tests.world import World
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -28,7 +28,7 @@ def server(database: Database, world: World, tmp_path: Path) -> Iterator[str]:
         yield live.url
 
 
-def _tab(browser: Any, url: str) -> Any:  # noqa: F811 - the fixture's value
+def _tab(browser: Any, url: str) -> Any:
     context = browser.new_context(base_url=url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     return context.new_page()
@@ -43,7 +43,7 @@ def _log_in(tab: Any, email: str, password: str) -> None:
 
 
 def test_reseller_admin_creates_a_customer_and_invites_its_user(
-    browser: Any,  # noqa: F811
+    browser: Any,
     server: str,
 ) -> None:
     tab = _tab(browser, server)

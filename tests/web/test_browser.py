@@ -39,7 +39,7 @@ from rerate.kit.settings import Settings
 from rerate.models import Node, User
 from rerate.models.enums import JobType, ReasonCode
 from tests.billing.fixtures import build_billing
-from tests.web.conftest import PASSWORD
+from tests.browser import PASSWORD
 from tests.world import World, build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]

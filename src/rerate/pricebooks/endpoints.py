@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from rerate.api.deps import CatalogManager, SessionDep, Viewer, get_db
@@ -16,6 +17,7 @@ from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Id, Instant, Offset
 from rerate.api.media import CSVResponse
 from rerate.auth.permissions import Permission, Principal
+from rerate.kit import bounds
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.models.enums import PriceBookKind
 from rerate.pricebooks import compare as comparing
@@ -26,8 +28,20 @@ router = APIRouter(tags=["price books"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Search = Annotated[str, Query(max_length=200)]
+
+
+def _within_row_bound(text: str) -> str:
+    # The bound every stored amount shares (kit/bounds.py): a price beyond it
+    # could not be rated, so it is refused here, as the CSV import refuses it.
+    if Decimal(text) > bounds.MAX_ROW_AMOUNT:
+        raise ValueError(f"at most {bounds.MAX_ROW_AMOUNT}")
+    return text
+
+
 DecimalText = Annotated[
-    str, Field(max_length=40, pattern=r"^[0-9]{1,28}(\.[0-9]{1,10})?$", examples=["0.0200"])
+    str,
+    Field(max_length=20, pattern=r"^[0-9]{1,9}(\.[0-9]{1,10})?$", examples=["0.0200"]),
+    AfterValidator(_within_row_bound),
 ]
 
 

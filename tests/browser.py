@@ -1,4 +1,6 @@
-"""Fixtures for the web console's tests."""
+"""The session's Chromium (Playwright sync API) for every browser test: ONE fixture,
+registered by tests/conftest.py, since a second `sync_playwright()` in the same
+process fails while the first is open."""
 
 from __future__ import annotations
 
