@@ -7,47 +7,21 @@ role and the visibility settings allow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from rerate.cli import context
+from rerate.cli.acting import AS_USER, acting
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from rerate.auth.permissions import Principal
+    pass
 
 console = Console(stderr=True)
 invoices_app = typer.Typer(
     help="Invoices: list, generate, issue, PDF and CSV.", no_args_is_help=True
 )
-
-AS_USER = typer.Option(
-    ..., "--as", envvar="RERATE_AS", help="Email of the user acting (their roles apply)."
-)
-
-
-@contextmanager
-def _acting(as_user: str) -> Iterator[tuple[Session, Principal]]:
-    """A session acting as `as_user`; a refusal is one line and exit code 2."""
-    from rerate.auth import service as auth
-    from rerate.kit.errors import RerateError
-
-    try:
-        with context.database().session() as session:
-            principal = auth.principal_for(
-                session, auth.get_user_by_email(session, as_user), via="cli"
-            )
-            context.act_as(session, principal)
-            yield session, principal
-    except RerateError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def _line(inv: dict[str, object]) -> str:
@@ -70,7 +44,7 @@ def list_invoices(
     Columns: id, number, customer, period, version, status, currency, total."""
     from rerate.invoicing import endpoints
 
-    with _acting(as_user) as (session, principal):
+    with acting(as_user) as (session, principal):
         data = endpoints.list_invoices(
             session=session,
             principal=principal,
@@ -103,11 +77,10 @@ def generate(
     if not re.fullmatch(PERIOD_PATTERN, period):
         console.print(f"[red]error:[/red] --period: not YYYY-MM: {period!r}", highlight=False)
         raise typer.Exit(2)
-    with _acting(as_user) as (session, principal):
+    with acting(as_user, write=True) as (session, principal):
         node = get_customer(session, principal, customer, Permission.GENERATE_INVOICES)
         outcome = generate_for(session, node, period, reuse_unchanged=True)
         view = invoice_view(outcome.invoice, lines=False)
-        session.commit()
     typer.echo(_line(view))
     console.print(
         f"invoice {view['id']} for {period}: "
@@ -121,10 +94,9 @@ def issue(invoice_id: int, as_user: str = AS_USER) -> None:
     from rerate.invoicing import endpoints
     from rerate.invoicing import service as invoicing
 
-    with _acting(as_user) as (session, principal):
+    with acting(as_user, write=True) as (session, principal):
         inv, _customer = endpoints._get(session, principal, invoice_id)
         view = endpoints.invoice_view(invoicing.issue(session, inv), lines=False)
-        session.commit()
     typer.echo(_line(view))
     console.print(f"invoice {invoice_id} issued as {view['number']}")
 
@@ -142,7 +114,7 @@ def export(
     if out.suffix.lower() not in (".pdf", ".csv"):
         console.print("[red]error:[/red] --out: give a .pdf or .csv file", highlight=False)
         raise typer.Exit(2)
-    with _acting(as_user) as (session, principal):
+    with acting(as_user) as (session, principal):
         inv, customer = endpoints._get(session, principal, invoice_id)
         if out.suffix.lower() == ".pdf":
             seller = session.get(Node, customer.parent_id) if customer.parent_id else None
