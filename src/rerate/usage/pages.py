@@ -19,7 +19,8 @@ from rerate.auth.permissions import Permission, Principal
 from rerate.kit.errors import Invalid
 from rerate.models.enums import NodeKind
 from rerate.tenancy.service import list_nodes
-from rerate.usage.endpoints import _FORMATS, import_upload, recent_imports
+from rerate.usage.endpoints import import_upload, recent_imports
+from rerate.usage.importers import IMPORTERS
 from rerate.web.console import page_router, render
 
 router = page_router()
@@ -38,7 +39,7 @@ def _context(session: Session, principal: Principal, **extra: Any) -> dict[str, 
     imports, total = recent_imports(session, principal, limit=20)
     return {
         "active": "usage",
-        "formats": [(f, FORMAT_LABELS.get(str(f), str(f))) for f in _FORMATS],
+        "formats": [(f, FORMAT_LABELS.get(f, f)) for f in sorted(IMPORTERS)],
         "customers": list_nodes(
             session, principal, kind=NodeKind.CUSTOMER, permission=Permission.IMPORT_USAGE
         ),
