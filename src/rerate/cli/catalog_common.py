@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from rerate.cli import context
+from rerate.cli.acting import AS_USER as AS_USER
+from rerate.cli.acting import acting as shared_acting
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -21,31 +22,14 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 
-AS_USER = typer.Option(
-    ..., "--as", envvar="RERATE_AS", help="Email of the user acting (their roles apply)."
-)
 REASON = typer.Option("", "--reason", help="Why: recorded in the audit log.")
 
 
 @contextmanager
 def acting(as_user: str, reason: str = "") -> Iterator[tuple[Session, Principal]]:
-    """A session acting as `as_user`, committed at the end; a refused change
-    prints one line and exits 2, storing nothing."""
-    from rerate.auth import service as auth
-    from rerate.kit.audit import set_reason
-    from rerate.kit.errors import RerateError
-
-    try:
-        with context.database().session() as session:
-            principal = auth.principal_for(
-                session, auth.get_user_by_email(session, as_user), via="cli"
-            )
-            context.act_as(session, principal)
-            set_reason(session, reason)
-            yield session, principal
-    except RerateError as exc:
-        console.print(f"error: {exc.detail}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
+    """cli/acting.py's session for `as_user`, with the catalog commands' `--reason`."""
+    with shared_acting(as_user, reason=reason or None) as acted:
+        yield acted
 
 
 def parse_instant(value: str, option: str) -> datetime:

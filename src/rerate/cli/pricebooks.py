@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from rerate.cli import context
+from rerate.cli.acting import AS_USER, acting
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -22,26 +21,6 @@ if TYPE_CHECKING:
 console = Console(stderr=True)
 out = Console()
 pricebooks_app = typer.Typer(help="Price books and tariff decks.", no_args_is_help=True)
-
-AS_USER = typer.Option(..., "--as", envvar="RERATE_AS", help="Email of the user acting.")
-
-
-@contextmanager
-def _acting(as_user: str) -> Iterator[tuple[Session, Principal]]:
-    """A session acting as `as_user`; a refusal is one line and exit code 2."""
-    from rerate.auth import service as auth
-    from rerate.kit.errors import RerateError
-
-    try:
-        with context.database().session() as session:
-            principal = auth.principal_for(
-                session, auth.get_user_by_email(session, as_user), via="cli"
-            )
-            context.act_as(session, principal)
-            yield session, principal
-    except RerateError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def _instant(text: str | None, what: str) -> datetime | None:
@@ -70,7 +49,7 @@ def list_books(
     """Books visible to the user: id, kind, currency, owner, name."""
     from rerate.pricebooks import service
 
-    with _acting(as_user) as (session, principal):
+    with acting(as_user) as (session, principal):
         page = service.list_books(session, principal, q=q, limit=limit, offset=offset)
     for b in page.items:
         typer.echo(f"{b['id']}\t{b['kind']}\t{b['currency']}\t{b['owner_name']}\t{b['name']}")
@@ -91,7 +70,7 @@ def create_book(
     if kind not in {k.value for k in PriceBookKind}:
         console.print("[red]error:[/red] --kind: cloud or voip")
         raise typer.Exit(2)
-    with _acting(as_user) as (session, principal):
+    with acting(as_user) as (session, principal):
         book = service.create_book(
             session,
             principal,
@@ -109,7 +88,7 @@ def show_book(book_id: int = typer.Argument(...), as_user: str = AS_USER) -> Non
     from rerate.auth.permissions import Permission
     from rerate.pricebooks import service
 
-    with _acting(as_user) as (session, principal):
+    with acting(as_user) as (session, principal):
         book = service.get_book(session, principal, book_id, Permission.VIEW)
         _print(
             {
@@ -137,7 +116,7 @@ def import_version(
     from rerate.pricebooks import csv_io, service
 
     when = _instant(effective, "--effective")
-    with _acting(as_user) as (session, principal):
+    with acting(as_user) as (session, principal):
         version = csv_io.import_version(
             session,
             principal,
@@ -158,7 +137,7 @@ def import_version(
 
 
 def _version_command(action: Callable[[Session, Principal], dict[str, Any]], as_user: str) -> None:
-    with _acting(as_user) as (session, principal):
+    with acting(as_user) as (session, principal):
         _print(action(session, principal))
 
 
@@ -190,7 +169,7 @@ def export_version(
     """A version as CSV, in the format it is imported in."""
     from rerate.pricebooks import csv_io
 
-    with _acting(as_user) as (session, principal):
+    with acting(as_user) as (session, principal):
         _name, text = csv_io.export_version(session, principal, book_id, version_id)
     if output is None:
         typer.echo(text, nl=False)

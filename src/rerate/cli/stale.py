@@ -4,38 +4,17 @@ out of date, and their recalculation (billing/stale.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import typer
 from rich.console import Console
 
 from rerate.cli import context
+from rerate.cli.acting import AS_USER, acting
 
 console = Console(stderr=True)
 stale_app = typer.Typer(help="Billed periods a change made out of date.", no_args_is_help=True)
 
-AS_USER = typer.Option(..., "--as", envvar="RERATE_AS", help="Email of the user acting.")
 CUSTOMER = typer.Option(None, "--customer", help="Only this customer id.")
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """A refusal (404, 403, 422) is one line on stderr and exit code 2."""
-    from rerate.kit.errors import RerateError
-
-    try:
-        yield
-    except RerateError as exc:
-        console.print(f"error: {exc.detail}", markup=False, highlight=False)
-        raise typer.Exit(code=2) from None
-
-
-def _principal(session: Any, email: str) -> Any:
-    from rerate.auth import service as auth
-
-    return auth.principal_for(session, auth.get_user_by_email(session, email), via="cli")
 
 
 @stale_app.command("list")
@@ -47,8 +26,7 @@ def list_command(
     """The stale (customer, period) pairs you can see, with their reasons."""
     from rerate.billing import stale
 
-    with _user_errors(), context.database().session() as session:
-        principal = _principal(session, as_user)
+    with acting(as_user) as (session, principal):
         items = stale.stale_periods(
             session, principal, context.settings().data_dir, customer_id=customer
         )
@@ -76,9 +54,7 @@ def recalc_command(
     from rerate.billing import stale
     from rerate.cli.jobs import follow_job
 
-    with _user_errors(), context.database().write_session() as session:
-        principal = _principal(session, as_user)
-        context.act_as(session, principal)
+    with acting(as_user, write=True) as (session, principal):
         result = stale.recalculate_stale(
             session,
             principal,

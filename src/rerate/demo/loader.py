@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -57,7 +56,6 @@ from rerate.models import (
     PriceBookVersion,
     Region,
     Timetable,
-    UsageImport,
 )
 from rerate.models.enums import SETTING_DEFAULTS, NodeKind, PriceBookKind, Role
 from rerate.pricebooks import batch
@@ -66,8 +64,9 @@ from rerate.rating import plan as p
 from rerate.settings.service import set_setting
 from rerate.tenancy.service import create_node
 from rerate.timetables import service as timetables
-from rerate.usage.schema import UsageSource
-from rerate.usage.service import visible_import_ids
+from rerate.usage.importers.base import ParseResult
+from rerate.usage.schema import UsageKind, UsageSource
+from rerate.usage.service import import_parsed
 from rerate.usage.store import UsageStore
 
 SEED = 2026
@@ -693,36 +692,47 @@ def _batch_sha256(table: pa.Table) -> str:
 
 
 def _write_import(
-    db: Database, store: UsageStore, table: pa.Table, *, source: UsageSource, file_name: str
+    db: Database,
+    store: UsageStore,
+    principal: Principal,
+    table: pa.Table,
+    *,
+    source: UsageSource,
+    kind: UsageKind,
+    file_name: str,
 ) -> int:
-    """One import, committed with its files under the store's lock (like a real one)."""
-    with store.import_lock(), db.session() as session:
-        plan = store.plan_import(table, visible_import_ids(session))
-        starts = plan.table.column("usage_start")
-        row = UsageImport(
+    """One import through the import service, as a parsed file is imported:
+    accounts resolved by ref in the caller's scope, record ids scoped to
+    their account, files and row committed together under the store's lock.
+    The generators know each row's account id; the service finds it again
+    from the ref, so the demo proves the same path a user's file takes."""
+    unresolved = table.set_column(
+        table.schema.get_field_index("account_id"),
+        "account_id",
+        pa.array(np.full(table.num_rows, -1, np.int64)),
+    )
+    parsed = ParseResult(
+        table=unresolved,
+        line_numbers=np.arange(2, table.num_rows + 2, dtype=np.int64),
+        rejects=[],
+        rows_read=table.num_rows,
+        file=file_name,
+        account_column="account_ref",
+    )
+    with db.session() as session:
+        set_session_actor(session, DEMO_ACTOR, DEMO_REASON)
+        report = import_parsed(
+            session,
+            store,
+            principal,
+            parsed,
             source=source.value,
-            file_name=file_name,
+            kind=kind,
             sha256=_batch_sha256(table),
-            rows_read=table.num_rows,
-            rows_new=plan.new,
-            rows_corrected=plan.corrected,
-            rows_unchanged=plan.unchanged,
-            rows_rejected=0,
-            first_usage_at=pc.min(starts).as_py() if len(starts) else None,
-            last_usage_at=pc.max(starts).as_py() if len(starts) else None,
         )
-        session.add(row)
-        session.flush()
-        store.discard_import(row.id)
-        try:
-            if plan.table.num_rows:
-                store.write_import(plan, row.id)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            store.discard_import(row.id)
-            raise
-        return row.id
+    if report.rejected or report.import_id is None:
+        raise RuntimeError(f"demo import {file_name}: {report.rejected} rows rejected")
+    return report.import_id
 
 
 # --------------------------------------------------------------------------- entry point
@@ -831,8 +841,10 @@ def load_demo(
             _write_import(
                 db,
                 store,
+                principal,
                 cloud_parts.pop(month),
                 source=UsageSource.FOCUS,
+                kind=UsageKind.CLOUD,
                 file_name=f"demo/{UsageSource.FOCUS.value}-{label}.csv",
             )
             imports += 1
@@ -850,8 +862,10 @@ def load_demo(
                 _write_import(
                     db,
                     store,
+                    principal,
                     cdrs,
                     source=UsageSource.ASTERISK,
+                    kind=UsageKind.CDR,
                     file_name=f"demo/{UsageSource.ASTERISK.value}-{label}.csv",
                 )
                 written += cdrs.num_rows
