@@ -137,12 +137,6 @@ USERS: tuple[tuple[str, str, str, str], ...] = (
     ("customer@example.com", "Contoso Finance", "customer_user", LOGIN_CUSTOMER),
 )
 
-INVOICE_SERIES: tuple[tuple[str, str], ...] = (
-    ("ACME", "ACME-"),
-    ("BLUE", "BLUE-"),
-    ("PLAT", "PLAT-"),
-)
-
 # --------------------------------------------------------------------------- cloud SKUs
 
 

@@ -50,7 +50,6 @@ from rerate.kit.db import Database
 from rerate.kit.errors import Conflict, Invalid
 from rerate.models import (
     Account,
-    InvoiceSeries,
     Node,
     PriceBook,
     PriceBookVersion,
@@ -665,14 +664,6 @@ def _contracts(
 def _settings(session: Session, principal: Principal) -> None:
     for key, value in SETTING_DEFAULTS.items():
         set_setting(session, principal, key, value=value, node=None)
-    # Reference rows no service creates (invoicing opens one series per seller
-    # on demand); kept so the demo's content stays what it was.
-    session.add_all(
-        [
-            InvoiceSeries(series=series, prefix=prefix, next_number=1)
-            for series, prefix in cat.INVOICE_SERIES
-        ]
-    )
 
 
 # --------------------------------------------------------------------------- usage import
