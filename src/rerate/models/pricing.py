@@ -89,7 +89,8 @@ class PriceEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("price_book_versions.id"), index=True)
+    # Indexed by the unique constraint, whose leading column it is.
+    version_id: Mapped[int] = mapped_column(ForeignKey("price_book_versions.id"))
     sku: Mapped[str] = mapped_column(String(200))
     service: Mapped[str] = mapped_column(String(200), default="")
     region: Mapped[str | None] = mapped_column(String(64))
@@ -130,7 +131,8 @@ class TariffEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("price_book_versions.id"), index=True)
+    # Indexed by the unique constraint, whose leading column it is.
+    version_id: Mapped[int] = mapped_column(ForeignKey("price_book_versions.id"))
     prefix: Mapped[str] = mapped_column(String(32))
     destination_group: Mapped[str] = mapped_column(String(200))
     band: Mapped[str | None] = mapped_column(String(32))
