@@ -37,27 +37,36 @@ def _submit(
     follow: bool,
 ) -> None:
     from rerate.billing import utilities
+    from rerate.kit.errors import NotFound
 
-    with context.database().session() as session:
-        principal = _principal(session, as_user)
-        context.act_as(session, principal)
-        sub = utilities.submit(
-            session,
-            principal,
-            type_,
-            customer_id=customer_id,
-            periods=periods,
-            reason=reason,
-            explanation=explanation,
-            dry_run=dry_run,
-        )
-        ids = [j.id for j in sub.jobs]
+    try:
+        with context.database().session() as session:
+            principal = _principal(session, as_user)
+            context.act_as(session, principal)
+            sub = utilities.submit(
+                session,
+                principal,
+                type_,
+                customer_id=customer_id,
+                periods=periods,
+                reason=reason,
+                explanation=explanation,
+                dry_run=dry_run,
+            )
+            ids = [j.id for j in sub.jobs]
+    except NotFound as exc:
+        if exc.detail != "not found":
+            raise
+        # Whether missing or outside the caller's scope: the same words.
+        raise NotFound(f"customer {customer_id} not found") from None
     console.print(f"request {sub.request_id}: queued jobs {', '.join(map(str, ids))}")
     if sub.notice:
         console.print(f"and {sub.notice}")
     if follow:
-        for job_id in ids:
-            follow_job(job_id, as_user)
+        # A job that ends Failed (or Cancelled) is a failed command: exit 1.
+        ended = [follow_job(job_id, as_user)["status"] for job_id in ids]
+        if any(status != JobStatus.COMPLETE.value for status in ended):
+            raise typer.Exit(1)
 
 
 def _options(type_: JobType) -> Any:
@@ -96,7 +105,31 @@ def _view(job_id: int, as_user: str) -> dict[str, Any]:
         return views.get_job(session, _principal(session, as_user), job_id)[1]
 
 
-def follow_job(job_id: int, as_user: str, poll_s: float = 1.0) -> dict[str, Any]:
+# How long a followed job may wait, unclaimed, before the CLI asks whether a
+# worker runs at all (a queue without workers waits forever, silently).
+NO_WORKER_WARNING_S = 5.0
+
+
+def _workers_seen(since_s: float) -> bool:
+    """Whether any worker claimed or renewed a job in the last `since_s`
+    seconds: workers write `heartbeat_at` on the job they run."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from rerate.models import Job
+
+    cutoff = datetime.now(UTC) - timedelta(seconds=since_s)
+    with context.database().session() as session:
+        latest = session.scalar(select(func.max(Job.heartbeat_at)))
+    return latest is not None and latest >= cutoff
+
+
+def follow_job(
+    job_id: int, as_user: str, poll_s: float = 1.0, warn_after_s: float = NO_WORKER_WARNING_S
+) -> dict[str, Any]:
+    waiting_since = time.monotonic()
+    warned = False
     with Progress(
         TextColumn(f"job {job_id}"),
         BarColumn(),
@@ -116,6 +149,17 @@ def follow_job(job_id: int, as_user: str, poll_s: float = 1.0) -> dict[str, Any]
             )
             if view["status"] in FINISHED:
                 break
+            if (
+                not warned
+                and view["status"] == JobStatus.QUEUED.value
+                and time.monotonic() - waiting_since >= warn_after_s
+                and not _workers_seen(max(60.0, context.settings().worker_lease_s))
+            ):
+                warned = True
+                bar.console.print(
+                    f"warning: no worker has sent a heartbeat; job {job_id} waits in the queue. "
+                    "Start one with `rerate worker` (or `rerate serve`, which runs one in process)."
+                )
             time.sleep(poll_s)
     colour = {"complete": "green", "failed": "red"}.get(view["status"], "yellow")
     console.print(f"job {job_id}: [{colour}]{view['status']}[/{colour}] in {view['duration']}")

@@ -6,9 +6,11 @@ import typer
 from rich.console import Console
 
 from rerate.cli import context
+from rerate.cli.errors import OneLineErrors
 from rerate.kit.runtime import tune_for_batch_work
 
 app = typer.Typer(
+    cls=OneLineErrors,
     help="rerate: billing engine whose heart is recalculation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

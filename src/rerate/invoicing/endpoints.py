@@ -135,8 +135,12 @@ def invoice_view(inv: Invoice | Any, *, lines: bool = True) -> dict[str, Any]:
 def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoice, Node]:
     inv = session.get(Invoice, invoice_id)
     if inv is None:
-        raise NotFound("not found")
-    customer = get_customer(session, principal, inv.customer_id, Permission.VIEW_INVOICES)
+        raise NotFound(f"invoice {invoice_id} not found")
+    try:
+        customer = get_customer(session, principal, inv.customer_id, Permission.VIEW_INVOICES)
+    except NotFound:
+        # Out of scope reads as missing: the same words, no hint the id exists.
+        raise NotFound(f"invoice {invoice_id} not found") from None
     if not _visible(session, principal, customer):
         raise Forbidden("invoices are not visible to your role (invoice visibility settings)")
     return inv, customer

@@ -179,7 +179,7 @@ def list_jobs(
 def get_job(session: Session, principal: Principal, job_id: int) -> tuple[Job, dict[str, Any]]:
     row = session.execute(_scoped(principal).where(Job.id == job_id)).first()
     if row is None:
-        raise NotFound("not found")
+        raise NotFound(f"job {job_id} not found")
     job, name = row
     children = list(session.scalars(select(Job.id).where(Job.parent_id == job.id).order_by(Job.id)))
     return job, job_view(job, name, children)
