@@ -817,12 +817,15 @@ def assemble(
     namespace: str,
     identity: Sequence[AnyArray],
     source_id: AnyArray | None = None,
+    optional_identity: Sequence[AnyArray] = (),
 ) -> pa.Table:
     """Build the canonical table from the good rows.
 
     `columns` holds canonical columns by name (absent ones are null);
     `identity` the fields hashed into `record_id` when a row has no
-    `source_id`. Ids: `<source>:<namespace>:<source id>` or
+    `source_id`. `optional_identity` fields join the hash only on rows where
+    they are not null, so a field added to a format's identity leaves the
+    ids of rows without it as they were. Ids: `<source>:<namespace>:<source id>` or
     `<source>:<namespace>:#<first 32 hex of sha256(identity)>`;
     `content_hash` is the md5 of every canonical content column.
     """
@@ -855,7 +858,9 @@ def assemble(
     content_text = _joined([arrays[c] for c in CONTENT_COLUMNS])
     with ThreadPoolExecutor(max_workers=1) as pool:
         content_future = pool.submit(_md5_hex, con.cursor(), content_text)
-        arrays["record_id"] = _record_ids(arrays, identity, take, n, source, namespace, source_id)
+        arrays["record_id"] = _record_ids(
+            arrays, identity, take, n, source, namespace, source_id, optional_identity
+        )
         arrays["content_hash"] = content_future.result()
     return pa.Table.from_arrays([arrays[f.name] for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
 
@@ -877,6 +882,7 @@ def _record_ids(
     source: UsageSource,
     namespace: str,
     source_id: AnyArray | None,
+    optional_identity: Sequence[AnyArray] = (),
 ) -> pa.Array:
     prefix = f"{source.value}:{namespace}:"
     sid = take(clean(source_id)) if source_id is not None else pa.nulls(n, pa.string())
@@ -891,6 +897,10 @@ def _record_ids(
                 *(take(v) for v in identity),
             ]
         )
+        for extra in optional_identity:
+            part = _as_text(take(extra))
+            joined = pc.binary_join_element_wise(key, part, _SEP)
+            key = pc.if_else(pc.is_null(part), key, joined)
         digests = pa.array(sha256_hex32(key.filter(rows)), pa.string())
         hashed = pc.binary_join_element_wise(prefix + "#", digests, "")
         record_id = pc.replace_with_mask(record_id, rows, hashed)
