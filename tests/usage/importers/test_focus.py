@@ -398,3 +398,14 @@ def test_csv_and_parquet_of_the_same_rows_have_the_same_record_ids(tmp_path: Pat
         visible.append(import_id)
     # Importing the other form of the same data changes nothing.
     assert (plan.new, plan.unchanged, plan.corrected) == (0, 3, 0)
+
+
+def test_a_focus_0_5_file_is_refused_saying_so(tmp_path: Path) -> None:
+    text = REAL_HEADER.replace("ChargeCategory", "ChargeType") + (
+        "900,901,2026-08-03T10:00:00Z,2026-08-03T11:00:00Z,Usage,,VMs,s,r,1,Hours,0.1,EUR\n"
+    )
+    with pytest.raises(ImportRejected) as err:
+        parse("focus", write(tmp_path / "f.csv", text))
+    assert str(err.value) == (
+        "f.csv:1: ChargeCategory: missing column (a FOCUS 0.5 file? rerate reads FOCUS 1.x)"
+    )

@@ -134,8 +134,12 @@ def _columns(
     try:
         return match_columns(header, spec, required, file=file)
     except ImportRejected as exc:
+        message = exc.message
+        if exc.column == "ChargeCategory" and any(h.lower() == "chargetype" for h in header):
+            # FOCUS 0.5 named it ChargeType; its other columns differ too.
+            message += " (a FOCUS 0.5 file? rerate reads FOCUS 1.x)"
         # Parquet has no header line: its schema is "line 0".
-        raise ImportRejected(file, header_line, exc.column, exc.message) from None
+        raise ImportRejected(file, header_line, exc.column, message) from None
 
 
 def _read_parquet(path: Path, columns: Sequence[str], *, file: str) -> RawTable:
