@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rerate.usage.errors import ImportRejected
 from rerate.usage.importers import ImportOptions, parse
@@ -192,3 +195,19 @@ def test_usage_type_29_is_bucket_storage_in_gb_hours(tmp_path: Path) -> None:
         "GB-Hrs",
         Decimal(48),
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(min_value=0, max_value=10**15),
+    hours=st.decimals(min_value=0, max_value=744, places=6, allow_nan=False),
+)
+def test_volume_gb_hours_are_exact_decimal_products(size: int, hours: Decimal) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = dump(Path(tmp), [volume(size, str(hours))])
+        got = parse("cloudstack", path).table.column("quantity")[0].as_py()
+    with localcontext(Context(prec=80)):
+        want = (Decimal(size) * hours / Decimal(2**30)).quantize(
+            Decimal("1e-10"), rounding=ROUND_HALF_UP
+        )
+    assert got == want
