@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from rerate.usage.errors import ImportRejected
@@ -116,3 +117,107 @@ def test_record_id_ignores_tags_and_resource_id_case(tmp_path: Path) -> None:
     a = parse("azure", write(tmp_path / "a.csv", HEADER + row(tags="")))
     b = parse("azure", write(tmp_path / "b.csv", HEADER + row(tags='{""x"": ""y""}', rid="/R/vm1")))
     assert a.table.column("record_id") == b.table.column("record_id")
+
+
+# --------------------------------------------------------------------------- real variants
+# Our own rows reproducing what real EA exports do (Microsoft's FinOps toolkit
+# test exports): two rows of one meter, resource and day that differ only in
+# AdditionalInfo; a reservation Purchase row next to usage.
+
+EA_HEADER = (
+    "SubscriptionId,Date,MeterId,MeterCategory,Quantity,UnitOfMeasure,Cost,PayGPrice,"
+    "BillingCurrency,ResourceId,ResourceGroup,ChargeType,PricingModel,Frequency,"
+    "ProductOrderId,AdditionalInfo\n"
+)
+
+
+def ea_row(
+    info: str,
+    *,
+    charge: str = "Usage",
+    qty: str = "2",
+    cost: str = "0.5",
+    meter: str = "m-vcore",
+    model: str = "OnDemand",
+) -> str:
+    cells = [SUB, "09/04/2026", meter, "SQL Managed Instance", qty, "1 Hour", cost, "0"]
+    cells += ["USD", "/subscriptions/x/sql/mi1", "Analytics", charge, model, "UsageBased", ""]
+    return ",".join([*cells, '"' + info.replace('"', '""') + '"']) + "\n"
+
+
+def test_rows_differing_only_in_additional_info_are_both_kept(tmp_path: Path) -> None:
+    text = (
+        EA_HEADER
+        + ea_row('{"AHB":"False","vCores":2,"ReservationOrderId":"order-1"}', qty="47")
+        + ea_row('{"AHB":"False","vCores":2,"ReservationOrderId":"order-2"}', qty="1")
+    )
+    rows = parse("azure", write(tmp_path / "c.csv", text)).table.to_pylist()
+    assert len({r["record_id"] for r in rows}) == 2
+    assert [r["quantity"] for r in rows] == [Decimal(47), Decimal(1)]
+
+
+def test_additional_info_spacing_and_key_order_do_not_change_the_id(tmp_path: Path) -> None:
+    a = parse("azure", write(tmp_path / "a.csv", EA_HEADER + ea_row('{"a": 1, "b": "x"}')))
+    b = parse("azure", write(tmp_path / "b.csv", EA_HEADER + ea_row('{ "b":"x","a":1 }')))
+    assert a.table.column("record_id") == b.table.column("record_id")
+
+
+def test_rows_without_additional_info_keep_their_former_ids(tmp_path: Path) -> None:
+    # Ids of rows without AdditionalInfo are those of a file without the column,
+    # so stored usage imported before AdditionalInfo joined the identity stays.
+    with_column = parse("azure", write(tmp_path / "a.csv", EA_HEADER + ea_row("")))
+    header = EA_HEADER.replace(",AdditionalInfo", "")
+    body = ea_row("").rsplit(",", 1)[0] + "\n"
+    without = parse("azure", write(tmp_path / "b.csv", header + body))
+    assert with_column.table.column("record_id") == without.table.column("record_id")
+
+
+def test_purchases_pass_through_at_their_stated_cost(tmp_path: Path) -> None:
+    text = (
+        EA_HEADER
+        + ea_row("", qty="24", cost="1.2")
+        + ea_row("", charge="Purchase", qty="1", cost="3.25", meter="m-ri", model="Reservation")
+        + ea_row("", charge="Refund", qty="-1", cost="-3.25", meter="m-ri", model="Reservation")
+        + ea_row("", charge="UnusedReservation", qty="5", cost="0.4", meter="m-vcore")
+    )
+    rows = parse("azure", write(tmp_path / "c.csv", text)).table.to_pylist()
+    assert [r["sku"] for r in rows] == [
+        "m-vcore",
+        "Purchase:m-ri",
+        "Refund:m-ri",
+        "UnusedReservation:m-vcore",
+    ]
+    assert [r["list_cost"] for r in rows] == [
+        Decimal("1.2"),
+        Decimal("3.25"),
+        Decimal("-3.25"),
+        Decimal("0.4"),
+    ]
+    assert [r["quantity"] for r in rows] == [Decimal(24), Decimal(1), Decimal(-1), Decimal(5)]
+
+
+def test_a_purchase_is_not_priced_as_usage(tmp_path: Path) -> None:
+    from rerate.rating import engine
+
+    from ...rating.test_golden import AUG, plan, price
+
+    text = (
+        EA_HEADER.replace(",Cost,", ",CostInBillingCurrency,").replace("USD", "EUR")
+        + ea_row("", qty="24", cost="1.2").replace("USD", "EUR").replace("09/04/2026", "08/04/2026")
+        + ea_row("", charge="Purchase", qty="1", cost="300", meter="m-vcore")
+        .replace("USD", "EUR")
+        .replace("09/04/2026", "08/04/2026")
+    )
+    result = parse("azure", write(tmp_path / "c.csv", text))
+    table = result.table.set_column(
+        result.table.schema.get_field_index("account_id"),
+        "account_id",
+        pa.array([1] * result.table.num_rows, pa.int64()),
+    )
+    # The usage meter has a price of 0.10/h; the purchase of the same meter is
+    # not 1 h of it but a 300 charge, passed through as stated.
+    rated = engine.rate(table, plan((price(1, "m-vcore", "0.10"),), passthrough=True), AUG)
+    assert sorted(r["net_amount"] for r in rated.rated.to_pylist()) == [
+        Decimal("2.4"),  # 24 h * 0.10
+        Decimal(300),
+    ]

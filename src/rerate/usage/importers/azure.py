@@ -15,6 +15,13 @@ is a known account too.
 
 list_cost = `PaygCostInBillingCurrency` (the pay-as-you-go price, i.e. the
 list cost), falling back to `CostInBillingCurrency` when absent or empty.
+
+Rows whose `ChargeType` is not `Usage` (Purchase, Refund, UnusedReservation,
+UnusedSavingsPlan, RoundingAdjustment, Tax ...) are not consumption a price
+book can price: they keep their stated cost (`CostInBillingCurrency` first)
+and get the SKU `<ChargeType>:<MeterId>`, which no usage price entry matches,
+so the rater passes them through at that cost (or leaves them `no_price` when
+the contract does not pass through). Their quantity may be negative (refunds).
 """
 
 from __future__ import annotations
@@ -66,17 +73,21 @@ SPEC: dict[str, tuple[str, ...]] = {
     "benefit": ("BenefitId", "ReservationId"),
     "product_order": ("ProductOrderId",),
     "frequency": ("Frequency",),
+    "additional_info": ("AdditionalInfo",),
 }
 REQUIRED = ("subscription", "date", "meter", "quantity", "currency")
 # Identity of a row: what was consumed, by which resource, on which day and
-# under which pricing. Tags and AdditionalInfo are left out: Azure rewrites
-# them in later exports of the same day. Azure spells resource ids with
-# varying case, so they are compared lower-cased.
+# under which pricing. Tags are left out: a changed tag must correct the row's
+# account, not add a row. AdditionalInfo is added (as canonical JSON, see
+# `_canonical_json`) where present: Azure writes two rows that differ only
+# there (one per reservation order, or per vCore count), both real charges.
+# Azure spells resource ids with varying case, so they are compared lower-cased.
 IDENTITY = (
     "subscription", "date", "meter", "product", "resource", "resource_group", "charge_type",
     "pricing_model", "benefit", "product_order", "frequency",
 )  # fmt: skip
 _US_DATE = r"^\d{1,2}/\d{1,2}/\d{4}$"
+USAGE_CHARGE = "usage"
 _DAY_US = 86_400_000_000
 
 
@@ -110,17 +121,31 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
         start, bad_date = _parse_dates(con, col("date"))
         check.required(col("date"), name("date"))
         check.fail(bad_date, name("date"), "unparsable date", col("date"))
-        sku = pc.coalesce(clean(col("meter")), clean(col("product")))
-        check.fail(pc.is_null(sku), name("meter"), "missing value")
+        meter = pc.coalesce(clean(col("meter")), clean(col("product")))
+        check.fail(pc.is_null(meter), name("meter"), "missing value")
+        # No ChargeType column (older exports) or an empty one: usage.
+        charge_type = clean(col("charge_type"))
+        usage = pa.array(
+            ~mask_np(pc.is_valid(charge_type))
+            | mask_np(pc.equal(pc.utf8_lower(charge_type), USAGE_CHARGE))
+        )
         quantity, bad_q = parse_decimal(col("quantity"))
         check.required(col("quantity"), name("quantity"))
         check.fail(bad_q, name("quantity"), "unparsable number", col("quantity"))
-        check.fail(pc.less(quantity, 0), name("quantity"), "negative quantity", col("quantity"))
+        check.fail(
+            pc.and_(usage, pc.less(quantity, 0)),
+            name("quantity"),
+            "negative quantity",
+            col("quantity"),
+        )
         payg, bad_payg = parse_decimal(col("payg"))
         check.fail(bad_payg, name("payg"), "unparsable number", col("payg"))
         cost, bad_cost = parse_decimal(col("cost"))
         check.fail(bad_cost, name("cost"), "unparsable number", col("cost"))
-        list_cost = pc.coalesce(payg, cost)
+        # Usage is priced from its pay-as-you-go (list) cost; a purchase,
+        # refund or unused reservation is what it cost, nothing to re-price.
+        list_cost = pc.if_else(usage, pc.coalesce(payg, cost), pc.coalesce(cost, payg))
+        sku = pc.if_else(usage, meter, pc.binary_join_element_wise(charge_type, meter, ":"))
         check.fail(
             pc.is_null(list_cost), name("cost") if cols["cost"] else name("payg"), "missing value"
         )
@@ -161,6 +186,7 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
                 kind=UsageKind.CLOUD,
                 namespace=options.namespace,
                 identity=identity,
+                optional_identity=[_canonical_json(clean(col("additional_info")))],
             )
 
         account_column = name("subscription") + (f"+{name('tags')}" if options.tag_key else "")
@@ -183,6 +209,23 @@ def _parse_dates(con: duckdb.DuckDBPyConnection, values: pa.Array) -> tuple[pa.A
     start = pc.coalesce(iso, us_ts)
     bad = bad_iso | (us & ~mask_np(pc.is_valid(us_ts)))
     return start, bad
+
+
+def _canonical_json(values: pa.Array) -> pa.Array:
+    """AdditionalInfo as compact JSON with sorted keys, so that exports that
+    space or order it differently (EA and MCA do) give the same identity;
+    text that is not JSON is kept as written. Parsed once per distinct value."""
+    distinct = [v for v in pc.unique(values).to_pylist() if v is not None]
+    if not distinct:
+        return values
+    canonical: list[str] = []
+    for text in distinct:
+        try:
+            canonical.append(json.dumps(json.loads(text), sort_keys=True, separators=(",", ":")))
+        except (ValueError, RecursionError):
+            canonical.append(text)
+    keys = pa.array(distinct, pa.string())
+    return pa.array(canonical, pa.string()).take(pc.index_in(values, value_set=keys))
 
 
 def _tag_values(tags: pa.Array, key: str) -> tuple[pa.Array, BoolArray]:

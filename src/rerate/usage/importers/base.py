@@ -287,6 +287,7 @@ def read_csv_raw(
     include: Sequence[str] | None = None,
     names: Sequence[str] | None = None,
     progress: Progress | None = None,
+    null_text: str | None = None,
 ) -> RawTable:
     """Read a CSV file as strings.
 
@@ -298,6 +299,11 @@ def read_csv_raw(
     Only the kept columns must be valid UTF-8: a byte of another encoding in
     a field rerate does not read (a caller name in Latin-1) does not cost
     the row.
+
+    `null_text` (FOCUS: `NULL`): an *unquoted* field with exactly that text,
+    or an unquoted empty field, is read as null; a quoted `"NULL"` stays
+    text. Writers that mark nulls this way quote text that happens to spell
+    the marker, so the quotes are what tells the two apart.
     """
     total = path.stat().st_size
     invalid: list[int] = []
@@ -316,7 +322,9 @@ def read_csv_raw(
     convert_opts = pv.ConvertOptions(
         column_types={c: pa.string() for c in keep} if keep else None,
         include_columns=keep,
-        strings_can_be_null=False,
+        strings_can_be_null=null_text is not None,
+        quoted_strings_can_be_null=False,
+        null_values=["", null_text] if null_text is not None else None,
     )
     try:
         with path.open("rb") as raw_fh:
@@ -338,7 +346,7 @@ def read_csv_raw(
         first = 2 if header else 1
         lines = np.arange(first, first + table.num_rows, dtype=np.int64)
         return RawTable(table.combine_chunks(), lines, raw_lookup=lookup)
-    return _read_csv_slow(path, include=keep, names=names, lookup=lookup)
+    return _read_csv_slow(path, include=keep, names=names, lookup=lookup, null_text=null_text)
 
 
 def _read_csv_slow(
@@ -347,19 +355,23 @@ def _read_csv_slow(
     include: Sequence[str] | None,
     names: Sequence[str] | None,
     lookup: RawLookup,
+    null_text: str | None = None,
 ) -> RawTable:
     """Exact line numbers for irregular files, with the `csv` module."""
     structural: list[Structural] = []
     lines: list[int] = []
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         field_names: list[str] | None = list(names) if names is not None else None
-        columns: list[list[str]] = []
+        columns: list[list[str | None]] = []
         picks: list[int] = []
-        for start, record in csv_records(fh):
+        records: Iterator[tuple[int, Sequence[str | None]]] = (
+            _csv_records_with_nulls(fh, null_text) if null_text is not None else csv_records(fh)
+        )
+        for start, record in records:
             if not record:
                 continue  # blank line; pyarrow skips them too
             if field_names is None:  # the header
-                field_names = list(record)
+                field_names = [f or "" for f in record]
                 wanted = include if include is not None else field_names
                 picks = [field_names.index(c) for c in wanted]
                 columns = [[] for _ in picks]
@@ -379,7 +391,7 @@ def _read_csv_slow(
                     reason = f"expected {len(field_names)} fields, got {len(record)}"
                 structural.append(Structural(start, column, reason, None))
                 continue
-            bad_utf8 = next((i for i in picks if _has_surrogate(record[i])), None)
+            bad_utf8 = next((i for i in picks if _has_surrogate(record[i] or "")), None)
             if bad_utf8 is not None:
                 structural.append(Structural(start, field_names[bad_utf8], "invalid UTF-8", None))
                 continue
@@ -395,6 +407,76 @@ def _read_csv_slow(
         {name: pa.array(col, pa.string()) for name, col in zip(kept, columns, strict=True)}
     )
     return RawTable(table, np.asarray(lines, dtype=np.int64), structural, lookup)
+
+
+def _csv_records_with_nulls(
+    fh: io.TextIOBase, null_text: str
+) -> Iterator[tuple[int, list[str | None]]]:
+    """`csv_records`, with unquoted `null_text` and unquoted empty fields as None.
+
+    The `csv` module drops the quotes before we see a field, so the record's
+    own text is re-split here (only for records holding a candidate field)
+    to learn which fields were quoted.
+    """
+    raw_lines: list[str] = []
+
+    def tee() -> Iterator[str]:
+        for text in _bounded_lines(fh):
+            raw_lines.append(text)
+            yield text
+
+    reader = csv.reader(tee())
+    end = 0
+    while True:
+        try:
+            record: list[str | None] = list(next(reader))
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SourceLineError(reader.line_num, str(exc)) from None
+        # The reader pulls lines only until its record is complete, so the
+        # lines seen since the last record are exactly this record's text.
+        text = "".join(raw_lines)
+        raw_lines.clear()
+        if any(f in ("", null_text) for f in record):
+            quoted = _quoted_fields(text)
+            if len(quoted) == len(record):
+                record = [
+                    None if f in ("", null_text) and not q else f
+                    for f, q in zip(record, quoted, strict=True)
+                ]
+        yield end + 1, record
+        end = reader.line_num
+
+
+def _quoted_fields(text: str) -> list[bool]:
+    """Whether each field of one CSV record (its raw text, default dialect) was quoted."""
+    flags: list[bool] = []
+    at_start = True
+    in_quotes = False
+    quoted = False
+    i = 0
+    body = text.rstrip("\r\n")
+    while i < len(body):
+        ch = body[i]
+        if in_quotes:
+            if ch == '"':
+                if i + 1 < len(body) and body[i + 1] == '"':
+                    i += 1
+                else:
+                    in_quotes = False
+        elif ch == '"' and at_start:
+            in_quotes = quoted = True
+        elif ch == ",":
+            flags.append(quoted)
+            quoted = False
+            at_start = True
+            i += 1
+            continue
+        at_start = False
+        i += 1
+    flags.append(quoted)
+    return flags
 
 
 def _has_surrogate(text: str) -> bool:
@@ -744,12 +826,15 @@ def assemble(
     namespace: str,
     identity: Sequence[AnyArray],
     source_id: AnyArray | None = None,
+    optional_identity: Sequence[AnyArray] = (),
 ) -> pa.Table:
     """Build the canonical table from the good rows.
 
     `columns` holds canonical columns by name (absent ones are null);
     `identity` the fields hashed into `record_id` when a row has no
-    `source_id`. Ids: `<source>:<namespace>:<source id>` or
+    `source_id`. `optional_identity` fields join the hash only on rows where
+    they are not null, so a field added to a format's identity leaves the
+    ids of rows without it as they were. Ids: `<source>:<namespace>:<source id>` or
     `<source>:<namespace>:#<first 32 hex of sha256(identity)>`;
     `content_hash` is the md5 of every canonical content column.
     """
@@ -782,7 +867,9 @@ def assemble(
     content_text = _joined([arrays[c] for c in CONTENT_COLUMNS])
     with ThreadPoolExecutor(max_workers=1) as pool:
         content_future = pool.submit(_md5_hex, con.cursor(), content_text)
-        arrays["record_id"] = _record_ids(arrays, identity, take, n, source, namespace, source_id)
+        arrays["record_id"] = _record_ids(
+            arrays, identity, take, n, source, namespace, source_id, optional_identity
+        )
         arrays["content_hash"] = content_future.result()
     return pa.Table.from_arrays([arrays[f.name] for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
 
@@ -804,6 +891,7 @@ def _record_ids(
     source: UsageSource,
     namespace: str,
     source_id: AnyArray | None,
+    optional_identity: Sequence[AnyArray] = (),
 ) -> pa.Array:
     prefix = f"{source.value}:{namespace}:"
     sid = take(clean(source_id)) if source_id is not None else pa.nulls(n, pa.string())
@@ -818,6 +906,10 @@ def _record_ids(
                 *(take(v) for v in identity),
             ]
         )
+        for extra in optional_identity:
+            part = _as_text(take(extra))
+            joined = pc.binary_join_element_wise(key, part, _SEP)
+            key = pc.if_else(pc.is_null(part), key, joined)
         digests = pa.array(sha256_hex32(key.filter(rows)), pa.string())
         hashed = pc.binary_join_element_wise(prefix + "#", digests, "")
         record_id = pc.replace_with_mask(record_id, rows, hashed)

@@ -73,6 +73,9 @@ REQUIRED = (
     "currency",
 )
 DEFAULT_ID_COLUMNS = ("RecordId", "x_RecordId")
+# How FOCUS CSV writers (the FinOps sample data among them) mark a null: an
+# unquoted NULL. A quoted "NULL" is the text NULL.
+NULL_TEXT = "NULL"
 # Identity of a row without an id: what the charge is for and when, not how
 # much. Descriptions are left out on purpose: providers reword them.
 IDENTITY = (
@@ -112,6 +115,7 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
             header=True,
             include=[c for c in cols.values() if c is not None],
             progress=options.progress,
+            null_text=NULL_TEXT,
         )
     return _parse_raw(raw, cols, options, file=file)
 
@@ -130,8 +134,12 @@ def _columns(
     try:
         return match_columns(header, spec, required, file=file)
     except ImportRejected as exc:
+        message = exc.message
+        if exc.column == "ChargeCategory" and any(h.lower() == "chargetype" for h in header):
+            # FOCUS 0.5 named it ChargeType; its other columns differ too.
+            message += " (a FOCUS 0.5 file? rerate reads FOCUS 1.x)"
         # Parquet has no header line: its schema is "line 0".
-        raise ImportRejected(file, header_line, exc.column, exc.message) from None
+        raise ImportRejected(file, header_line, exc.column, message) from None
 
 
 def _read_parquet(path: Path, columns: Sequence[str], *, file: str) -> RawTable:
@@ -202,8 +210,10 @@ def _parse_raw(
         check.fail(bad_end, name("end"), "unparsable timestamp", col("end"))
         check.fail(pc.less(end, start), name("end"), "end before start", col("end"))
         quantity, bad_q = parse_decimal(text("quantity"), is_clean=True)
+        # A negative quantity (and cost) is valid FOCUS: a refund or correction
+        # of earlier usage. It is kept and rated as negative usage, so it takes
+        # back what the usage it corrects was billed (docs/formats.md).
         check.fail(bad_q, name("quantity"), "unparsable number", col("quantity"))
-        check.fail(pc.less(quantity, 0), name("quantity"), "negative quantity", col("quantity"))
         list_cost, bad_cost = parse_decimal(text("list_cost"), is_clean=True)
         check.required(text("list_cost"), name("list_cost"), is_clean=True)
         check.fail(bad_cost, name("list_cost"), "unparsable number", col("list_cost"))
