@@ -22,6 +22,7 @@ from rerate.kit import csvout
 from rerate.kit.periods import Month
 from rerate.rating.e164 import NumberingRules
 from rerate.rating.engine import RatingResult, rate
+from rerate.rating.fixed import RatingOverflow
 from rerate.rating.formats import (
     FormatError,
     load_contract,
@@ -33,7 +34,14 @@ from rerate.rating.formats import (
     load_usage,
 )
 from rerate.rating.output import summary_dict, write_run
-from rerate.rating.plan import Contract, Ownership, PlanError, PriceBook, RatingPlan
+from rerate.rating.plan import (
+    Contract,
+    Ownership,
+    PlanError,
+    PriceBook,
+    RatingPlan,
+    check_zone,
+)
 from rerate.usage.schema import UsageKind
 
 app = typer.Typer(
@@ -105,9 +113,23 @@ def _plan(
     )
 
 
-def _check_out(out: Path) -> None:
+def _check_args(out: Path, tz: str) -> None:
+    """Options checked before any file is read: their errors name the option."""
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise _fail(f"--out must end in .csv or .parquet, got {out.name}")
+    try:
+        check_zone(tz, "--tz")
+    except PlanError as exc:
+        raise _fail(f"{exc} (an IANA name such as Europe/Paris)") from None
+
+
+def _overflow(usage: Path, exc: RatingOverflow) -> typer.Exit:
+    # Parquet input (and amounts: quantity x price) reach the engine unchecked;
+    # the engine refuses rather than round, and says so in one line.
+    return _fail(
+        f"{usage}: {exc}: a quantity or amount is beyond what one row can hold"
+        " (docs/rating.md, section 8)"
+    )
 
 
 def _write(result: RatingResult, out: Path, run_dir: Path | None) -> None:
@@ -152,13 +174,15 @@ def cdrs(
     run_dir: RunDirOpt = None,
 ) -> None:
     """Rate CDRs against a tariff deck, a timetable and consumption profiles."""
-    _check_out(out)
+    _check_args(out, tz)
     try:
         numbering = NumberingRules(country_code) if country_code else None
         table = load_usage(usage, UsageKind.CDR, numbering)
         book = load_tariffs(tariffs, currency)
         plan = _plan(book, table, contract, profiles, ownership, customer, tz, overlap, timetable)
         result = rate(table, plan, Month.parse(period).in_zone(plan.contract.billing_tz))
+    except RatingOverflow as exc:
+        raise _overflow(usage, exc) from None
     except (FormatError, PlanError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     _write(result, out, run_dir)
@@ -180,12 +204,14 @@ def usage_cmd(
     run_dir: RunDirOpt = None,
 ) -> None:
     """Rate cloud usage against a price book and a contract."""
-    _check_out(out)
+    _check_args(out, tz)
     try:
         table = load_usage(usage, UsageKind.CLOUD)
         book = load_prices(prices, currency)
         plan = _plan(book, table, contract, profiles, ownership, customer, tz, overlap)
         result = rate(table, plan, Month.parse(period).in_zone(plan.contract.billing_tz))
+    except RatingOverflow as exc:
+        raise _overflow(usage, exc) from None
     except (FormatError, PlanError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     _write(result, out, run_dir)
