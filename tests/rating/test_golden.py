@@ -551,6 +551,48 @@ def test_period_lines_support_commitment_credits(
     assert r.summary.totals["EUR"].total == total
 
 
+@pytest.mark.parametrize(
+    ("mode", "usage_line", "fixed", "percent", "total"),
+    [
+        # The mode applies to the signed amount (docs/rating.md, section 7):
+        # ceiling rounds the bill towards +infinity, so a credit of 1.005 is
+        # -1.00 (not -round(1.005) = -1.01) and 5% of 100.135 = -5.00675 -> -5.00.
+        (RoundingMode.CEILING, D("100.14"), D("-1.00"), D("-5.00"), D("94.14")),
+        # floor rounds towards -infinity: the customer gets the larger credit.
+        (RoundingMode.FLOOR, D("100.13"), D("-1.01"), D("-5.01"), D("94.11")),
+        # Symmetric modes give the same either way: half away from zero.
+        (RoundingMode.HALF_UP, D("100.14"), D("-1.01"), D("-5.01"), D("94.12")),
+    ],
+)
+def test_credits_under_directional_rounding_round_the_signed_amount(
+    mode: RoundingMode, usage_line: Decimal, fixed: Decimal, percent: Decimal, total: Decimal
+) -> None:
+    rules = (
+        ContractRule(1, RuleKind.CREDIT, amount=D("1.005")),
+        ContractRule(2, RuleKind.CREDIT, percent=D(5)),
+    )
+    r = run(
+        [usage("zz", "1", cost="100.135")], plan((), passthrough=True, rules=rules, rounding=mode)
+    )
+    assert [(ln.kind, ln.amount) for ln in r.lines] == [("credit", fixed), ("credit", percent)]
+    assert r.summary.totals["EUR"].usage_net_rounded == usage_line
+    assert r.summary.totals["EUR"].total == total
+
+
+def test_a_refund_total_rounds_by_the_signed_mode_too() -> None:
+    # A month of refunds only: usage net -0.005 under ceiling -> -0.00 = 0.
+    r = run(
+        [usage("zz", "1", cost="-0.005")],
+        plan((), passthrough=True, rounding=RoundingMode.CEILING),
+    )
+    assert str(r.summary.totals["EUR"].usage_net_rounded) == "0.00"  # not -0.00
+    r = run(
+        [usage("zz", "1", cost="-0.005")],
+        plan((), passthrough=True, rounding=RoundingMode.FLOOR),
+    )
+    assert r.summary.totals["EUR"].usage_net_rounded == D("-0.01")
+
+
 def test_custom_line_items_one_off_and_recurring() -> None:
     items = (
         CustomLineItem(1, "setup", D(100), one_off_date=date(2026, 8, 15)),

@@ -105,7 +105,10 @@ def round_money(amount: Decimal, currency: str, mode: RoundingMode = DEFAULT_ROU
     if not isinstance(amount, Decimal):
         raise TypeError(f"money must be Decimal, got {type(amount).__name__}")
     quantum = Decimal(1).scaleb(-minor_units(currency))
-    return amount.quantize(quantum, rounding=mode.decimal_mode)
+    rounded = amount.quantize(quantum, rounding=mode.decimal_mode)
+    # A small credit or refund under ROUND_CEILING (or ROUND_DOWN/ROUND_HALF_*)
+    # rounds to -0.00, which would be printed as such on an invoice.
+    return rounded.copy_abs() if rounded.is_zero() else rounded
 
 
 def to_row_scale(amount: Decimal) -> Decimal:
