@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,7 @@ from rerate.rating.fixed import (
     Scaled,
     decimal_column,
     decimal_places,
+    from_scaled,
     mul_div,
     to_scaled,
 )
@@ -315,9 +317,66 @@ def rate_cloud(
     accounts: I64,
     prices: CloudPrices | None = None,
 ) -> RowState:
-    n = len(inp.start)
     if prices is None:
         prices = prepare_prices(plan, pool, inp.start)
+    try:
+        return _rate_cloud(inp, plan, pool, accounts, prices)
+    except RatingOverflow:
+        # One scale for the whole chunk does not hold every quantity (a
+        # 0.0072838553 GB-month next to 5e12 requests): rate each class of
+        # (account, SKU) groups at its own scale. Rare, so only tried here.
+        classes = _scale_classes(inp, pool, prices.places)
+        if len(classes) < 2:
+            raise
+    st = RowState(len(inp.start))
+    row_scale = np.zeros(st.n, dtype=np.int8)
+    for rows in classes:
+        sub = _rate_cloud(_subset(inp, rows), plan, pool, accounts, prices)
+        st.put(rows, sub)
+        row_scale[rows] = sub.quantity_scale
+    st.quantity_scale = int(row_scale.max())
+    st.row_scale = row_scale
+    return st
+
+
+def _scale_classes(inp: CloudInput, pool: StringPool, plan_places: int) -> list[I64]:
+    """Rows split by the scale their (account, SKU) group needs: the most
+    decimals of any quantity in the group (at least the plan's tier bounds and
+    allowances). Everything cumulative (tiers, allowances, volume totals) and
+    every daily row lies within one (account, SKU) group, so rating the classes
+    apart gives the same numbers as one pass would."""
+    if isinstance(inp.quantity, Scaled):
+        pairs = zip(inp.quantity.values.tolist(), inp.quantity.valid.tolist(), strict=True)
+        values = [from_scaled(v) if ok else None for v, ok in pairs]
+    else:
+        values = inp.quantity.to_pylist()
+    places = np.array([0 if v is None else decimal_places(v) for v in values], dtype=np.int64)
+    sku = pool_codes(inp.sku, pool).astype(np.int64)
+    key = (sku + 1) * (int(inp.account_code.max(initial=0)) + 2) + (inp.account_code + 1)
+    group = np.unique(key, return_inverse=True)[1]
+    group_places = np.zeros(int(group.max(initial=-1)) + 1, dtype=np.int64)
+    np.maximum.at(group_places, group, places)
+    row_class = np.maximum(group_places[group], plan_places)
+    return [np.flatnonzero(row_class == c) for c in np.unique(row_class)]
+
+
+def _subset(inp: CloudInput, rows: I64) -> CloudInput:
+    def take(values: Any) -> Any:
+        if isinstance(values, np.ndarray):
+            return values[rows]
+        return values.take(rows if isinstance(values, Scaled) else pa.array(rows))
+
+    return CloudInput(**{f: take(getattr(inp, f)) for f in CloudInput.__dataclass_fields__})
+
+
+def _rate_cloud(
+    inp: CloudInput,
+    plan: RatingPlan,
+    pool: StringPool,
+    accounts: I64,
+    prices: CloudPrices,
+) -> RowState:
+    n = len(inp.start)
     st = RowState(n)
     st.reason[~inp.owned] = reason_code(Reason.ACCOUNT_NOT_OWNED)
     service = pool_codes(inp.service, pool)
