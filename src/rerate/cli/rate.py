@@ -96,18 +96,22 @@ def _plan(
         if contract_file is not None
         else Contract(id=0, customer_id=customer, currency=book.currency, billing_tz=tz)
     )
+    profiles = load_profiles(profiles_file) if profiles_file is not None else ()
     if ownership_file is not None:
         ownership = load_ownership(ownership_file)
     else:
-        # Offline convenience: every account in the file belongs to the customer.
-        accounts = sorted(set(usage.column("account_id").to_pylist()))
+        # Offline convenience: every account of the usage file and of the
+        # profiles belongs to the customer, so a profile account without usage
+        # this month still pays its period fee (docs/rating.md, section 10).
+        accounts = set(usage.column("account_id").to_pylist())
+        accounts |= {a for p in profiles for a in p.account_ids}
         since = datetime(1970, 1, 1, tzinfo=UTC)
-        ownership = tuple(Ownership(int(a), contract.customer_id, since) for a in accounts)
+        ownership = tuple(Ownership(int(a), contract.customer_id, since) for a in sorted(accounts))
     return RatingPlan(
         contract=contract,
         price_book=book,
         timetable=load_timetable(timetable_file) if timetable_file is not None else None,
-        profiles=load_profiles(profiles_file) if profiles_file is not None else (),
+        profiles=profiles,
         ownership=ownership,
         overlap_selection=overlap,
     )

@@ -61,6 +61,7 @@ from rerate.rating.plan import (
 from rerate.rating.rows import Reason, RowState, StringPool, reason_code
 from rerate.rating.tiers import (
     TierTables,
+    allowance_cover,
     check_axis_range,
     exclusive_cumsum,
     group_totals,
@@ -479,7 +480,7 @@ def _rate_cloud(
         included = included_by_profile[prof_of]  # -1 picks the trailing 0
         b = a + q_sorted
         lo, hi = np.minimum(a, b), np.maximum(a, b)
-        cov = np.where(included > 0, np.clip(np.minimum(hi, included) - lo, 0, None), 0)
+        cov = allowance_cover(lo, hi, included)
         covered[rows] = np.where(q_sorted < 0, -cov, cov)
         # Tier tables: one per entry, then one per profile with tiers.
         tables, prof_table, n_specs = prices.tier_tables(qs, profiles)
