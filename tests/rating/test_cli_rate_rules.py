@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,3 +66,39 @@ d4,1,2026-08-03T08:00:00Z,0,-5,0612345678
     assert ends["d3"] == (t, t)
     # d4: a negative duration never puts the end before the start
     assert ends["d4"] == (t, t)
+
+
+def test_rated_csv_writes_zero_as_0_and_instants_as_iso(tmp_path: Path) -> None:
+    prices = _write(
+        tmp_path / "prices.csv",
+        """
+version,effective_from,sku,region,unit,unit_price,tier_mode,tiers,currency
+1,2026-01-01T00:00:00Z,vm,,h,0.0000001,none,,EUR
+""",
+    )
+    usage = _write(
+        tmp_path / "usage.csv",
+        """
+record_id,account_id,usage_start,usage_end,sku,quantity
+u1,1,2026-08-03T08:00:00+02:00,2026-08-03T09:00:00.250000+02:00,vm,0
+u2,1,2026-08-03T08:00:00Z,,vm,-0.001
+u3,1,2026-08-03T08:00:00Z,,vm,2
+""",
+    )
+    out = tmp_path / "rated.csv"
+    args = ["usage", "--usage", str(usage), "--prices", str(prices), "--period", "2026-08"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as fh:
+        rows = {r["record_id"]: r for r in csv.DictReader(fh)}
+    # Zero is 0, not 0E-10; a tiny amount has no exponent (-1E-10 before).
+    assert (rows["u1"]["quantity"], rows["u1"]["net_amount"]) == ("0", "0")
+    assert rows["u1"]["included_quantity"] == "0"
+    assert rows["u2"]["net_amount"] == "-0.0000000001"  # -0.001 * 1e-7, half away from zero
+    assert rows["u3"]["net_amount"] == "0.0000002000"  # non-zero keep all 10 places
+    # Instants as the input files write them: ISO 8601, UTC, T and Z, a fraction
+    # only when there is one (before: "2026-08-03 06:00:00.000000Z").
+    assert rows["u1"]["usage_start"] == "2026-08-03T06:00:00Z"
+    assert rows["u1"]["usage_end"] == "2026-08-03T07:00:00.250000Z"
+    assert rows["u2"]["usage_end"] == "2026-08-03T08:00:00Z"
+    assert rows["u1"]["day"] == "2026-08-03"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
@@ -136,15 +137,38 @@ def _overflow(usage: Path, exc: RatingOverflow) -> typer.Exit:
     )
 
 
+def _csv_text(col: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """A rated column as the CSV writes it (docs/rating.md, section 10): strings
+    for dictionaries (CSV has no such type); decimals with all 10 places but
+    zero as `0` and never an exponent (Arrow writes 0 as `0E-10` and |x| < 1e-6
+    as `1E-10`); instants as the input files write them, ISO 8601 in UTC with a
+    `T` and a `Z` and a fraction only when there is one."""
+    if pa.types.is_dictionary(col.type):
+        return col.cast(pa.string())
+    if pa.types.is_timestamp(col.type):
+        text = col.cast(pa.timestamp("us", tz="UTC")).cast(pa.string())
+        text = pc.replace_substring(text, " ", "T", max_replacements=1)
+        return pc.replace_substring_regex(text, r"\.0+Z$", "Z")
+    if pa.types.is_decimal(col.type):
+        text = col.cast(pa.string())
+        odd = pc.fill_null(pc.match_substring(text, "E"), False)
+        if not pc.any(odd).as_py():
+            return text
+        # Few rows: zeros and tiny amounts. Formatted one by one, in place.
+        values = col.to_pylist()
+        fixed = [None if v is None else ("0" if v.is_zero() else format(v, "f")) for v in values]
+        return pc.if_else(odd, pa.array(fixed, pa.string()), text)
+    return col
+
+
 def _write(result: RatingResult, out: Path, run_dir: Path | None) -> None:
     table = result.rated
     if out.suffix.lower() == ".parquet":
         pq.write_table(table, out)
     elif out.suffix.lower() == ".csv":
-        # CSV has no dictionary type: plain strings; decimals keep all 10 places.
         plain = pa.table(
             {
-                name: col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col
+                name: _csv_text(col)
                 for name, col in zip(table.column_names, table.columns, strict=True)
             }
         )
