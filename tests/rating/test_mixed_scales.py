@@ -88,9 +88,32 @@ def test_fine_and_huge_quantities_of_one_customer_month(chunk_rows: int | None) 
     assert result.summary.totals["EUR"].usage_net == D("5200000.0223493751")
 
 
-def test_one_group_holding_both_is_still_refused() -> None:
-    # Within one (account, SKU) group the cumulative axis needs one scale:
-    # 5e12 at 10 decimals is beyond 64 bits. Refused, never a wrong number.
-    table = usage_table([_cloud("0.0072838553", "req"), _cloud("5000000000000", "req")])
+@pytest.mark.parametrize("chunk_rows", [None, 1])
+def test_both_in_one_flat_priced_group(chunk_rows: int | None) -> None:
+    # The same SKU and account: nothing cumulative for a flat price, so each row
+    # keeps its own decimals, and the daily row sums them exactly.
+    rows = [
+        _cloud("0.0072838553", "req"),
+        _cloud("5000000000000", "req"),
+        _cloud("1.5", "req"),
+        cdr("33123", 65),
+    ]
+    result, _ = compare(rows, _plan(), AUG, chunk_rows=chunk_rows)
+    q = sorted((r["quantity"], r["net_amount"]) for r in result.rated.to_pylist())
+    # 0.0072838553 * 4e-7 = 2.91354212e-9 -> 0.0000000029; 1.5 * 4e-7 = 0.0000006
+    assert q == [
+        (D("0.0072838553"), D("0.0000000029")),
+        (D("1.5"), D("0.0000006")),
+        (D("65"), D("0.0216666667")),
+        (D("5000000000000"), D("2000000")),
+    ]
+    daily = {r["item"]: (r["rows"], r["quantity"]) for r in result.daily.to_pylist()}
+    assert daily["req"] == (3, D("5000000000001.5072838553"))
+
+
+def test_one_tiered_group_holding_both_is_still_refused() -> None:
+    # Within one (account, SKU) group on the cumulative axis (tiers) one scale is
+    # needed: 5e12 at 10 decimals is beyond 64 bits. Refused, never a wrong number.
+    table = usage_table([_cloud("0.0072838553", "gb"), _cloud("5000000000000", "gb")])
     with pytest.raises(RatingOverflow):
         engine.rate(table, _plan(), AUG)

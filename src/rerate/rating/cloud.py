@@ -260,6 +260,7 @@ class CloudPrices:
     overrides: RuleMatcher  # unit_price_override rules
     adjusts: RuleMatcher  # discount and markup rules
     places: int  # decimals the plan's tier bounds and allowances need
+    profile_scopes: tuple[ConsumptionProfile, ...] = ()  # units profiles (their SKUs)
     _tables: dict[int, tuple[TierTables, I64, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -308,7 +309,7 @@ def prepare_prices(plan: RatingPlan, pool: StringPool, start: I64) -> CloudPrice
     intern_labels(overrides.rules, adjusts.rules, pool, passthrough=True)
     units = sorted((p for p in plan.profiles if p.unit is ProfileUnit.UNITS), key=lambda p: p.id)
     places = _plan_places(plan, pr.entries, units)
-    return CloudPrices(eff, local, used, pr, overrides, adjusts, places)
+    return CloudPrices(eff, local, used, pr, overrides, adjusts, places, tuple(units))
 
 
 def rate_cloud(
@@ -326,7 +327,7 @@ def rate_cloud(
         # One scale for the whole chunk does not hold every quantity (a
         # 0.0072838553 GB-month next to 5e12 requests): rate each class of
         # (account, SKU) groups at its own scale. Rare, so only tried here.
-        classes = _scale_classes(inp, pool, prices.places)
+        classes, mixed = _scale_classes(inp, pool, prices)
         if len(classes) < 2:
             raise
     st = RowState(len(inp.start))
@@ -337,15 +338,24 @@ def rate_cloud(
         row_scale[rows] = sub.quantity_scale
     st.quantity_scale = int(row_scale.max())
     st.row_scale = row_scale
+    st.mixed_scale = mixed
     return st
 
 
-def _scale_classes(inp: CloudInput, pool: StringPool, plan_places: int) -> list[I64]:
+_FITS = 2**63 - 1
+
+
+def _scale_classes(
+    inp: CloudInput, pool: StringPool, prices: CloudPrices
+) -> tuple[list[I64], Bool]:
     """Rows split by the scale their (account, SKU) group needs: the most
     decimals of any quantity in the group (at least the plan's tier bounds and
-    allowances). Everything cumulative (tiers, allowances, volume totals) and
-    every daily row lies within one (account, SKU) group, so rating the classes
-    apart gives the same numbers as one pass would."""
+    allowances). Everything cumulative (tiers, allowances, volume totals) lies
+    within one (account, SKU) group, so rating the classes apart gives the same
+    numbers as one pass would. A group of a flat-priced SKU (no tiers, no
+    units profile: nothing cumulative) that no single scale holds is split
+    row by row instead, each at its own decimals; those rows are flagged
+    (`mixed`) so that the daily rows sum them exactly (engine._daily_table)."""
     if isinstance(inp.quantity, Scaled):
         pairs = zip(inp.quantity.values.tolist(), inp.quantity.valid.tolist(), strict=True)
         values = [from_scaled(v) if ok else None for v, ok in pairs]
@@ -355,10 +365,22 @@ def _scale_classes(inp: CloudInput, pool: StringPool, plan_places: int) -> list[
     sku = pool_codes(inp.sku, pool).astype(np.int64)
     key = (sku + 1) * (int(inp.account_code.max(initial=0)) + 2) + (inp.account_code + 1)
     group = np.unique(key, return_inverse=True)[1]
-    group_places = np.zeros(int(group.max(initial=-1)) + 1, dtype=np.int64)
+    n_groups = int(group.max(initial=-1)) + 1
+    group_places = np.zeros(n_groups, dtype=np.int64)
     np.maximum.at(group_places, group, places)
-    row_class = np.maximum(group_places[group], plan_places)
-    return [np.flatnonzero(row_class == c) for c in np.unique(row_class)]
+    row_class = np.maximum(group_places[group], prices.places)
+    # Groups that do not fit at their scale, and whether their SKU is flat.
+    fits = np.ones(n_groups, dtype=bool)
+    for i, v in enumerate(values):
+        if v is not None and abs(int(v.scaleb(int(row_class[i])))) > _FITS:
+            fits[group[i]] = False
+    axis = {pool.code(p.scope_sku) for p in prices.profile_scopes}
+    pr = prices.pr
+    axis |= set(pr.sku[pr.tiered].tolist()) if len(pr.entries) else set()
+    flat = ~np.isin(sku, np.array(sorted(axis), dtype=np.int64))
+    mixed = flat & ~fits[group]
+    row_class = np.where(mixed, np.maximum(places, prices.places), row_class)
+    return [np.flatnonzero(row_class == c) for c in np.unique(row_class)], mixed
 
 
 def _subset(inp: CloudInput, rows: I64) -> CloudInput:

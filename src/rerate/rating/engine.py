@@ -599,6 +599,9 @@ def _rate_rows(
                 row_scale[gidx] = cloud_state.row_scale
                 state.put(gidx, cloud_state)
                 state.row_scale = row_scale
+                if cloud_state.mixed_scale is not None:
+                    state.mixed_scale = np.zeros(state.n, dtype=bool)
+                    state.mixed_scale[gidx] = cloud_state.mixed_scale
                 state.quantity_scale = int(row_scale.max())
             else:
                 # One quantity scale for the mixed table: the larger of the two
@@ -732,6 +735,32 @@ def _rated_table(
     fields = [f for f in RATED_SCHEMA if f.name not in omit]
     arrays = [make() for f, make in zip(RATED_SCHEMA, makers, strict=True) if f.name not in omit]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _mixed_scale_sums(st: RowState, key: I64, rated: Bool) -> dict[int, Decimal]:
+    """Exact quantity sums of the daily groups holding rows at several scales
+    (a flat-priced SKU with both 0.0072838553 and 5e12 in one group; rare): the
+    compiled grouping adds raw int64 values, which is only right at one scale."""
+    if st.mixed_scale is None or st.row_scale is None:
+        return {}
+    rows = np.flatnonzero(st.mixed_scale & rated)
+    sums: dict[int, Decimal] = {}
+    for k, q, s in zip(
+        key[rows].tolist(), st.quantity[rows].tolist(), st.row_scale[rows].tolist(), strict=True
+    ):
+        sums[k] = sums.get(k, Decimal(0)) + from_scaled(q, s)
+    return sums
+
+
+def _patch(column: pa.Array, keys: I64, exact: dict[int, Decimal]) -> pa.Array:
+    """`column` with the values of `exact` (by group key) put in."""
+    if not exact:
+        return column
+    values = column.to_pylist()
+    for i, k in enumerate(keys.tolist()):
+        if k in exact:
+            values[i] = exact[k]
+    return pa.array(values, DEC)
 
 
 def _at(values: npt.NDArray[Any], idx: I64 | None) -> npt.NDArray[Any]:
@@ -904,6 +933,7 @@ def _daily_table(
         st.entry_id,
         prefix_codes,
     )
+    exact = _mixed_scale_sums(st, key, rated)
     del key, prefix_codes
     order = np.argsort(uniq)
     m = len(order)
@@ -959,7 +989,11 @@ def _daily_table(
         "rules": strings(rules),
         "currency": pa.array([plan.contract.currency] * m, pa.string()),
         "rows": pa.array(counts, pa.int64()),
-        "quantity": _by_scale(group_scale, st.quantity_scale, lambda i, s: amount(0, s, i)),
+        "quantity": _patch(
+            _by_scale(group_scale, st.quantity_scale, lambda i, s: amount(0, s, i)),
+            uniq[order],
+            exact,
+        ),
         "included_quantity": _by_scale(
             group_scale, st.quantity_scale, lambda i, s: amount(1, s, i)
         ),

@@ -149,6 +149,9 @@ class RowState:
     # every row (cloud.rate_cloud's scale classes); None: `quantity_scale`.
     # Constant within an (account, SKU) group, hence within a daily row.
     row_scale: npt.NDArray[np.int8] | None = field(init=False, default=None)
+    # Rows of a flat-priced (account, SKU) group whose rows have different
+    # scales (cloud._scale_classes): their daily quantity is summed exactly.
+    mixed_scale: Bool | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         # Arrays are created on first use (__getattr__): a rater replaces most
@@ -157,6 +160,7 @@ class RowState:
         self.prefix_values = None
         self.quantity_scale = SCALE
         self.row_scale = None
+        self.mixed_scale = None
 
     def __getattr__(self, name: str) -> npt.NDArray[np.generic]:
         spec = _DEFAULTS.get(name)
@@ -184,7 +188,7 @@ class RowState:
     def put(self, idx: I64 | None, other: RowState) -> None:
         """Copy `other` (rows idx of self, or all rows when idx is None) into self."""
         for name in self.__dataclass_fields__:
-            if name in ("n", "prefix_values", "quantity_scale", "row_scale"):
+            if name in ("n", "prefix_values", "quantity_scale", "row_scale", "mixed_scale"):
                 continue
             target = getattr(self, name)
             if idx is None:
