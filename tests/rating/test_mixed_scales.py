@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rerate.kit.periods import Month
 from rerate.rating import engine
@@ -117,3 +119,40 @@ def test_one_tiered_group_holding_both_is_still_refused() -> None:
     table = usage_table([_cloud("0.0072838553", "gb"), _cloud("5000000000000", "gb")])
     with pytest.raises(RatingOverflow):
         engine.rate(table, _plan(), AUG)
+
+
+_fine = st.decimals(
+    min_value=D("-0.05"), max_value=D("0.05"), places=10, allow_nan=False, allow_infinity=False
+)
+_huge = st.integers(min_value=-(9 * 10**12), max_value=9 * 10**12).map(D)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("gb"), st.sampled_from([1, 2]), _fine),
+            st.tuples(st.just("req"), st.sampled_from([1, 2]), st.one_of(_fine, _huge)),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from([None, 1, 3]),
+)
+def test_engine_agrees_with_the_reference_on_mixed_scales(
+    rows: list[tuple[str, int, Decimal]], chunk_rows: int | None
+) -> None:
+    usage = [
+        _cloud(str(q), sku, account=account, day=1 + i % 9)
+        for i, (sku, account, q) in enumerate(rows)
+    ]
+    result, _ = compare(usage, _plan(), AUG, chunk_rows=chunk_rows)
+    # Daily quantities are the exact sums of their rows, whatever their scales.
+    by_day: dict[tuple[int, str, str], Decimal] = {}
+    for r in result.rated.to_pylist():
+        k = (r["account_id"], str(r["day"]), r["item"])
+        by_day[k] = by_day.get(k, D(0)) + r["quantity"]
+    daily = {
+        (r["account_id"], str(r["day"]), r["item"]): r["quantity"] for r in result.daily.to_pylist()
+    }
+    assert daily == by_day
