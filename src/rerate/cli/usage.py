@@ -11,7 +11,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeRemai
 from rerate.cli import context
 from rerate.kit.errors import RerateError
 from rerate.usage.errors import ImportRejected
-from rerate.usage.importers import IMPORTERS
+from rerate.usage.importers import IMPORTERS, split_columns
 from rerate.usage.importers.base import ImportOptions
 
 console = Console(stderr=True)
@@ -46,6 +46,16 @@ def import_command(
     source_tz: str = typer.Option("UTC", help="Zone of timestamps without an offset."),
     country_code: str | None = typer.Option(None, help="Replaces the national prefix 0."),
     tag_key: str | None = typer.Option(None, help="Azure: resource-group tag mapped to accounts."),
+    columns: str | None = typer.Option(
+        None,
+        help="Asterisk, FreeSWITCH: the file's fields in order, comma-separated "
+        "(cdr_custom layouts, custom templates); '-' skips a field.",
+    ),
+    account_from: str | None = typer.Option(
+        None,
+        help="Asterisk, FreeSWITCH: the field holding the account (default accountcode), "
+        "e.g. channel-peer, dstchannel-peer, src, caller_id_number.",
+    ),
 ) -> None:
     """Import usage files; each file is imported whole or not at all."""
     from rerate.auth import service as auth
@@ -69,14 +79,16 @@ def import_command(
             def on_progress(done: int, total: int, _task: TaskID = task) -> None:
                 bar.update(_task, completed=done, total=total)
 
-            options = ImportOptions(
-                skip_bad_rows=skip_bad_rows,
-                source_tz=source_tz,
-                country_code=country_code,
-                tag_key=tag_key,
-                progress=on_progress,
-            )
             try:
+                options = ImportOptions(
+                    skip_bad_rows=skip_bad_rows,
+                    source_tz=source_tz,
+                    country_code=country_code,
+                    tag_key=tag_key,
+                    columns=split_columns(columns),
+                    account_from=account_from,
+                    progress=on_progress,
+                )
                 with context.database().session() as session:
                     user = auth.get_user_by_email(session, as_user)
                     principal = auth.principal_for(session, user, via="cli")
@@ -98,6 +110,9 @@ def import_command(
                 continue
             except RerateError as exc:  # refused before reading: say why, no traceback
                 console.print(f"error: {exc.detail}")
+                raise typer.Exit(2) from None
+            except ValueError as exc:  # a bad option (zone, columns, account_from)
+                console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
         console.print(
             f"{path.name}: read {report.rows_read}, new {report.new}, corrected "

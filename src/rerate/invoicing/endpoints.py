@@ -94,8 +94,10 @@ def invoice_view(inv: Invoice | Any, *, lines: bool = True) -> dict[str, Any]:
     `inv` is an `Invoice`, or without lines a row of `_SUMMARY_COLUMNS`.
     """
 
+    currency, mode = inv.currency, RoundingMode(inv.rounding_mode)
+
     def m(amount: Decimal) -> str:  # already rounded at the boundary: this only trims zeros
-        return money_str(round_money(amount, inv.currency, RoundingMode(inv.rounding_mode)))
+        return money_str(round_money(amount, currency, mode))
 
     view: dict[str, Any] = {
         "id": inv.id,

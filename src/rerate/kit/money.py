@@ -13,6 +13,7 @@ from __future__ import annotations
 import decimal
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 # Scale kept on every rated row (issue 3: "at least 6 decimal places").
 ROW_SCALE = 10
@@ -80,7 +81,8 @@ class RoundingMode(StrEnum):
 
     @property
     def decimal_mode(self) -> str:
-        return getattr(decimal, self.value)  # type: ignore[no-any-return]
+        # The member's value is the decimal module's constant's own text.
+        return self.value
 
 
 DEFAULT_ROUNDING = RoundingMode.HALF_UP
@@ -104,11 +106,17 @@ def round_money(amount: Decimal, currency: str, mode: RoundingMode = DEFAULT_ROU
     """
     if not isinstance(amount, Decimal):
         raise TypeError(f"money must be Decimal, got {type(amount).__name__}")
-    quantum = Decimal(1).scaleb(-minor_units(currency))
-    rounded = amount.quantize(quantum, rounding=mode.decimal_mode)
+    rounded = amount.quantize(_quantum(currency), rounding=mode.value)
     # A small credit or refund under ROUND_CEILING (or ROUND_DOWN/ROUND_HALF_*)
     # rounds to -0.00, which would be printed as such on an invoice.
     return rounded.copy_abs() if rounded.is_zero() else rounded
+
+
+@lru_cache(maxsize=256)
+def _quantum(currency: str) -> Decimal:
+    """1 minor unit of `currency` (0.01 for EUR); cached: every invoice and
+    list row rounds through here, and the set of currencies is small."""
+    return Decimal(1).scaleb(-minor_units(currency))
 
 
 def to_row_scale(amount: Decimal) -> Decimal:

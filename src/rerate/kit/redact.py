@@ -20,6 +20,10 @@ _FILE_URL = re.compile(r"file://")
 
 def without_paths(text: str) -> str:
     """`text` with every absolute path replaced by its last segment."""
+    if "/" not in text:
+        # Most strings (labels, amounts, ids) hold no path at all; this test is
+        # a fraction of the two regex passes, and job lists scrub thousands.
+        return text
     text = _FILE_URL.sub("", text)
     return _ABSOLUTE.sub(lambda m: m.group(1) or "…", text)
 

@@ -22,7 +22,7 @@ from rerate.kit.runtime import release_memory
 from rerate.models import UsageImport
 from rerate.usage import service, uploads
 from rerate.usage.errors import ImportRejected
-from rerate.usage.importers import IMPORTERS, UnknownFormat
+from rerate.usage.importers import IMPORTERS, UnknownFormat, split_columns
 from rerate.usage.importers.base import ImportOptions
 from rerate.usage.records import UsageRecordIn, records_to_table
 from rerate.usage.schema import UsageKind, UsageSource
@@ -81,6 +81,18 @@ class UploadForm(BaseModel):
     source_tz: str = Field("UTC", max_length=64)
     country_code: str | None = Field(None, max_length=3)
     tag_key: str | None = Field(None, max_length=200)
+    columns: str | None = Field(
+        None,
+        max_length=2000,
+        description="Asterisk, FreeSWITCH: the file's fields in order, comma-separated;"
+        " '-' skips a field.",
+    )
+    account_from: str | None = Field(
+        None,
+        max_length=64,
+        description="Asterisk, FreeSWITCH: the field holding the account (default"
+        " accountcode), e.g. channel-peer.",
+    )
 
 
 _UPLOAD_BODY = {
@@ -167,6 +179,8 @@ def _import_upload(
             source_tz=form.source_tz,
             country_code=form.country_code,
             tag_key=form.tag_key,
+            columns=split_columns(form.columns),
+            account_from=form.account_from,
             file_label=name,
         )
         # Its own write transaction, as billing's _submit does: the file is

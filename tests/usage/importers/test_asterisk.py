@@ -91,7 +91,11 @@ def test_short_row_names_the_first_missing_field(tmp_path: Path) -> None:
         ({"end": "2026-08-01 09:00:00"}, "end: end before start: '2026-08-01 09:00:00'"),
         ({"duration": "-5"}, "duration: negative duration: '-5'"),
         ({"billsec": "5.5"}, "billsec: unparsable whole number: '5.5'"),
-        ({"account": ""}, "accountcode: missing value"),
+        (
+            {"account": ""},
+            "accountcode: missing value (set account_from to read the account elsewhere,"
+            " e.g. channel-peer)",
+        ),
     ],
 )
 def test_bad_rows_are_located(tmp_path: Path, kwargs: dict[str, str], message: str) -> None:

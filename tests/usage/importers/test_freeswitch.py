@@ -54,7 +54,11 @@ def test_hangup_cause_maps_to_disposition(
 def test_missing_accountcode_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ImportRejected) as err:
         parse("freeswitch", write(tmp_path / "Master.csv", line() + line(account="")))
-    assert str(err.value) == "Master.csv:2: accountcode: missing value"
+    assert (
+        str(err.value)
+        == "Master.csv:2: accountcode: missing value (set account_from to read the account"
+        " elsewhere, e.g. caller_id_number)"
+    )
 
 
 def test_another_template_is_read_with_explicit_columns(tmp_path: Path) -> None:

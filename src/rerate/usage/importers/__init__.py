@@ -30,11 +30,28 @@ class Importer:
     description: str
 
 
+# The formats whose field order and account field an import option may set.
+HEADERLESS = ("asterisk", "freeswitch")
+
+
+def split_columns(text: str | None) -> tuple[str, ...] | None:
+    """A `columns` option as typed (`"clid,src,dst,..."`); None when blank."""
+    if text is None or not text.strip():
+        return None
+    return tuple(name.strip() for name in text.split(","))
+
+
 def _naming_the_file(importer: Importer) -> Importer:
     """`importer` whose line errors from the shared CSV reader name the file."""
     parse = importer.parse
 
     def guarded(path: Path, options: ImportOptions) -> ParseResult:
+        if importer.name not in HEADERLESS and (options.columns or options.account_from):
+            # Said rather than ignored: the user meant it to change the import.
+            raise ValueError(
+                f"{importer.name}: the columns and account_from options apply to"
+                f" {' and '.join(HEADERLESS)} only"
+            )
         try:
             return parse(path, options)
         except SourceLineError as exc:
@@ -101,4 +118,5 @@ __all__ = [
     "UnknownFormat",
     "get_importer",
     "parse",
+    "split_columns",
 ]

@@ -28,6 +28,50 @@ from rerate.usage.schema import TIMESTAMP, UsageKind, UsageSource
 # A call longer than this is a stuck channel or a corrupt record.
 MAX_DURATION_S = 7 * 86_400
 
+IGNORED = "-"
+"""In a `columns` option: a field rerate does not read (a `cdr_custom`
+variable of its own)."""
+
+
+def layout(columns: Sequence[str], known: Sequence[str], *, format_name: str) -> tuple[str, ...]:
+    """The field names of a `columns` option, checked against `known`.
+
+    Each `-` becomes a distinct placeholder (the reader needs unique names).
+    An unknown or repeated name is a `ValueError` listing the known ones: a
+    typo must not silently drop the column it meant.
+    """
+    out: list[str] = []
+    for i, name in enumerate(columns, start=1):
+        name = name.strip()
+        if name == IGNORED:
+            out.append(f"{IGNORED}{i}")
+        elif name not in known:
+            raise ValueError(
+                f"{format_name} columns: unknown name {name!r}"
+                f" (known: {', '.join(known)}; '{IGNORED}' skips a column)"
+            )
+        elif name in out:
+            raise ValueError(f"{format_name} columns: {name!r} given twice")
+        else:
+            out.append(name)
+    return tuple(out)
+
+
+# An Asterisk channel name: technology/resource-sequence, plus `;1`/`;2` for
+# the two halves of a Local channel. The peer is the resource.
+_CHANNEL = r"^[^/]+/(?P<peer>.+)-[0-9A-Fa-f]+(?:;\d+)?$"
+
+
+def channel_peer(channels: AnyArray) -> pa.Array:
+    """The peer of each Asterisk channel name (`SIP/alice-00000012` ->
+    `alice`, `PJSIP/100-0000ab` -> `100`); null when the name has no peer."""
+    c = clean(channels)
+    if isinstance(c, pa.ChunkedArray):
+        c = c.combine_chunks()
+    matched = pc.extract_regex(c, _CHANNEL)
+    peer: pa.Array = pc.struct_field(matched, "peer")
+    return clean(peer)
+
 
 @dataclass(frozen=True, slots=True)
 class CdrFields:
@@ -56,6 +100,9 @@ def parse_cdrs(
     identity: Sequence[str] = (),
     source_id: AnyArray | None = None,
     local_identity: bool = True,
+    account: AnyArray | None = None,
+    account_reason: str = "missing value",
+    answered_only: bool = False,
 ) -> ParseResult:
     """Check and convert CDR rows.
 
@@ -64,6 +111,14 @@ def parse_cdrs(
     identity as written (local time), so re-importing with a corrected
     `source_tz` yields the same ids (a correction, not new calls); otherwise
     as the UTC instant.
+
+    `account`: the account of each row when it is not the `fields.account`
+    column as written (a peer taken from a channel name); a null one fails
+    the row with `account_reason`, quoting `fields.account`.
+    `answered_only`: a row whose disposition is not `ANSWERED` gets
+    billable seconds 0, whatever billsec says (Asterisk writes billsec > 0
+    on NO ANSWER legs of a forked dial): rating then treats it as
+    unanswered (`charge_unanswered`).
     """
     t = raw.table
 
@@ -71,7 +126,13 @@ def parse_cdrs(
         return t.column(name).combine_chunks()
 
     check = Checker(raw, file=file, skip_bad_rows=options.skip_bad_rows)
-    check.required(col(fields.account), fields.account)
+    account_ref = clean(col(fields.account)) if account is None else account
+    check.fail(
+        pc.is_null(account_ref),
+        fields.account,
+        account_reason,
+        None if account is None else col(fields.account),
+    )
     start, bad_start, no_offset = parse_timestamp(con, col(fields.start), default_tz=default_tz)
     check.required(col(fields.start), fields.start)
     check.fail(bad_start, fields.start, "unparsable timestamp", col(fields.start))
@@ -114,10 +175,13 @@ def parse_cdrs(
             else pa.nulls(raw.num_rows, pa.string())
         )
     called = clean(col(fields.called))
+    if answered_only:
+        answered = pc.fill_null(pc.equal(disposition, "ANSWERED"), False)
+        billsec = pc.if_else(answered, billsec, 0)
 
     def table_of(good: BoolArray) -> pa.Table:
         columns = {
-            "account_ref": clean(col(fields.account)),
+            "account_ref": account_ref,
             "usage_start": start,
             "usage_end": end,
             "calling_number": clean(col(fields.calling)),

@@ -74,7 +74,10 @@ class ImportOptions:
     `x_RecordId` when present)."""
     columns: tuple[str, ...] | None = None
     """Headerless CSV (Asterisk, FreeSWITCH): the field order, when the
-    switch does not use the default one."""
+    switch does not use the default one (`-` names a column to ignore)."""
+    account_from: str | None = None
+    """Asterisk, FreeSWITCH: where the account comes from (default: the
+    accountcode); a column name, or `channel-peer` / `dstchannel-peer`."""
     progress: Progress | None = None
     file_label: str | None = None
     """The file name used in messages (default: the path's final component)."""
@@ -289,7 +292,12 @@ def read_csv_raw(
 
     With `header`, `include` names the header columns to keep. Without,
     `names` gives the field names, and every record must have exactly that
-    many fields; other records become `Structural` rejects.
+    many fields; other records become `Structural` rejects; `include` then
+    names the fields to keep (default: all).
+
+    Only the kept columns must be valid UTF-8: a byte of another encoding in
+    a field rerate does not read (a caller name in Latin-1) does not cost
+    the row.
     """
     total = path.stat().st_size
     invalid: list[int] = []
@@ -304,7 +312,7 @@ def read_csv_raw(
         column_names=None if header else list(names or ()),
     )
     parse_opts = pv.ParseOptions(invalid_row_handler=on_invalid)
-    keep = list(include) if header and include is not None else (list(names or ()) or None)
+    keep = list(include) if include is not None else (list(names or ()) or None)
     convert_opts = pv.ConvertOptions(
         column_types={c: pa.string() for c in keep} if keep else None,
         include_columns=keep,
@@ -357,7 +365,8 @@ def _read_csv_slow(
                 columns = [[] for _ in picks]
                 continue
             if not columns:
-                picks = list(range(len(field_names)))
+                wanted = include if include is not None else field_names
+                picks = [field_names.index(c) for c in wanted]
                 columns = [[] for _ in picks]
             if len(record) != len(field_names):
                 if len(record) < len(field_names):
