@@ -59,3 +59,15 @@ def test_rounding_moves_less_than_one_minor_unit(amount, mode):
 @given(amounts)
 def test_half_up_is_symmetric(amount):
     assert round_money(-amount, "EUR") == -round_money(amount, "EUR")
+
+
+@given(
+    st.decimals(min_value=-1, max_value=1, places=4, allow_nan=False, allow_infinity=False),
+    st.sampled_from(list(RoundingMode)),
+)
+def test_round_money_never_returns_negative_zero(amount: Decimal, mode: RoundingMode) -> None:
+    rounded = round_money(amount, "EUR", mode)
+    assert not (rounded.is_zero() and rounded.is_signed())
+    # The mode applies to the signed amount: ceiling of -x is minus floor of x.
+    if mode is RoundingMode.CEILING:
+        assert rounded == -round_money(-amount, "EUR", RoundingMode.FLOOR)

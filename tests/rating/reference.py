@@ -242,13 +242,18 @@ def price_slice(
     """(amount, covered, first tier, last tier) of the slice [a, a + q); prices per `per` units."""
     lo, hi = min(a, a + q), max(a, a + q)
     sign = -1 if q < 0 else 1
-    covered = max(Fraction(0), min(hi, included) - lo) if included > 0 else Fraction(0)
+    # The allowance is [0, included): a refund's part below zero is outside it
+    # and priced in the first tier (docs/rating.md, section 6).
+    covered = (
+        max(Fraction(0), min(hi, included) - max(lo, Fraction(0))) if included > 0 else Fraction(0)
+    )
     charge_lo = max(lo, included) if included > 0 else lo
+    below = max(Fraction(0), min(hi, Fraction(0)) - lo) if included > 0 else Fraction(0)
     amount = Decimal(0)
     first = last = None
     if volume:
         k = max(i for i, (frm, _) in enumerate(tiers) if i == 0 or frm <= total)
-        part = max(Fraction(0), hi - charge_lo)
+        part = max(Fraction(0), hi - charge_lo) + below
         amount = round10(part * tiers[k][1] / per)
         if part > 0:
             first = last = k
@@ -258,7 +263,7 @@ def price_slice(
             t_hi = tiers[k + 1][0] if k + 1 < len(tiers) else None
             p_lo = charge_lo if t_lo is None else max(charge_lo, t_lo)
             p_hi = hi if t_hi is None else min(hi, t_hi)
-            part = p_hi - p_lo
+            part = max(Fraction(0), p_hi - p_lo) + (below if k == 0 else 0)
             if part > 0:
                 amount += round10(part * price / per)
                 first = k if first is None else first

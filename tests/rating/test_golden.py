@@ -519,6 +519,40 @@ def test_units_profile_allowance() -> None:
 
 
 @pytest.mark.parametrize(
+    ("tier_mode", "tiers"),
+    [(TierMode.NONE, ()), (TierMode.GRADUATED, ((0, "0.10"), (8, "0.05")))],
+)
+def test_refund_below_zero_under_an_allowance_is_credited_at_the_first_tier(
+    tier_mode: TierMode, tiers: tuple[tuple[int, str], ...]
+) -> None:
+    prof = ConsumptionProfile(
+        1,
+        "free s1",
+        ProfileUnit.UNITS,
+        frozenset({1}),
+        included_quantity=D(5),
+        scope_sku="s1",
+        tier_mode=tier_mode,
+        tiers=tuple(Tier(D(f), D(p)) for f, p in tiers),
+    )
+    r = run(
+        [
+            usage("s1", "3", "2026-08-03T08:00"),
+            usage("s1", "-5", "2026-08-03T09:00"),
+            usage("s1", "-1", "2026-08-03T10:00", account=2),
+        ],
+        plan((price(1, "s1", "0.10"),), profiles=(prof,)),
+    )
+    # The allowance is [0, 5) of the axis. Row 1 [0, 3): covered, 0.
+    # Row 2 takes back [-2, 3): [0, 3) was covered (3 back, no money), [-2, 0) is
+    # below zero, outside the allowance: 2 * 0.10 credited -> -0.20.
+    # Account 2 (not in the profile) refunds 1 * 0.10 at the price entry.
+    # (Before: the part below zero counted as covered and nothing was credited.)
+    assert col(r, "included_quantity") == [D(3), D(-3), D(0)]
+    assert col(r, "list_amount") == [D(0), D("-0.20"), D("-0.10")]
+
+
+@pytest.mark.parametrize(
     ("mode", "shortfall", "total"),
     [
         # 150 - 100.135 = 49.865: half-up 49.87, half-even 49.86 (6 is even)
@@ -549,6 +583,48 @@ def test_period_lines_support_commitment_credits(
     # usage 100.135 -> 100.14 (half-up; half-even too, 3 is odd)
     # total 100.14 + 3.00 + shortfall - 5.01 - 10.00
     assert r.summary.totals["EUR"].total == total
+
+
+@pytest.mark.parametrize(
+    ("mode", "usage_line", "fixed", "percent", "total"),
+    [
+        # The mode applies to the signed amount (docs/rating.md, section 7):
+        # ceiling rounds the bill towards +infinity, so a credit of 1.005 is
+        # -1.00 (not -round(1.005) = -1.01) and 5% of 100.135 = -5.00675 -> -5.00.
+        (RoundingMode.CEILING, D("100.14"), D("-1.00"), D("-5.00"), D("94.14")),
+        # floor rounds towards -infinity: the customer gets the larger credit.
+        (RoundingMode.FLOOR, D("100.13"), D("-1.01"), D("-5.01"), D("94.11")),
+        # Symmetric modes give the same either way: half away from zero.
+        (RoundingMode.HALF_UP, D("100.14"), D("-1.01"), D("-5.01"), D("94.12")),
+    ],
+)
+def test_credits_under_directional_rounding_round_the_signed_amount(
+    mode: RoundingMode, usage_line: Decimal, fixed: Decimal, percent: Decimal, total: Decimal
+) -> None:
+    rules = (
+        ContractRule(1, RuleKind.CREDIT, amount=D("1.005")),
+        ContractRule(2, RuleKind.CREDIT, percent=D(5)),
+    )
+    r = run(
+        [usage("zz", "1", cost="100.135")], plan((), passthrough=True, rules=rules, rounding=mode)
+    )
+    assert [(ln.kind, ln.amount) for ln in r.lines] == [("credit", fixed), ("credit", percent)]
+    assert r.summary.totals["EUR"].usage_net_rounded == usage_line
+    assert r.summary.totals["EUR"].total == total
+
+
+def test_a_refund_total_rounds_by_the_signed_mode_too() -> None:
+    # A month of refunds only: usage net -0.005 under ceiling -> -0.00 = 0.
+    r = run(
+        [usage("zz", "1", cost="-0.005")],
+        plan((), passthrough=True, rounding=RoundingMode.CEILING),
+    )
+    assert str(r.summary.totals["EUR"].usage_net_rounded) == "0.00"  # not -0.00
+    r = run(
+        [usage("zz", "1", cost="-0.005")],
+        plan((), passthrough=True, rounding=RoundingMode.FLOOR),
+    )
+    assert r.summary.totals["EUR"].usage_net_rounded == D("-0.01")
 
 
 def test_custom_line_items_one_off_and_recurring() -> None:
@@ -663,3 +739,22 @@ def test_a_contract_with_a_cloud_price_book_and_a_voip_deck_rates_each_kind_with
     assert col(r, "entry_id") == [1, 2, 3]
     assert col(r, "version_id") == [20, 21, 10]
     assert sorted(r.daily.column("version_id").to_pylist()) == [10, 20, 21]
+
+
+def test_volume_tier_of_a_negative_period_total_is_the_first_tier() -> None:
+    entry = PriceEntry(
+        1,
+        "s1",
+        D(0),
+        tier_mode=TierMode.VOLUME,
+        tiers=(Tier(D(0), D("0.10")), Tier(D(10), D("0.08"))),
+    )
+    r = run(
+        [usage("s1", "12", "2026-08-03T08:00"), usage("s1", "-15", "2026-08-04T08:00")],
+        plan((entry,)),
+    )
+    # Period total 12 - 15 = -3: below every bound but the first tier's (which
+    # extends to -inf), so 0.10 prices every row: 1.20 and -1.50. The 12 units
+    # alone would have reached the 0.08 tier; volume is decided by the total.
+    assert col(r, "list_amount") == [D("1.20"), D("-1.50")]
+    assert col(r, "tier_first") == [0, 0]

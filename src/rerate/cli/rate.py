@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
@@ -22,6 +23,7 @@ from rerate.kit import csvout
 from rerate.kit.periods import Month
 from rerate.rating.e164 import NumberingRules
 from rerate.rating.engine import RatingResult, rate
+from rerate.rating.fixed import RatingOverflow
 from rerate.rating.formats import (
     FormatError,
     load_contract,
@@ -33,7 +35,14 @@ from rerate.rating.formats import (
     load_usage,
 )
 from rerate.rating.output import summary_dict, write_run
-from rerate.rating.plan import Contract, Ownership, PlanError, PriceBook, RatingPlan
+from rerate.rating.plan import (
+    Contract,
+    Ownership,
+    PlanError,
+    PriceBook,
+    RatingPlan,
+    check_zone,
+)
 from rerate.usage.schema import UsageKind
 
 app = typer.Typer(
@@ -88,26 +97,68 @@ def _plan(
         if contract_file is not None
         else Contract(id=0, customer_id=customer, currency=book.currency, billing_tz=tz)
     )
+    profiles = load_profiles(profiles_file) if profiles_file is not None else ()
     if ownership_file is not None:
         ownership = load_ownership(ownership_file)
     else:
-        # Offline convenience: every account in the file belongs to the customer.
-        accounts = sorted(set(usage.column("account_id").to_pylist()))
+        # Offline convenience: every account of the usage file and of the
+        # profiles belongs to the customer, so a profile account without usage
+        # this month still pays its period fee (docs/rating.md, section 10).
+        accounts = set(usage.column("account_id").to_pylist())
+        accounts |= {a for p in profiles for a in p.account_ids}
         since = datetime(1970, 1, 1, tzinfo=UTC)
-        ownership = tuple(Ownership(int(a), contract.customer_id, since) for a in accounts)
+        ownership = tuple(Ownership(int(a), contract.customer_id, since) for a in sorted(accounts))
     return RatingPlan(
         contract=contract,
         price_book=book,
         timetable=load_timetable(timetable_file) if timetable_file is not None else None,
-        profiles=load_profiles(profiles_file) if profiles_file is not None else (),
+        profiles=profiles,
         ownership=ownership,
         overlap_selection=overlap,
     )
 
 
-def _check_out(out: Path) -> None:
+def _check_args(out: Path, tz: str) -> None:
+    """Options checked before any file is read: their errors name the option."""
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise _fail(f"--out must end in .csv or .parquet, got {out.name}")
+    try:
+        check_zone(tz, "--tz")
+    except PlanError as exc:
+        raise _fail(f"{exc} (an IANA name such as Europe/Paris)") from None
+
+
+def _overflow(usage: Path, exc: RatingOverflow) -> typer.Exit:
+    # Parquet input (and amounts: quantity x price) reach the engine unchecked;
+    # the engine refuses rather than round, and says so in one line.
+    return _fail(
+        f"{usage}: {exc}: a quantity or amount is beyond what one row can hold"
+        " (docs/rating.md, section 8)"
+    )
+
+
+def _csv_text(col: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """A rated column as the CSV writes it (docs/rating.md, section 10): strings
+    for dictionaries (CSV has no such type); decimals with all 10 places but
+    zero as `0` and never an exponent (Arrow writes 0 as `0E-10` and |x| < 1e-6
+    as `1E-10`); instants as the input files write them, ISO 8601 in UTC with a
+    `T` and a `Z` and a fraction only when there is one."""
+    if pa.types.is_dictionary(col.type):
+        return col.cast(pa.string())
+    if pa.types.is_timestamp(col.type):
+        text = col.cast(pa.timestamp("us", tz="UTC")).cast(pa.string())
+        text = pc.replace_substring(text, " ", "T", max_replacements=1)
+        return pc.replace_substring_regex(text, r"\.0+Z$", "Z")
+    if pa.types.is_decimal(col.type):
+        text = col.cast(pa.string())
+        odd = pc.fill_null(pc.match_substring(text, "E"), False)
+        if not pc.any(odd).as_py():
+            return text
+        # Few rows: zeros and tiny amounts. Formatted one by one, in place.
+        values = col.to_pylist()
+        fixed = [None if v is None else ("0" if v.is_zero() else format(v, "f")) for v in values]
+        return pc.if_else(odd, pa.array(fixed, pa.string()), text)
+    return col
 
 
 def _write(result: RatingResult, out: Path, run_dir: Path | None) -> None:
@@ -115,10 +166,9 @@ def _write(result: RatingResult, out: Path, run_dir: Path | None) -> None:
     if out.suffix.lower() == ".parquet":
         pq.write_table(table, out)
     elif out.suffix.lower() == ".csv":
-        # CSV has no dictionary type: plain strings; decimals keep all 10 places.
         plain = pa.table(
             {
-                name: col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col
+                name: _csv_text(col)
                 for name, col in zip(table.column_names, table.columns, strict=True)
             }
         )
@@ -152,13 +202,15 @@ def cdrs(
     run_dir: RunDirOpt = None,
 ) -> None:
     """Rate CDRs against a tariff deck, a timetable and consumption profiles."""
-    _check_out(out)
+    _check_args(out, tz)
     try:
         numbering = NumberingRules(country_code) if country_code else None
         table = load_usage(usage, UsageKind.CDR, numbering)
         book = load_tariffs(tariffs, currency)
         plan = _plan(book, table, contract, profiles, ownership, customer, tz, overlap, timetable)
         result = rate(table, plan, Month.parse(period).in_zone(plan.contract.billing_tz))
+    except RatingOverflow as exc:
+        raise _overflow(usage, exc) from None
     except (FormatError, PlanError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     _write(result, out, run_dir)
@@ -180,12 +232,14 @@ def usage_cmd(
     run_dir: RunDirOpt = None,
 ) -> None:
     """Rate cloud usage against a price book and a contract."""
-    _check_out(out)
+    _check_args(out, tz)
     try:
         table = load_usage(usage, UsageKind.CLOUD)
         book = load_prices(prices, currency)
         plan = _plan(book, table, contract, profiles, ownership, customer, tz, overlap)
         result = rate(table, plan, Month.parse(period).in_zone(plan.contract.billing_tz))
+    except RatingOverflow as exc:
+        raise _overflow(usage, exc) from None
     except (FormatError, PlanError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     _write(result, out, run_dir)

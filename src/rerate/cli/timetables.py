@@ -57,7 +57,10 @@ def _version_file(path: Path, effective_from: str, default_band: str | None) -> 
             )
             for i, h in enumerate(data.get("holidays", []), start=1)
         )
-        band = default_band or str(data["default_band"])
+        band = default_band or data["default_band"]
+        if not isinstance(band, str) or not band.strip():
+            # str(None) would have stored a band literally named "None".
+            raise ValueError(f"default_band: a band name is required, got {band!r}")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise typer.BadParameter(f"{path}: {exc!s}", param_hint="--file") from None
     return VersionIn(

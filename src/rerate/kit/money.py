@@ -106,7 +106,10 @@ def round_money(amount: Decimal, currency: str, mode: RoundingMode = DEFAULT_ROU
     """
     if not isinstance(amount, Decimal):
         raise TypeError(f"money must be Decimal, got {type(amount).__name__}")
-    return amount.quantize(_quantum(currency), rounding=mode.value)
+    rounded = amount.quantize(_quantum(currency), rounding=mode.value)
+    # A small credit or refund under ROUND_CEILING (or ROUND_DOWN/ROUND_HALF_*)
+    # rounds to -0.00, which would be printed as such on an invoice.
+    return rounded.copy_abs() if rounded.is_zero() else rounded
 
 
 @lru_cache(maxsize=256)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,7 @@ from rerate.rating.fixed import (
     Scaled,
     decimal_column,
     decimal_places,
+    from_scaled,
     mul_div,
     to_scaled,
 )
@@ -59,6 +61,7 @@ from rerate.rating.plan import (
 from rerate.rating.rows import Reason, RowState, StringPool, reason_code
 from rerate.rating.tiers import (
     TierTables,
+    allowance_cover,
     check_axis_range,
     exclusive_cumsum,
     group_totals,
@@ -257,6 +260,7 @@ class CloudPrices:
     overrides: RuleMatcher  # unit_price_override rules
     adjusts: RuleMatcher  # discount and markup rules
     places: int  # decimals the plan's tier bounds and allowances need
+    profile_scopes: tuple[ConsumptionProfile, ...] = ()  # units profiles (their SKUs)
     _tables: dict[int, tuple[TierTables, I64, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -305,7 +309,7 @@ def prepare_prices(plan: RatingPlan, pool: StringPool, start: I64) -> CloudPrice
     intern_labels(overrides.rules, adjusts.rules, pool, passthrough=True)
     units = sorted((p for p in plan.profiles if p.unit is ProfileUnit.UNITS), key=lambda p: p.id)
     places = _plan_places(plan, pr.entries, units)
-    return CloudPrices(eff, local, used, pr, overrides, adjusts, places)
+    return CloudPrices(eff, local, used, pr, overrides, adjusts, places, tuple(units))
 
 
 def rate_cloud(
@@ -315,9 +319,87 @@ def rate_cloud(
     accounts: I64,
     prices: CloudPrices | None = None,
 ) -> RowState:
-    n = len(inp.start)
     if prices is None:
         prices = prepare_prices(plan, pool, inp.start)
+    try:
+        return _rate_cloud(inp, plan, pool, accounts, prices)
+    except RatingOverflow:
+        # One scale for the whole chunk does not hold every quantity (a
+        # 0.0072838553 GB-month next to 5e12 requests): rate each class of
+        # (account, SKU) groups at its own scale. Rare, so only tried here.
+        classes, mixed = _scale_classes(inp, pool, prices)
+        if len(classes) < 2:
+            raise
+    st = RowState(len(inp.start))
+    row_scale = np.zeros(st.n, dtype=np.int8)
+    for rows in classes:
+        sub = _rate_cloud(_subset(inp, rows), plan, pool, accounts, prices)
+        st.put(rows, sub)
+        row_scale[rows] = sub.quantity_scale
+    st.quantity_scale = int(row_scale.max())
+    st.row_scale = row_scale
+    st.mixed_scale = mixed
+    return st
+
+
+_FITS = 2**63 - 1
+
+
+def _scale_classes(
+    inp: CloudInput, pool: StringPool, prices: CloudPrices
+) -> tuple[list[I64], Bool]:
+    """Rows split by the scale their (account, SKU) group needs: the most
+    decimals of any quantity in the group (at least the plan's tier bounds and
+    allowances). Everything cumulative (tiers, allowances, volume totals) lies
+    within one (account, SKU) group, so rating the classes apart gives the same
+    numbers as one pass would. A group of a flat-priced SKU (no tiers, no
+    units profile: nothing cumulative) that no single scale holds is split
+    row by row instead, each at its own decimals; those rows are flagged
+    (`mixed`) so that the daily rows sum them exactly (engine._daily_table)."""
+    if isinstance(inp.quantity, Scaled):
+        pairs = zip(inp.quantity.values.tolist(), inp.quantity.valid.tolist(), strict=True)
+        values = [from_scaled(v) if ok else None for v, ok in pairs]
+    else:
+        values = inp.quantity.to_pylist()
+    places = np.array([0 if v is None else decimal_places(v) for v in values], dtype=np.int64)
+    sku = pool_codes(inp.sku, pool).astype(np.int64)
+    key = (sku + 1) * (int(inp.account_code.max(initial=0)) + 2) + (inp.account_code + 1)
+    group = np.unique(key, return_inverse=True)[1]
+    n_groups = int(group.max(initial=-1)) + 1
+    group_places = np.zeros(n_groups, dtype=np.int64)
+    np.maximum.at(group_places, group, places)
+    row_class = np.maximum(group_places[group], prices.places)
+    # Groups that do not fit at their scale, and whether their SKU is flat.
+    fits = np.ones(n_groups, dtype=bool)
+    for i, v in enumerate(values):
+        if v is not None and abs(int(v.scaleb(int(row_class[i])))) > _FITS:
+            fits[group[i]] = False
+    axis = {pool.code(p.scope_sku) for p in prices.profile_scopes}
+    pr = prices.pr
+    axis |= set(pr.sku[pr.tiered].tolist()) if len(pr.entries) else set()
+    flat = ~np.isin(sku, np.array(sorted(axis), dtype=np.int64))
+    mixed = flat & ~fits[group]
+    row_class = np.where(mixed, np.maximum(places, prices.places), row_class)
+    return [np.flatnonzero(row_class == c) for c in np.unique(row_class)], mixed
+
+
+def _subset(inp: CloudInput, rows: I64) -> CloudInput:
+    def take(values: Any) -> Any:
+        if isinstance(values, np.ndarray):
+            return values[rows]
+        return values.take(rows if isinstance(values, Scaled) else pa.array(rows))
+
+    return CloudInput(**{f: take(getattr(inp, f)) for f in CloudInput.__dataclass_fields__})
+
+
+def _rate_cloud(
+    inp: CloudInput,
+    plan: RatingPlan,
+    pool: StringPool,
+    accounts: I64,
+    prices: CloudPrices,
+) -> RowState:
+    n = len(inp.start)
     st = RowState(n)
     st.reason[~inp.owned] = reason_code(Reason.ACCOUNT_NOT_OWNED)
     service = pool_codes(inp.service, pool)
@@ -420,7 +502,7 @@ def rate_cloud(
         included = included_by_profile[prof_of]  # -1 picks the trailing 0
         b = a + q_sorted
         lo, hi = np.minimum(a, b), np.maximum(a, b)
-        cov = np.where(included > 0, np.clip(np.minimum(hi, included) - lo, 0, None), 0)
+        cov = allowance_cover(lo, hi, included)
         covered[rows] = np.where(q_sorted < 0, -cov, cov)
         # Tier tables: one per entry, then one per profile with tiers.
         tables, prof_table, n_specs = prices.tier_tables(qs, profiles)

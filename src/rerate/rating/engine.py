@@ -593,14 +593,25 @@ def _rate_rows(
         if state is None:
             state = cloud_state
         else:
-            # One quantity scale for the mixed table: the larger of the two
-            # (seconds are scaled up; they are small).
-            target = max(state.quantity_scale, cloud_state.quantity_scale)
-            if bool(is_cdr.any()) and state.quantity_scale < target:
-                state.rescale_quantities(target)
-            cloud_state.rescale_quantities(target)
-            state.put(gidx, cloud_state)
-            state.quantity_scale = target
+            if cloud_state.row_scale is not None:
+                # Cloud quantities at several scales: CDR seconds keep theirs.
+                row_scale = np.full(state.n, state.quantity_scale, dtype=np.int8)
+                row_scale[gidx] = cloud_state.row_scale
+                state.put(gidx, cloud_state)
+                state.row_scale = row_scale
+                if cloud_state.mixed_scale is not None:
+                    state.mixed_scale = np.zeros(state.n, dtype=bool)
+                    state.mixed_scale[gidx] = cloud_state.mixed_scale
+                state.quantity_scale = int(row_scale.max())
+            else:
+                # One quantity scale for the mixed table: the larger of the two
+                # (seconds are scaled up; they are small).
+                target = max(state.quantity_scale, cloud_state.quantity_scale)
+                if bool(is_cdr.any()) and state.quantity_scale < target:
+                    state.rescale_quantities(target)
+                cloud_state.rescale_quantities(target)
+                state.put(gidx, cloud_state)
+                state.quantity_scale = target
     if state is None:
         state = RowState(n)
     state.reason[kind_code == 2] = reason_code(Reason.UNKNOWN_KIND)
@@ -700,9 +711,17 @@ def _rated_table(
         lambda: _values_dictionary(st.prefix, prefix_values),
         lambda: _values_dictionary(st.band, pool.array()),
         lambda: _values_dictionary(st.unit, pool.array()),
-        lambda: _dec(st.quantity, st.has_quantity, st.quantity_scale),
+        lambda: _by_scale(
+            st.row_scale,
+            st.quantity_scale,
+            lambda i, s: _dec(_at(st.quantity, i), _at(st.has_quantity, i), s),
+        ),
         lambda: _nullable_int(st.billed_seconds, cdr_rated),
-        lambda: _dec(st.included, rated, st.quantity_scale),
+        lambda: _by_scale(
+            st.row_scale,
+            st.quantity_scale,
+            lambda i, s: _dec(_at(st.included, i), _at(rated, i), s),
+        ),
         lambda: decimal_array(st.list_amount, rated),
         lambda: decimal_array(st.net_amount, rated),
         lambda: _values_dictionary(np.where(rated, st.currency, -1).astype(np.int32), pool.array()),
@@ -716,6 +735,58 @@ def _rated_table(
     fields = [f for f in RATED_SCHEMA if f.name not in omit]
     arrays = [make() for f, make in zip(RATED_SCHEMA, makers, strict=True) if f.name not in omit]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _mixed_scale_sums(st: RowState, key: I64, rated: Bool) -> dict[int, Decimal]:
+    """Exact quantity sums of the daily groups holding rows at several scales
+    (a flat-priced SKU with both 0.0072838553 and 5e12 in one group; rare): the
+    compiled grouping adds raw int64 values, which is only right at one scale."""
+    if st.mixed_scale is None or st.row_scale is None:
+        return {}
+    rows = np.flatnonzero(st.mixed_scale & rated)
+    sums: dict[int, Decimal] = {}
+    for k, q, s in zip(
+        key[rows].tolist(), st.quantity[rows].tolist(), st.row_scale[rows].tolist(), strict=True
+    ):
+        sums[k] = sums.get(k, Decimal(0)) + from_scaled(q, s)
+    return sums
+
+
+def _patch(column: pa.Array, keys: I64, exact: dict[int, Decimal]) -> pa.Array:
+    """`column` with the values of `exact` (by group key) put in."""
+    if not exact:
+        return column
+    values = column.to_pylist()
+    for i, k in enumerate(keys.tolist()):
+        if k in exact:
+            values[i] = exact[k]
+    return pa.array(values, DEC)
+
+
+def _at(values: npt.NDArray[Any], idx: I64 | None) -> npt.NDArray[Any]:
+    return values if idx is None else values[idx]
+
+
+def _by_scale(
+    scales: npt.NDArray[np.int8] | None,
+    scale: int,
+    make: Callable[[I64 | None, int], pa.Array],
+) -> pa.Array:
+    """`make(rows, scale)` for each scale of a per-row scale array (None: one
+    scale for all rows), put back in row order."""
+    if scales is None:
+        return make(None, scale)
+    distinct = np.unique(scales)
+    if len(distinct) == 1:
+        return make(None, int(distinct[0]))
+    pieces, where = [], []
+    for s in distinct.tolist():
+        idx = np.flatnonzero(scales == s)
+        pieces.append(make(idx, s))
+        where.append(idx)
+    inverse = np.empty(len(scales), dtype=np.int64)
+    inverse[np.concatenate(where)] = np.arange(len(scales))
+    return pa.concat_arrays(pieces).take(pa.array(inverse))
 
 
 def _dec(values: I64, valid: Bool | None, scale: int) -> pa.Array:
@@ -862,6 +933,7 @@ def _daily_table(
         st.entry_id,
         prefix_codes,
     )
+    exact = _mixed_scale_sums(st, key, rated)
     del key, prefix_codes
     order = np.argsort(uniq)
     m = len(order)
@@ -882,8 +954,11 @@ def _daily_table(
     def strings(pool_codes: I64) -> pa.Array:
         return pool.dictionary(pool_codes.astype(np.int32)).cast(pa.string())
 
-    def amount(column: int, scale: int = SCALE) -> pa.Array:
-        return _join(acc[:, SUMS_HI + column], acc[:, SUMS_LO + column], scale)
+    def amount(column: int, scale: int = SCALE, idx: I64 | None = None) -> pa.Array:
+        return _join(_at(acc[:, SUMS_HI + column], idx), _at(acc[:, SUMS_LO + column], idx), scale)
+
+    # A daily row lies within one (account, item): one quantity scale each.
+    group_scale = None if st.row_scale is None else st.row_scale[first_row[order]]
 
     e_min, e_max = acc[:, SUMS_MIN], acc[:, SUMS_MAX]
     if prefix_values is not None:
@@ -914,8 +989,14 @@ def _daily_table(
         "rules": strings(rules),
         "currency": pa.array([plan.contract.currency] * m, pa.string()),
         "rows": pa.array(counts, pa.int64()),
-        "quantity": amount(0, st.quantity_scale),
-        "included_quantity": amount(1, st.quantity_scale),
+        "quantity": _patch(
+            _by_scale(group_scale, st.quantity_scale, lambda i, s: amount(0, s, i)),
+            uniq[order],
+            exact,
+        ),
+        "included_quantity": _by_scale(
+            group_scale, st.quantity_scale, lambda i, s: amount(1, s, i)
+        ),
         "list_amount": amount(2),
         "net_amount": amount(3),
     }

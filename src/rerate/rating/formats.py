@@ -25,8 +25,9 @@ import pyarrow.parquet as pq
 
 from rerate.kit.bounds import MAX_ROW_AMOUNT
 from rerate.kit.csvout import restore
-from rerate.kit.money import PRICE_SCALE, RoundingMode, parse_decimal
+from rerate.kit.money import PRICE_SCALE, ROW_SCALE, RoundingMode, parse_decimal
 from rerate.rating.e164 import InvalidNumber, NumberingRules, normalise
+from rerate.rating.fixed import decimal_places
 from rerate.rating.plan import (
     MAX_PREFIX_DIGITS,
     BandRule,
@@ -46,6 +47,7 @@ from rerate.rating.plan import (
     Tier,
     TierMode,
     Timetable,
+    check_zone,
     checked_tariff,
 )
 from rerate.usage.schema import USAGE_SCHEMA, UsageKind, UsageSource
@@ -643,6 +645,50 @@ def _json(path: str | Path) -> Any:
         return json.load(fh, parse_float=Decimal)
 
 
+def _json_where(path: str | Path, field: str) -> str:
+    """`file line N, field F` for a top-level key of a JSON plan file: the line is
+    the key's first occurrence (JSON parsers do not keep positions; these keys
+    appear once in the files rerate reads)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return f"{path}, field {field}"
+    at = text.find(f'"{field}"')
+    if at < 0:
+        return f"{path}, field {field}"
+    return _where(path, text.count("\n", 0, at) + 1, field)
+
+
+def _json_band(path: str | Path, data: Any, field: str = "default_band") -> str:
+    value = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        shown = "null" if value is None else repr(value)
+        raise FormatError(f"{_json_where(path, field)}: a band name is required, got {shown}")
+    return value
+
+
+def _json_zone(path: str | Path, data: dict[str, Any], field: str, default: str | None) -> str:
+    value = data.get(field, default)
+    try:
+        check_zone(value, field)
+    except PlanError:
+        raise FormatError(
+            f"{_json_where(path, field)}: unknown time zone {value!r} (an IANA name such as"
+            " Europe/Paris)"
+        ) from None
+    assert isinstance(value, str)
+    return value
+
+
+def parse_rounding(value: Any) -> RoundingMode:
+    """A rounding mode by its name; the error lists the names."""
+    try:
+        return RoundingMode(value)
+    except ValueError:
+        names = ", ".join(m.value for m in RoundingMode)
+        raise ValueError(f"unknown rounding mode {value!r} (one of {names})") from None
+
+
 def _d(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise ValueError(f"not a decimal: {value!r}")
@@ -661,11 +707,15 @@ def load_timetable(path: str | Path) -> Timetable:
     """JSON: {"tz", "default_band", "rules": [{"band", "weekdays", "start", "end",
     "priority"}], "holidays": [{"date", "band"}]}."""
     data = _json(path)
+    if not isinstance(data, dict):
+        raise FormatError(f"{path}: a timetable is a JSON object")
+    tz = _json_zone(path, data, "tz", None)
+    default_band = _json_band(path, data)
     try:
         return Timetable(
             id=int(data.get("id", 1)),
-            tz=data["tz"],
-            default_band=data["default_band"],
+            tz=tz,
+            default_band=default_band,
             rules=tuple(
                 BandRule(
                     band=r["band"],
@@ -721,13 +771,20 @@ def load_contract(path: str | Path) -> Contract:
     """JSON: {"id", "customer_id", "currency", "billing_tz", "rounding",
     "passthrough_unpriced", "rules": [...], "custom_line_items": [...]}."""
     data = _json(path)
+    if not isinstance(data, dict):
+        raise FormatError(f"{path}: a contract is a JSON object")
+    billing_tz = _json_zone(path, data, "billing_tz", "UTC")
+    try:
+        rounding = parse_rounding(data.get("rounding", RoundingMode.HALF_UP.value))
+    except ValueError as exc:
+        raise FormatError(f"{_json_where(path, 'rounding')}: {exc}") from None
     try:
         return Contract(
             id=int(data.get("id", 1)),
             customer_id=int(data["customer_id"]),
             currency=data["currency"],
-            billing_tz=data.get("billing_tz", "UTC"),
-            rounding=RoundingMode(data.get("rounding", RoundingMode.HALF_UP.value)),
+            billing_tz=billing_tz,
+            rounding=rounding,
             passthrough_unpriced=bool(data.get("passthrough_unpriced", False)),
             rules=tuple(
                 ContractRule(
@@ -775,6 +832,43 @@ def load_ownership(path: str | Path) -> tuple[Ownership, ...]:
             )
         )
     return tuple(out)
+
+
+# The engine holds a quantity as an int64 count of 10**-places units (its own
+# places, at most ROW_SCALE; rerate.rating.fixed): beyond that it cannot be
+# rated exactly, so the loader says which line it is rather than the engine
+# failing later without one.
+_Q_LIMIT = 2**63 - 1
+
+
+def _quantity(path: Path, lineno: int, field: str, text: str) -> Decimal:
+    value = _dec(path, lineno, field, text)
+    places = decimal_places(value)
+    if places > ROW_SCALE:
+        raise FormatError(
+            f"{_where(path, lineno, field)}: {text!r} has more than {ROW_SCALE} decimal places"
+        )
+    if abs(value.scaleb(places)) > _Q_LIMIT:
+        raise FormatError(
+            f"{_where(path, lineno, field)}: {text!r} is beyond the engine's fixed point"
+            " (its digits without the decimal point must stay below 2**63)"
+        )
+    return value
+
+
+def _list_cost(path: Path, lineno: int, text: str) -> Decimal:
+    value = _dec(path, lineno, "list_cost", text)
+    if decimal_places(value) > ROW_SCALE:
+        raise FormatError(
+            f"{_where(path, lineno, 'list_cost')}: {text!r} has more than {ROW_SCALE}"
+            " decimal places"
+        )
+    if abs(value) > MAX_ROW_AMOUNT:
+        raise FormatError(
+            f"{_where(path, lineno, 'list_cost')}: {text!r} is beyond the largest row"
+            f" amount ({MAX_ROW_AMOUNT})"
+        )
+    return value
 
 
 def _hash(*parts: object) -> str:
@@ -845,9 +939,9 @@ def load_usage(
                 service=row.get("service") or None,
                 sku=_req(p, lineno, row, "sku"),
                 region=row.get("region") or None,
-                quantity=_dec(p, lineno, "quantity", _req(p, lineno, row, "quantity")),
+                quantity=_quantity(p, lineno, "quantity", _req(p, lineno, row, "quantity")),
                 unit=row.get("unit") or None,
-                list_cost=_dec(p, lineno, "list_cost", cost) if cost else None,
+                list_cost=_list_cost(p, lineno, cost) if cost else None,
                 currency=row.get("currency") or None,
             )
         base["content_hash"] = _hash(*sorted((k, v) for k, v in base.items() if k != "record_id"))

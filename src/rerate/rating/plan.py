@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rerate.kit.money import DEFAULT_ROUNDING, PRICE_SCALE, RoundingMode, minor_units
 from rerate.rating.deck import TariffColumns, tariff_columns
@@ -59,6 +59,24 @@ class RuleKind(StrEnum):
 
 class PlanError(ValueError):
     """The plan snapshot is inconsistent; the message names the object and field."""
+
+
+def check_zone(tz: object, what: str) -> None:
+    """An IANA zone name that exists here; zoneinfo's own error is a KeyError
+    subclass (ZoneInfoNotFoundError) that callers would not take for bad input."""
+    if not isinstance(tz, str) or not tz:
+        raise PlanError(f"{what}: a time zone name is required, got {tz!r}")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PlanError(f"{what}: unknown time zone {tz!r}") from None
+
+
+def check_band(band: object, what: str) -> None:
+    """A band name is a non-empty string: a null default band would make every
+    call outside the rules band-less without anyone having said so."""
+    if not isinstance(band, str) or not band.strip():
+        raise PlanError(f"{what}: a band name is required, got {band!r}")
 
 
 def utc_us(instant: datetime) -> int:
@@ -292,6 +310,7 @@ class TimetableChange:
 
     def __post_init__(self) -> None:
         utc_us(self.effective_from)
+        check_band(self.default_band, f"timetable version {self.version_id} default_band")
         _check_holidays(self.holidays, f"timetable version {self.version_id}")
 
 
@@ -315,7 +334,8 @@ class Timetable:
     changes: tuple[TimetableChange, ...] = ()
 
     def __post_init__(self) -> None:
-        ZoneInfo(self.tz)
+        check_zone(self.tz, f"timetable {self.id} tz")
+        check_band(self.default_band, f"timetable {self.id} default_band")
         _check_holidays(self.holidays, f"timetable {self.id}")
         instants = [utc_us(c.effective_from) for c in self.changes]
         if instants != sorted(set(instants)):
@@ -465,7 +485,9 @@ class Contract:
 
     def __post_init__(self) -> None:
         minor_units(self.currency)
-        ZoneInfo(self.billing_tz)
+        check_zone(self.billing_tz, f"contract {self.id} billing_tz")
+        if not isinstance(self.rounding, RoundingMode):
+            raise PlanError(f"contract {self.id}: rounding must be a RoundingMode")
         if len({r.id for r in self.rules}) != len(self.rules):
             raise PlanError(f"contract {self.id}: duplicate rule id")
 

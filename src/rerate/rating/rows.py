@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from rerate.rating.fixed import SCALE, mul_div
+from rerate.rating.fixed import SCALE, RatingOverflow, mul_div
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -145,6 +145,13 @@ class RowState:
     # Decimals of `quantity` and `included`: 0 for seconds, qs for cloud rows
     # (fixed.py: huge integer quantities only fit 64 bits at a small scale).
     quantity_scale: int = field(init=False, default=SCALE)
+    # Per-row decimals of `quantity` and `included` when one scale cannot hold
+    # every row (cloud.rate_cloud's scale classes); None: `quantity_scale`.
+    # Constant within an (account, SKU) group, hence within a daily row.
+    row_scale: npt.NDArray[np.int8] | None = field(init=False, default=None)
+    # Rows of a flat-priced (account, SKU) group whose rows have different
+    # scales (cloud._scale_classes): their daily quantity is summed exactly.
+    mixed_scale: Bool | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         # Arrays are created on first use (__getattr__): a rater replaces most
@@ -152,6 +159,8 @@ class RowState:
         # more than rating 10 M CDRs' prefixes.
         self.prefix_values = None
         self.quantity_scale = SCALE
+        self.row_scale = None
+        self.mixed_scale = None
 
     def __getattr__(self, name: str) -> npt.NDArray[np.generic]:
         spec = _DEFAULTS.get(name)
@@ -164,6 +173,8 @@ class RowState:
 
     def rescale_quantities(self, scale: int) -> None:
         """Express quantity and included at `scale` (>= the current scale)."""
+        if self.row_scale is not None:
+            raise RatingOverflow("quantities at several scales cannot share one")
         factor = 10 ** (scale - self.quantity_scale)
         if factor != 1:
             self.quantity = mul_div(self.quantity, factor, 1)
@@ -177,7 +188,7 @@ class RowState:
     def put(self, idx: I64 | None, other: RowState) -> None:
         """Copy `other` (rows idx of self, or all rows when idx is None) into self."""
         for name in self.__dataclass_fields__:
-            if name in ("n", "prefix_values", "quantity_scale"):
+            if name in ("n", "prefix_values", "quantity_scale", "row_scale", "mixed_scale"):
                 continue
             target = getattr(self, name)
             if idx is None:

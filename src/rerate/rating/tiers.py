@@ -155,6 +155,13 @@ class Priced:
     tier_last: I16
 
 
+def allowance_cover(lo: I64, hi: I64, included: I64) -> I64:
+    """Length of the slice [lo, hi) inside the allowance [0, included) (0 when
+    there is none): a refund's part below zero is outside it."""
+    cover = np.clip(np.minimum(hi, included) - np.maximum(lo, 0), 0, None)
+    return np.where(included > 0, cover, 0)
+
+
 def price_axis(
     a: I64,
     q: I64,
@@ -176,8 +183,12 @@ def price_axis(
     hi = np.maximum(a, b)
     negative = q < 0
     has_free = included > 0
-    covered = np.where(has_free, np.clip(np.minimum(hi, included) - lo, 0, None), 0)
+    covered = allowance_cover(lo, hi, included)
     charge_lo = np.where(has_free, np.maximum(lo, included), lo)
+    # A refund taking the axis below zero: that part is not in the allowance
+    # [0, included) and is priced in the first tier (which extends to -inf),
+    # as it would be without an allowance.
+    below = np.where(has_free, np.clip(np.minimum(hi, 0) - lo, 0, None), 0)
     amount = np.zeros(n, dtype=np.int64)
     first = np.full(n, -1, dtype=np.int16)
     last = np.full(n, -1, dtype=np.int16)
@@ -191,6 +202,8 @@ def price_axis(
         # Where the tier misses the slice, p_hi - p_lo may wrap around (a bound
         # is +-inf): compare first, subtract only where it is meaningful.
         part = np.where(grad & (p_hi > p_lo), p_hi - p_lo, 0)
+        if k == 0:
+            part = part + np.where(grad, below, 0)  # rounded with the tier's part
         if not bool(part.any()):
             continue
         amount += mul_div(part, prices[:, k], divisor)
@@ -202,7 +215,7 @@ def price_axis(
         vb = bounds[vol]
         # Largest k with bounds[k] <= total; bounds[:, 0] is -inf, so k >= 0.
         k_vol = (vb[:, 1:] <= total[vol, None]).sum(axis=1)
-        part = np.clip(hi[vol] - charge_lo[vol], 0, None)
+        part = np.clip(hi[vol] - charge_lo[vol], 0, None) + below[vol]
         price = prices[vol, k_vol]
         amount[vol] = mul_div(part, price, divisor)
         chosen = np.where(part > 0, k_vol, -1).astype(np.int16)
