@@ -14,6 +14,7 @@ from rerate.kit.numbering import (
     GB,
     MAX_DIGITS,
     NANP,
+    RU,
     InvalidNumber,
     NumberingRules,
     normalise,
@@ -23,7 +24,7 @@ from rerate.kit.numbering import (
     rules_from_options,
 )
 
-COUNTRIES = [NANP, GB, DE, FR]
+COUNTRIES = [NANP, GB, DE, FR, RU]
 
 
 @pytest.mark.parametrize(
@@ -37,6 +38,9 @@ COUNTRIES = [NANP, GB, DE, FR]
         ("0049 30 1234567", GB, "49301234567"),
         ("030 1234567", DE, "49301234567"),
         ("06 12 34 56 78", FR, "33612345678"),
+        ("8 916 123-45-67", RU, "79161234567"),  # Russian trunk 8
+        ("810 81 3 1234 5678", RU, "81312345678"),  # Russian international 8~10
+        ("204455", RU, None),  # a PBX extension, not a number
         ("112", DE, None),  # short code: shorter than any international number
         ("1234567890123456", DEFAULT, None),  # 16 digits: beyond E.164's 15
         ("+1234567890123456", FR, None),
@@ -150,12 +154,21 @@ def test_all_ways_of_writing_a_number_agree(data: st.DataObject, rules: Numberin
 )
 def test_normalising_a_normalised_number_is_the_identity(e164: str, rules: NumberingRules) -> None:
     once = normalise_or_none(e164, rules)
-    if len(e164) >= rules.min_digits:
+    # Bare digits that begin with the trunk prefix are national where the
+    # trunk prefix is not the country code (RU: 8...): only +digits are
+    # unambiguous there. In NANP, GB, DE, FR no E.164 number is ambiguous.
+    local = (rules.trunk_prefix, *rules.international_prefixes)
+    ambiguous = rules.trunk_prefix != rules.country_code and e164.startswith(local)
+    if len(e164) < rules.min_digits:
+        assert once is None
+        assert normalise_or_none("+" + e164, rules) is None
+    elif ambiguous:
+        assert rules is RU
+        assert normalise("+" + e164, rules) == e164
+    else:
         assert once == e164
         assert normalise(once, rules) == once
         assert normalise("+" + e164, rules) == e164
-    else:
-        assert once is None
 
 
 @given(

@@ -153,7 +153,7 @@ def cdrs(
         typer.Option(
             "--numbering",
             help="Numbering preset for called_number in CSV input: NANP (US, CA), GB (UK), "
-            "DE, FR, DEFAULT.",
+            "DE, FR, RU, DEFAULT.",
         ),
     ] = None,
     international_prefix: Annotated[

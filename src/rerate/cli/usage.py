@@ -50,7 +50,7 @@ def import_command(
     ),
     numbering: str | None = typer.Option(
         None,
-        help="Numbering preset of the source: NANP (or US, CA), GB (UK), DE, FR, DEFAULT "
+        help="Numbering preset of the source: NANP (or US, CA), GB (UK), DE, FR, RU, DEFAULT "
         "(docs/formats.md).",
     ),
     international_prefix: str | None = typer.Option(

@@ -84,6 +84,9 @@ NANP = NumberingRules("1", ("011",), "1", min_digits=7)
 GB = NumberingRules("44", ("00",), "0", min_digits=7)
 DE = NumberingRules("49", ("00",), "0", min_digits=7)
 FR = NumberingRules("33", ("00",), "0", min_digits=7)
+# Russia: 8 is the trunk prefix and 8~10 the international one; bare digits
+# starting with 8 are national there, so write foreign numbers with + or 810.
+RU = NumberingRules("7", ("810",), "8", min_digits=7)
 
 PRESETS: dict[str, NumberingRules] = {
     "DEFAULT": DEFAULT,
@@ -94,6 +97,7 @@ PRESETS: dict[str, NumberingRules] = {
     "UK": GB,
     "DE": DE,
     "FR": FR,
+    "RU": RU,
 }
 
 

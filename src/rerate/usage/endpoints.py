@@ -84,7 +84,7 @@ class UploadForm(BaseModel):
     numbering: str | None = Field(
         None,
         max_length=16,
-        description="Numbering preset: NANP (US, CA), GB, DE, FR, DEFAULT.",
+        description="Numbering preset: NANP (US, CA), GB, DE, FR, RU, DEFAULT.",
     )
     international_prefix: str | None = Field(None, max_length=32)
     trunk_prefix: str | None = Field(None, max_length=8)

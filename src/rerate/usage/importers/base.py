@@ -66,7 +66,7 @@ class ImportOptions:
     country_code: str | None = None
     """Replaces the trunk prefix (`0`, or the preset's) when normalising called numbers."""
     numbering: str | None = None
-    """Numbering preset of the source (`NANP`/`US`, `GB`, `DE`, `FR`, `DEFAULT`;
+    """Numbering preset of the source (`NANP`/`US`, `GB`, `DE`, `FR`, `RU`, `DEFAULT`;
     rerate.kit.numbering); `country_code` and the two prefixes override it."""
     international_prefix: str | None = None
     """International access prefix(es), comma-separated (e.g. `011`)."""
