@@ -335,7 +335,7 @@ def _rate_cdr(plan: RatingPlan, row: dict[str, Any], out: RefRow) -> None:
     out.service, out.unit = "voice", "second"
     out.band = band_at(plan, row["usage_start"])
     dest = row.get("destination")
-    if not dest or not (dest.isascii() and dest.isdigit()):
+    if not dest or not (dest.isascii() and dest.isdigit()) or len(dest) > 15:
         out.reason = "invalid_destination"
         return
     version = _version_at(plan, row["usage_start"], voice=True)

@@ -7,7 +7,7 @@ import pytest
 from rerate.rating.e164 import InvalidNumber, NumberingRules, normalise
 
 FR = NumberingRules("33")
-US = NumberingRules("1", national_prefix="1", international_prefixes=("011",))
+US = NumberingRules("1", trunk_prefix="1", international_prefixes=("011",))
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ DIGITS = "0129"  # 0 and 9 hit the padding and the key range ends
 
 
 def brute(number: str | None, prefixes: list[str]) -> int:
-    if not number or not number.isdigit():
+    if not number or not number.isdigit() or len(number) > 15:
         return -1
     best = -1
     for i, p in enumerate(prefixes):
-        if number[:15].startswith(p) and (best < 0 or len(p) > len(prefixes[best])):
+        if number.startswith(p) and (best < 0 or len(p) > len(prefixes[best])):
             best = i
     return best
 
@@ -59,5 +59,6 @@ def test_lookup_matches_brute_force(
 
 
 def test_invalid_destinations_are_flagged() -> None:
-    _, valid = encode_destinations(pa.array(["331", "", None, "33a", "+33", "0033"]))
-    assert valid.tolist() == [True, False, False, False, False, True]
+    numbers = ["331", "", None, "33a", "+33", "0033", "3" * 15, "3" * 16]
+    _, valid = encode_destinations(pa.array(numbers))
+    assert valid.tolist() == [True, False, False, False, False, True, True, False]

@@ -21,7 +21,7 @@ import typer
 
 from rerate.kit import csvout
 from rerate.kit.periods import Month
-from rerate.rating.e164 import NumberingRules
+from rerate.rating.e164 import rules_from_options
 from rerate.rating.engine import RatingResult, rate
 from rerate.rating.fixed import RatingOverflow
 from rerate.rating.formats import (
@@ -198,14 +198,35 @@ def cdrs(
         str | None,
         typer.Option("--country-code", help="Country code for national numbers in CSV input."),
     ] = None,
+    numbering: Annotated[
+        str | None,
+        typer.Option(
+            "--numbering",
+            help="Numbering preset for called_number in CSV input: NANP (US, CA), GB (UK), "
+            "DE, FR, RU, DEFAULT.",
+        ),
+    ] = None,
+    international_prefix: Annotated[
+        str | None,
+        typer.Option("--international-prefix", help="International access prefix(es), e.g. 011."),
+    ] = None,
+    trunk_prefix: Annotated[
+        str | None,
+        typer.Option("--trunk-prefix", help="National trunk prefix, e.g. 1 in NANP, or 'none'."),
+    ] = None,
     overlap: OverlapOpt = False,
     run_dir: RunDirOpt = None,
 ) -> None:
     """Rate CDRs against a tariff deck, a timetable and consumption profiles."""
     _check_args(out, tz)
     try:
-        numbering = NumberingRules(country_code) if country_code else None
-        table = load_usage(usage, UsageKind.CDR, numbering)
+        rules = rules_from_options(
+            numbering,
+            country_code=country_code,
+            international_prefix=international_prefix,
+            trunk_prefix=trunk_prefix,
+        )
+        table = load_usage(usage, UsageKind.CDR, rules)
         book = load_tariffs(tariffs, currency)
         plan = _plan(book, table, contract, profiles, ownership, customer, tz, overlap, timetable)
         result = rate(table, plan, Month.parse(period).in_zone(plan.contract.billing_tz))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -9,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeRemainingColumn
 
 from rerate.cli import context
-from rerate.kit.errors import RerateError
+from rerate.kit.errors import Invalid, RerateError
 from rerate.usage.errors import ImportRejected
 from rerate.usage.importers import IMPORTERS, split_columns
 from rerate.usage.importers.base import ImportOptions
@@ -44,7 +45,20 @@ def import_command(
         help="Customer owning the created accounts, from the first imported instant.",
     ),
     source_tz: str = typer.Option("UTC", help="Zone of timestamps without an offset."),
-    country_code: str | None = typer.Option(None, help="Replaces the national prefix 0."),
+    country_code: str | None = typer.Option(
+        None, help="Country code of the source: replaces the trunk prefix of national numbers."
+    ),
+    numbering: str | None = typer.Option(
+        None,
+        help="Numbering preset of the source: NANP (or US, CA), GB (UK), DE, FR, RU, DEFAULT "
+        "(docs/formats.md).",
+    ),
+    international_prefix: str | None = typer.Option(
+        None, help="International access prefix(es), comma-separated (overrides the preset)."
+    ),
+    trunk_prefix: str | None = typer.Option(
+        None, help="National trunk prefix, or 'none' (overrides the preset)."
+    ),
     tag_key: str | None = typer.Option(None, help="Azure: resource-group tag mapped to accounts."),
     columns: str | None = typer.Option(
         None,
@@ -62,6 +76,20 @@ def import_command(
     from rerate.usage import service
     from rerate.usage.store import UsageStore
 
+    try:  # invalid options (zone, numbering): one line via the CLI's net
+        base_options = ImportOptions(
+            skip_bad_rows=skip_bad_rows,
+            source_tz=source_tz,
+            country_code=country_code,
+            numbering=numbering,
+            international_prefix=international_prefix,
+            trunk_prefix=trunk_prefix,
+            tag_key=tag_key,
+            columns=split_columns(columns),
+            account_from=account_from,
+        )
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
     settings = context.settings()
     store = UsageStore(settings.data_dir)
     failed = False
@@ -80,15 +108,7 @@ def import_command(
                 bar.update(_task, completed=done, total=total)
 
             try:
-                options = ImportOptions(
-                    skip_bad_rows=skip_bad_rows,
-                    source_tz=source_tz,
-                    country_code=country_code,
-                    tag_key=tag_key,
-                    columns=split_columns(columns),
-                    account_from=account_from,
-                    progress=on_progress,
-                )
+                options = replace(base_options, progress=on_progress)
                 with context.database().session() as session:
                     user = auth.get_user_by_email(session, as_user)
                     principal = auth.principal_for(session, user, via="cli")

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from rerate.kit.bounds import MAX_ROW_AMOUNT
 from rerate.kit.csvout import restore
 from rerate.kit.money import PRICE_SCALE, ROW_SCALE, RoundingMode, parse_decimal
-from rerate.rating.e164 import InvalidNumber, NumberingRules, normalise
+from rerate.rating.e164 import NumberingRules, normalise_or_none
 from rerate.rating.fixed import decimal_places
 from rerate.rating.plan import (
     MAX_PREFIX_DIGITS,
@@ -911,11 +911,13 @@ def load_usage(
             called = row.get("called_number", "")
             if not dest and called:
                 if numbering is None:
-                    raise FormatError(f"{_where(p, lineno, 'called_number')}: pass --country-code")
-                try:
-                    dest = normalise(called, numbering)
-                except InvalidNumber:
-                    dest = called  # kept as is: rated as invalid_destination, never dropped
+                    raise FormatError(
+                        f"{_where(p, lineno, 'called_number')}: pass --numbering or --country-code"
+                    )
+                # Not a number: destination stays empty, so the row is rated
+                # invalid_destination (never dropped, never looked up); the
+                # raw text stays in called_number.
+                dest = normalise_or_none(called, numbering) or ""
             base.update(
                 source=UsageSource.GENERIC_CDR.value,
                 kind=UsageKind.CDR.value,

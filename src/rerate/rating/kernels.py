@@ -37,8 +37,9 @@ def encode_keys(
 ) -> tuple[I64, Bool]:  # pragma: no cover - compiled
     """Prefix-space key of each destination string (prefixes.py, "Encoding"):
     key = D * 16 + L, D = the first 15 digits right-padded with zeros, L = the
-    length capped at 15. Invalid (key -1): null, empty, or any byte other than
-    '0'..'9' anywhere in the string."""
+    length. Invalid (key -1): null, empty, longer than 15 digits (E.164's
+    maximum: a longer string is not a number, and cutting it would rate it by
+    a prefix it was never dialled with), or any byte other than '0'..'9'."""
     n = len(present)
     keys = np.full(n, -1, dtype=np.int64)
     ok = np.zeros(n, dtype=np.bool_)
@@ -47,7 +48,7 @@ def encode_keys(
             continue
         a = offsets[i]
         b = offsets[i + 1]
-        if b <= a:
+        if b <= a or b - a > _DIGITS:
             continue
         value = 0
         good = True
@@ -60,7 +61,7 @@ def encode_keys(
                 value = value * 10 + c
         if not good:
             continue
-        length = min(b - a, _DIGITS)
+        length = b - a
         for _ in range(_DIGITS - length):
             value *= 10
         keys[i] = value * _LEN_BITS + length

@@ -1,9 +1,9 @@
 """Longest-prefix match of destination numbers, as one sorted search.
 
-Encoding. A destination of L digits (only its first 15 are used) becomes the
+Encoding. A destination of L <= 15 digits (longer ones are invalid) becomes the
 integer key
 
-    key = D * 16 + L,  D = the first 15 digits, right-padded with zeros,
+    key = D * 16 + L,  D = its digits right-padded with zeros to 15,
 
 and a prefix p of l digits covers the key range
 

@@ -18,6 +18,7 @@ from rerate.auth.permissions import Principal
 from rerate.kit import csvout
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import Invalid
+from rerate.kit.numbering import rules_from_options
 from rerate.kit.runtime import release_memory
 from rerate.models import UsageImport
 from rerate.usage import service, uploads
@@ -80,6 +81,13 @@ class UploadForm(BaseModel):
     owner_customer_id: Id | None = None
     source_tz: str = Field("UTC", max_length=64)
     country_code: str | None = Field(None, max_length=3)
+    numbering: str | None = Field(
+        None,
+        max_length=16,
+        description="Numbering preset: NANP (US, CA), GB, DE, FR, RU, DEFAULT.",
+    )
+    international_prefix: str | None = Field(None, max_length=32)
+    trunk_prefix: str | None = Field(None, max_length=8)
     tag_key: str | None = Field(None, max_length=200)
     columns: str | None = Field(
         None,
@@ -178,6 +186,9 @@ def _import_upload(
             skip_bad_rows=form.skip_bad_rows,
             source_tz=form.source_tz,
             country_code=form.country_code,
+            numbering=form.numbering,
+            international_prefix=form.international_prefix,
+            trunk_prefix=form.trunk_prefix,
             tag_key=form.tag_key,
             columns=split_columns(form.columns),
             account_from=form.account_from,
@@ -220,6 +231,9 @@ class RecordsIn(BaseModel):
     records: list[UsageRecordIn] = Field(min_length=1, max_length=100_000)
     namespace: str = ""
     country_code: str | None = None
+    numbering: str | None = None
+    international_prefix: str | None = None
+    trunk_prefix: str | None = None
 
 
 @router.post("/usage/records", status_code=201)
@@ -231,9 +245,16 @@ def post_records(
 ) -> ImportReportOut:
     """A JSON batch, idempotent by `record_id`: sending it twice adds nothing."""
     try:
-        parsed = records_to_table(
-            body.records, namespace=body.namespace, country_code=body.country_code
+        rules = rules_from_options(
+            body.numbering,
+            country_code=body.country_code,
+            international_prefix=body.international_prefix,
+            trunk_prefix=body.trunk_prefix,
         )
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    try:
+        parsed = records_to_table(body.records, namespace=body.namespace, numbering=rules)
         kind = UsageKind(body.records[0].kind)
         report = service.import_parsed(
             session,

@@ -30,6 +30,7 @@ from pydantic import (
 
 from rerate.kit import bounds
 from rerate.kit.money import to_row_scale
+from rerate.kit.numbering import NumberingRules
 from rerate.usage.e164 import normalize
 from rerate.usage.errors import ImportRejected
 from rerate.usage.importers.base import ParseResult, assemble, duck, json_lookup
@@ -115,12 +116,15 @@ def records_to_table(
     *,
     namespace: str = "",
     country_code: str | None = None,
+    numbering: NumberingRules | None = None,
 ) -> ParseResult:
     """Canonical rows for a validated batch; `line` = position in the batch (1-based)."""
     if ":" in namespace:
         # The caller's input, so a rejection (4xx), not a programming error.
         raise ImportRejected("request", 0, "namespace", "must not contain ':'")
     n = len(records)
+    # `numbering` wins; `country_code` alone is the pre-issue-13 interface.
+    rules = numbering or NumberingRules(country_code=country_code)
 
     def strings(name: str) -> pa.Array:
         return pa.array([getattr(r, name) for r in records], pa.string())
@@ -147,7 +151,7 @@ def records_to_table(
         "calling_number": strings("calling_number"),
         "called_number": strings("called_number"),
         "destination": pa.array(
-            [normalize(r.called_number, country_code=country_code) for r in records], pa.string()
+            [normalize(r.called_number, rules=rules) for r in records], pa.string()
         ),
         "duration_seconds": ints("duration_seconds"),
         "billable_seconds": ints("billable_seconds"),

@@ -186,7 +186,7 @@ def parse_cdrs(
             "usage_end": end,
             "calling_number": clean(col(fields.calling)),
             "called_number": called,
-            "destination": normalize_array(called, country_code=options.country_code),
+            "destination": normalize_array(called, rules=options.numbering_rules()),
             "duration_seconds": duration,
             "billable_seconds": billsec,
             "disposition": disposition,

@@ -43,6 +43,7 @@ import pyarrow.csv as pv
 
 from rerate.kit.bounds import USAGE_FROM, USAGE_UNTIL
 from rerate.kit.money import ROW_QUANTUM, ROW_SCALE
+from rerate.kit.numbering import DEFAULT, NumberingRules, rules_from_options
 from rerate.usage.errors import ImportRejected, RejectedRow
 from rerate.usage.schema import DECIMAL, TIMESTAMP, USAGE_SCHEMA, UsageKind, UsageSource
 
@@ -63,7 +64,14 @@ class ImportOptions:
     source_tz: str = "UTC"
     """Zone of timestamps written without a UTC offset (Asterisk, FreeSWITCH)."""
     country_code: str | None = None
-    """Replaces the national prefix `0` when normalising called numbers."""
+    """Replaces the trunk prefix (`0`, or the preset's) when normalising called numbers."""
+    numbering: str | None = None
+    """Numbering preset of the source (`NANP`/`US`, `GB`, `DE`, `FR`, `RU`, `DEFAULT`;
+    rerate.kit.numbering); `country_code` and the two prefixes override it."""
+    international_prefix: str | None = None
+    """International access prefix(es), comma-separated (e.g. `011`)."""
+    trunk_prefix: str | None = None
+    """National trunk prefix (e.g. `1` in NANP); `none` when there is none."""
     tag_key: str | None = None
     """Azure: the tag whose value extends the account (`subscription/value`)."""
     namespace: str = ""
@@ -87,10 +95,19 @@ class ImportOptions:
             ZoneInfo(self.source_tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {self.source_tz!r}") from None
-        if self.country_code is not None and not re.fullmatch(r"[1-9]\d{0,2}", self.country_code):
-            raise ValueError(f"country code must be 1-3 digits, got {self.country_code!r}")
+        self.numbering_rules()  # invalid numbering settings: one-line ValueError now
         if ":" in self.namespace:
             raise ValueError("namespace must not contain ':'")
+
+    def numbering_rules(self) -> NumberingRules:
+        """The rules called numbers of this source are normalised with."""
+        rules = rules_from_options(
+            self.numbering,
+            country_code=self.country_code,
+            international_prefix=self.international_prefix,
+            trunk_prefix=self.trunk_prefix,
+        )
+        return rules or DEFAULT
 
     def label(self, path: Path) -> str:
         return self.file_label or path.name
