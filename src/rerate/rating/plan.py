@@ -146,11 +146,67 @@ class PriceEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class RateGroup:
+    """A later rate group of a tariff entry (CGRateS `GroupIntervalStart`):
+    from `from_seconds` of billed time on, the call is charged at
+    `rate_per_minute` in increments of `increment` seconds. The entry's own
+    rate and increments are the group starting at 0."""
+
+    from_seconds: int
+    rate_per_minute: Decimal
+    increment: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When an entry applies, evaluated on the call's start (CGRateS
+    `Timings.csv`): an empty set means any. `weekdays` 0=Mon ... 6=Sun (as
+    BandRule); the timing runs from `start` to the end of the local day."""
+
+    years: frozenset[int] = frozenset()
+    months: frozenset[int] = frozenset()
+    monthdays: frozenset[int] = frozenset()
+    weekdays: frozenset[int] = frozenset()
+    start: time = time(0)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        what = f"timing {self.name!r}"
+        if any(not 1 <= m <= 12 for m in self.months):
+            raise PlanError(f"{what}: months are 1-12")
+        if any(not 1 <= d <= 31 for d in self.monthdays):
+            raise PlanError(f"{what}: month days are 1-31")
+        if any(not 0 <= d <= 6 for d in self.weekdays):
+            raise PlanError(f"{what}: weekdays are 0 (Monday) to 6 (Sunday)")
+        if any(not 1 <= y <= 9999 for y in self.years):
+            raise PlanError(f"{what}: years are 1-9999")
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """Identity of the condition (the name is only a label)."""
+        return (
+            tuple(sorted(self.years)),
+            tuple(sorted(self.months)),
+            tuple(sorted(self.monthdays)),
+            tuple(sorted(self.weekdays)),
+            self.start,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TariffEntry:
     """A destination-prefix tariff line.
 
     `band=None` applies in every band; a banded entry applies only in its band
-    and beats a band-less entry with the same prefix.
+    and beats a band-less entry with the same prefix. `timing=None` applies at
+    any time; among the entries of one prefix applying to a call, the higher
+    `weight` wins, then the timing that started later that day.
+
+    The carrier terms (docs/rating.md, "Rate groups, call rounding, maximum
+    cost"): `rate_groups` change rate and increment after N seconds;
+    `increment_decimals` rounds the cost of each increment (half up) before
+    it is counted; `call_decimals`/`call_rounding` round a call's list amount;
+    `max_cost` caps it. The empty prefix matches every number (CGRateS `*any`).
     """
 
     id: int
@@ -163,10 +219,17 @@ class TariffEntry:
     subsequent_increment: int = 1
     band: str | None = None
     charge_unanswered: bool = False
+    rate_groups: tuple[RateGroup, ...] = ()
+    increment_decimals: int | None = None
+    call_decimals: int | None = None
+    call_rounding: RoundingMode = DEFAULT_ROUNDING
+    max_cost: Decimal | None = None
+    timing: Timing | None = None
+    weight: int = 0
 
     def __post_init__(self) -> None:
         what = f"tariff entry {self.id}"
-        if not (self.prefix.isascii() and self.prefix.isdigit()):
+        if self.prefix and not (self.prefix.isascii() and self.prefix.isdigit()):
             raise PlanError(f"{what}: prefix must be digits, got {self.prefix!r}")
         if len(self.prefix) > MAX_PREFIX_DIGITS:
             raise PlanError(f"{what}: prefix longer than {MAX_PREFIX_DIGITS} digits")
@@ -176,6 +239,24 @@ class TariffEntry:
             raise PlanError(f"{what}: min_seconds must be >= 0")
         if self.initial_increment < 1 or self.subsequent_increment < 1:
             raise PlanError(f"{what}: increments must be >= 1 second")
+        last = 0
+        for g in self.rate_groups:
+            if g.from_seconds <= last:
+                raise PlanError(f"{what}: rate groups must start after 0 s, in increasing order")
+            if g.increment < 1:
+                raise PlanError(f"{what}: rate group increments must be >= 1 second")
+            _check_decimal(g.rate_per_minute, f"{what} rate group rate_per_minute")
+            if g.rate_per_minute < 0:
+                raise PlanError(f"{what}: rate group rate_per_minute must be >= 0")
+            last = g.from_seconds
+        for name in ("increment_decimals", "call_decimals"):
+            places = getattr(self, name)
+            if places is not None and not 0 <= places <= PRICE_SCALE:
+                raise PlanError(f"{what}: {name} must be 0-{PRICE_SCALE}")
+        if self.max_cost is not None:
+            _check_decimal(self.max_cost, f"{what} max_cost")
+            if self.max_cost <= 0:
+                raise PlanError(f"{what}: max_cost must be > 0 (leave it empty for no cap)")
 
 
 # The slots' own setters: they bypass the frozen __setattr__ (and cost a
@@ -210,6 +291,13 @@ def checked_tariff(
     _SET["subsequent_increment"](entry, subsequent_increment)
     _SET["band"](entry, band)
     _SET["charge_unanswered"](entry, charge_unanswered)
+    _SET["rate_groups"](entry, ())
+    _SET["increment_decimals"](entry, None)
+    _SET["call_decimals"](entry, None)
+    _SET["call_rounding"](entry, DEFAULT_ROUNDING)
+    _SET["max_cost"](entry, None)
+    _SET["timing"](entry, None)
+    _SET["weight"](entry, 0)
     return entry
 
 
@@ -233,11 +321,14 @@ class PriceBookVersion:
             if key in seen_p:
                 raise PlanError(f"version {self.id}: duplicate price for {key}")
             seen_p.add(key)
-        seen_t: set[tuple[str, str | None]] = set()
+        seen_t: set[tuple[object, ...]] = set()
         for t in self.tariffs:
-            tkey = (t.prefix, t.band)
+            tkey = (t.prefix, t.band, None if t.timing is None else t.timing.key)
             if tkey in seen_t:
-                raise PlanError(f"version {self.id}: duplicate tariff for prefix/band {tkey}")
+                raise PlanError(
+                    f"version {self.id}: duplicate tariff for prefix/band/timing {tkey[:2]}"
+                    + ("" if t.timing is None else f" timing {t.timing.name or tkey[2]}")
+                )
             seen_t.add(tkey)
         object.__setattr__(self, "tariff_columns", tariff_columns(self.tariffs))
 
