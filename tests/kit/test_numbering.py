@@ -33,6 +33,9 @@ COUNTRIES = [NANP, GB, DE, FR, RU]
         ("011 44 20 7946 0000", NANP, "442079460000"),  # NANP international access 011
         ("1 (212) 555-0100", NANP, "12125550100"),  # NANP trunk 1
         ("+1.212.555.0100", NANP, "12125550100"),
+        ("(212) 555-0100", NANP, "12125550100"),  # NANP bare 10 digits: national
+        ("2125550100", DEFAULT, "2125550100"),  # no country: as dialled
+        ("212555010", NANP, "212555010"),  # not 10 digits: read as E.164
         ("00 44 20 7946 0000", NANP, None),  # 00 is not international in NANP: 0044... is
         ("020 7946 0000", GB, "442079460000"),  # GB trunk 0
         ("0049 30 1234567", GB, "49301234567"),
@@ -137,6 +140,8 @@ def test_all_ways_of_writing_a_number_agree(data: st.DataObject, rules: Numberin
     cc, nsn = data.draw(national(rules))
     e164 = cc + nsn
     ways = [e164, "+" + e164, rules.trunk_prefix + nsn]
+    if rules.national_digits == len(nsn):
+        ways.append(nsn)  # NANP: 10 digits dialled without the trunk 1
     ways += [p + e164 for p in rules.international_prefixes]
     ways.append(_formatted(data.draw, "+" + e164))
     got = [normalise(w, rules) for w in ways]
@@ -159,11 +164,14 @@ def test_normalising_a_normalised_number_is_the_identity(e164: str, rules: Numbe
     # unambiguous there. In NANP, GB, DE, FR no E.164 number is ambiguous.
     local = (rules.trunk_prefix, *rules.international_prefixes)
     ambiguous = rules.trunk_prefix != rules.country_code and e164.startswith(local)
+    # NANP: a bare 10-digit number is national, so a foreign E.164 number of
+    # 10 digits needs its + (or 011) there.
+    ambiguous |= len(e164) == rules.national_digits
     if len(e164) < rules.min_digits:
         assert once is None
         assert normalise_or_none("+" + e164, rules) is None
     elif ambiguous:
-        assert rules is RU
+        assert rules in (RU, NANP)
         assert normalise("+" + e164, rules) == e164
     else:
         assert once == e164
@@ -177,7 +185,13 @@ def test_normalising_a_normalised_number_is_the_identity(e164: str, rules: Numbe
         max_size=30,
     ),
     st.sampled_from(
-        [DEFAULT, *COUNTRIES, NumberingRules("49"), NumberingRules(None, ("00", "011"), "")]
+        [
+            DEFAULT,
+            *COUNTRIES,
+            NumberingRules("49"),
+            NumberingRules(None, ("00", "011"), ""),
+            NumberingRules("1", ("011",), "", national_digits=10),
+        ]
     ),
 )
 def test_vectorised_agrees_with_scalar(numbers: list[str | None], rules: NumberingRules) -> None:

@@ -17,7 +17,11 @@ Rules, in order (`NumberingRules` says which prefixes a source uses):
 5. else a leading trunk prefix (`0`, `1` in NANP) is replaced by the country
    code, when the rules name one; without a country code the number is kept
    as dialled (the behaviour before issue 13);
-6. anything else is taken as E.164 digits already (switches commonly log
+6. else, when the rules say national numbers have a fixed length
+   (`national_digits`: 10 in NANP, where people and PBXs dial `212 555 0100`
+   without the trunk 1) and the digits have exactly that length, the
+   country code is prepended;
+7. anything else is taken as E.164 digits already (switches commonly log
    international numbers without `+`).
 The result must have between `min_digits` and 15 digits (E.164's maximum)
 and, when the rules name a country, must not start with `0` (no country code
@@ -56,6 +60,9 @@ class NumberingRules:
     """"" when the country has none (Italy, Spain)."""
     min_digits: int = 1
     """Shorter results are invalid (short codes such as 112 or extensions)."""
+    national_digits: int | None = None
+    """Bare numbers of exactly this length are national (NANP: 10); None when
+    national numbers vary in length, so bare digits are read as E.164."""
 
     def __post_init__(self) -> None:
         cc = self.country_code
@@ -74,13 +81,18 @@ class NumberingRules:
             raise ValueError(f"trunk prefix {self.trunk_prefix!r} is also an international prefix")
         if not 1 <= self.min_digits <= MAX_DIGITS:
             raise ValueError(f"min_digits must be 1-{MAX_DIGITS}, got {self.min_digits}")
+        nd = self.national_digits
+        if nd is not None and (cc is None or not 1 <= nd < MAX_DIGITS):
+            raise ValueError("national_digits needs a country code and must be 1-14")
 
 
 # The behaviour before issue 13: 00 international, 0 trunk, no country.
 DEFAULT = NumberingRules()
 # Presets for a country: 7 digits is the shortest assigned international
 # number (+290 XXXX, St Helena), so anything shorter is a short code.
-NANP = NumberingRules("1", ("011",), "1", min_digits=7)
+# NANP national numbers are always 10 digits (area code + 7): a bare
+# 10-digit number is national (`2125550100` is New York, not Morocco's 212).
+NANP = NumberingRules("1", ("011",), "1", min_digits=7, national_digits=10)
 GB = NumberingRules("44", ("00",), "0", min_digits=7)
 DE = NumberingRules("49", ("00",), "0", min_digits=7)
 FR = NumberingRules("33", ("00",), "0", min_digits=7)
@@ -161,6 +173,8 @@ def normalise_or_none(number: str | None, rules: NumberingRules = DEFAULT) -> st
             trunk = rules.trunk_prefix
             if rules.country_code and trunk and digits.startswith(trunk):
                 digits = rules.country_code + digits[len(trunk) :]
+            elif rules.country_code and len(digits) == rules.national_digits:
+                digits = rules.country_code + digits
     if not rules.min_digits <= len(digits) <= MAX_DIGITS:
         return None
     if rules.country_code and digits.startswith("0"):
@@ -196,6 +210,10 @@ def normalise_array(
             rules.country_code, pc.utf8_slice_codeunits(digits, len(rules.trunk_prefix)), ""
         )
         out = pc.if_else(trunk, national, out)
+        done = pc.or_(done, trunk)
+    if rules.country_code and rules.national_digits is not None:
+        bare = pc.and_(pc.invert(done), pc.equal(pc.utf8_length(digits), rules.national_digits))
+        out = pc.if_else(bare, pc.binary_join_element_wise(rules.country_code, digits, ""), out)
     length = pc.utf8_length(out)
     keep = pc.and_(
         dialable,
