@@ -121,3 +121,32 @@ def test_cli_import_takes_columns_and_account_from(
         context.database().dispose()
         context.database.cache_clear()
         get_settings.cache_clear()
+
+
+def _fs_line(uuid: str, bleg: str, account: str) -> bytes:
+    fields = [
+        "Desk", "1001", "4989222", "default", "2026-08-01 10:00:00", "2026-08-01 10:00:02",
+        "2026-08-01 10:01:00", "60", "58", "NORMAL_CLEARING", uuid, bleg, account, "PCMA", "PCMA",
+    ]  # fmt: skip
+    return (",".join(f'"{f}"' for f in fields) + "\n").encode()
+
+
+def test_the_import_report_counts_b_legs_left_out(client: TestClient, world: World) -> None:
+    # legs="ab": the B-leg (written first) and its A-leg; one call, billed once.
+    body = _fs_line("b-1", "", "1002") + _fs_line("a-1", "b-1", "1001")
+    r = client.post(
+        "/api/v1/usage/imports",
+        files={"file": ("Master.csv", body, "text/csv")},
+        data={
+            "format": "freeswitch",
+            "create_accounts": "true",
+            "owner_customer_id": str(world.nodes["cust_a1x"].id),
+        },
+        headers=world.headers("partner_admin"),
+    )
+    assert r.status_code == 201, r.text
+    report = r.json()
+    assert (report["rows_read"], report["new"], report["skipped_rows"]) == (2, 1, 1)
+    assert report["skipped"] == [{"reason": report["skipped"][0]["reason"], "rows": 1}]
+    assert "B-leg" in report["skipped"][0]["reason"]
+    assert report["notice"].startswith("1 row left out: B-leg of a call")

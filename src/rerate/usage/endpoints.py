@@ -59,7 +59,15 @@ class ImportReportOut(BaseModel):
         "the account is linked to a customer from then on.",
     )
     unowned_accounts: list[str] = Field(default_factory=list)
-    notice: str = Field("", description="The unowned rows in plain words, or empty.")
+    skipped_rows: int = Field(
+        0,
+        description="Rows of the file left out on purpose, neither stored nor rejected "
+        "(a FreeSWITCH B-leg whose A-leg is in the same file).",
+    )
+    skipped: list[dict[str, object]] = Field(
+        default_factory=list, description="Skipped rows per reason: {reason, rows}."
+    )
+    notice: str = Field("", description="Skipped and unowned rows in plain words, or empty.")
     rejects: list[dict[str, object]] = Field(default_factory=list)
 
 

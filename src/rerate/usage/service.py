@@ -64,16 +64,27 @@ class ImportReport:
     # and billed once the account is linked to a customer from then on.
     unowned_rows: int = 0
     unowned_accounts: tuple[str, ...] = ()
+    # Rows of the file left out on purpose (not rejected, not stored): a
+    # FreeSWITCH B-leg whose A-leg is in the same file, per reason.
+    skipped: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def skipped_rows(self) -> int:
+        return sum(n for _, n in self.skipped)
 
     @property
     def notice(self) -> str:
-        """The unowned rows in plain words ("" when there are none)."""
-        return unowned_notice(self.unowned_rows, self.unowned_accounts)
+        """Skipped and unowned rows in plain words ("" when there are none)."""
+        parts = [f"{n} row{'s' if n != 1 else ''} left out: {why}" for why, n in self.skipped]
+        parts.append(unowned_notice(self.unowned_rows, self.unowned_accounts))
+        return "; ".join(p for p in parts if p)
 
     def as_dict(self) -> dict[str, object]:
         return {
             **asdict(self),
             "unowned_accounts": list(self.unowned_accounts),
+            "skipped": [{"reason": why, "rows": n} for why, n in self.skipped],
+            "skipped_rows": self.skipped_rows,
             "notice": self.notice,
         }
 
@@ -272,6 +283,7 @@ def import_parsed(
         rejects_file=rejects_file,
         unowned_rows=unowned_rows,
         unowned_accounts=unowned_accounts,
+        skipped=parsed.skipped,
     )
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from rerate.usage.errors import ImportRejected
 from rerate.usage.importers import ImportOptions, parse
+from rerate.usage.importers.freeswitch import B_LEG_REASON
 
 from ..helpers import write
 
@@ -194,6 +195,9 @@ def test_b_legs_of_an_ab_file_are_left_out(tmp_path: Path) -> None:
     assert result.table.column("record_id").to_pylist() == ["freeswitch::a-1", "freeswitch::a-2"]
     assert result.table.column("account_ref").to_pylist() == ["1001", "1001"]
     assert result.line_numbers.tolist() == [2, 3]
+    # The report counts the B-leg apart: read 3 = 2 rows + 1 left out on purpose.
+    assert result.rows_read == 3
+    assert result.skipped == ((B_LEG_REASON, 1),)
 
 
 def test_legs_naming_each_other_keep_the_earlier(tmp_path: Path) -> None:
@@ -205,6 +209,7 @@ def test_legs_naming_each_other_keep_the_earlier(tmp_path: Path) -> None:
 def test_an_a_leg_whose_b_leg_is_not_in_the_file_is_kept(tmp_path: Path) -> None:
     result = parse("freeswitch", write(tmp_path / "Master.csv", fs(uuid="a-1", bleg="b-9")))
     assert result.table.num_rows == 1
+    assert result.skipped == ()
 
 
 def test_freeswitch_account_from_caller_id_number(tmp_path: Path) -> None:

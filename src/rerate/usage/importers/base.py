@@ -133,6 +133,8 @@ class ParseResult:
     account_column: str
     """The source column holding `account_ref`, for messages."""
     raw_lookup: RawLookup | None = field(default=None, repr=False, compare=False)
+    skipped: tuple[tuple[str, int], ...] = ()
+    """Rows of the file left out on purpose, not rejected: (reason, count)."""
 
     def raw_lines(self, lines: Sequence[int]) -> Mapping[int, str]:
         return self.raw_lookup(lines) if self.raw_lookup and lines else {}

@@ -84,6 +84,9 @@ def disposition(answer_stamp: pa.Array, hangup_cause: pa.Array) -> pa.Array:
     return result
 
 
+B_LEG_REASON = 'B-leg of a call whose A-leg is in the file (legs="ab"): billed once, on its A-leg'
+
+
 def b_legs(raw: RawTable) -> BoolArray:
     """Rows that are the B-leg of another row of the file (`legs="ab"`).
 
@@ -149,7 +152,7 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
     source_id = clean(t.column("uuid")) if "uuid" in names else None
     con = duck()
     try:
-        return parse_cdrs(
+        parsed = parse_cdrs(
             con,
             raw,
             replace(FIELDS, account=account_column),
@@ -167,3 +170,8 @@ def parse(path: Path, options: ImportOptions) -> ParseResult:
         )
     finally:
         con.close()
+    legs = int(drop.sum())
+    if not legs:
+        return parsed
+    # rows_read counts every row of the file; the B-legs are reported apart.
+    return replace(parsed, rows_read=parsed.rows_read + legs, skipped=((B_LEG_REASON, legs),))
