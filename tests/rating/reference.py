@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
@@ -30,6 +30,7 @@ from rerate.rating.plan import (
     TariffEntry,
     Tier,
     TierMode,
+    Timing,
 )
 
 TEN = Fraction(10**10)
@@ -84,6 +85,7 @@ class RefRow:
     adjust: ContractRule | None = None
     passthrough: bool = False
     profile: ConsumptionProfile | None = None
+    billable: int = 0
 
 
 @dataclass
@@ -287,11 +289,11 @@ def _version_at(plan: RatingPlan, t: datetime, *, voice: bool = False) -> Any:
     return found
 
 
-_INDEX: dict[int, tuple[Any, dict[tuple[str, str | None], Any]]] = {}
+_INDEX: dict[int, tuple[Any, dict[Any, Any]]] = {}
 
 
-def _index(version: Any, attr: str) -> dict[tuple[str, str | None], Any]:
-    """A plain dict over a version's entries, keyed (prefix, band) or (sku, region),
+def _index(version: Any, attr: str) -> dict[Any, Any]:
+    """A plain dict over a version's entries, keyed prefix (a list) or (sku, region),
     built once per version so the benchmark can afford the reference on a sample."""
     slot = id(version) * 2 + (attr == "prices")
     cached = _INDEX.get(slot)
@@ -299,24 +301,117 @@ def _index(version: Any, attr: str) -> dict[tuple[str, str | None], Any]:
         if attr == "prices":
             table = {(e.sku, e.region): e for e in version.prices}
         else:
-            table = {(e.prefix, e.band): e for e in version.tariffs}
+            table = defaultdict(list)
+            for e in version.tariffs:
+                table[e.prefix].append(e)
         cached = (version, table)
         _INDEX[slot] = cached
     return cached[1]
 
 
-def _tariff_for(version: Any, dest: str, band: str | None) -> TariffEntry | None:
-    """Try the destination's prefixes from the longest: first the entry for the
-    call's band, then the band-less one."""
+def _timing_holds(timing: Timing | None, local: datetime) -> bool:
+    if timing is None:
+        return True
+    return (
+        (not timing.years or local.year in timing.years)
+        and (not timing.months or local.month in timing.months)
+        and (not timing.monthdays or local.day in timing.monthdays)
+        and (not timing.weekdays or local.weekday() in timing.weekdays)
+        and local.time().replace(tzinfo=None) >= timing.start
+    )
+
+
+def _tariff_for(
+    version: Any, dest: str, band: str | None, local: datetime
+) -> TariffEntry | None:
+    """Try the destination's prefixes from the longest (down to the empty
+    one): among the entries applying (band-less or for the call's band, timing
+    holding at the local start), a banded one first, then the highest weight,
+    the latest timing start, the lowest rate, connect fee and id."""
     entries = _index(version, "tariffs")
     number = dest[:15]
-    for length in range(len(number), 0, -1):
-        p = number[:length]
-        if band is not None and (p, band) in entries:
-            return entries[(p, band)]  # type: ignore[no-any-return]
-        if (p, None) in entries:
-            return entries[(p, None)]  # type: ignore[no-any-return]
+    for length in range(len(number), -1, -1):
+        applying = [
+            e
+            for e in entries.get(number[:length], [])
+            if (e.band is None or (band is not None and e.band == band))
+            and _timing_holds(e.timing, local)
+        ]
+        if any(e.band is not None for e in applying):
+            applying = [e for e in applying if e.band is not None]
+        if applying:
+            return min(
+                applying,
+                key=lambda e: (
+                    -e.weight,
+                    -(0 if e.timing is None else _seconds_of_day(e.timing.start)),
+                    e.rate_per_minute,
+                    e.connect_fee,
+                    e.id,
+                ),
+            )
     return None
+
+
+def _seconds_of_day(t: time) -> Fraction:
+    return Fraction(t.hour * 3600 + t.minute * 60 + t.second) + Fraction(t.microsecond, 10**6)
+
+
+def round_places(x: Fraction, places: int) -> Fraction:
+    """x rounded half away from zero to `places` decimals."""
+    scaled = abs(x) * 10**places
+    q, r = divmod(scaled.numerator, scaled.denominator)
+    if 2 * r >= scaled.denominator:
+        q += 1
+    return Fraction(-q if x < 0 else q, 10**places)
+
+
+def walks(e: TariffEntry) -> bool:
+    """Priced through the rate-group walk rather than seconds x rate."""
+    return bool(e.rate_groups) or e.increment_decimals is not None
+
+
+def group_walk(
+    e: TariffEntry, s: int, floor: bool
+) -> tuple[int, list[tuple[Fraction, list[int]]], int]:
+    """(billed seconds, [(rate, increment lengths)] per group used, floor extra)."""
+    groups: list[tuple[int, Fraction, int]] = [(0, F(e.rate_per_minute), 0)] + [
+        (g.from_seconds, F(g.rate_per_minute), g.increment) for g in e.rate_groups
+    ]
+    t = 0
+    parts: list[tuple[Fraction, list[int]]] = []
+    for j, (frm, rate, incr) in enumerate(groups):
+        start = max(frm, t)
+        end = s if j + 1 == len(groups) else min(s, groups[j + 1][0])
+        lengths: list[int] = []
+        pos = start
+        while pos < end:
+            if j == 0:
+                step = e.initial_increment if not lengths else e.subsequent_increment
+            else:
+                step = incr
+            lengths.append(step)
+            pos += step
+        if lengths:
+            parts.append((rate, lengths))
+            t = pos
+    extra = max(e.min_seconds - t, 0) if floor and s > 0 else 0
+    return t + extra, parts, extra
+
+
+def walk_cost(e: TariffEntry, s: int, floor: bool) -> Fraction:
+    """Time charge of a call of s seconds through the walk."""
+    _, parts, extra = group_walk(e, s, floor)
+    total = Fraction(0)
+    for k, (rate, lengths) in enumerate(parts):
+        more = extra if k == len(parts) - 1 else 0
+        if e.increment_decimals is None:
+            total += F(round10((sum(lengths) + more) * rate / 60))
+        else:
+            d = e.increment_decimals
+            total += sum((round_places(n * rate / 60, d) for n in lengths), Fraction(0))
+            total += round_places(more * rate / 60, d)
+    return total
 
 
 def _increments(s: int, e: TariffEntry) -> int:
@@ -334,6 +429,8 @@ def _increments(s: int, e: TariffEntry) -> int:
 def _rate_cdr(plan: RatingPlan, row: dict[str, Any], out: RefRow) -> None:
     out.service, out.unit = "voice", "second"
     out.band = band_at(plan, row["usage_start"])
+    zone = plan.timetable.tz if plan.timetable is not None else plan.contract.billing_tz
+    local = row["usage_start"].astimezone(ZoneInfo(zone))
     dest = row.get("destination")
     if not dest or not (dest.isascii() and dest.isdigit()) or len(dest) > 15:
         out.reason = "invalid_destination"
@@ -342,16 +439,17 @@ def _rate_cdr(plan: RatingPlan, row: dict[str, Any], out: RefRow) -> None:
     if version is None:
         out.reason = "no_tariff"
         return
-    entry = _tariff_for(version, dest, out.band if plan.timetable is not None else None)
+    entry = _tariff_for(version, dest, out.band if plan.timetable is not None else None, local)
     if entry is None:
         out.reason = "no_tariff"
         return
     billable = row.get("billable_seconds") or 0
-    billed = _increments(billable, entry)
+    billed = group_walk(entry, billable, True)[0] if walks(entry) else _increments(billable, entry)
     out.status, out.reason = "rated", None
     out.entry, out.entry_id, out.version_id = entry, entry.id, version.id
     out.item, out.prefix = entry.destination_group, entry.prefix
     out.billed_seconds = billed
+    out.billable = billable
     out.qty = Fraction(billed)
     out.rate = F(entry.rate_per_minute)
     out.connect = F(entry.connect_fee) if (billable > 0 or entry.charge_unanswered) else Fraction(0)
@@ -399,8 +497,24 @@ def _finish_cdrs(rows: list[RefRow]) -> None:
     for r in rows:
         cov, tier_amount, first, last = covered.get(id(r), (Fraction(0), None, None, None))
         chargeable = r.qty - cov
-        time_amount = tier_amount if tier_amount is not None else round10(chargeable * r.rate / 60)
+        e = r.entry
+        if tier_amount is not None:
+            time_amount = tier_amount
+        elif walks(e):
+            # The allowance covers the call's first seconds: their walk's cost
+            # comes off the whole walk's.
+            full = walk_cost(e, r.billable, True)
+            part = walk_cost(e, int(cov), False) if cov > 0 else Fraction(0)
+            time_amount = round10(max(full - part, Fraction(0)))
+        else:
+            time_amount = round10(chargeable * r.rate / 60)
         list_amount = round10(r.connect) + time_amount
+        if e.call_decimals is not None:
+            list_amount = list_amount.quantize(
+                Decimal(1).scaleb(-e.call_decimals), rounding=e.call_rounding.decimal_mode
+            ).quantize(Decimal("1E-10"))
+        if e.max_cost is not None:
+            list_amount = min(list_amount, e.max_cost.quantize(Decimal("1E-10")))
         if r.override is not None:
             assert r.override.unit_price is not None
             net_base = round10(r.connect) + round10(chargeable * F(r.override.unit_price) / 60)

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from rerate.kit.money import RoundingMode
 from rerate.rating.contract import (
     RuleMatcher,
     apply_adjustments,
@@ -42,8 +43,9 @@ from rerate.rating.contract import (
     label_codes,
     rows_by_winner,
 )
-from rerate.rating.fixed import mul_div, to_scaled
-from rerate.rating.kernels import tariff_terms
+from rerate.rating.deck import ROUNDING_MODES
+from rerate.rating.fixed import SCALE, mul_div, to_scaled
+from rerate.rating.kernels import tariff_terms, walk_costs
 from rerate.rating.plan import (
     ConsumptionProfile,
     PriceBookVersion,
@@ -51,6 +53,7 @@ from rerate.rating.plan import (
     RatingPlan,
     RuleKind,
     Tier,
+    Timing,
 )
 from rerate.rating.prefixes import (
     DECKS_PER_BATCH,
@@ -65,7 +68,8 @@ from rerate.rating.tiers import (
     order_rows,
     price_axis,
 )
-from rerate.rating.timebands import band_codes
+from rerate.rating.timebands import band_codes, time_us
+from rerate.rating.timings import timing_bits
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -106,6 +110,25 @@ class _Entries:
     prefix_str: pa.Array
     entry_id: I64
     version_id: I64
+    # Carrier terms (deck.TariffColumns); timing indexes `timings`.
+    weight: I64
+    inc_dec: I64
+    call_dec: I64
+    call_mode: I64
+    max_cost: I64
+    g_off: I64
+    g_from: I64
+    g_rate: I64
+    g_incr: I64
+    timing: I64
+    timings: tuple[Timing, ...]
+    walk: Bool  # priced through the group walk (rate groups or increment decimals)
+
+    @property
+    def timing_start(self) -> I64:
+        """Start of each entry's timing in us after local midnight (0: none)."""
+        starts = np.array([time_us(t.start) for t in self.timings] + [0], dtype=np.int64)
+        return starts[self.timing]
 
 
 def _compile(
@@ -141,6 +164,25 @@ def _compile(
         ]
         at += n
     version_ids = np.array([v.id for v in versions], dtype=np.int64)
+    # Timings numbered across the versions in use (the same condition in two
+    # versions is one timing); group offsets shifted past earlier versions.
+    timings: dict[tuple[object, ...], int] = {}
+    timing_parts = []
+    g_off = [np.zeros(1, dtype=np.int64)]
+    g_base = 0
+    for c in cols:
+        local = np.array(
+            [timings.setdefault(t.key, len(timings)) for t in c.timings] + [-1], dtype=np.int64
+        )
+        timing_parts.append(local[c.timing])
+        g_off.append(c.g_off[1:] + g_base)
+        g_base += int(c.g_off[-1])
+    all_timings: dict[int, Timing] = {}
+    for c in cols:
+        for t in c.timings:
+            all_timings.setdefault(timings[t.key], t)
+    inc_dec = cat("inc_dec", np.int64)
+    g_off_all = np.concatenate(g_off)
     return _Entries(
         version_pos=pos,
         lo=lo,
@@ -157,13 +199,26 @@ def _compile(
         prefix_str=prefix_str,
         entry_id=cat("entry_id", np.int64),
         version_id=version_ids[pos] if len(pos) else np.zeros(0, dtype=np.int64),
+        weight=cat("weight", np.int64),
+        inc_dec=inc_dec,
+        call_dec=cat("call_dec", np.int64),
+        call_mode=cat("call_mode", np.int64),
+        max_cost=cat("max_cost", np.int64),
+        g_off=g_off_all,
+        g_from=cat("g_from", np.int64),
+        g_rate=cat("g_rate", np.int64),
+        g_incr=cat("g_incr", np.int64),
+        timing=np.concatenate(timing_parts) if timing_parts else np.zeros(0, dtype=np.int64),
+        timings=tuple(all_timings[k] for k in range(len(all_timings))),
+        walk=(inc_dec >= 0) | (np.diff(g_off_all) > 0),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class _Prefixes:
-    """The distinct prefixes of each version in use. entry_for[p, b] is the entry
-    that applies to prefix p in band b: the entry for band b, else the
+    """The distinct prefixes of each version in use. entry_for[p, c] is the entry
+    that applies to prefix p for calls of class c (`_classes`): without
+    timings a class is a band, and the entry is the one for band c, else the
     band-less one, else -1."""
 
     version_pos: I32
@@ -174,7 +229,11 @@ class _Prefixes:
     prefix_str: pa.Array
 
 
-def _prefix_table(ent: _Entries, n_bands: int, with_bands: bool) -> _Prefixes:
+def _prefix_table(
+    ent: _Entries, n_bands: int, with_bands: bool, combos: I64 | None = None
+) -> _Prefixes:
+    """`combos`: the sets of timings (bit masks) holding at the calls' starts
+    when the deck has timed entries; class = band * len(combos) + combo."""
     n = len(ent.lo)
     order = np.lexsort((ent.lo, ent.version_pos))
     vp, lo = ent.version_pos[order], ent.lo[order]
@@ -184,14 +243,17 @@ def _prefix_table(ent: _Entries, n_bands: int, with_bands: bool) -> _Prefixes:
     prow = np.empty(n, dtype=np.int64)
     prow[order] = row_sorted
     heads = order[first]
-    entry_for = np.full((len(heads), n_bands), -1, dtype=np.int32)
-    idx = np.arange(n, dtype=np.int32)
-    plain = ent.band == _NO_BAND
-    entry_for[prow[plain], :] = idx[plain, None]
-    if with_bands:
-        # A banded entry beats the band-less one with the same prefix in its band.
-        banded = ent.band >= 0
-        entry_for[prow[banded], ent.band[banded]] = idx[banded]
+    if combos is None:
+        entry_for = np.full((len(heads), n_bands), -1, dtype=np.int32)
+        idx = np.arange(n, dtype=np.int32)
+        plain = ent.band == _NO_BAND
+        entry_for[prow[plain], :] = idx[plain, None]
+        if with_bands:
+            # A banded entry beats the band-less one with the same prefix in its band.
+            banded = ent.band >= 0
+            entry_for[prow[banded], ent.band[banded]] = idx[banded]
+    else:
+        entry_for = _timed_entry_for(ent, prow, len(heads), n_bands, with_bands, combos)
     return _Prefixes(
         version_pos=ent.version_pos[heads],
         lo=ent.lo[heads],
@@ -200,6 +262,34 @@ def _prefix_table(ent: _Entries, n_bands: int, with_bands: bool) -> _Prefixes:
         entry_for=entry_for,
         prefix_str=ent.prefix_str.take(pa.array(heads)),
     )
+
+
+def _timed_entry_for(
+    ent: _Entries, prow: I64, n_rows: int, n_bands: int, with_bands: bool, combos: I64
+) -> npt.NDArray[np.int32]:
+    """entry_for over (band, timing combination) classes: among the entries
+    of a prefix applying to the class (band-less or of its band, timing none
+    or holding), a banded one first, then the highest weight, the latest
+    timing start, the lowest rate, the lowest connect fee, the lowest id."""
+    n_combos = len(combos)
+    entry_for = np.full((n_rows, n_bands * n_combos), -1, dtype=np.int32)
+    banded_rank = np.where(ent.band >= 0, 0, 1)
+    order = np.lexsort(
+        (ent.entry_id, ent.connect, ent.rate, -ent.timing_start, -ent.weight, banded_rank, prow)
+    )
+    o_band, o_timing, o_prow = ent.band[order], ent.timing[order], prow[order]
+    for b in range(n_bands):
+        in_band = (o_band == _NO_BAND) | ((o_band == b) if with_bands else False)
+        for c, mask in enumerate(combos):
+            holds = (o_timing < 0) | ((int(mask) >> np.maximum(o_timing, 0)) & 1 == 1)
+            sel = np.flatnonzero(in_band & holds)
+            if not len(sel):
+                continue
+            p = o_prow[sel]
+            first = np.ones(len(sel), dtype=bool)
+            first[1:] = p[1:] != p[:-1]
+            entry_for[p[first], b * n_combos + c] = order[sel[first]]
+    return entry_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +340,96 @@ class _Matcher:
         return index.match(deck, band, keys, self.pf.entry_for, self.parent_of)
 
 
+def _walk(ent: _Entries, entry: I32 | I64, seconds: I64, *, floor: bool) -> tuple[I64, I64]:
+    """(billed seconds, time charge) through the rate-group walk (kernels.walk_costs)."""
+    return walk_costs(
+        np.ascontiguousarray(entry, dtype=np.int32),
+        np.ascontiguousarray(seconds, dtype=np.int64),
+        floor,
+        ent.min_s,
+        ent.init,
+        ent.sub,
+        ent.rate,
+        ent.inc_dec,
+        ent.g_off,
+        ent.g_from,
+        ent.g_rate,
+        ent.g_incr,
+    )
+
+
+def _walk_time_amount(
+    ent: _Entries,
+    e: I64,
+    walked: Bool,
+    walk_cost: I64,
+    covered: I64,
+    time_amount: I64,
+) -> None:
+    """Time charge of the walked rows, in place: the walk's cost, less the
+    cost of a walk over the seconds a profile allowance covers (the call's
+    first seconds; never below 0). Rows priced by profile tiers keep the
+    tier price (tiers price chargeable seconds, groups aside)."""
+    rows = np.flatnonzero(walked)
+    if not len(rows):
+        return
+    amount = walk_cost[rows]
+    part = np.flatnonzero(covered[rows] > 0)
+    if len(part):
+        r = rows[part]
+        _, covered_cost = _walk(ent, e[r], covered[r], floor=False)
+        amount[part] = np.maximum(amount[part] - covered_cost, 0)
+    time_amount[rows] = amount
+
+
+def _call_terms(ent: _Entries, e: I64, matched: Bool, list_amount: I64) -> None:
+    """Call rounding (call_decimals with call_rounding), then the maximum
+    cost, on the list amounts of the rows whose entry has them, in place."""
+    rounded = matched & (ent.call_dec[e] >= 0)
+    if rounded.any():
+        keys = ent.call_dec[e] * len(ROUNDING_MODES) + ent.call_mode[e]
+        for key in np.unique(keys[rounded]):
+            rows = np.flatnonzero(rounded & (keys == key))
+            places, mode = divmod(int(key), len(ROUNDING_MODES))
+            list_amount[rows] = round_scaled(list_amount[rows], places, ROUNDING_MODES[mode])
+    cap = np.where(matched, ent.max_cost[e], -1)
+    capped = np.flatnonzero(cap >= 0)
+    list_amount[capped] = np.minimum(list_amount[capped], cap[capped])
+
+
+def round_scaled(x: I64, places: int, mode: RoundingMode) -> I64:
+    """Amounts in units of 1e-10 rounded to `places` decimals with `mode`."""
+    quantum = 10 ** (SCALE - places)
+    if quantum == 1:
+        return x.copy()
+    return np.asarray(_rounded(x, quantum, mode), dtype=np.int64)
+
+
+def _rounded(x: I64, quantum: int, mode: RoundingMode) -> Any:
+    q, r = np.divmod(x, quantum)  # floor division: 0 <= r < quantum
+    down = q * quantum
+    up = down + np.where(r > 0, quantum, 0)
+    if mode is RoundingMode.FLOOR:
+        return down
+    if mode is RoundingMode.CEILING:
+        return up
+    toward_zero = np.where(x >= 0, down, up)
+    away = np.where(x >= 0, up, down)
+    if mode is RoundingMode.DOWN:
+        return toward_zero
+    if mode is RoundingMode.UP:
+        return away
+    dist = np.where(x >= 0, r, quantum - r) % quantum  # distance to toward_zero
+    twice = 2 * dist
+    if mode is RoundingMode.HALF_UP:
+        return np.where(twice >= quantum, away, toward_zero)
+    if mode is RoundingMode.HALF_DOWN:
+        return np.where(twice > quantum, away, toward_zero)
+    # HALF_EVEN: a tie goes to the even multiple.
+    even = (toward_zero // quantum) % 2 == 0
+    return np.where((twice > quantum) | ((twice == quantum) & ~even), away, toward_zero)
+
+
 def _profiles_for(plan: RatingPlan) -> list[ConsumptionProfile]:
     return sorted((p for p in plan.profiles if p.unit is ProfileUnit.MINUTES), key=lambda p: p.id)
 
@@ -286,6 +466,24 @@ class CdrDeck:
     band_names: tuple[str, ...]
     overrides: RuleMatcher  # unit_price_override rules
     adjusts: RuleMatcher  # discount and markup rules
+    # Timed entries: the timing combinations occurring at the calls' starts
+    # (sorted bit masks, timings.timing_bits) and the zone they are read in;
+    # None when no entry in use has a timing.
+    combos: I64 | None = None
+    timing_tz: str = "UTC"
+
+    def call_class(self, start: I64, band: I64) -> I64:
+        """Column of entry_for for each call: its band, or with timed entries
+        band * len(combos) + its timing combination."""
+        if self.combos is None:
+            return band
+        bits = timing_bits(start, self.timing_tz, self.ent.timings)
+        combo = np.searchsorted(self.combos, bits)
+        if len(bits) and not bool(
+            (self.combos[np.minimum(combo, len(self.combos) - 1)] == bits).all()
+        ):
+            raise AssertionError("a call's timing combination was not prepared")
+        return band * len(self.combos) + combo
 
 
 def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
@@ -310,12 +508,26 @@ def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
     pool.codes(list(band_names))
     pool.code(plan.contract.currency)
     ent = _compile([versions[i] for i in used], band_names, pool)
-    pf = _prefix_table(ent, n_bands, timetable is not None)
     contract = plan.contract
+    timing_tz = timetable.tz if timetable is not None else contract.billing_tz
+    combos = None
+    if ent.timings:
+        combos = np.unique(timing_bits(start, timing_tz, ent.timings))
+    pf = _prefix_table(ent, n_bands, timetable is not None, combos)
     overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
     adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)
     intern_labels(overrides.rules, adjusts.rules, pool, passthrough=False)
-    return CdrDeck(eff, local, ent, _Matcher.build(pf, len(used)), band_names, overrides, adjusts)
+    return CdrDeck(
+        eff,
+        local,
+        ent,
+        _Matcher.build(pf, len(used)),
+        band_names,
+        overrides,
+        adjusts,
+        combos,
+        timing_tz,
+    )
 
 
 def rate_cdrs(
@@ -357,6 +569,12 @@ def rate_cdrs(
     connect = np.zeros(n, dtype=np.int64)
     rate = np.zeros(n, dtype=np.int64)
     group = np.full(n, -1, dtype=np.int32)
+    # Rows priced through the group walk (entries with rate groups or
+    # increment decimals) and their time charge.
+    any_walk = bool(ent.walk.any())
+    walked = np.zeros(n, dtype=bool)
+    walk_cost = np.zeros(n, dtype=np.int64)
+    dk = deck
 
     def stage(lo: int, hi: int) -> None:
         sl = slice(lo, hi)
@@ -367,7 +585,7 @@ def rate_cdrs(
             band[sl] = band_codes(inp.start[sl], timetable)
         v = vi[sl]
         version = np.where(inp.owned[sl] & ok & (v >= 0), local[np.maximum(v, 0)], -1)
-        p, o = matcher.match(version, band[sl], keys)
+        p, o = matcher.match(version, dk.call_class(inp.start[sl], band[sl]), keys)
         prow[sl], owner[sl] = p, o
         if len(ent.entry_id) == 0:
             return  # no entries at all: nothing matched
@@ -382,6 +600,12 @@ def rate_cdrs(
             ent.rate,
             ent.group,
         )
+        if any_walk:
+            w = np.flatnonzero((o >= 0) & ent.walk[np.maximum(o, 0)])
+            if len(w):
+                rows = lo + w
+                walked[rows] = True
+                billed[rows], walk_cost[rows] = _walk(ent, o[w], inp.billable[rows], floor=True)
 
     parallel_slices(stage, n)
     if timetable is not None:
@@ -396,11 +620,14 @@ def rate_cdrs(
         return st
     e = np.maximum(owner, 0)
 
-    covered, time_amount, tier_first, tier_last, profile_id = _apply_profiles(
+    covered, time_amount, tier_first, tier_last, profile_id, tiered = _apply_profiles(
         plan, pool, accounts, inp, m, group, billed, rate
     )
+    if any_walk:
+        _walk_time_amount(ent, e, walked & ~tiered, walk_cost, covered, time_amount)
     chargeable = billed - covered
     list_amount = connect + time_amount
+    _call_terms(ent, e, matched, list_amount)
 
     contract = plan.contract
     # Rule winners depend on the destination group only (service "voice", no
@@ -451,8 +678,9 @@ def _apply_profiles(
     group: I32,
     billed: I64,
     rate: I64,
-) -> tuple[I64, I64, npt.NDArray[np.int16], npt.NDArray[np.int16], I64]:
-    """(covered seconds, time amount, tier_first, tier_last, profile id) per row;
+) -> tuple[I64, I64, npt.NDArray[np.int16], npt.NDArray[np.int16], I64, Bool]:
+    """(covered seconds, time amount, tier_first, tier_last, profile id, priced
+    by profile tiers) per row;
     group/billed/rate are full-length arrays, `m` the matched rows."""
     k = len(billed)
     covered = np.zeros(k, dtype=np.int64)
@@ -477,8 +705,9 @@ def _apply_profiles(
             which[hit] = pi
     p_rows = np.flatnonzero(which >= 0)
     time_amount = mul_div(billed, rate, 60)
+    tiered_rows = np.zeros(k, dtype=bool)
     if len(p_rows) == 0:
-        return covered, time_amount, tier_first, tier_last, profile_id
+        return covered, time_amount, tier_first, tier_last, profile_id, tiered_rows
 
     n_acc = max(len(accounts), 1)
     gkey = which[p_rows] * n_acc + inp.account_code[p_rows]
@@ -525,4 +754,5 @@ def _apply_profiles(
         time_amount[target] = priced.amount
         tier_first[target] = priced.tier_first
         tier_last[target] = priced.tier_last
-    return covered, time_amount, tier_first, tier_last, profile_id
+        tiered_rows[target] = True
+    return covered, time_amount, tier_first, tier_last, profile_id, tiered_rows

@@ -578,6 +578,104 @@ def tariff_terms(  # pragma: no cover - compiled
     return billed, fee, per_minute, dest
 
 
+@njit(cache=True, nogil=True)
+def _rate_part(seconds: int, rate: int) -> int:  # pragma: no cover - compiled
+    """round_half_up(seconds * rate / 60) in units of 1e-10, seconds >= 0,
+    without forming the full product (whole minutes are exact)."""
+    q = seconds // 60
+    r = (seconds - q * 60) * rate
+    part = (abs(r) + 30) // 60
+    return q * rate + (part if r >= 0 else -part)
+
+
+@njit(cache=True, nogil=True)
+def _increment_cost(rate: Any, incr: Any, quantum: Any) -> Any:  # pragma: no cover
+    """round_half_up(rate * incr / 60) to a multiple of `quantum` (1e-10 units)."""
+    num = rate * incr
+    den = 60 * quantum
+    q = (2 * abs(num) + den) // (2 * den)
+    return (q if num >= 0 else -q) * quantum
+
+
+@njit(cache=True, nogil=True)
+def walk_costs(  # pragma: no cover - compiled
+    entry: I32,
+    seconds: I64,
+    floor: bool,
+    min_s: I64,
+    init: I64,
+    sub: I64,
+    rate: I64,
+    inc_dec: I64,
+    g_off: I64,
+    g_from: I64,
+    g_rate: I64,
+    g_incr: I64,
+) -> tuple[I64, I64]:
+    """(billed seconds, time charge in 1e-10) of calls of `seconds` through
+    their entry's rate groups (cdr.py, docs/rating.md "Rate groups"): group 0
+    is the entry's own rate with initial then subsequent increments, group j
+    starts at max(its from_seconds, the end of the billed time so far) and
+    counts ceil(part / increment) increments of the call's part up to the
+    next group's start. With `floor`, min_s extends the last group used.
+    A group's charge is round_half_up(its seconds * rate / 60), or with
+    increment decimals d the count of its increments times each increment's
+    cost rounded half up to d places. Rows with entry < 0 or seconds <= 0: 0."""
+    n = len(entry)
+    billed = np.zeros(n, dtype=np.int64)
+    cost = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        e = entry[i]
+        s = seconds[i]
+        if e < 0 or s <= 0:
+            continue
+        d = inc_dec[e]
+        quantum = np.int64(10) ** (10 - d) if d >= 0 else np.int64(1)
+        lo = g_off[e]
+        hi = g_off[e + 1]
+        # Group 0.
+        span = s if lo == hi else min(s, g_from[lo])
+        n_sub = (max(span - init[e], 0) + sub[e] - 1) // sub[e]
+        t = init[e] + n_sub * sub[e]
+        last_rate = rate[e]
+        last_len = t
+        if d >= 0:
+            total = _increment_cost(rate[e], init[e], quantum) + n_sub * _increment_cost(
+                rate[e], sub[e], quantum
+            )
+        else:
+            total = 0  # group charges are added when the group is closed
+        for j in range(lo, hi):
+            start = max(g_from[j], t)
+            end = s if j + 1 == hi else min(s, g_from[j + 1])
+            if end <= start:
+                continue
+            k = (end - start + g_incr[j] - 1) // g_incr[j]
+            if d >= 0:
+                total += k * _increment_cost(g_rate[j], g_incr[j], quantum)
+            else:
+                total += _rate_part(last_len, last_rate)
+                last_len = 0
+            last_rate = g_rate[j]
+            last_len += k * g_incr[j]
+            t = start + k * g_incr[j]
+        extra = min_s[e] - t if floor else 0
+        if extra > 0:
+            t += extra
+            if d >= 0:
+                num = last_rate * extra
+                den = 60 * quantum
+                q = (2 * abs(num) + den) // (2 * den)
+                total += (q if num >= 0 else -q) * quantum
+            else:
+                last_len += extra
+        if d < 0:
+            total += _rate_part(last_len, last_rate)
+        billed[i] = t
+        cost[i] = total
+    return billed, cost
+
+
 def warm_up() -> None:
     """Load the compiled loops (from numba's cache, or compile them) before the
     first run needs them: a process's first call pays ~0.3 s of loading."""
@@ -596,6 +694,7 @@ def warm_up() -> None:
     compact_codes(i32, 4)
     encode_keys(np.arange(5, dtype=np.int64), np.full(4, 49, dtype=np.uint8), np.ones(4, np.bool_))
     tariff_terms(i32, i64, i64, i64 + 1, i64 + 1, np.ones(4, np.bool_), i64, i64, i32)
+    walk_costs(i32, i64, True, i64, i64 + 1, i64 + 1, i64, i64 - 1, i64 * 0, i64, i64, i64 + 1)
     for values in (i64, i32, i64.astype(np.int8)):  # the daily key's column types
         lo, hi = value_range(values)
         radix_push(i64.copy(), values, lo, dense_ranks(values, lo, hi), 4)

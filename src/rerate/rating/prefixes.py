@@ -5,7 +5,7 @@ integer key
 
     key = D * 16 + L,  D = its digits right-padded with zeros to 15,
 
-and a prefix p of l digits covers the key range
+and a prefix p of l digits (0 <= l <= 15) covers the key range
 
     [P * 10**(15 - l) * 16 + l,  (P + 1) * 10**(15 - l) * 16).
 
@@ -86,7 +86,10 @@ def prefix_ranges(prefixes: Sequence[str] | pa.Array) -> tuple[I64, I64, I64]:
         return empty, empty, empty
     arr = prefixes if isinstance(prefixes, pa.Array) else pa.array(prefixes, pa.string())
     length = np.asarray(pc.utf8_length(arr).to_numpy(), dtype=np.int64)
-    value = np.asarray(pc.cast(arr, pa.int64()).to_numpy(), dtype=np.int64)
+    # The empty prefix (CGRateS *any) has value 0 and length 0: its range is
+    # the whole deck span, so it holds every number that no longer prefix does.
+    digits = pc.if_else(pc.equal(length, 0), pa.scalar("0"), arr) if (length == 0).any() else arr
+    value = np.asarray(pc.cast(digits, pa.int64()).to_numpy(), dtype=np.int64)
     width = _POW10[_DIGITS - length]
     lo = value * width * _LEN_BITS + length
     hi = (value + 1) * width * _LEN_BITS
