@@ -321,9 +321,7 @@ def _timing_holds(timing: Timing | None, local: datetime) -> bool:
     )
 
 
-def _tariff_for(
-    version: Any, dest: str, band: str | None, local: datetime
-) -> TariffEntry | None:
+def _tariff_for(version: Any, dest: str, band: str | None, local: datetime) -> TariffEntry | None:
     """Try the destination's prefixes from the longest (down to the empty
     one): among the entries applying (band-less or for the call's band, timing
     holding at the local start), a banded one first, then the highest weight,

@@ -28,12 +28,14 @@ from rerate.rating.plan import (
     PriceBookVersion,
     PriceEntry,
     ProfileUnit,
+    RateGroup,
     RatingPlan,
     RuleKind,
     TariffEntry,
     Tier,
     TierMode,
     Timetable,
+    Timing,
 )
 
 ZONES = ("UTC", "Europe/Paris", "America/New_York", "Australia/Sydney", "America/Santiago")
@@ -162,7 +164,7 @@ def versions(draw: st.DrawFn, period: Period, cloud: bool) -> tuple[PriceBookVer
             short = st.text("123", min_size=1, max_size=2)
             prefixes = draw(
                 st.sets(
-                    st.one_of(short, short, st.text("123", min_size=3, max_size=4)),
+                    st.one_of(short, short, st.text("123", min_size=3, max_size=4), st.just("")),
                     min_size=1,
                     max_size=10,
                 )
@@ -171,25 +173,77 @@ def versions(draw: st.DrawFn, period: Period, cloud: bool) -> tuple[PriceBookVer
                 for band in draw(
                     st.sets(st.sampled_from((None, *BANDS, "foreign")), min_size=1, max_size=2)
                 ):
-                    tariffs.append(
-                        TariffEntry(
-                            id=next_id,
-                            prefix=p,
-                            destination_group=draw(st.sampled_from(GROUPS)),
-                            rate_per_minute=draw(money(10**6)),
-                            connect_fee=draw(st.sampled_from([Decimal(0), Decimal("0.0123")])),
-                            min_seconds=draw(st.sampled_from([0, 0, 10, 60])),
-                            initial_increment=draw(st.sampled_from([1, 6, 30, 60])),
-                            subsequent_increment=draw(st.sampled_from([1, 6, 30, 60])),
-                            band=band,
-                            charge_unanswered=draw(st.booleans()),
+                    # Usually one untimed entry; sometimes timed ones beside it.
+                    timings = draw(
+                        st.one_of(
+                            st.just([None]),
+                            st.just([None]),
+                            st.lists(
+                                st.one_of(st.none(), st.sampled_from(TIMINGS)),
+                                min_size=1,
+                                max_size=3,
+                                unique_by=lambda t: None if t is None else t.key,
+                            ),
                         )
                     )
-                    next_id += 1
+                    for timing in timings:
+                        tariffs.append(
+                            TariffEntry(
+                                id=next_id,
+                                prefix=p,
+                                destination_group=draw(st.sampled_from(GROUPS)),
+                                rate_per_minute=draw(money(10**6)),
+                                connect_fee=draw(st.sampled_from([Decimal(0), Decimal("0.0123")])),
+                                min_seconds=draw(st.sampled_from([0, 0, 10, 60])),
+                                initial_increment=draw(st.sampled_from([1, 6, 30, 60])),
+                                subsequent_increment=draw(st.sampled_from([1, 6, 30, 60])),
+                                band=band,
+                                charge_unanswered=draw(st.booleans()),
+                                timing=timing,
+                                **draw(carrier_terms()),
+                            )
+                        )
+                        next_id += 1
         out.append(
             PriceBookVersion(10 + i, i + 1, eff, prices=tuple(prices), tariffs=tuple(tariffs))
         )
     return tuple(out)
+
+
+# Timings overlap on purpose (weekday mornings and evenings, a month, a day
+# of the month, a year), so weights and start times have to decide.
+TIMINGS = (
+    Timing(weekdays=frozenset(range(5)), start=time(8), name="PEAK"),
+    Timing(weekdays=frozenset(range(5)), start=time(19), name="EVENING"),
+    Timing(weekdays=frozenset({5, 6}), name="WEEKEND"),
+    Timing(months=frozenset({3, 10}), start=time(1, 30), name="DST MONTHS"),
+    Timing(monthdays=frozenset({1, 15, 29, 31}), start=time(12), name="DAYS"),
+    Timing(years=frozenset({2024}), name="2024"),
+    # Starts with PEAK in every drawn month: ties go to the lower rate.
+    Timing(months=frozenset({2, 3, 4, 8, 10, 11}), start=time(8), name="MONTHS"),
+)
+
+
+@st.composite
+def carrier_terms(draw: st.DrawFn) -> dict[str, Any]:
+    """Rate groups, increment and call rounding, maximum cost and weight of a
+    tariff entry; often none of them."""
+    if draw(st.integers(0, 2)) == 0:
+        return {"weight": draw(st.sampled_from([0, 0, 10]))}
+    starts = sorted(draw(st.sets(st.sampled_from([10, 30, 45, 60, 61, 120, 300]), max_size=3)))
+    groups = tuple(
+        RateGroup(frm, draw(money(10**3, 6)), draw(st.sampled_from([1, 6, 30, 60])))
+        for frm in starts
+    )
+    call_decimals = draw(st.one_of(st.none(), st.integers(0, 5)))
+    return {
+        "rate_groups": groups,
+        "increment_decimals": draw(st.one_of(st.none(), st.integers(0, 6))),
+        "call_decimals": call_decimals,
+        "call_rounding": draw(st.sampled_from(list(RoundingMode))),
+        "max_cost": draw(st.one_of(st.none(), money(10, 4).filter(lambda m: m > 0))),
+        "weight": draw(st.sampled_from([0, 0, 10])),
+    }
 
 
 @st.composite
