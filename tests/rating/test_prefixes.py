@@ -62,3 +62,14 @@ def test_invalid_destinations_are_flagged() -> None:
     numbers = ["331", "", None, "33a", "+33", "0033", "3" * 15, "3" * 16]
     _, valid = encode_destinations(pa.array(numbers))
     assert valid.tolist() == [True, False, False, False, False, True, True, False]
+
+
+def test_the_empty_prefix_covers_every_number_and_parents_the_others() -> None:
+    lo, hi, length = prefix_ranges(["", "4", "41"])
+    index, parents = PrefixIndex.build_with_parents(
+        [(lo, hi, length, np.arange(3, dtype=np.int32))]
+    )
+    keys, _ = encode_destinations(pa.array(["1", "4", "419", "999999999999999", "0"]))
+    # "" holds what no longer prefix does; "4" and "41" win where they match.
+    assert index.lookup(np.zeros(5, dtype=np.int64), keys).tolist() == [0, 1, 2, 0, 0]
+    assert parents.tolist() == [-1, 0, 1]

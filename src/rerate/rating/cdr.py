@@ -4,9 +4,11 @@ For each CDR (docs/rating.md, "Voice"):
 1. the price-book version in force at the call's start (the last version with
    effective_from <= start); none -> `no_tariff`;
 2. the time band at the call's start (timebands.py);
-3. the longest prefix of the destination among the entries that apply in
-   that band: the version's banded entries for the band, plus its band-less
-   entries whose prefix has no entry for the band; none -> `no_tariff`;
+3. the longest prefix of the destination (down to the empty prefix) among
+   the entries that apply in that band and at that time: per prefix, an
+   entry for the band beats band-less ones, then the highest weight, the
+   latest timing start, the lowest rate, connect fee and id (timings.py);
+   none -> `no_tariff`;
 4. billed seconds: 0 for an unanswered call (billable_seconds 0 or null);
    otherwise max(min_seconds, increments(billable)) with
    increments(s) = initial if s <= initial else
@@ -16,6 +18,9 @@ For each CDR (docs/rating.md, "Voice"):
 6. list = connect fee (answered calls, or unanswered ones when the entry
    says charge_unanswered) + round_half_up(chargeable_s * rate / 60) at
    1e-10; with profile tiers the chargeable seconds are priced per tier;
+   entries with rate groups or increment decimals are billed and charged
+   through the group walk (kernels.walk_costs); then the entry's call
+   rounding and maximum cost;
 7. net: a unit_price_override scoped to the destination group replaces the
    rate for the chargeable seconds; then a discount or markup.
 For rule scopes a CDR has service "voice", sku = its destination group and
