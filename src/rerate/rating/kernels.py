@@ -694,7 +694,8 @@ def warm_up() -> None:
     compact_codes(i32, 4)
     encode_keys(np.arange(5, dtype=np.int64), np.full(4, 49, dtype=np.uint8), np.ones(4, np.bool_))
     tariff_terms(i32, i64, i64, i64 + 1, i64 + 1, np.ones(4, np.bool_), i64, i64, i32)
-    walk_costs(i32, i64, True, i64, i64 + 1, i64 + 1, i64, i64 - 1, i64 * 0, i64, i64, i64 + 1)
+    no_groups = np.zeros(5, dtype=np.int64)  # offsets: one more than the entries
+    walk_costs(i32, i64, True, i64, i64 + 1, i64 + 1, i64, i64 - 1, no_groups, i64, i64, i64 + 1)
     for values in (i64, i32, i64.astype(np.int8)):  # the daily key's column types
         lo, hi = value_range(values)
         radix_push(i64.copy(), values, lo, dense_ranks(values, lo, hi), 4)
