@@ -390,6 +390,16 @@ def _walk_time_amount(
 def _call_terms(ent: _Entries, e: I64, matched: Bool, list_amount: I64) -> None:
     """Call rounding (call_decimals with call_rounding), then the maximum
     cost, on the list amounts of the rows whose entry has them, in place."""
+    # Ordinary decks have neither: no pass over the rows then.
+    if bool((ent.call_dec >= 0).any()):
+        _call_rounding(ent, e, matched, list_amount)
+    if bool((ent.max_cost >= 0).any()):
+        cap = np.where(matched, ent.max_cost[e], -1)
+        capped = np.flatnonzero(cap >= 0)
+        list_amount[capped] = np.minimum(list_amount[capped], cap[capped])
+
+
+def _call_rounding(ent: _Entries, e: I64, matched: Bool, list_amount: I64) -> None:
     rounded = matched & (ent.call_dec[e] >= 0)
     if rounded.any():
         keys = ent.call_dec[e] * len(ROUNDING_MODES) + ent.call_mode[e]
@@ -397,9 +407,6 @@ def _call_terms(ent: _Entries, e: I64, matched: Bool, list_amount: I64) -> None:
             rows = np.flatnonzero(rounded & (keys == key))
             places, mode = divmod(int(key), len(ROUNDING_MODES))
             list_amount[rows] = round_scaled(list_amount[rows], places, ROUNDING_MODES[mode])
-    cap = np.where(matched, ent.max_cost[e], -1)
-    capped = np.flatnonzero(cap >= 0)
-    list_amount[capped] = np.minimum(list_amount[capped], cap[capped])
 
 
 def round_scaled(x: I64, places: int, mode: RoundingMode) -> I64:
