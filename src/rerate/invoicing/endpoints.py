@@ -23,9 +23,9 @@ from rerate.api.fields import Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
 from rerate.invoicing import render
+from rerate.invoicing import service as invoices
 from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
-from rerate.invoicing import service as invoices
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import Forbidden, NotFound
 from rerate.kit.money import RoundingMode, money_str, round_money

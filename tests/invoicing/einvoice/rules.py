@@ -61,12 +61,16 @@ def ubl_figures(xml: bytes) -> Figures:
         "BT-25": t("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID"),
         "BT-73": t("cac:InvoicePeriod/cbc:StartDate"),
         "BT-74": t("cac:InvoicePeriod/cbc:EndDate"),
-        "BT-27": t("cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"),
+        "BT-27": t(
+            "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"
+        ),
         "BT-31": t("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"),
         "BT-40": t(
             "cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cac:Country/cbc:IdentificationCode"
         ),
-        "BT-44": t("cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"),
+        "BT-44": t(
+            "cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"
+        ),
         "BT-48": t("cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"),
         "BT-55": t(
             "cac:AccountingCustomerParty/cac:Party/cac:PostalAddress/cac:Country/cbc:IdentificationCode"
@@ -140,7 +144,9 @@ def cii_figures(xml: bytes) -> Figures:
         "BT-73": _cii_date(
             root, stl + "ram:BillingSpecifiedPeriod/ram:StartDateTime/udt:DateTimeString"
         ),
-        "BT-74": _cii_date(root, stl + "ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString"),
+        "BT-74": _cii_date(
+            root, stl + "ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString"
+        ),
         "BT-27": t(agr + "ram:SellerTradeParty/ram:Name"),
         "BT-31": t(agr + "ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID"),
         "BT-40": t(agr + "ram:SellerTradeParty/ram:PostalTradeAddress/ram:CountryID"),
