@@ -68,9 +68,14 @@ def test_einvoice_downloads_of_an_issued_invoice(
     assert ready.status_code == 409
     assert "only an Issued, Paid or Cancelled" in ready.json()["detail"]
 
+    link = f"/api/v1/invoices/{invoice_id}/einvoice?format=facturx"
+    assert link not in client.get("/invoices", headers=w.headers(PARTNER)).text  # Ready: none
     issued = client.post(
         f"/api/v1/invoices/{invoice_id}/issue", headers=w.headers("platform_admin")
     ).json()
+    page = client.get("/invoices", headers=w.headers(PARTNER)).text
+    for fmt in ("ubl", "cii", "facturx"):
+        assert f"/api/v1/invoices/{invoice_id}/einvoice?format={fmt}" in page
 
     ubl = _get(client, w, invoice_id, "ubl")
     assert ubl.status_code == 200, ubl.text
