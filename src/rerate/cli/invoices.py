@@ -123,3 +123,31 @@ def export(
         else:
             out.write_text(render.to_csv(inv), encoding="utf-8")
     console.print(f"wrote {out}")
+
+
+@invoices_app.command("download")
+def download(
+    invoice_id: int,
+    format: str = typer.Option(
+        ..., "--format", help="ubl (UBL 2.1 XML), cii (CII XML) or facturx (Factur-X PDF/A-3)."
+    ),
+    out: Path = typer.Option(..., "-o", "--out", help="The file to write."),
+    as_user: str = AS_USER,
+) -> None:
+    """Write an Issued, Paid or Cancelled invoice as an EN 16931 e-invoice."""
+    from rerate.invoicing import endpoints
+    from rerate.invoicing.einvoice.export import Format, export
+
+    try:
+        fmt = Format(format.lower())
+    except ValueError:
+        console.print(
+            f"[red]error:[/red] --format: one of ubl, cii, facturx (got {format!r})",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+    with acting(as_user) as (session, principal):
+        inv, customer = endpoints._get(session, principal, invoice_id)
+        data = export(session, inv, customer, fmt)
+    out.write_bytes(data.content)
+    console.print(f"wrote {out} ({fmt.value}, {len(data.content)} bytes)")

@@ -24,6 +24,8 @@ from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
 from rerate.invoicing import render
 from rerate.invoicing import service as invoices
+from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
+from rerate.invoicing.einvoice.export import export as export_einvoice
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import Forbidden, NotFound
 from rerate.kit.money import RoundingMode, money_str, round_money
@@ -225,6 +227,41 @@ def invoice_csv(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -
         render.to_csv(inv),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+_EINVOICE_CONTENT = {
+    "application/xml": {"schema": {"type": "string"}},
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+@router.get(
+    "/invoices/{invoice_id}/einvoice",
+    response_class=Response,
+    responses={
+        200: {"description": "UBL or CII XML, or a Factur-X PDF", "content": _EINVOICE_CONTENT},
+        **JSON_ERROR_RESPONSES,
+    },
+)
+def invoice_einvoice(
+    invoice_id: Id,
+    session: SessionDep,
+    principal: InvoiceViewer,
+    format: Annotated[
+        EInvoiceFormat,
+        Query(description="ubl (UBL 2.1 XML), cii (CII XML) or facturx (PDF/A-3 with the CII)"),
+    ],
+) -> Response:
+    """The invoice as an EN 16931 e-invoice (docs/invoicing.md). Only Issued,
+    Paid and Cancelled invoices have one (409 otherwise); 422 names the seller
+    or buyer field an e-invoice cannot go without."""
+    inv, customer = _get(session, principal, invoice_id)
+    out = export_einvoice(session, inv, customer, format)
+    return Response(
+        out.content,
+        media_type=out.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
     )
 
 
