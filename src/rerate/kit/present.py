@@ -23,7 +23,6 @@ from decimal import Context, Decimal
 
 from rerate.kit.money import minor_units
 
-
 # Quantize and normalize round to the context's precision (28 digits by
 # default); a Numeric(38, 10) column holds 38. Wide enough never to round.
 _EXACT = Context(prec=100)
