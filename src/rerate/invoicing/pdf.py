@@ -199,13 +199,22 @@ def _parties(pdf: _Document, seller: Party | None, buyer: Party) -> None:
 
 
 def _facts_table(pdf: _Document, rows: Sequence[tuple[str, str]]) -> None:
-    pdf.set_font(FONT, "", 9)
-    for label, value in rows:
-        pdf.set_font(FONT, "B", 9)
-        pdf.cell(40, 5.5, label)
-        pdf.set_font(FONT, "", 9)
-        pdf.multi_cell(0, 5.5, value, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
+    """Label/value pairs in two columns, filled top to bottom."""
+    half = (pdf.epw - 10) / 2
+    per_column = (len(rows) + 1) // 2
+    top = pdf.get_y()
+    bottoms = []
+    for column in range(2):
+        x = pdf.l_margin + column * (half + 10)
+        pdf.set_xy(x, top)
+        for label, value in rows[column * per_column : (column + 1) * per_column]:
+            pdf.set_x(x)
+            pdf.set_font(FONT, "B", 9)
+            pdf.cell(34, 5, label)
+            pdf.set_font(FONT, "", 9)
+            pdf.multi_cell(half - 34, 5, value, new_x="LEFT", new_y="NEXT")
+        bottoms.append(pdf.get_y())
+    pdf.set_xy(pdf.l_margin, max(bottoms) + 4)
 
 
 def _date(value: date | None, missing: str) -> str:
@@ -248,15 +257,15 @@ def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
 
     heading = FontFace(emphasis="BOLD", fill_color=(230, 230, 230))
     group_style = FontFace(emphasis="BOLD", fill_color=(245, 245, 245))
-    pdf.set_font(FONT, "", 9)
+    pdf.set_font(FONT, "", 8.5)
     with pdf.table(
         col_widths=(96, 30, 24, 30),
         text_align=("LEFT", "RIGHT", "LEFT", "RIGHT"),
         headings_style=heading,
         repeat_headings=1,
-        line_height=5,
+        line_height=4.4,
         borders_layout="HORIZONTAL_LINES",
-        padding=1,
+        padding=(0.8, 1),
     ) as table:
         table.row(("Description", "Quantity", "Unit", f"Amount ({currency})"))
         for group, lines in grouped_lines(invoice.lines):
@@ -278,14 +287,14 @@ def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
 
     pdf.set_font(FONT, "B", 10)
     pdf.cell(0, 6, "Tax summary", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(FONT, "", 9)
+    pdf.set_font(FONT, "", 8.5)
     with pdf.table(
         col_widths=(60, 60, 60),
         text_align=("LEFT", "RIGHT", "RIGHT"),
         headings_style=heading,
-        line_height=5,
+        line_height=4.4,
         borders_layout="HORIZONTAL_LINES",
-        padding=1,
+        padding=(0.8, 1),
     ) as table:
         table.row(("Tax rate", f"Taxable amount ({currency})", f"Tax ({currency})"))
         for rate, base, tax in tax_summary(invoice):
