@@ -134,3 +134,33 @@ def test_bad_items_and_callers_without_the_permission_are_refused(
     # A customer outside the caller's subtree does not exist for it.
     other = f"/api/v1/customers/{world.nodes['cust_b1x'].id}/custom-line-items"
     assert client.post(other, json=ok, headers=admin).status_code == 404
+
+
+def test_an_item_reads_the_same_amount_on_create_change_and_list(
+    client: TestClient, database: Database, data_dir: Path, world: World
+) -> None:
+    """Issue 14: "-250.00" on create was "-250.0000000000" in the list (the
+    column's scale); now every answer shows the minor unit, and the digits an
+    amount carries beyond it (rounded only when billed) are kept."""
+    build_billing(database, data_dir, world)
+    url = f"/api/v1/customers/{world.nodes['cust_a1x'].id}/custom-line-items"
+    admin = world.headers(PARTNER)
+    shown = {}
+    for sent, expected in (("-250.00", "-250.00"), ("-250", "-250.00"), ("0.125", "0.125")):
+        made = client.post(
+            url,
+            json={"description": f"item {sent}", "amount": sent, "one_off_date": "2026-08-20"},
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["amount"] == expected
+        shown[made.json()["id"]] = expected
+    listed = client.get(url, headers=admin).json()["items"]
+    assert {i["id"]: i["amount"] for i in listed} == shown
+    first = next(iter(shown))
+    changed = client.patch(
+        f"/api/v1/custom-line-items/{first}", json={"amount": "-40.5"}, headers=admin
+    )
+    assert changed.json()["amount"] == "-40.50"
+    listed = client.get(url, headers=admin).json()["items"]
+    assert {i["id"]: i["amount"] for i in listed}[first] == "-40.50"

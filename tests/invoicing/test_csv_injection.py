@@ -176,3 +176,38 @@ def test_a_result_stored_with_an_absolute_path_is_shown_without_it(
     assert str(data_dir) not in shown.text
     assert "diff_path" not in shown.json()["result"]
     assert client.get(f"/api/v1/jobs/{job_id}/diff.csv", headers=headers).status_code == 200
+
+
+def test_the_invoice_csv_escapes_every_formula_and_keeps_money_a_number():
+    """Descriptions and units are tenant text; amounts at the minor unit stay numbers."""
+    from rerate.invoicing.render import to_csv
+    from rerate.models import Invoice, InvoiceLine
+
+    evil = [EVIL_ITEM, "@SUM(A1:A9)", "-1+1", "+cmd|' /C calc'!A0", "\t=1+1"]
+    lines = [
+        InvoiceLine(
+            position=i,
+            kind="custom",
+            description=text,
+            quantity=Decimal("1.0000000000"),
+            unit="@unit" if i == 1 else "",
+            amount=Decimal("-250.0000000000"),
+        )
+        for i, text in enumerate(evil, start=1)
+    ]
+    invoice = Invoice(
+        id=1,
+        period=PERIOD,
+        status="ready",
+        number=None,
+        currency="EUR",
+        total=Decimal("-1250.0000000000"),
+        lines=lines,
+    )
+    rows = _cells(to_csv(invoice))
+    _assert_no_live_formula(rows)
+    header = rows[0]
+    assert [r[header.index("description")] for r in rows[1:-1]] == ["'" + e for e in evil]
+    assert rows[1][header.index("unit")] == "'@unit"
+    assert [r[header.index("amount")] for r in rows[1:]] == ["-250.00"] * 5 + ["-1250.00"]
+    assert {r[header.index("quantity")] for r in rows[1:-1]} == {"1"}

@@ -33,6 +33,7 @@ from rerate.kit import crash
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import NotFound
 from rerate.kit.periods import Month
+from rerate.kit.present import money_plain
 from rerate.models import Contract, JobSchedule, Node
 from rerate.models.enums import JobType
 
@@ -97,9 +98,11 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             "published": published,
             "dry_run": claimed.dry_run,
             "currency": computed.currency,
-            "total_before": total_before,
-            "total_after": computed.net_total,
-            "delta": computed.net_total - total_before,
+            # Run totals are rounded at the boundary (usage net, then each
+            # period line): shown at the minor unit, like the invoice.
+            "total_before": money_plain(total_before, computed.currency),
+            "total_after": money_plain(computed.net_total, computed.currency),
+            "delta": money_plain(computed.net_total - total_before, computed.currency),
             "changed_items": sum(1 for r in rows if r["delta_amount"] != 0),
             "previous_run_unreadable": unreadable,
             # Relative to the data directory: results are shown to callers,
@@ -130,8 +133,10 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             if outcome.previous and not outcome.cancelled
             else None,
             "currency": outcome.invoice.currency,
-            "total_before": outcome.previous.total if outcome.previous else None,
-            "total_after": outcome.invoice.total,
+            "total_before": money_plain(outcome.previous.total, outcome.previous.currency)
+            if outcome.previous
+            else None,
+            "total_after": money_plain(outcome.invoice.total, outcome.invoice.currency),
         }
         ctx.complete_within(session, result)  # commits with the new invoices
         return result

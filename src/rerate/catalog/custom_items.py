@@ -23,8 +23,8 @@ from rerate.auth.permissions import Permission, Principal
 from rerate.billing.eligibility import active_contract
 from rerate.kit import bounds
 from rerate.kit.errors import Invalid, NotFound
-from rerate.kit.money import money_str
 from rerate.kit.periods import Month
+from rerate.kit.present import amount_plain
 from rerate.models import CustomLineItem
 from rerate.tenancy.service import get_customer
 
@@ -88,7 +88,7 @@ def view(item: CustomLineItem) -> dict[str, Any]:
         "id": item.id,
         "customer_id": item.customer_id,
         "description": item.description,
-        "amount": money_str(item.amount),
+        "amount": amount_plain(item.amount, item.currency),
         "currency": item.currency,
         "one_off_date": item.one_off_date.isoformat() if item.one_off_date else None,
         "recurring_from": item.recurring_from.isoformat() if item.recurring_from else None,

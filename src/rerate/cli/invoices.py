@@ -105,21 +105,23 @@ def issue(invoice_id: int, as_user: str = AS_USER) -> None:
 def export(
     invoice_id: int,
     out: Path = typer.Option(..., "--out", help="A .pdf or .csv file to write."),
+    paper: str = typer.Option("a4", "--paper", help="PDF paper size: a4 or letter."),
     as_user: str = AS_USER,
 ) -> None:
     """Write an invoice as PDF or CSV (chosen by the file's extension)."""
-    from rerate.invoicing import endpoints, render
-    from rerate.models import Node
+    from rerate.invoicing import endpoints, pdf, render
 
     if out.suffix.lower() not in (".pdf", ".csv"):
         console.print("[red]error:[/red] --out: give a .pdf or .csv file", highlight=False)
         raise typer.Exit(2)
+    if paper.lower() not in {p.value for p in pdf.Paper}:
+        console.print("[red]error:[/red] --paper: give a4 or letter", highlight=False)
+        raise typer.Exit(2)
     with acting(as_user) as (session, principal):
         inv, customer = endpoints._get(session, principal, invoice_id)
         if out.suffix.lower() == ".pdf":
-            seller = session.get(Node, customer.parent_id) if customer.parent_id else None
-            data = render.to_pdf(inv, customer, seller)
-            out.write_bytes(data)
+            facts = pdf.facts_for(session, inv, customer)
+            out.write_bytes(pdf.to_pdf(inv, facts, paper=pdf.Paper(paper.lower())))
         else:
             out.write_text(render.to_csv(inv), encoding="utf-8")
     console.print(f"wrote {out}")

@@ -22,13 +22,13 @@ from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
-from rerate.invoicing import render
+from rerate.invoicing import pdf, render
 from rerate.invoicing import service as invoices
 from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import Forbidden, NotFound
-from rerate.kit.money import RoundingMode, money_str, round_money
+from rerate.kit.present import money_plain, quantity_text
 from rerate.models import Invoice, Node
 from rerate.models.enums import Role, SettingKey
 from rerate.settings.service import setting_values
@@ -96,10 +96,10 @@ def invoice_view(inv: Invoice | Any, *, lines: bool = True) -> dict[str, Any]:
     `inv` is an `Invoice`, or without lines a row of `_SUMMARY_COLUMNS`.
     """
 
-    currency, mode = inv.currency, RoundingMode(inv.rounding_mode)
+    currency = inv.currency
 
-    def m(amount: Decimal) -> str:  # already rounded at the boundary: this only trims zeros
-        return money_str(round_money(amount, currency, mode))
+    def m(amount: Decimal) -> str:  # rounded at the boundary: shown at the minor unit
+        return money_plain(amount, currency)
 
     view: dict[str, Any] = {
         "id": inv.id,
@@ -111,7 +111,7 @@ def invoice_view(inv: Invoice | Any, *, lines: bool = True) -> dict[str, Any]:
         "number": inv.number,
         "currency": inv.currency,
         "subtotal": m(inv.subtotal),
-        "tax_rate": format(inv.tax_rate.normalize(), "f"),
+        "tax_rate": quantity_text(inv.tax_rate),
         "tax": m(inv.tax),
         "total": m(inv.total),
         "replaces": inv.replaces_id,
@@ -127,7 +127,7 @@ def invoice_view(inv: Invoice | Any, *, lines: bool = True) -> dict[str, Any]:
                 "position": ln.position,
                 "kind": ln.kind,
                 "description": ln.description,
-                "quantity": format(ln.quantity.normalize(), "f"),
+                "quantity": quantity_text(ln.quantity),
                 "unit": ln.unit,
                 "amount": m(ln.amount),
             }
@@ -206,12 +206,18 @@ def get_invoice(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -
 @router.get(
     "/invoices/{invoice_id}/pdf", response_class=PDFResponse, responses=JSON_ERROR_RESPONSES
 )
-def invoice_pdf(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -> Response:
+def invoice_pdf(
+    invoice_id: Id,
+    session: SessionDep,
+    principal: InvoiceViewer,
+    paper: Annotated[
+        pdf.Paper, Query(description="Paper size: a4 (the default) or US letter.")
+    ] = pdf.Paper.A4,
+) -> Response:
     inv, customer = _get(session, principal, invoice_id)
-    seller = session.get(Node, customer.parent_id) if customer.parent_id else None
     name = inv.number or f"invoice-{inv.id}"
     return Response(
-        render.to_pdf(inv, customer, seller),
+        pdf.to_pdf(inv, pdf.facts_for(session, inv, customer), paper=paper),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
     )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Permission, Principal
 from rerate.kit.errors import NotFound
+from rerate.kit.present import amount_plain
 from rerate.kit.redact import scrub, without_paths
 from rerate.models import Job, Node
 from rerate.models.base import utcnow
@@ -46,12 +47,32 @@ def format_duration(seconds: int | None) -> str:
     return f"{h}h {m:02d}m {s:02d}s" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
 
 
+# Rounded money fields of job results (billing/tasks.py writes them at the
+# minor unit; results stored before that carried the column's 10 places).
+_MONEY_KEYS = frozenset({"total_before", "total_after", "delta"})
+
+
 def _public_result(result: Any) -> Any:
     """A job's result as callers see it: no server paths (results stored before
-    `diff_file` carried an absolute `diff_path`)."""
+    `diff_file` carried an absolute `diff_path`), money at the minor unit."""
     if not isinstance(result, dict):
         return result
-    return scrub({k: v for k, v in result.items() if not k.endswith("_path")})
+    public = {k: v for k, v in result.items() if not k.endswith("_path")}
+    currency = public.get("currency")
+    for key in _MONEY_KEYS & public.keys():
+        public[key] = _money(public[key], currency)
+    return scrub(public)
+
+
+def _money(value: Any, currency: Any) -> Any:
+    """A stored result's money string at the minor unit (never rounded: digits
+    beyond it, which a rounded total has none of, are kept)."""
+    if not isinstance(value, str) or not isinstance(currency, str):
+        return value
+    try:
+        return amount_plain(Decimal(value), currency)
+    except (ArithmeticError, ValueError):  # not a number, or an unknown currency
+        return value
 
 
 @lru_cache(maxsize=4096)

@@ -42,7 +42,7 @@ from rerate.api.deps import (
     Require,
 )
 from rerate.auth.permissions import Permission, Principal
-from rerate.kit import bounds
+from rerate.kit import bounds, present
 from rerate.kit.db import is_busy
 from rerate.kit.errors import (
     DatabaseBusy,
@@ -50,6 +50,7 @@ from rerate.kit.errors import (
     NotFound,
     Unauthenticated,
 )
+from rerate.kit.money import UnknownCurrency
 from rerate.kit.redact import without_paths
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -130,6 +131,22 @@ def _amount(value: object, min_places: int = 2) -> str:
     return f"{number:,.{places}f}"
 
 
+def _money(value: object, currency: str) -> str:
+    """An invoice amount ("128.8500000000" or Decimal) for people, at the
+    currency's minor unit (`kit.present`): "43,616.95", "1,500" for JPY."""
+    number = _decimal(value)
+    if number is None:
+        return "—" if value is None or value == "" else str(value)
+    try:
+        return present.money_text(number, currency)
+    except present.NotRounded:
+        # Never hide a digit on a page: an amount the boundary did not round
+        # (none should reach here) is shown as it is.
+        return present.amount_text(number, currency)
+    except UnknownCurrency:
+        return _amount(number)
+
+
 def _quantity(value: object) -> str:
     return _amount(value, 0)
 
@@ -154,7 +171,12 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 _env.filters.update(
-    utc=_utc, amount=_amount, quantity=_quantity, signed=_signed, sign_class=_sign_class
+    utc=_utc,
+    amount=_amount,
+    money=_money,
+    quantity=_quantity,
+    signed=_signed,
+    sign_class=_sign_class,
 )
 _env.globals.update(static=static_url, htmx_config=HTMX_CONFIG, poll_every=POLL_EVERY)
 templates = Jinja2Templates(env=_env)

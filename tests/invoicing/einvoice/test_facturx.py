@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import facturx
 from lxml import etree
 from pypdf import PdfReader
 
-from rerate.invoicing import render
+from rerate.invoicing import pdf as invoice_pdf
 from rerate.invoicing.einvoice import cii
 from rerate.invoicing.einvoice.facturx import to_facturx
 from tests.invoicing.einvoice import samples
@@ -18,7 +19,14 @@ def _facturx() -> tuple[bytes, bytes]:
     inv = samples.invoice()
     doc = samples.document(inv)
     xml = cii.to_cii(doc)
-    pdf = render.to_pdf(inv, samples.buyer(), samples.seller())
+    facts = invoice_pdf.Facts(
+        seller=invoice_pdf.Party.of(samples.seller()),
+        buyer=invoice_pdf.Party.of(samples.buyer()),
+        payment_terms_days=30,
+        replaces_number=None,
+        amount_paid=Decimal(0),
+    )
+    pdf = invoice_pdf.to_pdf(inv, facts)
     return to_facturx(pdf, xml, doc), xml
 
 

@@ -7,13 +7,13 @@ contract's payment terms and the invoice it replaces, then builds and writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rerate.invoicing import render
+from rerate.invoicing import pdf as invoice_pdf
 from rerate.invoicing.einvoice import build, cii, ubl
 from rerate.invoicing.einvoice.model import Document, EInvoiceRefused, Preceding, TypeCode
 from rerate.models import Contract, Invoice, Node
@@ -94,5 +94,9 @@ def export(session: Session, invoice: Invoice, customer: Node, fmt: Format) -> E
     from rerate.invoicing.einvoice.facturx import to_facturx
 
     seller = session.get(Node, doc.seller.node_id)
-    pdf = render.to_pdf(invoice, customer, seller)
+    facts = invoice_pdf.facts_for(session, invoice, customer)
+    if seller is not None:
+        # The PDF names the same seller as the embedded XML.
+        facts = replace(facts, seller=invoice_pdf.Party.of(seller))
+    pdf = invoice_pdf.to_pdf(invoice, facts)
     return Export(to_facturx(pdf, cii_xml, doc), "application/pdf", f"{name}.facturx.pdf")

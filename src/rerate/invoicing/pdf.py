@@ -1,0 +1,322 @@
+"""The invoice as a PDF a finance team can send (docs/invoicing.md, "The invoice PDF").
+
+Every figure is printed from the stored, already-rounded Decimals through
+`kit.present` (never re-computed), so the PDF matches the database, the CSV
+and the API to the cent. DejaVu Sans is embedded (fonts/, with its licence):
+the PDF core fonts cover Latin-1 only, and a buyer called "Łódź Telecom" or
+"Müller & Søn" must print as written.
+
+Paper: A4 unless the caller asks for US Letter (`?paper=letter` on the API,
+`--paper letter` on the CLI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+
+from fpdf import FPDF, FontFace
+from sqlalchemy.orm import Session
+
+from rerate.billing.eligibility import active_contract
+from rerate.kit.present import money_text, quantity_text
+from rerate.models import Invoice, InvoiceLine, Node
+from rerate.models.enums import InvoiceStatus
+
+FONTS = Path(__file__).parent / "fonts"
+FONT = "DejaVu"
+
+
+class Paper(StrEnum):
+    A4 = "a4"
+    LETTER = "letter"
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Who issues or receives the invoice, as the tenancy node records it."""
+
+    name: str
+    address: str
+    tax_id: str
+
+    @classmethod
+    def of(cls, node: Node) -> Party:
+        return cls(name=node.legal_name or node.name, address=node.address, tax_id=node.tax_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the PDF prints besides the invoice row and its lines."""
+
+    seller: Party | None
+    buyer: Party
+    payment_terms_days: int | None
+    replaces_number: str | None
+    amount_paid: Decimal
+
+
+def payment_terms_days(session: Session, customer: Node) -> int | None:
+    """Days from issue to due: the active contract's terms, else the customer's."""
+    contract = active_contract(session, customer.id)
+    if contract is not None:
+        return contract.payment_terms_days
+    return customer.payment_terms_days
+
+
+def due_date(invoice: Invoice, terms_days: int | None) -> date | None:
+    """The due date printed on the invoice: issue date plus payment terms.
+
+    The one place that decides it: when invoices store their due date at
+    issue (issue 14, section 3), this returns the stored column instead.
+    """
+    if invoice.issued_at is None or terms_days is None:
+        return None
+    return invoice.issued_at.date() + timedelta(days=terms_days)
+
+
+def amount_paid(invoice: Invoice) -> Decimal:
+    """What the customer has paid against the invoice.
+
+    Until payments are recorded one by one, an invoice marked Paid was paid in
+    full and any other nothing; this is the one function to switch to the sum
+    of its payments.
+    """
+    return invoice.total if invoice.status == InvoiceStatus.PAID.value else Decimal(0)
+
+
+def facts_for(session: Session, invoice: Invoice, customer: Node) -> Facts:
+    """The parties, terms and links of `invoice`, read from the database."""
+    contract = active_contract(session, customer.id)
+    seller_id = contract.seller_id if contract is not None else customer.parent_id
+    seller = session.get(Node, seller_id) if seller_id is not None else None
+    replaced = session.get(Invoice, invoice.replaces_id) if invoice.replaces_id else None
+    return Facts(
+        seller=Party.of(seller) if seller is not None else None,
+        buyer=Party.of(customer),
+        payment_terms_days=payment_terms_days(session, customer),
+        # A replaced version that was never issued (Superseded) has no number
+        # and was never sent: nothing to tell the customer.
+        replaces_number=replaced.number if replaced is not None else None,
+        amount_paid=amount_paid(invoice),
+    )
+
+
+# --- grouping ------------------------------------------------------------------------------
+
+_PERIOD_GROUPS = {
+    "support": "Support",
+    "minimum": "Minimum commitment",
+    "custom": "Other charges and credits",
+    "credit": "Credits",
+    "profile": "Profile fees",
+}
+
+
+def group_of(line: InvoiceLine) -> str:
+    """The heading a line is listed under: its service (cloud usage, from
+    "Service - SKU"), "Calls" (VoIP destination groups), or its kind."""
+    if line.kind == "usage":
+        if line.description.startswith("Calls to "):
+            return "Calls"
+        service, sep, _item = line.description.partition(" - ")
+        return service if sep and service else "Usage"
+    return _PERIOD_GROUPS.get(line.kind, line.kind.replace("_", " ").capitalize())
+
+
+def grouped_lines(lines: Iterable[InvoiceLine]) -> list[tuple[str, list[InvoiceLine]]]:
+    """Lines other than tax by `group_of`, groups in order of first appearance."""
+    groups: dict[str, list[InvoiceLine]] = {}
+    for line in lines:
+        if line.kind != "tax":
+            groups.setdefault(group_of(line), []).append(line)
+    return list(groups.items())
+
+
+def tax_summary(invoice: Invoice) -> list[tuple[str, Decimal, Decimal]]:
+    """(rate text, taxable amount, tax) per rate; an invoice has one rate today."""
+    rate = quantity_text(invoice.tax_rate * 100)
+    return [(f"{rate} %", invoice.subtotal, invoice.tax)]
+
+
+# --- layout --------------------------------------------------------------------------------
+
+
+class _Document(FPDF):
+    def __init__(self, paper: Paper, footer_text: str) -> None:
+        super().__init__(format="A4" if paper is Paper.A4 else "Letter", unit="mm")
+        self._footer_text = footer_text
+        self.add_font(FONT, "", str(FONTS / "DejaVuSans.ttf"))
+        self.add_font(FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+        self.set_margins(15, 15, 15)
+        self.set_auto_page_break(True, margin=18)
+        self.alias_nb_pages()  # "{nb}": the page count, filled in at output
+
+    def footer(self) -> None:
+        self.set_y(-13)
+        self.set_font(FONT, "", 8)
+        self.set_text_color(90, 90, 90)
+        self.cell(0, 5, self._footer_text, align="L")
+        self.set_x(self.l_margin)
+        self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+        self.set_text_color(0, 0, 0)
+
+
+def _title(invoice: Invoice) -> str:
+    status = InvoiceStatus(invoice.status)
+    if invoice.number and status in (InvoiceStatus.ISSUED, InvoiceStatus.PAID):
+        return f"Invoice {invoice.number}"
+    if invoice.number:
+        return f"Invoice {invoice.number} ({status.value.capitalize()})"
+    return f"Draft invoice - not issued ({status.value.capitalize()})"
+
+
+def _party_lines(label: str, party: Party | None) -> list[str]:
+    if party is None:
+        return [label, "-"]
+    lines = [label, party.name, *(ln.strip() for ln in party.address.splitlines() if ln.strip())]
+    if party.tax_id:
+        lines.append(f"Tax ID: {party.tax_id}")
+    return lines
+
+
+def _parties(pdf: _Document, seller: Party | None, buyer: Party) -> None:
+    half = (pdf.epw - 10) / 2
+    top = pdf.get_y()
+    bottoms = []
+    for column, lines in enumerate((_party_lines("From", seller), _party_lines("Bill to", buyer))):
+        pdf.set_xy(pdf.l_margin + column * (half + 10), top)
+        for index, text in enumerate(lines):
+            pdf.set_font(FONT, "B" if index < 2 else "", 8 if index == 0 else 10)
+            pdf.set_x(pdf.l_margin + column * (half + 10))
+            pdf.multi_cell(half, 5, text, new_x="LEFT", new_y="NEXT")
+        bottoms.append(pdf.get_y())
+    pdf.set_xy(pdf.l_margin, max(bottoms) + 4)
+
+
+def _facts_table(pdf: _Document, rows: Sequence[tuple[str, str]]) -> None:
+    """Label/value pairs in two columns, filled top to bottom."""
+    half = (pdf.epw - 10) / 2
+    per_column = (len(rows) + 1) // 2
+    top = pdf.get_y()
+    bottoms = []
+    for column in range(2):
+        x = pdf.l_margin + column * (half + 10)
+        pdf.set_xy(x, top)
+        for label, value in rows[column * per_column : (column + 1) * per_column]:
+            pdf.set_x(x)
+            pdf.set_font(FONT, "B", 9)
+            pdf.cell(34, 5, label)
+            pdf.set_font(FONT, "", 9)
+            pdf.multi_cell(half - 34, 5, value, new_x="LEFT", new_y="NEXT")
+        bottoms.append(pdf.get_y())
+    pdf.set_xy(pdf.l_margin, max(bottoms) + 4)
+
+
+def _date(value: date | None, missing: str) -> str:
+    return value.isoformat() if value is not None else missing
+
+
+def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
+    currency = invoice.currency
+
+    def money(amount: Decimal) -> str:
+        return money_text(amount, currency)
+
+    title = _title(invoice)
+    pdf = _Document(paper, f"{title} - {facts.buyer.name}")
+    pdf.set_title(title)
+    pdf.set_author(facts.seller.name if facts.seller else "rerate")
+    pdf.set_creator("rerate")
+    pdf.add_page()
+
+    pdf.set_font(FONT, "B", 16)
+    pdf.multi_cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    _parties(pdf, facts.seller, facts.buyer)
+
+    issued = invoice.issued_at.date() if invoice.issued_at else None
+    terms = facts.payment_terms_days
+    rows = [
+        ("Invoice number", invoice.number or "not issued yet"),
+        ("Issue date", _date(issued, "not issued yet")),
+        ("Due date", _date(due_date(invoice, terms), "set at issue")),
+        ("Billing period", invoice.period),
+        ("Currency", currency),
+        ("Payment terms", f"{terms} days net" if terms is not None else "-"),
+    ]
+    if facts.replaces_number:
+        rows.append(("Replaces invoice", facts.replaces_number))
+    if invoice.status == InvoiceStatus.CANCELLED.value:
+        rows.append(("Status", "CANCELLED - replaced by a refreshed invoice"))
+    _facts_table(pdf, rows)
+
+    heading = FontFace(emphasis="BOLD", fill_color=(230, 230, 230))
+    group_style = FontFace(emphasis="BOLD", fill_color=(245, 245, 245))
+    pdf.set_font(FONT, "", 8.5)
+    with pdf.table(
+        col_widths=(96, 30, 24, 30),
+        text_align=("LEFT", "RIGHT", "LEFT", "RIGHT"),
+        headings_style=heading,
+        repeat_headings=1,
+        line_height=4.4,
+        borders_layout="HORIZONTAL_LINES",
+        padding=(0.8, 1),
+    ) as table:
+        table.row(("Description", "Quantity", "Unit", f"Amount ({currency})"))
+        for group, lines in grouped_lines(invoice.lines):
+            table.row().cell(group, colspan=4, style=group_style, align="LEFT")
+            for line in lines:
+                table.row(
+                    (
+                        line.description,
+                        quantity_text(line.quantity, grouped=True),
+                        line.unit,
+                        money(line.amount),
+                    )
+                )
+            subtotal = sum((line.amount for line in lines), Decimal(0))
+            row = table.row(style=FontFace(emphasis="BOLD"))
+            row.cell(f"Subtotal {group}", colspan=3, align="RIGHT")
+            row.cell(money(subtotal))
+    pdf.ln(4)
+
+    pdf.set_font(FONT, "B", 10)
+    pdf.cell(0, 6, "Tax summary", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, "", 8.5)
+    with pdf.table(
+        col_widths=(60, 60, 60),
+        text_align=("LEFT", "RIGHT", "RIGHT"),
+        headings_style=heading,
+        line_height=4.4,
+        borders_layout="HORIZONTAL_LINES",
+        padding=(0.8, 1),
+    ) as table:
+        table.row(("Tax rate", f"Taxable amount ({currency})", f"Tax ({currency})"))
+        for rate, base, tax in tax_summary(invoice):
+            table.row((rate, money(base), money(tax)))
+    pdf.ln(4)
+
+    paid = facts.amount_paid
+    totals = [
+        ("Subtotal", money(invoice.subtotal)),
+        ("Tax", money(invoice.tax)),
+        (f"Total ({currency})", money(invoice.total)),
+        ("Amount paid", money(paid)),
+        (f"Amount due ({currency})", money(invoice.total - paid)),
+    ]
+    label_w, value_w = 60.0, 40.0
+    if pdf.will_page_break(6 * len(totals)):
+        pdf.add_page()
+    for label, value in totals:
+        bold = label.startswith(("Total", "Amount due"))
+        pdf.set_font(FONT, "B" if bold else "", 10)
+        pdf.set_x(pdf.l_margin + pdf.epw - label_w - value_w)
+        pdf.cell(label_w, 6, label, border="T" if bold else 0)
+        pdf.cell(value_w, 6, value, border="T" if bold else 0, align="R")
+        pdf.ln()
+    return bytes(pdf.output())
