@@ -132,10 +132,15 @@ def export_version(
     out = io.StringIO()
     writer = csvout.Writer(out)
     if book.kind == PriceBookKind.VOIP:
-        writer.writerow(formats.TARIFF_COLUMNS)
-        for t in entries.tariffs_of(session, [version.id]).get(version.id, []):
+        tariffs = entries.tariffs_of(session, [version.id]).get(version.id, [])
+        columns = formats.tariff_columns_for(tariffs)
+        writer.writerow(columns)
+        terms = columns != formats.TARIFF_COLUMNS
+        for t in tariffs:
             writer.writerow(
-                formats.tariff_line(version.version, version.effective_from, book.currency, t)
+                formats.tariff_line(
+                    version.version, version.effective_from, book.currency, t, terms=terms
+                )
             )
         stem = "tariffs"
     else:
