@@ -68,7 +68,13 @@ class PublishIn(BaseModel):
 
 
 class TariffIn(BaseModel):
-    prefix: str = Field(min_length=1, max_length=15, pattern=r"^[0-9]+$", examples=["336"])
+    prefix: str = Field(
+        min_length=1,
+        max_length=15,
+        pattern=r"^([0-9]+|\*any)$",
+        examples=["336"],
+        description="digits, or *any for every number",
+    )
     destination_group: str = Field(min_length=1, max_length=200)
     rate_per_minute: DecimalText
     connect_fee: DecimalText = "0"
@@ -77,6 +83,25 @@ class TariffIn(BaseModel):
     subsequent_increment: int = Field(1, ge=1, le=2**31 - 1)
     band: str | None = Field(None, max_length=32)
     charge_unanswered: bool = False
+    # Carrier terms (docs/formats.md, "Tariff CSV columns for carrier terms").
+    rate_groups: str = Field(
+        "",
+        max_length=2000,
+        description="later rate groups, FROM:RATE:INCREMENT items (seconds, per minute, "
+        "seconds) separated by spaces",
+        examples=["60:0.1:1"],
+    )
+    increment_decimals: int | None = Field(None, ge=0, le=10)
+    call_decimals: int | None = Field(None, ge=0, le=10)
+    call_rounding: str = Field("", description="ROUND_HALF_UP (default), ROUND_CEILING ...")
+    max_cost: DecimalText | None = Field(None, description="cap on a call's list amount")
+    timing: str = Field(
+        "",
+        max_length=500,
+        description="[NAME=]YEARS|MONTHS|MONTHDAYS|WEEKDAYS|HH:MM:SS (weekdays 1=Mon..7=Sun)",
+        examples=["PEAK=*any|*any|*any|1;2;3;4;5|08:00:00"],
+    )
+    weight: int = Field(0, ge=-(2**31), le=2**31 - 1)
 
 
 class PriceIn(BaseModel):
