@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -20,8 +20,8 @@ from rerate.auth.permissions import Permission, Principal
 from rerate.kit import bounds
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.models.enums import PriceBookKind
+from rerate.pricebooks import cgrates_upload, csv_io, listing, service
 from rerate.pricebooks import compare as comparing
-from rerate.pricebooks import csv_io, listing, service
 from rerate.usage import uploads
 
 router = APIRouter(tags=["price books"])
@@ -363,9 +363,24 @@ def _form(model: type[_F], fields: dict[str, str]) -> _F:
     openapi_extra={"requestBody": _body(ImportForm)},
 )
 async def import_version(
-    book_id: Id, request: Request, session: SessionDep, principal: CatalogManager
+    book_id: Id,
+    request: Request,
+    session: SessionDep,
+    principal: CatalogManager,
+    format: Annotated[
+        Literal["rerate", "cgrates"],
+        Query(
+            description="rerate: one tariffs/prices CSV in `file`. cgrates: a CGRateS tariff "
+            "plan's CSV files in several `files` parts (or one zip), with the fields "
+            "effective_from, plan or subject (tenant, category), increment_decimals, note, "
+            'publish, reason (docs/formats.md, "CGRateS tariff plans")'
+        ),
+    ] = "rerate",
 ) -> dict[str, Any]:
-    """A new version from a CSV file, all or nothing; errors name file, line and field."""
+    """A new version from a CSV file (or a CGRateS tariff plan), all or nothing;
+    errors name file, line and field."""
+    if format == "cgrates":
+        return await cgrates_upload.upload(request, session, principal, book_id, _form)
     return await upload_version(request, session, principal, book_id)
 
 

@@ -1,0 +1,98 @@
+"""`POST /price-books/{id}/imports?format=cgrates`: a CGRateS plan's files
+(several `files` parts, or a zip) as a new deck version; errors 422."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from rerate.kit.db import Database
+from rerate.models import AuditEntry, PriceBookVersion
+from tests.pricebooks.helpers import create_book
+from tests.world import World
+
+FIXTURES = Path(__file__).parent / "fixtures" / "cgrates"
+
+
+def _parts(fixture: str) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [
+        ("files", (p.name, p.read_bytes(), "text/csv"))
+        for p in sorted((FIXTURES / fixture).glob("*.csv"))
+    ]
+
+
+def test_import_files_as_a_draft(client: TestClient, world: World, database: Database):
+    book = create_book(client, world)
+    r = client.post(
+        f"/api/v1/price-books/{book['id']}/imports?format=cgrates",
+        files=_parts("capped"),
+        data={"effective_from": "2026-01-01T00:00:00Z", "plan": "RP_GOLD"},
+        headers=world.headers("partner_admin"),
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["status"], body["entries"]) == ("draft", 3)
+    assert body["cgrates"]["plans"] == ["RP_GOLD"]
+    assert "*disconnect" in body["cgrates"]["notes"][0]
+    shown = client.get(
+        f"/api/v1/price-books/{book['id']}/versions/{body['id']}",
+        headers=world.headers("partner_admin"),
+    ).json()
+    free = next(e for e in shown["items"] if e["prefix"] == "3303")
+    assert free["max_cost"] == "0.25"
+    assert (free["call_decimals"], free["call_rounding"]) == (4, "ROUND_CEILING")
+    with database.session() as s:
+        entry = s.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "import", AuditEntry.object_id == str(body["id"])
+            )
+        ).one()
+        assert "cgrates" in entry.changes
+
+
+def test_import_a_zip_and_publish(client: TestClient, world: World):
+    book = create_book(client, world)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for p in (FIXTURES / "any_dest").glob("*.csv"):
+            archive.writestr(f"plan/{p.name}", p.read_bytes())
+    r = client.post(
+        f"/api/v1/price-books/{book['id']}/imports?format=cgrates",
+        files={"files": ("plan.zip", buffer.getvalue(), "application/zip")},
+        data={"effective_from": "2026-01-01T00:00:00Z", "publish": "true", "reason": "go"},
+        headers=world.headers("partner_admin"),
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"], r.json()["entries"]) == ("published", 2)
+
+
+def test_refused_plan_is_422_and_stores_nothing(
+    client: TestClient, world: World, database: Database
+):
+    book = create_book(client, world)
+    r = client.post(
+        f"/api/v1/price-books/{book['id']}/imports?format=cgrates",
+        files=_parts("standard"),
+        data={"effective_from": "2026-01-01T00:00:00Z", "plan": "RP_BYTES"},
+        headers=world.headers("partner_admin"),
+    )
+    assert r.status_code == 422, r.text
+    assert "Rates.csv line 22, RateUnit: '2048' is 2048 ns" in r.json()["detail"]
+    with database.session() as s:
+        assert (
+            s.scalars(
+                select(PriceBookVersion).where(PriceBookVersion.price_book_id == book["id"])
+            ).all()
+            == []
+        )
+    r = client.post(
+        f"/api/v1/price-books/{book['id']}/imports?format=cgrates",
+        files=_parts("standard"),
+        data={"plan": "RP_RETAIL"},
+        headers=world.headers("partner_admin"),
+    )
+    assert r.status_code == 422  # effective_from is required
