@@ -96,3 +96,31 @@ def test_refused_plan_is_422_and_stores_nothing(
         headers=world.headers("partner_admin"),
     )
     assert r.status_code == 422  # effective_from is required
+
+
+def test_console_imports_a_plan_and_shows_errors(client: TestClient, world: World):
+    book = create_book(client, world)
+    admin = world.headers("partner_admin")
+    base = f"/price-books/{book['id']}"
+    page = client.get(base, headers=admin)
+    assert "Import a CGRateS tariff plan" in page.text
+    assert 'name="files"' in page.text
+    refused = client.post(
+        f"{base}/imports?format=cgrates",
+        files=_parts("standard"),
+        data={"effective_from": "2026-01-01T00:00:00Z", "subject": "*any", "category": "sms"},
+        headers=admin,
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422
+    assert "Rates.csv line 25, RateUnit: &#39;1&#39; is 1 ns" in refused.text
+    done = client.post(
+        f"{base}/imports?format=cgrates",
+        files=_parts("standard"),
+        data={"effective_from": "2026-01-01T00:00:00Z", "plan": "RP_RETAIL", "subject": ""},
+        headers=admin,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    version = client.get(done.headers["location"], headers=admin)
+    assert "7 entries" in version.text

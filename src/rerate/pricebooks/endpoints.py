@@ -348,7 +348,7 @@ async def _receive(request: Request, path: Path) -> uploads.Received:
 _F = TypeVar("_F", bound=BaseModel)
 
 
-def _form(model: type[_F], fields: dict[str, str]) -> _F:
+def parsed_form(model: type[_F], fields: dict[str, str]) -> _F:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
@@ -380,7 +380,7 @@ async def import_version(
     """A new version from a CSV file (or a CGRateS tariff plan), all or nothing;
     errors name file, line and field."""
     if format == "cgrates":
-        return await cgrates_upload.upload(request, session, principal, book_id, _form)
+        return await cgrates_upload.upload(request, session, principal, book_id, parsed_form)
     return await upload_version(request, session, principal, book_id)
 
 
@@ -405,7 +405,7 @@ async def upload_version(
         fields = received.fields
         if blank_is_unset:
             fields = {k: v for k, v in fields.items() if v != ""}
-        form = _form(ImportForm, fields)
+        form = parsed_form(ImportForm, fields)
         return await run_in_threadpool(
             _import, request, principal, book_id, path, received.filename, form
         )

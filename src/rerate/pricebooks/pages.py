@@ -27,8 +27,8 @@ from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import Conflict, Invalid, NotFound, RerateError
 from rerate.models import PriceEntry, TariffEntry, User
 from rerate.models.enums import NodeKind, PriceBookKind, VersionStatus
+from rerate.pricebooks import cgrates_upload, endpoints, listing, service
 from rerate.pricebooks import compare as comparing
-from rerate.pricebooks import endpoints, listing, service
 from rerate.tenancy.service import list_nodes
 from rerate.web.console import PAGE_SIZE, int_or_none, page_router, render, sentence
 
@@ -201,9 +201,15 @@ async def book_import(
     """A CSV upload as a new version (a draft, or published with a reason)."""
     _id(book_id)
     try:
-        version = await endpoints.upload_version(
-            request, session, principal, book_id, blank_is_unset=True
-        )
+        if request.query_params.get("format") == "cgrates":
+            # A CGRateS tariff plan's files (docs/formats.md, "CGRateS tariff plans").
+            version = await cgrates_upload.upload(
+                request, session, principal, book_id, endpoints.parsed_form
+            )
+        else:
+            version = await endpoints.upload_version(
+                request, session, principal, book_id, blank_is_unset=True
+            )
     except (Invalid, Conflict) as exc:
         # The detail names the file, line and field ("deck.csv line 12, field prefix: ...").
         ctx = _book_context(session, principal, book_id)
