@@ -7,8 +7,10 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from rerate.kit.db import Database
 from rerate.models import AuditEntry, PriceBookVersion
@@ -124,3 +126,59 @@ def test_console_imports_a_plan_and_shows_errors(client: TestClient, world: Worl
     assert done.status_code == 303, done.text
     version = client.get(done.headers["location"], headers=admin)
     assert "7 entries" in version.text
+
+
+def test_entries_with_terms_one_per_prefix_band_and_timing(
+    client: TestClient, world: World, database: Database
+):
+    book = create_book(client, world)
+    h = world.headers("partner_admin")
+    r = client.post(
+        f"/api/v1/price-books/{book['id']}/versions",
+        json={"effective_from": "2026-01-01T00:00:00Z"},
+        headers=h,
+    )
+    base = f"/api/v1/price-books/{book['id']}/versions/{r.json()['id']}/tariffs"
+    peak = {
+        "prefix": "44",
+        "destination_group": "UK",
+        "rate_per_minute": "1.8",
+        "rate_groups": "60:1.8:1",
+        "increment_decimals": 5,
+        "call_decimals": 4,
+        "call_rounding": "ROUND_CEILING",
+        "max_cost": "9.5",
+        "timing": "PEAK=*any|*any|*any|1;2;3;4;5|08:00:00",
+        "weight": 10,
+    }
+    r = client.post(base, json=peak, headers=h)
+    assert r.status_code == 201, r.text
+    assert {k: r.json()[k] for k in peak} == peak
+    # Another timing of the same prefix is another entry; *any is every number.
+    r = client.post(base, json={**peak, "timing": ""}, headers=h)
+    assert r.status_code == 201, r.text
+    r = client.post(base, json={**peak, "prefix": "*any", "timing": ""}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["prefix"] == "*any"
+    # The same condition under another name clashes.
+    r = client.post(
+        base, json={**peak, "timing": "DAY=*any|*any|*any|1;2;3;4;5|08:00:00"}, headers=h
+    )
+    assert r.status_code == 409, r.text
+    r = client.post(base, json={**peak, "rate_groups": "60:1.8"}, headers=h)
+    assert r.status_code == 422
+    assert "field rate_groups" in r.json()["detail"]
+    # The database says so too: NULL band and timing are one value in the key.
+
+    with database.session() as s:
+        vid = s.scalar(text("SELECT version_id FROM tariff_entries WHERE prefix = ''"))
+    with pytest.raises(IntegrityError), database.session() as s:
+        s.execute(
+            text(
+                "INSERT INTO tariff_entries (version_id, prefix, destination_group, "
+                "rate_per_minute, connect_fee, min_seconds, initial_increment, "
+                "subsequent_increment, charge_unanswered, weight) "
+                "VALUES (:v, '', 'x', 1, 0, 0, 1, 1, false, 0)"
+            ),
+            {"v": vid},
+        )
