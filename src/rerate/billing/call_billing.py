@@ -133,6 +133,7 @@ def _details(session: Session, run: BillingRun, row: dict[str, Any]) -> dict[str
             "min_seconds": entry.min_seconds,
             "increments": f"{entry.initial_increment}/{entry.subsequent_increment}",
             "charge_unanswered": entry.charge_unanswered,
+            **_terms(entry),
         }
     else:
         entry = session.get(PriceEntry, entry_id)
@@ -154,4 +155,24 @@ def _details(session: Session, run: BillingRun, row: dict[str, Any]) -> dict[str
             "effective_from": version.effective_from.isoformat(),
             "price_book": book.name if book is not None else None,
         }
+    return out
+
+
+def _terms(entry: TariffEntry) -> dict[str, Any]:
+    """The carrier terms that priced the call, where the entry has them (an
+    ordinary entry's explanation stays as it was): rate groups, increment
+    and call rounding, the cap, the timing and its weight."""
+    out: dict[str, Any] = {}
+    if entry.rate_groups:
+        out["rate_groups"] = entry.rate_groups
+    if entry.increment_decimals is not None:
+        out["increment_decimals"] = entry.increment_decimals
+    if entry.call_decimals is not None:
+        out["call_rounding"] = f"{entry.call_rounding or 'ROUND_HALF_UP'} to {entry.call_decimals}"
+    if entry.max_cost is not None:
+        out["max_cost"] = _money(entry.max_cost)
+    if entry.timing:
+        out["timing"] = entry.timing
+    if entry.weight:
+        out["weight"] = entry.weight
     return out

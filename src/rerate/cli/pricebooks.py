@@ -103,19 +103,62 @@ def show_book(book_id: int = typer.Argument(...), as_user: str = AS_USER) -> Non
 @pricebooks_app.command("import")
 def import_version(
     book_id: int = typer.Argument(...),
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Tariffs or prices CSV."),
+    file: Path = typer.Argument(
+        ...,
+        exists=True,
+        help="Tariffs or prices CSV; with --format cgrates, the directory of a CGRateS "
+        "tariff plan's CSV files.",
+    ),
+    fmt: str = typer.Option(
+        "rerate", "--format", help="rerate (the tariffs/prices CSV) or cgrates (a directory)."
+    ),
     effective: str | None = typer.Option(
-        None, help="Effective instant, e.g. 2026-10-15T00:00:00Z (must agree with the file)."
+        None,
+        help="Effective instant, e.g. 2026-10-15T00:00:00Z (must agree with the file; "
+        "required with --format cgrates).",
+    ),
+    plan: str | None = typer.Option(None, help="cgrates: the RatingPlans.csv id to import."),
+    subject: str | None = typer.Option(
+        None, help="cgrates: import this subject's rating profile (with its fallbacks)."
+    ),
+    tenant: str | None = typer.Option(None, help="cgrates: the subject's tenant."),
+    category: str = typer.Option("call", help="cgrates: the subject's category."),
+    increment_decimals: int = typer.Option(
+        5,
+        min=0,
+        max=10,
+        help="cgrates: decimals each increment's cost is rounded to (CGRateS's "
+        "general.rounding_decimals).",
     ),
     publish: bool = typer.Option(False, help="Publish the version at once."),
     note: str = typer.Option("", help="A note on the version."),
     reason: str = typer.Option("", help="Why it is published (audit log)."),
     as_user: str = AS_USER,
 ) -> None:
-    """Import a version whole from CSV (docs/rating.md formats), all or nothing."""
+    """Import a version whole from CSV (docs/rating.md formats) or from a CGRateS
+    tariff plan (docs/formats.md), all or nothing."""
     from rerate.pricebooks import csv_io, service
 
+    if fmt not in ("rerate", "cgrates"):
+        console.print("[red]error:[/red] --format: rerate or cgrates")
+        raise typer.Exit(2)
     when = _instant(effective, "--effective")
+    if fmt == "cgrates":
+        _import_cgrates(
+            book_id,
+            file,
+            when,
+            {"plan": plan, "subject": subject, "tenant": tenant, "category": category},
+            increment_decimals=increment_decimals,
+            publish=publish,
+            note=note,
+            reason=reason,
+            as_user=as_user,
+        )
+        return
+    if file.is_dir():
+        console.print(f"[red]error:[/red] {file}: a directory (use --format cgrates for one)")
+        raise typer.Exit(2)
     with acting(as_user) as (session, principal):
         version = csv_io.import_version(
             session,
@@ -129,11 +172,64 @@ def import_version(
             reason=reason,
         )
         view = service.version_view(session, version)
+    _imported(file.name, book_id, view)
+
+
+def _imported(name: str, book_id: int, view: dict[str, Any]) -> None:
     console.print(
-        f"{file.name}: version {view['version']} (id {view['id']}) of book {book_id}, "
+        f"{name}: version {view['version']} (id {view['id']}) of book {book_id}, "
         f"{view['entries']} entries, {view['status']}, effective {view['effective_from']}",
         highlight=False,
     )
+
+
+def _import_cgrates(
+    book_id: int,
+    directory: Path,
+    when: datetime | None,
+    choice: dict[str, str | None],
+    *,
+    increment_decimals: int,
+    publish: bool,
+    note: str,
+    reason: str,
+    as_user: str,
+) -> None:
+    from rerate.pricebooks import csv_io, service
+
+    if not directory.is_dir():
+        console.print(f"[red]error:[/red] {directory}: --format cgrates takes a directory")
+        raise typer.Exit(2)
+    if when is None:
+        console.print(
+            "[red]error:[/red] --effective: required with --format cgrates (the files carry "
+            "no effective instant)"
+        )
+        raise typer.Exit(2)
+    with acting(as_user) as (session, principal):
+        version, imported = csv_io.import_cgrates(
+            session,
+            principal,
+            book_id,
+            directory,
+            name=directory.name,
+            effective_from=when,
+            plan=choice["plan"],
+            subject=choice["subject"],
+            tenant=choice["tenant"],
+            category=choice["category"] or "call",
+            increment_decimals=increment_decimals,
+            note=note,
+            publish=publish,
+            reason=reason,
+        )
+        view = service.version_view(session, version)
+    console.print(f"CGRateS rating plan(s): {', '.join(imported.plans)}", highlight=False)
+    for warning in imported.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    for text in imported.notes:
+        console.print(f"note: {text}", highlight=False, soft_wrap=True)
+    _imported(directory.name, book_id, view)
 
 
 def _version_command(action: Callable[[Session, Principal], dict[str, Any]], as_user: str) -> None:

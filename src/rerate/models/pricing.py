@@ -21,10 +21,14 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
+    Text,
     Time,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -122,11 +126,25 @@ class TariffEntry(Base):
 
     __tablename__ = "tariff_entries"
     __table_args__ = (
-        UniqueConstraint("version_id", "prefix", "band"),
+        # One entry per prefix, band and timing; NULL (no band, any time)
+        # counts as one value, not as distinct ones (migration 0015).
+        Index(
+            "uq_tariff_entries_key",
+            "version_id",
+            "prefix",
+            func.coalesce(text("band"), ""),
+            func.coalesce(text("timing"), ""),
+            unique=True,
+        ),
         CheckConstraint("rate_per_minute >= 0 and connect_fee >= 0", name="non_negative"),
         CheckConstraint(
             "initial_increment > 0 and subsequent_increment > 0 and min_seconds >= 0",
             name="increments",
+        ),
+        CheckConstraint(
+            "(increment_decimals is null or increment_decimals between 0 and 10) and "
+            "(call_decimals is null or call_decimals between 0 and 10)",
+            name="terms",
         ),
     )
 
@@ -142,6 +160,16 @@ class TariffEntry(Base):
     initial_increment: Mapped[int] = mapped_column(Integer, default=60)
     subsequent_increment: Mapped[int] = mapped_column(Integer, default=60)
     charge_unanswered: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The carrier terms (rating/plan.py TariffEntry), as the tariffs CSV
+    # writes them (rating/tariff_terms.py): rate groups and timing as text;
+    # NULL is "none" (no groups, no rounding, no cap, any time).
+    rate_groups: Mapped[str | None] = mapped_column(Text)
+    increment_decimals: Mapped[int | None] = mapped_column(Integer)
+    call_decimals: Mapped[int | None] = mapped_column(Integer)
+    call_rounding: Mapped[str | None] = mapped_column(String(16))
+    max_cost: Mapped[Decimal | None] = mapped_column(DecimalType(38, 10))
+    timing: Mapped[str | None] = mapped_column(Text)
+    weight: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Timetable(Base):

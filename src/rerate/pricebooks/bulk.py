@@ -17,6 +17,7 @@ from sqlalchemy import Table, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from rerate.models import PriceEntry, PriceTier, TariffEntry
+from rerate.pricebooks import terms
 from rerate.rating import plan as p
 
 # The models' tables, typed as tables (`__table__` is typed as a FromClause).
@@ -35,6 +36,7 @@ _TARIFF_COLUMNS = (
     "initial_increment",
     "subsequent_increment",
     "charge_unanswered",
+    *terms.COLUMNS,
 )
 _PRICE_COLUMNS = ("version_id", "sku", "service", "region", "unit", "unit_price", "tier_mode")
 _TIER_COLUMNS = ("entry_id", "from_quantity", "unit_price")
@@ -115,6 +117,7 @@ def insert_tariffs(session: Session, version_id: int, entries: Sequence[p.Tariff
                 t.initial_increment,
                 t.subsequent_increment,
                 t.charge_unanswered,
+                *terms.stored(t),
             )
             for t in entries
         ),

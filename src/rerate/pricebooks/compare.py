@@ -1,7 +1,7 @@
 """Compare two versions of one book: entries added, removed and changed.
 
-Entries are matched by what identifies them in a version: prefix and band
-for a tariff, SKU and region for a price; an entry whose other fields differ
+Entries are matched by what identifies them in a version: prefix, band and
+timing for a tariff, SKU and region for a price; an entry whose other fields differ
 is changed, with its old and new values.
 """
 
@@ -16,16 +16,15 @@ from rerate.auth.permissions import Permission, Principal
 from rerate.models.enums import PriceBookKind
 from rerate.pricebooks import entries, service
 from rerate.rating import plan as p
-from rerate.rating.formats import format_tiers, plain_decimal
-
-Key = tuple[str, str]
+from rerate.rating import tariff_terms
+from rerate.rating.formats import ANY_PREFIX, format_tiers, plain_decimal, uses_terms
 
 
 @dataclass(slots=True)
 class Comparison:
     old_version: dict[str, Any]
     new_version: dict[str, Any]
-    key_fields: tuple[str, str]
+    key_fields: tuple[str, ...]
     added: list[dict[str, Any]] = field(default_factory=list)
     removed: list[dict[str, Any]] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)
@@ -52,8 +51,9 @@ class Comparison:
 
 def _tariff(t: p.TariffEntry) -> dict[str, Any]:
     return {
-        "prefix": t.prefix,
+        "prefix": t.prefix or ANY_PREFIX,
         "band": t.band or "",
+        "timing": tariff_terms.format_timing(t.timing),
         "destination_group": t.destination_group,
         "rate_per_minute": plain_decimal(t.rate_per_minute),
         "connect_fee": plain_decimal(t.connect_fee),
@@ -61,6 +61,22 @@ def _tariff(t: p.TariffEntry) -> dict[str, Any]:
         "initial_increment": t.initial_increment,
         "subsequent_increment": t.subsequent_increment,
         "charge_unanswered": t.charge_unanswered,
+        **_terms(t),
+    }
+
+
+def _terms(t: p.TariffEntry) -> dict[str, Any]:
+    """The carrier terms, only for a deck that uses them (an ordinary deck's
+    comparison shows the columns it always did)."""
+    if not uses_terms(t):
+        return {}
+    return {
+        "rate_groups": tariff_terms.format_rate_groups(t.rate_groups),
+        "increment_decimals": t.increment_decimals,
+        "call_decimals": t.call_decimals,
+        "call_rounding": t.call_rounding.value,
+        "max_cost": "" if t.max_cost is None else plain_decimal(t.max_cost),
+        "weight": t.weight,
     }
 
 
@@ -80,9 +96,9 @@ def compare(
 ) -> Comparison:
     book, old = service.get_version(session, principal, book_id, old_id, Permission.VIEW)
     _book, new = service.get_version(session, principal, book_id, new_id, Permission.VIEW)
-    keys: tuple[str, str]
+    keys: tuple[str, ...]
     if book.kind == PriceBookKind.VOIP:
-        keys = ("prefix", "band")
+        keys = ("prefix", "band", "timing")
         loaded = entries.tariffs_of(session, [old.id, new.id])
         before = [_tariff(t) for t in loaded.get(old.id, [])]
         after = [_tariff(t) for t in loaded.get(new.id, [])]
@@ -91,8 +107,8 @@ def compare(
         prices = entries.prices_of(session, [old.id, new.id])
         before = [_price(e) for e in prices.get(old.id, [])]
         after = [_price(e) for e in prices.get(new.id, [])]
-    a = {(d[keys[0]], d[keys[1]]): d for d in before}
-    b = {(d[keys[0]], d[keys[1]]): d for d in after}
+    a = {tuple(d[k] for k in keys): d for d in before}
+    b = {tuple(d[k] for k in keys): d for d in after}
     out = Comparison(service.version_view(session, old), service.version_view(session, new), keys)
     for key in sorted(a.keys() | b.keys()):
         if key not in a:
@@ -100,9 +116,14 @@ def compare(
         elif key not in b:
             out.removed.append(a[key])
         elif a[key] != b[key]:
-            fields = [f for f in a[key] if a[key][f] != b[key][f]]
+            fields = [f for f in {**a[key], **b[key]} if a[key].get(f) != b[key].get(f)]
             out.changed.append(
-                {keys[0]: key[0], keys[1]: key[1], "fields": fields, "old": a[key], "new": b[key]}
+                {
+                    **dict(zip(keys, key, strict=True)),
+                    "fields": fields,
+                    "old": a[key],
+                    "new": b[key],
+                }
             )
         else:
             out.unchanged += 1

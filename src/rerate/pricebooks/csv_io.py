@@ -1,6 +1,7 @@
 """A version whole from CSV, and back: the formats of `rerate rate`
 (docs/rating.md, "Tariffs CSV" for decks, "Prices CSV" for SKU prices),
 read by the same parser (rating/formats.py), so each format has one definition.
+A deck version may also come from a CGRateS tariff plan (pricebooks/cgrates.py).
 
 All or nothing: the file is parsed and checked completely before anything is
 written, and the writes share the caller's transaction. A file holds one
@@ -12,6 +13,7 @@ numbers its versions itself).
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from rerate.kit import audit, csvout
 from rerate.kit.errors import Invalid
 from rerate.models import PriceBook, PriceBookVersion
 from rerate.models.enums import PriceBookKind
-from rerate.pricebooks import bulk, entries, service
+from rerate.pricebooks import bulk, cgrates, entries, service
 from rerate.rating import formats
 from rerate.rating.formats import FormatError, ParsedFile, ParsedVersion
 
@@ -132,10 +134,15 @@ def export_version(
     out = io.StringIO()
     writer = csvout.Writer(out)
     if book.kind == PriceBookKind.VOIP:
-        writer.writerow(formats.TARIFF_COLUMNS)
-        for t in entries.tariffs_of(session, [version.id]).get(version.id, []):
+        tariffs = entries.tariffs_of(session, [version.id]).get(version.id, [])
+        columns = formats.tariff_columns_for(tariffs)
+        writer.writerow(columns)
+        terms = columns != formats.TARIFF_COLUMNS
+        for t in tariffs:
             writer.writerow(
-                formats.tariff_line(version.version, version.effective_from, book.currency, t)
+                formats.tariff_line(
+                    version.version, version.effective_from, book.currency, t, terms=terms
+                )
             )
         stem = "tariffs"
     else:
@@ -146,3 +153,60 @@ def export_version(
             )
         stem = "prices"
     return f"{stem}-book{book.id}-v{version.version}.csv", out.getvalue()
+
+
+def import_cgrates(
+    session: Session,
+    principal: Principal,
+    book_id: int,
+    source: Path | Mapping[str, bytes],
+    *,
+    name: str,
+    effective_from: datetime,
+    plan: str | None = None,
+    subject: str | None = None,
+    tenant: str | None = None,
+    category: str = cgrates.DEFAULT_CATEGORY,
+    increment_decimals: int = cgrates.DEFAULT_INCREMENT_DECIMALS,
+    note: str = "",
+    publish: bool = False,
+    reason: str = "",
+) -> tuple[PriceBookVersion, cgrates.Imported]:
+    """A new version of a tariff deck from a CGRateS tariff plan (a
+    directory, or {file name: bytes}), as `import_version` does for a CSV:
+    checked whole first, then one draft (published with `publish`) and one
+    audit entry. The files carry no effective instant: it is given."""
+    book = service.get_book(session, principal, book_id, Permission.MANAGE_CATALOG)
+    if book.kind != PriceBookKind.VOIP:
+        raise Invalid(f"{book.name!r} is a {book.kind} book: a CGRateS plan is a tariff deck")
+    effective_from = service.check_effective(effective_from)
+    try:
+        imported = cgrates.import_plan(
+            source,
+            plan=plan or None,
+            subject=subject or None,
+            tenant=tenant or None,
+            category=category,
+            increment_decimals=increment_decimals,
+        )
+    except FormatError as exc:
+        raise Invalid(str(exc), file=name) from None
+    version = service.create_draft(
+        session, principal, book.id, effective_from=effective_from, note=note
+    )
+    bulk.insert_tariffs(session, version.id, imported.entries)
+    audit.record(
+        session,
+        "import",
+        "price_book_versions",
+        version.id,
+        file=name,
+        format="cgrates",
+        plans=list(imported.plans),
+        entries=len(imported.entries),
+    )
+    if publish:
+        service.publish(
+            session, principal, book.id, version.id, reason=reason or f"imported from {name}"
+        )
+    return version, imported

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -20,8 +20,8 @@ from rerate.auth.permissions import Permission, Principal
 from rerate.kit import bounds
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.models.enums import PriceBookKind
+from rerate.pricebooks import cgrates_upload, csv_io, listing, service
 from rerate.pricebooks import compare as comparing
-from rerate.pricebooks import csv_io, listing, service
 from rerate.usage import uploads
 
 router = APIRouter(tags=["price books"])
@@ -68,7 +68,13 @@ class PublishIn(BaseModel):
 
 
 class TariffIn(BaseModel):
-    prefix: str = Field(min_length=1, max_length=15, pattern=r"^[0-9]+$", examples=["336"])
+    prefix: str = Field(
+        min_length=1,
+        max_length=15,
+        pattern=r"^([0-9]+|\*any)$",
+        examples=["336"],
+        description="digits, or *any for every number",
+    )
     destination_group: str = Field(min_length=1, max_length=200)
     rate_per_minute: DecimalText
     connect_fee: DecimalText = "0"
@@ -77,6 +83,25 @@ class TariffIn(BaseModel):
     subsequent_increment: int = Field(1, ge=1, le=2**31 - 1)
     band: str | None = Field(None, max_length=32)
     charge_unanswered: bool = False
+    # Carrier terms (docs/formats.md, "Tariff CSV columns for carrier terms").
+    rate_groups: str = Field(
+        "",
+        max_length=2000,
+        description="later rate groups, FROM:RATE:INCREMENT items (seconds, per minute, "
+        "seconds) separated by spaces",
+        examples=["60:0.1:1"],
+    )
+    increment_decimals: int | None = Field(None, ge=0, le=10)
+    call_decimals: int | None = Field(None, ge=0, le=10)
+    call_rounding: str = Field("", description="ROUND_HALF_UP (default), ROUND_CEILING ...")
+    max_cost: DecimalText | None = Field(None, description="cap on a call's list amount")
+    timing: str = Field(
+        "",
+        max_length=500,
+        description="[NAME=]YEARS|MONTHS|MONTHDAYS|WEEKDAYS|HH:MM:SS (weekdays 1=Mon..7=Sun)",
+        examples=["PEAK=*any|*any|*any|1;2;3;4;5|08:00:00"],
+    )
+    weight: int = Field(0, ge=-(2**31), le=2**31 - 1)
 
 
 class PriceIn(BaseModel):
@@ -323,7 +348,7 @@ async def _receive(request: Request, path: Path) -> uploads.Received:
 _F = TypeVar("_F", bound=BaseModel)
 
 
-def _form(model: type[_F], fields: dict[str, str]) -> _F:
+def parsed_form(model: type[_F], fields: dict[str, str]) -> _F:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
@@ -338,9 +363,24 @@ def _form(model: type[_F], fields: dict[str, str]) -> _F:
     openapi_extra={"requestBody": _body(ImportForm)},
 )
 async def import_version(
-    book_id: Id, request: Request, session: SessionDep, principal: CatalogManager
+    book_id: Id,
+    request: Request,
+    session: SessionDep,
+    principal: CatalogManager,
+    format: Annotated[
+        Literal["rerate", "cgrates"],
+        Query(
+            description="rerate: one tariffs/prices CSV in `file`. cgrates: a CGRateS tariff "
+            "plan's CSV files in several `files` parts (or one zip), with the fields "
+            "effective_from, plan or subject (tenant, category), increment_decimals, note, "
+            'publish, reason (docs/formats.md, "CGRateS tariff plans")'
+        ),
+    ] = "rerate",
 ) -> dict[str, Any]:
-    """A new version from a CSV file, all or nothing; errors name file, line and field."""
+    """A new version from a CSV file (or a CGRateS tariff plan), all or nothing;
+    errors name file, line and field."""
+    if format == "cgrates":
+        return await cgrates_upload.upload(request, session, principal, book_id, parsed_form)
     return await upload_version(request, session, principal, book_id)
 
 
@@ -365,7 +405,7 @@ async def upload_version(
         fields = received.fields
         if blank_is_unset:
             fields = {k: v for k, v in fields.items() if v != ""}
-        form = _form(ImportForm, fields)
+        form = parsed_form(ImportForm, fields)
         return await run_in_threadpool(
             _import, request, principal, book_id, path, received.filename, form
         )

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.models import PriceBookVersion, PriceEntry, PriceTier, TariffEntry
+from rerate.pricebooks import terms
 from rerate.rating import plan as p
 
 
@@ -41,11 +42,12 @@ def tariffs_of(session: Session, version_ids: Sequence[int]) -> dict[int, list[p
             t.subsequent_increment,
             t.band,
             t.charge_unanswered,
+            *(t[c] for c in terms.COLUMNS),
         )
         .where(t.version_id.in_(version_ids))
         .order_by(t.version_id, t.id)
     )
-    for vid, eid, prefix, group, rate, fee, mins, first, then, band, unanswered in rows:
+    for vid, eid, prefix, group, rate, fee, mins, first, then, band, unanswered, *rest in rows:
         out[vid].append(
             p.TariffEntry(
                 id=eid,
@@ -58,6 +60,7 @@ def tariffs_of(session: Session, version_ids: Sequence[int]) -> dict[int, list[p
                 subsequent_increment=then,
                 band=band,
                 charge_unanswered=bool(unanswered),
+                **terms.loaded(*rest),
             )
         )
     return out

@@ -27,8 +27,8 @@ from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import Conflict, Invalid, NotFound, RerateError
 from rerate.models import PriceEntry, TariffEntry, User
 from rerate.models.enums import NodeKind, PriceBookKind, VersionStatus
+from rerate.pricebooks import cgrates_upload, endpoints, listing, service
 from rerate.pricebooks import compare as comparing
-from rerate.pricebooks import endpoints, listing, service
 from rerate.tenancy.service import list_nodes
 from rerate.web.console import PAGE_SIZE, int_or_none, page_router, render, sentence
 
@@ -201,9 +201,15 @@ async def book_import(
     """A CSV upload as a new version (a draft, or published with a reason)."""
     _id(book_id)
     try:
-        version = await endpoints.upload_version(
-            request, session, principal, book_id, blank_is_unset=True
-        )
+        if request.query_params.get("format") == "cgrates":
+            # A CGRateS tariff plan's files (docs/formats.md, "CGRateS tariff plans").
+            version = await cgrates_upload.upload(
+                request, session, principal, book_id, endpoints.parsed_form
+            )
+        else:
+            version = await endpoints.upload_version(
+                request, session, principal, book_id, blank_is_unset=True
+            )
     except (Invalid, Conflict) as exc:
         # The detail names the file, line and field ("deck.csv line 12, field prefix: ...").
         ctx = _book_context(session, principal, book_id)
@@ -345,6 +351,26 @@ def _count(form: dict[str, str], field: str, default: int) -> int:
     return int(text)
 
 
+def _places(form: dict[str, str], field: str) -> int | None:
+    text = form.get(field, "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > 10:
+        raise Invalid(f"{field}: a number of decimals, 0 to 10")
+    return int(text)
+
+
+def _weight(form: dict[str, str]) -> int:
+    text = form.get("weight", "").strip() or "0"
+    try:
+        value = int(text)
+    except ValueError:
+        raise Invalid("weight: a whole number") from None
+    if not -(2**31) <= value <= 2**31 - 1:
+        raise Invalid("weight: out of range")
+    return value
+
+
 def _tiers(text: str) -> tuple[tuple[str, str], ...]:
     pairs = []
     for part in text.split(";"):
@@ -371,6 +397,13 @@ def _entry_in(voip: bool, form: dict[str, str]) -> service.TariffIn | service.Pr
             subsequent_increment=_count(form, "subsequent_increment", 1),
             band=form["band"] or None,
             charge_unanswered=form["charge_unanswered"] in ("on", "true", "1"),
+            rate_groups=form["rate_groups"],
+            increment_decimals=_places(form, "increment_decimals"),
+            call_decimals=_places(form, "call_decimals"),
+            call_rounding=form["call_rounding"],
+            max_cost=form["max_cost"] or None,
+            timing=form["timing"],
+            weight=_weight(form),
         )
     return service.PriceIn(
         sku=form["sku"],
@@ -392,6 +425,13 @@ _ENTRY_FIELDS = (
     "subsequent_increment",
     "band",
     "charge_unanswered",
+    "rate_groups",
+    "increment_decimals",
+    "call_decimals",
+    "call_rounding",
+    "max_cost",
+    "timing",
+    "weight",
     "sku",
     "unit_price",
     "region",

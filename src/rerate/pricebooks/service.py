@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session
 from rerate.auth.permissions import Permission, Principal
 from rerate.kit import audit, bounds
 from rerate.kit.errors import Conflict, Invalid, NotFound
+from rerate.kit.money import DEFAULT_ROUNDING
 from rerate.models import Node, PriceBook, PriceBookVersion, PriceEntry, PriceTier, TariffEntry
 from rerate.models.enums import NodeKind, PriceBookKind, VersionStatus
-from rerate.pricebooks import bulk
+from rerate.pricebooks import bulk, terms
 from rerate.tenancy.service import in_scope
 
 MAX_NAME = 200
@@ -349,6 +350,14 @@ class TariffIn:
     subsequent_increment: int = 1
     band: str | None = None
     charge_unanswered: bool = False
+    # The carrier terms, as the tariffs CSV writes them (docs/formats.md).
+    rate_groups: str = ""
+    increment_decimals: int | None = None
+    call_decimals: int | None = None
+    call_rounding: str = ""
+    max_cost: str | None = None
+    timing: str = ""
+    weight: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,10 +385,21 @@ def _parsed_tariff(data: TariffIn) -> Any:
                 "subsequent_increment": str(data.subsequent_increment),
                 "band": (data.band or "").strip(),
                 "charge_unanswered": "true" if data.charge_unanswered else "false",
+                "rate_groups": data.rate_groups.strip(),
+                "increment_decimals": _opt_int(data.increment_decimals),
+                "call_decimals": _opt_int(data.call_decimals),
+                "call_rounding": data.call_rounding.strip(),
+                "max_cost": (data.max_cost or "").strip(),
+                "timing": data.timing.strip(),
+                "weight": str(data.weight),
             }
         )
     except FormatError as exc:
         raise Invalid(str(exc)) from None
+
+
+def _opt_int(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 def _parsed_price(data: PriceIn) -> Any:
@@ -400,22 +420,27 @@ def _parsed_price(data: PriceIn) -> Any:
         raise Invalid(str(exc)) from None
 
 
-def _tariff_clash(
-    session: Session, version_id: int, prefix: str, band: str | None, other: int | None
-) -> None:
-    stmt = select(TariffEntry.id).where(
+def _tariff_clash(session: Session, version_id: int, t: Any, other: int | None) -> None:
+    """An entry with `t`'s prefix, band and timing condition (the timing's
+    name is only a label: two names for one condition clash)."""
+    from rerate.rating.tariff_terms import parse_timing
+
+    stmt = select(TariffEntry.id, TariffEntry.timing).where(
         TariffEntry.version_id == version_id,
-        TariffEntry.prefix == prefix,
-        TariffEntry.band.is_(None) if band is None else TariffEntry.band == band,
+        TariffEntry.prefix == t.prefix,
+        TariffEntry.band.is_(None) if t.band is None else TariffEntry.band == t.band,
     )
     if other is not None:
         stmt = stmt.where(TariffEntry.id != other)
-    found = session.scalar(stmt)
-    if found is not None:
-        raise Conflict(
-            f"prefix: {prefix}{' band ' + band if band else ''} is already entry {found} "
-            "of this version"
-        )
+    key = None if t.timing is None else t.timing.key
+    for found, timing_text in session.execute(stmt):
+        timing = parse_timing(timing_text or "")
+        if (None if timing is None else timing.key) == key:
+            raise Conflict(
+                f"prefix: {t.prefix or '*any'}{' band ' + t.band if t.band else ''}"
+                f"{' timing ' + timing_text if timing_text else ''} is already entry {found} "
+                "of this version"
+            )
 
 
 def _price_clash(
@@ -448,7 +473,7 @@ def add_tariff(
     book, version = draft_of(session, principal, book_id, version_id)
     _kind(book, PriceBookKind.VOIP)
     t = _parsed_tariff(data)
-    _tariff_clash(session, version.id, t.prefix, t.band, None)
+    _tariff_clash(session, version.id, t, None)
     entry = TariffEntry(version_id=version.id)
     _set_tariff(entry, t)
     session.add(entry)
@@ -467,7 +492,7 @@ def change_tariff(
     _book, version = draft_of(session, principal, book_id, version_id)
     entry = _entry(session, TariffEntry, version.id, entry_id)
     t = _parsed_tariff(data)
-    _tariff_clash(session, version.id, t.prefix, t.band, entry.id)
+    _tariff_clash(session, version.id, t, entry.id)
     _set_tariff(entry, t)
     session.flush()
     return entry
@@ -483,6 +508,8 @@ def _set_tariff(entry: TariffEntry, t: Any) -> None:
     entry.subsequent_increment = t.subsequent_increment
     entry.band = t.band
     entry.charge_unanswered = t.charge_unanswered
+    for column, value in zip(terms.COLUMNS, terms.stored(t), strict=True):
+        setattr(entry, column, value)
 
 
 def remove_tariff(
@@ -570,7 +597,7 @@ def _entry(session: Session, model: type[_M], version_id: int, entry_id: int) ->
 def tariff_view(t: TariffEntry) -> dict[str, Any]:
     return {
         "id": t.id,
-        "prefix": t.prefix,
+        "prefix": t.prefix or "*any",
         "destination_group": t.destination_group,
         "rate_per_minute": _dec(t.rate_per_minute),
         "connect_fee": _dec(t.connect_fee),
@@ -579,6 +606,13 @@ def tariff_view(t: TariffEntry) -> dict[str, Any]:
         "subsequent_increment": t.subsequent_increment,
         "band": t.band,
         "charge_unanswered": t.charge_unanswered,
+        "rate_groups": t.rate_groups or "",
+        "increment_decimals": t.increment_decimals,
+        "call_decimals": t.call_decimals,
+        "call_rounding": t.call_rounding or DEFAULT_ROUNDING.value,
+        "max_cost": None if t.max_cost is None else _dec(t.max_cost),
+        "timing": t.timing or "",
+        "weight": t.weight,
     }
 
 

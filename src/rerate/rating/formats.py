@@ -9,9 +9,10 @@ float. Every error names the file, the line (CSV) and the field.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -25,7 +26,8 @@ import pyarrow.parquet as pq
 
 from rerate.kit.bounds import MAX_ROW_AMOUNT
 from rerate.kit.csvout import restore
-from rerate.kit.money import PRICE_SCALE, ROW_SCALE, RoundingMode, parse_decimal
+from rerate.kit.money import DEFAULT_ROUNDING, PRICE_SCALE, ROW_SCALE, RoundingMode, parse_decimal
+from rerate.rating import tariff_terms
 from rerate.rating.e164 import NumberingRules, normalise_or_none
 from rerate.rating.fixed import decimal_places
 from rerate.rating.plan import (
@@ -160,6 +162,19 @@ TARIFF_COLUMNS = (
     "charge_unanswered",
     "currency",
 )
+# The carrier terms (rate groups, rounding, cap, timing, weight): optional,
+# written only by decks that use them, so ordinary exports stay as they were.
+TARIFF_TERM_COLUMNS = (
+    "rate_groups",
+    "increment_decimals",
+    "call_decimals",
+    "call_rounding",
+    "max_cost",
+    "timing",
+    "weight",
+)
+# The prefix column's text for the empty prefix (every number), as CGRateS says.
+ANY_PREFIX = tariff_terms.ANY
 PRICE_COLUMNS = (
     "version",
     "effective_from",
@@ -226,32 +241,119 @@ def _count(name: str, lineno: int, field: str, text: str, *, least: int) -> int:
     return value
 
 
+def _places(name: str, lineno: int, field: str, text: str) -> int | None:
+    if text == "":
+        return None
+    value = _int(name, lineno, field, text)
+    if not 0 <= value <= PRICE_SCALE:
+        raise FormatError(f"{_where(name, lineno, field)}: must be 0 to {PRICE_SCALE}: {text!r}")
+    return value
+
+
+def _term(name: str, lineno: int, field: str, text: str, parse: Callable[[str], Any]) -> Any:
+    try:
+        return parse(text)
+    except ValueError as exc:  # PlanError included
+        raise FormatError(f"{_where(name, lineno, field)}: {exc}") from None
+
+
+def _terms(name: str, lineno: int, row: dict[str, str]) -> dict[str, Any]:
+    """The carrier-term fields of a tariff line (all optional)."""
+    rounding = row.get("call_rounding", "")
+    max_cost = row.get("max_cost", "")
+    weight = row.get("weight", "")
+    terms: dict[str, Any] = {
+        "rate_groups": _term(
+            name, lineno, "rate_groups", row.get("rate_groups", ""), tariff_terms.parse_rate_groups
+        ),
+        "increment_decimals": _places(
+            name, lineno, "increment_decimals", row.get("increment_decimals", "")
+        ),
+        "call_decimals": _places(name, lineno, "call_decimals", row.get("call_decimals", "")),
+        "call_rounding": (
+            _term(name, lineno, "call_rounding", rounding, parse_rounding)
+            if rounding
+            else DEFAULT_ROUNDING
+        ),
+        "max_cost": _amount(name, lineno, "max_cost", max_cost) if max_cost else None,
+        "timing": _term(name, lineno, "timing", row.get("timing", ""), tariff_terms.parse_timing),
+        "weight": _int(name, lineno, "weight", weight) if weight else 0,
+    }
+    if terms["max_cost"] is not None and terms["max_cost"] <= 0:
+        raise FormatError(
+            f"{_where(name, lineno, 'max_cost')}: must be more than 0 (leave it empty for no cap)"
+        )
+    if not -(2**31) <= terms["weight"] <= 2**31 - 1:
+        raise FormatError(f"{_where(name, lineno, 'weight')}: out of range: {weight!r}")
+    return terms
+
+
 def _tariff_entry(name: str, lineno: int, row: dict[str, str]) -> TariffEntry:
     prefix = _text(name, lineno, row, "prefix", required=True)
-    if not (prefix.isascii() and prefix.isdigit()):
-        raise FormatError(f"{_where(name, lineno, 'prefix')}: digits only: {prefix!r}")
+    if prefix == ANY_PREFIX:
+        prefix = ""
+    elif not (prefix.isascii() and prefix.isdigit()):
+        raise FormatError(
+            f"{_where(name, lineno, 'prefix')}: digits only (or {ANY_PREFIX}): {prefix!r}"
+        )
     unanswered = row.get("charge_unanswered", "").lower()
     if unanswered not in _BOOLEAN:
         raise FormatError(
             f"{_where(name, lineno, 'charge_unanswered')}: true or false: {unanswered!r}"
         )
-    return TariffEntry(
-        id=_int(name, lineno, "id", row["id"]) if row.get("id") else lineno,
-        prefix=prefix,
-        destination_group=_text(name, lineno, row, "destination_group", required=True),
-        rate_per_minute=_amount(
-            name, lineno, "rate_per_minute", _req(name, lineno, row, "rate_per_minute")
-        ),
-        connect_fee=_amount(name, lineno, "connect_fee", row.get("connect_fee") or "0"),
-        min_seconds=_count(name, lineno, "min_seconds", row.get("min_seconds") or "0", least=0),
-        initial_increment=_count(
-            name, lineno, "initial_increment", row.get("initial_increment") or "1", least=1
-        ),
-        subsequent_increment=_count(
-            name, lineno, "subsequent_increment", row.get("subsequent_increment") or "1", least=1
-        ),
-        band=_text(name, lineno, row, "band", required=False) or None,
-        charge_unanswered=_BOOLEAN[unanswered],
+    try:
+        return TariffEntry(
+            id=_int(name, lineno, "id", row["id"]) if row.get("id") else lineno,
+            prefix=prefix,
+            destination_group=_text(name, lineno, row, "destination_group", required=True),
+            rate_per_minute=_amount(
+                name, lineno, "rate_per_minute", _req(name, lineno, row, "rate_per_minute")
+            ),
+            connect_fee=_amount(name, lineno, "connect_fee", row.get("connect_fee") or "0"),
+            min_seconds=_count(name, lineno, "min_seconds", row.get("min_seconds") or "0", least=0),
+            initial_increment=_count(
+                name, lineno, "initial_increment", row.get("initial_increment") or "1", least=1
+            ),
+            subsequent_increment=_count(
+                name,
+                lineno,
+                "subsequent_increment",
+                row.get("subsequent_increment") or "1",
+                least=1,
+            ),
+            band=_text(name, lineno, row, "band", required=False) or None,
+            charge_unanswered=_BOOLEAN[unanswered],
+            **_terms(name, lineno, row),
+        )
+    except PlanError as exc:  # a rule across fields (the rate groups' order)
+        message = str(exc).split(": ", 1)[-1]
+        raise FormatError(f"{_where(name, lineno, 'rate_groups')}: {message}") from None
+
+
+def tariff_key(t: TariffEntry) -> tuple[Any, ...]:
+    """What may not repeat within a version: prefix, band and timing."""
+    return (t.prefix, t.band, None if t.timing is None else t.timing.key)
+
+
+def _tariff_label(t: TariffEntry) -> tuple[str | None, ...]:
+    """`tariff_key` as text for a duplicate's message (a timing by its
+    condition: two names for one condition still clash)."""
+    timing = None
+    if t.timing is not None:
+        timing = tariff_terms.format_timing(dataclasses.replace(t.timing, name=""))
+    return (t.prefix or ANY_PREFIX, t.band, timing)
+
+
+def uses_terms(t: TariffEntry) -> bool:
+    """Whether writing `t` needs the carrier-term columns (or the *any prefix)."""
+    return bool(
+        t.rate_groups
+        or t.increment_decimals is not None
+        or t.call_decimals is not None
+        or t.call_rounding is not DEFAULT_ROUNDING
+        or t.max_cost is not None
+        or t.timing is not None
+        or t.weight
     )
 
 
@@ -306,11 +408,11 @@ def _read(
     name: str,
     required: tuple[str, ...],
     entry: Callable[[str, int, dict[str, str]], E],
-    key: Callable[[E], tuple[str, str | None]],
+    key: Callable[[E], tuple[str | None, ...]],
     what: str,
 ) -> ParsedFile[E]:
     versions: dict[int, ParsedVersion[E]] = {}
-    seen: dict[tuple[int, str, str | None], int] = {}
+    seen: dict[tuple[int | str | None, ...], int] = {}
     currencies: dict[str, int] = {}
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
@@ -378,8 +480,8 @@ def read_tariffs(path: str | Path, *, name: str | None = None) -> ParsedFile[Tar
         label,
         _TARIFF_REQUIRED,
         _tariff_entry,
-        lambda t: (t.prefix, t.band),
-        "prefix/band",
+        _tariff_label,
+        "prefix/band/timing",
     )
 
 
@@ -490,6 +592,14 @@ def _tariffs_columnar(path: Path, name: str) -> ParsedFile[TariffEntry] | None:
     table = _csv_table(path)
     if table is None or any(c not in table.column_names for c in _TARIFF_REQUIRED):
         return None
+    for column in TARIFF_TERM_COLUMNS:
+        # Carrier terms are the line reader's (decks that carry them are
+        # CGRateS-sized, not 200,000 prefixes).
+        if (
+            column in table.column_names
+            and pc.any(pc.not_equal(pc.utf8_trim_whitespace(table.column(column)), "")).as_py()
+        ):
+            return None
     try:
         numbers = _decoded(table, "version", _required(_plain(_int, "version")))
         instants = _decoded(table, "effective_from", _required(_plain(_instant, "effective_from")))
@@ -602,12 +712,23 @@ def load_prices(path: str | Path, currency: str | None = None) -> PriceBook:
     return PriceBook(1, _currency(parsed.name, parsed, currency), versions)
 
 
-def tariff_line(version_no: int, effective: datetime, currency: str, t: TariffEntry) -> list[str]:
-    """One line of a tariffs CSV (TARIFF_COLUMNS)."""
-    return [
+def tariff_columns_for(entries: Iterable[TariffEntry]) -> tuple[str, ...]:
+    """The header a tariffs CSV of `entries` is written with: the carrier-term
+    columns only when some entry uses them."""
+    if any(uses_terms(t) for t in entries):
+        return TARIFF_COLUMNS + TARIFF_TERM_COLUMNS
+    return TARIFF_COLUMNS
+
+
+def tariff_line(
+    version_no: int, effective: datetime, currency: str, t: TariffEntry, *, terms: bool = False
+) -> list[str]:
+    """One line of a tariffs CSV (TARIFF_COLUMNS, then TARIFF_TERM_COLUMNS
+    with `terms`)."""
+    line = [
         str(version_no),
         format_instant(effective),
-        t.prefix,
+        t.prefix or ANY_PREFIX,
         t.destination_group,
         plain_decimal(t.rate_per_minute),
         plain_decimal(t.connect_fee),
@@ -618,6 +739,17 @@ def tariff_line(version_no: int, effective: datetime, currency: str, t: TariffEn
         "true" if t.charge_unanswered else "false",
         currency,
     ]
+    if terms:
+        line += [
+            tariff_terms.format_rate_groups(t.rate_groups),
+            "" if t.increment_decimals is None else str(t.increment_decimals),
+            "" if t.call_decimals is None else str(t.call_decimals),
+            t.call_rounding.value,
+            "" if t.max_cost is None else plain_decimal(t.max_cost),
+            tariff_terms.format_timing(t.timing),
+            str(t.weight),
+        ]
+    return line
 
 
 def price_line(version_no: int, effective: datetime, currency: str, e: PriceEntry) -> list[str]:
