@@ -1,0 +1,77 @@
+"""invoices: due date; payments and their reversals; the customer credit ledger
+
+Revision ID: 0016
+Revises: 0014
+Create Date: 2026-12-04 13:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import rerate.models.base
+
+revision: str = "0016"
+# Written next to 0015 (tariff entries) on another branch: relinked to 0015 at merge.
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("invoices") as batch_op:
+        batch_op.add_column(sa.Column("due_date", sa.Date(), nullable=True))
+    op.create_table(
+        "payments",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("invoice_id", sa.Integer(), sa.ForeignKey("invoices.id"), nullable=False),
+        sa.Column("customer_id", sa.Integer(), sa.ForeignKey("nodes.id"), nullable=False),
+        sa.Column("amount", rerate.models.base.DecimalType(38, 10), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("paid_on", sa.Date(), nullable=False),
+        sa.Column("reference", sa.String(200), nullable=False, server_default=""),
+        sa.Column("reverses_id", sa.Integer(), sa.ForeignKey("payments.id"), nullable=True),
+        sa.Column("reason", sa.String(400), nullable=False, server_default=""),
+        sa.Column("created_by", sa.Integer(), sa.ForeignKey("users.id"), nullable=True),
+        sa.Column("created_at", rerate.models.base.UTCDateTime(timezone=True), nullable=False),
+        # A payment is positive; its reversal is a row of its own with the
+        # opposite sign, never an edit or a delete.
+        sa.CheckConstraint(
+            "(reverses_id IS NULL AND amount > 0) OR (reverses_id IS NOT NULL AND amount < 0)",
+            name="payment_sign",
+        ),
+        # One reversal per payment: the last guard against reversing twice.
+        sa.UniqueConstraint("reverses_id", name="uq_payments_one_reversal"),
+    )
+    op.create_index("ix_payments_invoice_id", "payments", ["invoice_id"])
+    op.create_index("ix_payments_customer_id", "payments", ["customer_id"])
+    op.create_table(
+        "credit_balance_entries",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("customer_id", sa.Integer(), sa.ForeignKey("nodes.id"), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("invoice_id", sa.Integer(), sa.ForeignKey("invoices.id"), nullable=False),
+        sa.Column("source_invoice_id", sa.Integer(), sa.ForeignKey("invoices.id"), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("amount", rerate.models.base.DecimalType(38, 10), nullable=False),
+        sa.Column("created_at", rerate.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("kind in ('carried_out','applied')", name="kind"),
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        # An invoice version carries out once and applies each source once: a
+        # refresh makes a new version with its own rows, never a second one here.
+        sa.UniqueConstraint("invoice_id", "source_invoice_id", "kind", name="uq_credit_movement"),
+    )
+    op.create_index(
+        "ix_credit_balance_entries_customer", "credit_balance_entries", ["customer_id", "currency"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_credit_balance_entries_customer", table_name="credit_balance_entries")
+    op.drop_table("credit_balance_entries")
+    op.drop_index("ix_payments_customer_id", table_name="payments")
+    op.drop_index("ix_payments_invoice_id", table_name="payments")
+    op.drop_table("payments")
+    with op.batch_alter_table("invoices") as batch_op:
+        batch_op.drop_column("due_date")
