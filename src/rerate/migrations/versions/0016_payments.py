@@ -19,6 +19,75 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# 0006's guards, relaxed for one move: a Paid invoice goes back to Issued
+# (clearing paid_at) when a payment reversal reopens it, and only then (a
+# reversal row exists for it). Everything else stays as 0006 wrote it.
+_FROZEN = "('issued','paid','cancelled')"
+# A PostgreSQL trigger's WHEN cannot hold a subquery: there it calls a function.
+_HAS_REVERSAL = {
+    "sqlite": "EXISTS (SELECT 1 FROM payments WHERE payments.invoice_id = OLD.id "
+    "AND payments.reverses_id IS NOT NULL)",
+    "postgresql": "rerate_has_reversal(OLD.id)",
+}
+
+
+def _reopened() -> str:
+    has = _HAS_REVERSAL[op.get_bind().dialect.name]
+    return f"(OLD.status = 'paid' AND NEW.status = 'issued' AND NEW.paid_at IS NULL AND {has})"
+
+
+_OLD_MOVES = "(OLD.status = 'issued' AND NEW.status IN ('paid','cancelled'))"
+_STATUS_MESSAGE = "an issued invoice only moves to paid or cancelled"
+_EDIT_MESSAGE = "an issued invoice is never edited or deleted"
+
+
+def _moves_back(reopen: bool) -> str:
+    allowed = f"{_OLD_MOVES} OR {_reopened()}" if reopen else _OLD_MOVES
+    return f"OLD.status IN {_FROZEN} AND NEW.status <> OLD.status AND NOT ({allowed})"
+
+
+def _dates_changed(distinct: str, reopen: bool) -> str:
+    paid = f"(OLD.paid_at IS NOT NULL AND NEW.paid_at {distinct} OLD.paid_at)"
+    if reopen:
+        paid = f"({paid} AND NOT {_reopened()})"
+    return (
+        f"NEW.issued_at {distinct} OLD.issued_at OR {paid} "
+        f"OR (OLD.cancelled_at IS NOT NULL AND NEW.cancelled_at {distinct} OLD.cancelled_at)"
+    )
+
+
+def _guards(reopen: bool) -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for name in ("invoices_status_forward", "invoices_dates_frozen"):
+        op.execute(f"DROP TRIGGER IF EXISTS {name}" + ("" if sqlite else " ON invoices"))
+    if sqlite:
+        op.execute(
+            "CREATE TRIGGER invoices_status_forward BEFORE UPDATE ON invoices "
+            f"WHEN {_moves_back(reopen)} BEGIN SELECT RAISE(ABORT, '{_STATUS_MESSAGE}'); END"
+        )
+        op.execute(
+            "CREATE TRIGGER invoices_dates_frozen BEFORE UPDATE ON invoices "
+            f"WHEN OLD.status IN {_FROZEN} AND ({_dates_changed('IS NOT', reopen)}) "
+            f"BEGIN SELECT RAISE(ABORT, '{_EDIT_MESSAGE}'); END"
+        )
+        return
+    if reopen:
+        op.execute(
+            "CREATE OR REPLACE FUNCTION rerate_has_reversal(invoice integer) RETURNS boolean "
+            "LANGUAGE sql STABLE AS $$ SELECT EXISTS (SELECT 1 FROM payments "
+            "WHERE invoice_id = invoice AND reverses_id IS NOT NULL) $$"
+        )
+    op.execute(
+        "CREATE TRIGGER invoices_status_forward BEFORE UPDATE ON invoices FOR EACH ROW "
+        f"WHEN ({_moves_back(reopen)}) EXECUTE FUNCTION rerate_refuse('{_STATUS_MESSAGE}')"
+    )
+    op.execute(
+        "CREATE TRIGGER invoices_dates_frozen BEFORE UPDATE ON invoices FOR EACH ROW "
+        f"WHEN (OLD.status IN {_FROZEN} AND ({_dates_changed('IS DISTINCT FROM', reopen)})) "
+        f"EXECUTE FUNCTION rerate_refuse('{_EDIT_MESSAGE}')"
+    )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("invoices") as batch_op:
         batch_op.add_column(sa.Column("due_date", sa.Date(), nullable=True))
@@ -65,9 +134,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_credit_balance_entries_customer", "credit_balance_entries", ["customer_id", "currency"]
     )
+    _guards(reopen=True)
 
 
 def downgrade() -> None:
+    _guards(reopen=False)
+    if op.get_bind().dialect.name != "sqlite":
+        op.execute("DROP FUNCTION IF EXISTS rerate_has_reversal(integer)")
     op.drop_index("ix_credit_balance_entries_customer", table_name="credit_balance_entries")
     op.drop_table("credit_balance_entries")
     op.drop_index("ix_payments_customer_id", table_name="payments")
