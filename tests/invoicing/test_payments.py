@@ -204,3 +204,38 @@ def test_payments_at_once_never_over_pay(
     with database.session() as s:
         paid = s.scalar(select(func.sum(Payment.amount)))
         assert Decimal(paid) == Decimal("60.00")
+
+
+def test_the_console_records_a_payment_and_shows_paid_and_overdue(
+    client: TestClient, billing: Billing, database: Database, issued: dict
+) -> None:
+    w = billing.world
+    page = client.get(f"/invoices/{issued['id']}", headers=w.headers(PARTNER))
+    assert page.status_code == 200
+    assert "Record payment" in page.text
+    customer_page = client.get(f"/invoices/{issued['id']}", headers=w.headers("customer_user"))
+    assert customer_page.status_code == 200
+    assert "Record payment" not in customer_page.text  # customers never get the form
+    with database.session() as s:
+        inv = s.get(Invoice, issued["id"])
+        assert inv is not None
+        inv.due_date = TODAY - timedelta(days=3)
+    listed = client.get("/invoices", headers=w.headers(PARTNER)).text
+    assert ">Overdue</span>" in listed
+    r = client.post(
+        f"/invoices/{issued['id']}/payments",
+        data={"amount": "101.76", "date": TODAY.isoformat(), "reference": "wire"},
+        headers=w.headers(PARTNER),
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = client.get(f"/invoices/{issued['id']}", headers=w.headers(PARTNER)).text
+    assert ">Paid</span>" in page
+    assert "Overdue" not in page
+    refused = client.post(
+        f"/invoices/{issued['id']}/payments",
+        data={"amount": "1.00", "date": TODAY.isoformat()},
+        headers=w.headers(PARTNER),
+    )
+    assert refused.status_code == 409
+    assert "paid in full" in refused.text
