@@ -189,14 +189,13 @@ def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoi
 def _paid_by_invoice(session: Session, ids: Sequence[int]) -> dict[int, Decimal]:
     if not ids:
         return {}
-    return {
-        invoice_id: Decimal(amount)
-        for invoice_id, amount in session.execute(
-            select(Payment.invoice_id, func.sum(Payment.amount))
-            .where(Payment.invoice_id.in_(ids))
-            .group_by(Payment.invoice_id)
-        )
-    }
+    # Summed in Python: SQLite's SUM over a decimal column answers a float.
+    paid: dict[int, Decimal] = {}
+    for invoice_id, amount in session.execute(
+        select(Payment.invoice_id, Payment.amount).where(Payment.invoice_id.in_(ids))
+    ):
+        paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
+    return paid
 
 
 def _todays(session: Session, customer_ids: set[int]) -> dict[int, date]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.invoicing import credits
@@ -55,11 +55,12 @@ def _locked(session: Session, invoice_id: int) -> Invoice:
 
 
 def paid_amount(session: Session, invoice_id: int) -> Decimal:
-    """Payments less reversals."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.invoice_id == invoice_id)
+    """Payments less reversals. Summed in Python: SQLite's SUM over a decimal
+    column answers a float."""
+    return sum(
+        session.scalars(select(Payment.amount).where(Payment.invoice_id == invoice_id)),
+        Decimal(0),
     )
-    return Decimal(total or 0)
 
 
 def outstanding(session: Session, invoice: Invoice) -> Decimal:
@@ -222,14 +223,11 @@ def customer_balance(session: Session, customer_id: int) -> list[CurrencyBalance
     invoices = session.scalars(
         select(Invoice).where(Invoice.customer_id == customer_id, Invoice.status.in_(PAYABLE))
     ).all()
-    paid: dict[int, Decimal] = {
-        invoice_id: Decimal(amount)
-        for invoice_id, amount in session.execute(
-            select(Payment.invoice_id, func.sum(Payment.amount))
-            .where(Payment.customer_id == customer_id)
-            .group_by(Payment.invoice_id)
-        )
-    }
+    paid: dict[int, Decimal] = {}
+    for invoice_id, amount in session.execute(
+        select(Payment.invoice_id, Payment.amount).where(Payment.customer_id == customer_id)
+    ):
+        paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
     sums: dict[str, list[Decimal]] = {}
     for inv in invoices:
         got = paid.get(inv.id, Decimal(0))
