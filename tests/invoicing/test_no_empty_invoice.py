@@ -45,7 +45,14 @@ def test_a_month_without_accounts_usage_or_one_off_item_gets_no_invoice(
         reason="other",
         explanation="resend",
     )
-    assert refresh.status_code == 422, refresh.text  # not offered for refresh
+    assert refresh.status_code == 422, refresh.text  # refused for refresh
+    offered = client.get(
+        f"/api/v1/billing-utilities/customers/{billing.world.nodes['cust_a1y'].id}/periods"
+        "?operation=invoice_refresh",
+        headers=billing.world.headers(PARTNER),
+    ).json()["items"]
+    assert "2026-08" in offered  # the account was there until 15 August
+    assert "2026-09" not in offered  # and is not offered
     # August still had the account for two weeks: invoiced, credit capped at its amount.
     recalc(client, billing, database, data_dir, "cust_a1y", "2026-08")
     aug = generate(client, billing, "cust_a1y", "2026-08")
