@@ -54,7 +54,8 @@ def test_settlement_never_goes_negative_and_loses_no_cent(
     assert settled.carried == max(Decimal(0), sum(credits) - sum(charges))
     applied = sum((a for _s, a in settled.applied), Decimal(0))
     assert applied <= sum(brought)
-    assert all(a <= b.amount for (_s, a), b in zip(settled.applied, available, strict=False))
+    by_source = {b.source_id: b.amount for b in available}
+    assert all(0 < a <= by_source[source] for source, a in settled.applied)
     # brought-forward credit is used up to what is left to pay, no more
     assert subtotal == max(Decimal(0), sum(charges) - sum(credits)) - applied
     assert subtotal == 0 or applied == sum(brought)
