@@ -198,7 +198,7 @@ def test_a_draft_and_a_paid_invoice_say_so(tmp_path: Path):
     assert "Draft invoice - not issued (Ready)" in draft
     assert "not issued yet" in draft
     paid = _invoice(LINES, status="paid")
-    facts = pdf.Facts(FACTS.seller, FACTS.buyer, 30, None, amount_paid=pdf.amount_paid(paid))
+    facts = pdf.Facts(FACTS.seller, FACTS.buyer, 30, None, amount_paid=paid.total)
     flat = re.sub(r"\s+", " ", _text(pdf.to_pdf(paid, facts), tmp_path))
     assert "Amount paid 52,160.34" in flat
     assert "Amount due (EUR) 0.00" in flat

@@ -32,6 +32,7 @@ from rerate.models import (
     Invoice,
     InvoiceSeries,
     Job,
+    Node,
     PriceBookVersion,
     PriceEntry,
     UsageImport,
@@ -197,6 +198,12 @@ def _prepare_refresh(scene: Scene) -> None:
         f"/api/v1/invoices/{invoice_id}/issue", headers=scene.world.headers(ADMIN)
     )
     assert issued.status_code == 200, issued.text
+    # A refresh that would regenerate the same invoice changes nothing (and
+    # reaches no crash point): the customer's tax rate changes first.
+    with scene.database.session() as s:
+        node = s.get(Node, scene.billing.world.nodes["cust_a1x"].id)
+        assert node is not None
+        node.tax_rate = Decimal("0.10")
     _submit(scene, "invoice-refreshes")
 
 

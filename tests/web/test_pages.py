@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from rerate.billing import pages as billing_pages
 from rerate.billing.tasks import handlers
 from rerate.jobs.worker import Worker
 from rerate.kit.db import Database
+from rerate.models import Node
 from rerate.models.enums import NodeKind
 from rerate.tenancy.service import create_node
 from tests.billing.fixtures import Billing
@@ -457,6 +459,10 @@ def test_invoices_page_links_versions_and_offers_issue_to_platform_roles(
     assert ">Issued</span>" in page
     assert "issued as" in page
 
+    with database.session() as s:  # something to refresh: the tax rate changed
+        node = s.get(Node, cust)
+        assert node is not None
+        node.tax_rate = Decimal("0.10")
     client.post(
         "/api/v1/billing-utilities/invoice-refreshes",
         headers=w.headers(ADMIN),

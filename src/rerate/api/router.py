@@ -14,6 +14,7 @@ from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
 from rerate.contracts.endpoints import router as contracts
 from rerate.invoicing.endpoints import router as invoices
+from rerate.invoicing.payment_endpoints import router as payments
 from rerate.operations.endpoints import router as operations
 from rerate.pricebooks.endpoints import router as pricebooks
 from rerate.profiles.endpoints import router as profiles
@@ -35,6 +36,7 @@ for router in (
     billing,
     catalog,
     invoices,
+    payments,
     operations,
     audit,
     pricebooks,

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     SYNC_CACHE = "sync_cache"
     MANAGE_TENANCY = "manage_tenancy"  # distributors, resellers, customers, accounts
     GENERATE_INVOICES = "generate_invoices"  # generate and issue invoices
+    RECORD_PAYMENTS = "record_payments"  # record and reverse payments on issued invoices
     MANAGE_SETTINGS = "manage_settings"
     MANAGE_USERS = "manage_users"  # users, role assignments, API keys
     OPERATIONS = "operations"  # platform only: `rerate check` over the API
@@ -54,6 +55,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_INVOICES,
             Permission.MANAGE_TENANCY,
             Permission.MANAGE_USERS,
+            Permission.RECORD_PAYMENTS,
         }
     ),
     Role.PARTNER_ADMIN: frozenset(
@@ -65,6 +67,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_SETTINGS,
             Permission.MANAGE_TENANCY,
             Permission.MANAGE_USERS,  # invites its own staff and its customers' users
+            Permission.RECORD_PAYMENTS,  # the reseller collects from its customers
         }
     )
     | BILLING_UTILITIES_ADMIN,

@@ -1,5 +1,7 @@
-"""The diff of a recalculation: per account and SKU or destination, old and new
-quantity and amount, plus totals. Computed from two runs' daily rows.
+"""The diff of a recalculation: per account and SKU or destination, and per
+period line (support fee, minimum commitment, credit, custom item, profile
+fee), old and new quantity and amount, changed items first, plus totals that
+add up to the job's delta. Computed from two runs' daily rows and period lines.
 
 When the previous run's files are missing or damaged the old values are
 unknown: they are left empty (not zero) and the TOTAL row says why."""
@@ -15,18 +17,52 @@ from sqlalchemy.orm import Session
 
 from rerate.billing.aggregates import item_aggregates
 from rerate.billing.run_files import RunUnreadable
-from rerate.billing.runs import read_daily
+from rerate.billing.runs import read_daily, read_period_lines
 from rerate.kit import csvout
 from rerate.kit.errors import NotFound
 from rerate.models import BillingRun, Job
 
-Key = tuple[int, str]  # (account_id, SKU or destination group)
+Key = tuple[int | None, str]  # (account_id or None for a period line, item)
+
+ROUNDING_ITEM = "Usage rounded to the minor unit"
+
+
+def _period_groups(run: BillingRun) -> dict[Key, tuple[Decimal, Decimal]]:
+    """The run's period lines (support fee, minimum commitment, credits, custom
+    items, profile fees) as diff items: one per (account, kind and
+    description), quantity = how many such lines."""
+    lines = read_period_lines(run)
+    out: dict[Key, tuple[Decimal, Decimal]] = {}
+    if not lines.num_rows:
+        return out
+    for kind, description, account_id, amount in zip(
+        lines.column("kind").to_pylist(),
+        lines.column("description").to_pylist(),
+        lines.column("account_id").to_pylist(),
+        lines.column("amount").to_pylist(),
+        strict=True,
+    ):
+        key = (account_id, f"{str(kind).replace('_', ' ')}: {description}")
+        q, a = out.get(key, (Decimal(0), Decimal(0)))
+        out[key] = (q + 1, a + Decimal(amount))
+    return out
 
 
 def _groups(run: BillingRun | None) -> dict[Key, tuple[Decimal, Decimal]]:
+    """Usage items, period lines, and the rounding of usage to the minor unit
+    (run totals round the usage sum once), so the rows add up to the run's
+    `net_total`, hence the diff's delta to the job's."""
     if run is None:
         return {}
-    return item_aggregates(read_daily(run))
+    groups: dict[Key, tuple[Decimal, Decimal]] = {
+        (account, item): value
+        for (account, item), value in item_aggregates(read_daily(run)).items()
+    }
+    groups.update(_period_groups(run))
+    rest = run.net_total - sum((a for _q, a in groups.values()), Decimal(0))
+    if rest:
+        groups[(None, ROUNDING_ITEM)] = (Decimal(0), rest)
+    return groups
 
 
 def diff_rows(old: BillingRun | None, new: BillingRun) -> list[dict[str, object]]:
@@ -36,7 +72,8 @@ def diff_rows(old: BillingRun | None, new: BillingRun) -> list[dict[str, object]
 def diff_runs(
     old: BillingRun | None, new: BillingRun
 ) -> tuple[list[dict[str, object]], str | None]:
-    """The rows, and why the old values are unknown (None: they are known)."""
+    """The rows, changed items first, and why the old values are unknown (None:
+    they are known)."""
     unreadable = None
     try:
         before = _groups(old)
@@ -45,7 +82,7 @@ def diff_runs(
     after = _groups(new)
     rows: list[dict[str, object]] = []
     zero = (Decimal(0), Decimal(0))
-    for key in sorted(before.keys() | after.keys()):
+    for key in before.keys() | after.keys():
         (oq, oa), (nq, na) = before.get(key, zero), after.get(key, zero)
         rows.append(
             {
@@ -58,6 +95,17 @@ def diff_runs(
                 "delta_amount": None if unreadable else na - oa,
             }
         )
+
+    def order(row: dict[str, object]) -> tuple[bool, bool, int, str]:
+        account = row["account_id"]
+        return (
+            row["delta_amount"] == 0,  # changed items first
+            account is None,  # usage before period lines
+            account if isinstance(account, int) else 0,
+            str(row["item"]),
+        )
+
+    rows.sort(key=order)
     return rows, unreadable
 
 

@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 from rerate.auth.permissions import Permission, Principal
 from rerate.kit.errors import Invalid
 from rerate.kit.periods import Month, local_day
-from rerate.models import AccountOwnership, Contract, Node
+from rerate.models import (
+    AccountOwnership,
+    BillingRun,
+    Contract,
+    CurrentRun,
+    CustomLineItem,
+    Node,
+)
 from rerate.models.base import utcnow
 from rerate.models.enums import JobType, NodeKind
 from rerate.tenancy.service import in_scope
@@ -141,6 +148,53 @@ def eligible_periods(contract: Contract, *, now: datetime | None = None) -> list
     return months[::-1]
 
 
+# The operations that make an invoice: they also need something to bill.
+_INVOICING = frozenset({Operation.INVOICE_GENERATION, Operation.INVOICE_REFRESH})
+
+
+def has_billable(session: Session, contract: Contract, month: Month) -> bool:
+    """Whether (customer, month) has anything billable, so deserves an invoice.
+
+    Billable: an account owned by the customer at some instant of the month
+    (its billing time zone), or usage lines in the month's published run, or a
+    one-off custom line item dated in the month. Contract credits, support
+    fees, minimum commitments and recurring custom items alone are not: they
+    follow from having accounts, so a month before the customer owned any (or
+    after it gave them all up) gets no invoice rather than one of -300.00.
+    """
+    window = month.in_zone(contract.billing_tz)
+    customer_id = contract.customer_id
+    owned = session.scalar(
+        select(AccountOwnership.id)
+        .where(
+            AccountOwnership.customer_id == customer_id,
+            AccountOwnership.valid_from < window.end_utc,
+            (AccountOwnership.valid_to.is_(None)) | (AccountOwnership.valid_to > window.start_utc),
+        )
+        .limit(1)
+    )
+    if owned is not None:
+        return True
+    usage = session.scalar(
+        select(BillingRun.row_count)
+        .join(CurrentRun, CurrentRun.run_id == BillingRun.id)
+        .where(CurrentRun.customer_id == customer_id, CurrentRun.period == str(month))
+    )
+    if usage:
+        return True
+    one_off = session.scalar(
+        select(CustomLineItem.id)
+        .where(
+            CustomLineItem.customer_id == customer_id,
+            CustomLineItem.deleted.is_(False),
+            CustomLineItem.one_off_date >= month.first_day,
+            CustomLineItem.one_off_date < month.next().first_day,
+        )
+        .limit(1)
+    )
+    return one_off is not None
+
+
 def check_period(
     session: Session,
     customer: Node,
@@ -177,4 +231,9 @@ def check_period(
         contract.coverage_end is not None and month.first_day >= contract.coverage_end
     ):
         raise Ineligible(f"{month} is outside the contract coverage of {customer.name}")
+    if Operation(operation.value) in _INVOICING and not has_billable(session, contract, month):
+        raise Ineligible(
+            f"{customer.name} has nothing billable in {month}: no account owned, no usage and "
+            "no one-off item that month, so it gets no invoice"
+        )
     return month

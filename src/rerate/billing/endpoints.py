@@ -94,12 +94,24 @@ def eligible_customers(session: SessionDep, principal: BillingUtilitiesAdmin) ->
 
 @router.get("/billing-utilities/customers/{customer_id}/periods")
 def eligible_periods(
-    customer_id: Id, session: SessionDep, principal: BillingUtilitiesAdmin
+    customer_id: Id,
+    session: SessionDep,
+    principal: BillingUtilitiesAdmin,
+    operation: Annotated[
+        JobType | None,
+        Query(
+            description="invoice_refresh: only the periods with something billable "
+            "(docs/invoicing.md), the ones a refresh is offered for."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Closed periods inside the customer's contract coverage, newest first."""
     customer = get_customer(session, principal, customer_id, BUA)
     contract = eligibility.active_contract(session, customer.id)
-    items = [str(m) for m in eligibility.eligible_periods(contract)] if contract else []
+    months = eligibility.eligible_periods(contract) if contract else []
+    if contract is not None and operation == JobType.INVOICE_REFRESH:
+        months = [m for m in months if eligibility.has_billable(session, contract, m)]
+    items = [str(m) for m in months]
     return {"items": items, "total": len(items)}
 
 

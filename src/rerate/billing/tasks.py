@@ -125,8 +125,24 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         queue.fenced(session, claimed)
         customer = _eligible_customer(session, claimed)
         outcome = generate_for(session, customer, claimed.period, job_id=claimed.id)
+        if outcome.unchanged:
+            # Same lines and totals as the live invoice: it stays as it is
+            # (an Issued invoice is not cancelled and issued again).
+            result = {
+                "invoice_id": outcome.invoice.id,
+                "unchanged": True,
+                "invoices_created": [],
+                "invoices_cancelled": [],
+                "superseded": None,
+                "currency": outcome.invoice.currency,
+                "total_before": outcome.invoice.total,
+                "total_after": outcome.invoice.total,
+            }
+            ctx.complete_within(session, result)
+            return result
         result = {
             "invoice_id": outcome.invoice.id,
+            "unchanged": False,
             "invoices_created": [outcome.invoice.id],
             "invoices_cancelled": outcome.cancelled,
             "superseded": outcome.previous.id

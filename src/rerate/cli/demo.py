@@ -55,7 +55,8 @@ def demo(
         billed = bill_demo(db, settings.data_dir, progress=lambda step: status.update(step))
     console.print(
         f"billed {billed.jobs} customer-months as jobs ({billed.failed} failed), "
-        f"issued {billed.invoices_issued} invoices"
+        f"issued {billed.invoices_issued} invoices ({billed.invoices_skipped} months had nothing "
+        "billable)"
     )
     console.print(
         f"demo loaded in {summary.seconds:.1f} s: {summary.customers} customers, "

@@ -153,3 +153,94 @@ def download(
         data = export(session, inv, customer, fmt)
     out.write_bytes(data.content)
     console.print(f"wrote {out} ({fmt.value}, {len(data.content)} bytes)")
+
+
+def _payment_line(p: dict[str, object]) -> str:
+    return "\t".join(
+        str(p[k] if p[k] is not None else "-")
+        for k in ("id", "date", "amount", "currency", "reference", "reverses", "reason")
+    )
+
+
+@invoices_app.command("pay")
+def pay(
+    invoice_id: int,
+    amount: str = typer.Option(..., help='Money received, a decimal such as "120.50".'),
+    paid_on: str = typer.Option(..., "--date", help="The day it was received, YYYY-MM-DD."),
+    reference: str = typer.Option("", help="The bank or remittance reference."),
+    as_user: str = AS_USER,
+) -> None:
+    """Record a full or partial payment on an Issued invoice (Paid once nothing is owed)."""
+    from datetime import date
+    from decimal import Decimal, InvalidOperation
+
+    from rerate.invoicing import payment_endpoints as api
+    from rerate.invoicing import payments
+
+    try:
+        value = Decimal(amount.strip())
+    except InvalidOperation:
+        console.print(f"[red]error:[/red] --amount: not a decimal: {amount!r}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        day = date.fromisoformat(paid_on)
+    except ValueError:
+        console.print(f"[red]error:[/red] --date: not YYYY-MM-DD: {paid_on!r}", highlight=False)
+        raise typer.Exit(2) from None
+    with acting(as_user, write=True) as (session, principal):
+        inv = api._recordable(session, principal, invoice_id)
+        payment = payments.record_payment(
+            session,
+            inv.id,
+            amount=value,
+            paid_on=day,
+            reference=reference,
+            user_id=principal.user_id,
+        )
+        view = api.payment_view(payment)
+        summary = api._summary(session, inv)
+    typer.echo(_payment_line(view))
+    console.print(
+        f"invoice {invoice_id}: {summary['invoice_status']}, outstanding "
+        f"{summary['outstanding']} {summary['currency']}"
+    )
+
+
+@invoices_app.command("payments")
+def list_payments(invoice_id: int, as_user: str = AS_USER) -> None:
+    """Payments and reversals of an invoice, oldest first.
+
+    Columns: id, date, amount, currency, reference, reverses, reason."""
+    from rerate.invoicing import endpoints
+    from rerate.invoicing import payment_endpoints as api
+
+    with acting(as_user) as (session, principal):
+        inv, _customer = endpoints._get(session, principal, invoice_id)
+        summary = api._summary(session, inv)
+    for p in summary["items"]:
+        typer.echo(_payment_line(p))
+    overdue = ", overdue" if summary["overdue"] else ""
+    console.print(
+        f"paid {summary['amount_paid']}, outstanding {summary['outstanding']} "
+        f"{summary['currency']} (due {summary['due_date'] or '-'}{overdue})"
+    )
+
+
+@invoices_app.command("reverse-payment")
+def reverse_payment(
+    payment_id: int,
+    reason: str = typer.Option(..., help="Why the payment is reversed (kept with it)."),
+    as_user: str = AS_USER,
+) -> None:
+    """Reverse a payment: a new row with the opposite amount; reopens a Paid invoice."""
+    from rerate.invoicing import payment_endpoints as api
+
+    with acting(as_user, write=True) as (session, principal):
+        body = api.reverse_payment(
+            payment_id, api.ReversalIn(reason=reason), session=session, principal=principal
+        )
+    typer.echo(_payment_line(body))
+    console.print(
+        f"payment {payment_id} reversed; invoice {body['invoice_id']} is "
+        f"{body['invoice']['invoice_status']}"
+    )

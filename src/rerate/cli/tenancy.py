@@ -253,3 +253,21 @@ def _register(app: typer.Typer, fixed: NodeKind | None) -> None:
 
 _register(nodes_app, None)
 _register(customers_app, NodeKind.CUSTOMER)
+
+
+@customers_app.command("balance")
+def customer_balance(customer_id: int, as_user: str = AS_USER) -> None:
+    """What a customer owes and holds, per currency.
+
+    Columns: currency, invoiced, paid, outstanding, overdue, credit."""
+    from rerate.invoicing import payment_endpoints
+
+    with acting(as_user) as (session, principal):
+        body = payment_endpoints.customer_balance(customer_id, session=session, principal=principal)
+    for row in body["items"]:
+        typer.echo(
+            "\t".join(
+                str(row[k])
+                for k in ("currency", "invoiced", "paid", "outstanding", "overdue", "credit")
+            )
+        )

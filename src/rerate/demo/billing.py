@@ -14,9 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from rerate.billing.eligibility import eligible_periods
+from rerate.billing.eligibility import Ineligible, eligible_periods
 from rerate.billing.tasks import handlers
 from rerate.invoicing import service as invoices
+from rerate.invoicing.credits import NegativeInvoice
 from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
 from rerate.jobs.worker import Worker
@@ -31,6 +32,7 @@ class DemoBilling:
     jobs: int
     failed: int
     invoices_issued: int
+    invoices_skipped: int = 0  # months with nothing billable (no invoice)
 
 
 def bill_demo(
@@ -63,6 +65,7 @@ def bill_demo(
         if progress:
             progress(f"billed {done} of {len(pairs)} customer-months")
     issued = 0
+    skipped = 0
     with db.session() as session:
         set_session_actor(session, SYSTEM, "initial invoicing of the demo")
         jobs = list(session.scalars(select(Job).where(Job.request_id == request_id)))
@@ -72,7 +75,17 @@ def bill_demo(
                 continue
             customer = session.get(Node, job.customer_id)
             assert customer is not None
-            outcome = generate_for(session, customer, job.period)
-            invoices.issue(session, outcome.invoice)
+            try:
+                # A savepoint per invoice: a month with nothing billable, or
+                # whose charges are negative (a credit note's job), is skipped
+                # and leaves nothing half-made.
+                with session.begin_nested():
+                    outcome = generate_for(session, customer, job.period)
+                    invoices.issue(session, outcome.invoice)
+            except (Ineligible, NegativeInvoice):
+                skipped += 1
+                continue
             issued += 1
-    return DemoBilling(jobs=len(jobs), failed=failed, invoices_issued=issued)
+    return DemoBilling(
+        jobs=len(jobs), failed=failed, invoices_issued=issued, invoices_skipped=skipped
+    )

@@ -3,18 +3,23 @@
 Visibility settings are enforced here, server-side: a tenant, partner or
 distributor sees invoices only while the matching setting is true on the
 invoice's customer (nearest override wins); platform roles always see them.
+A customer's own users see only Issued, Paid and Cancelled invoices: a Draft,
+Ready or Superseded version is the seller's work in progress (404 to them).
+The console and the CLI read invoices through these functions, so the rules
+hold there too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from rerate.api.deps import InvoiceGenerator, InvoiceViewer, SessionDep
@@ -22,15 +27,15 @@ from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
-from rerate.invoicing import pdf, render
+from rerate.invoicing import payments, pdf, render
 from rerate.invoicing import service as invoices
 from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import Forbidden, NotFound
 from rerate.kit.present import money_plain, quantity_text
-from rerate.models import Invoice, Node
-from rerate.models.enums import Role, SettingKey
+from rerate.models import Invoice, Node, Payment
+from rerate.models.enums import InvoiceStatus, Role, SettingKey
 from rerate.settings.service import setting_values
 from rerate.tenancy.service import get_customer, in_scope
 
@@ -42,6 +47,22 @@ _VISIBILITY = {
     Role.PARTNER_USER: SettingKey.INVOICES_VISIBLE_TO_PARTNERS,
     Role.DISTRIBUTOR: SettingKey.INVOICES_VISIBLE_TO_DISTRIBUTORS,
 }
+
+
+CUSTOMER_STATUSES = (
+    InvoiceStatus.ISSUED.value,
+    InvoiceStatus.PAID.value,
+    InvoiceStatus.CANCELLED.value,
+)
+
+
+def customer_only(principal: Principal, customer: Node) -> bool:
+    """True when every role through which the caller sees this customer is a
+    customer user's: the caller is the customer, and sees sent invoices only."""
+    if principal.is_platform():
+        return False
+    roles = {g.role for g in principal.grants if customer.path.startswith(g.node_path)}
+    return roles == {Role.CUSTOMER_USER}
 
 
 def _visible(session: Session, principal: Principal, customer: Node) -> bool:
@@ -87,13 +108,22 @@ _SUMMARY_COLUMNS = (
     Invoice.issued_at,
     Invoice.cancelled_at,
     Invoice.paid_at,
+    Invoice.due_date,
 )
 
 
-def invoice_view(inv: Invoice | Any, *, lines: bool = True) -> dict[str, Any]:
+def invoice_view(
+    inv: Invoice | Any,
+    *,
+    lines: bool = True,
+    paid: Decimal | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
     """The invoice; with its lines unless `lines=False` (lists, see `list_invoices`).
 
     `inv` is an `Invoice`, or without lines a row of `_SUMMARY_COLUMNS`.
+    `paid` (payments less reversals) and `today` (in the billing zone), when
+    given, add the amount paid, what is outstanding and whether it is overdue.
     """
 
     currency = inv.currency
@@ -120,7 +150,13 @@ def invoice_view(inv: Invoice | Any, *, lines: bool = True) -> dict[str, Any]:
         "issued_at": inv.issued_at,
         "cancelled_at": inv.cancelled_at,
         "paid_at": inv.paid_at,
+        "due_date": inv.due_date,
     }
+    if paid is not None:
+        owed = inv.total - paid if inv.status in payments.PAYABLE else Decimal(0)
+        view["amount_paid"] = m(paid)
+        view["outstanding"] = m(owed)
+        view["overdue"] = today is not None and payments.is_overdue(inv, owed, today)
     if lines:
         view["lines"] = [
             {
@@ -147,7 +183,25 @@ def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoi
         raise NotFound(f"invoice {invoice_id} not found") from None
     if not _visible(session, principal, customer):
         raise Forbidden("invoices are not visible to your role (invoice visibility settings)")
+    if customer_only(principal, customer) and inv.status not in CUSTOMER_STATUSES:
+        raise NotFound(f"invoice {invoice_id} not found")
     return inv, customer
+
+
+def _paid_by_invoice(session: Session, ids: Sequence[int]) -> dict[int, Decimal]:
+    if not ids:
+        return {}
+    # Summed in Python: SQLite's SUM over a decimal column answers a float.
+    paid: dict[int, Decimal] = {}
+    for invoice_id, amount in session.execute(
+        select(Payment.invoice_id, Payment.amount).where(Payment.invoice_id.in_(ids))
+    ):
+        paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
+    return paid
+
+
+def _todays(session: Session, customer_ids: set[int]) -> dict[int, date]:
+    return {cid: payments.billing_today(session, cid) for cid in customer_ids}
 
 
 @router.get("/invoices")
@@ -174,8 +228,15 @@ def list_invoices(
     if customer_id is not None:
         customers = customers.where(Node.id == customer_id)
     visible = _visibility(session, principal)
-    visible_ids = [node.id for node in session.scalars(customers) if visible(node)]
-    where: list[ColumnElement[bool]] = [Invoice.customer_id.in_(visible_ids)]
+    shown = [node for node in session.scalars(customers) if visible(node)]
+    full_ids = [node.id for node in shown if not customer_only(principal, node)]
+    sent_only_ids = [node.id for node in shown if customer_only(principal, node)]
+    where: list[ColumnElement[bool]] = [
+        or_(
+            Invoice.customer_id.in_(full_ids),
+            Invoice.customer_id.in_(sent_only_ids) & Invoice.status.in_(CUSTOMER_STATUSES),
+        )
+    ]
     if period is not None:
         where.append(Invoice.period == period)
     total = session.scalar(select(func.count()).select_from(Invoice).where(*where)) or 0
@@ -195,12 +256,30 @@ def list_invoices(
         page = session.execute(
             select(*_SUMMARY_COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)
         ).all()
-    return {"items": [invoice_view(inv, lines=include_lines) for inv in page], "total": total}
+    paid = _paid_by_invoice(session, [inv.id for inv in page])
+    todays = _todays(session, {inv.customer_id for inv in page})
+    return {
+        "items": [
+            invoice_view(
+                inv,
+                lines=include_lines,
+                paid=paid.get(inv.id, Decimal(0)),
+                today=todays[inv.customer_id],
+            )
+            for inv in page
+        ],
+        "total": total,
+    }
 
 
 @router.get("/invoices/{invoice_id}")
 def get_invoice(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -> dict[str, Any]:
-    return invoice_view(_get(session, principal, invoice_id)[0])
+    inv = _get(session, principal, invoice_id)[0]
+    return invoice_view(
+        inv,
+        paid=payments.paid_amount(session, inv.id),
+        today=payments.billing_today(session, inv.customer_id),
+    )
 
 
 @router.get(

@@ -24,6 +24,9 @@ class Outcome:
     previous: Invoice | None
     cancelled: list[int]
     reused: bool = False
+    # A refresh whose regenerated invoice equals the live one: nothing changed,
+    # `invoice` is the live one (still Issued, Paid or Ready).
+    unchanged: bool = False
 
 
 def lock_customer(session: Session, customer: Node) -> None:
@@ -48,8 +51,13 @@ def generate_for(
     same run, answer it instead of a new version (a client that generates
     twice, or ten clients at once, get one invoice).
 
-    The period must be eligible (`check_period`): the open month, a future one
-    or one before 2000 is never invoiced, whoever asks (API, console, refresh job).
+    The period must be eligible (`check_period`): the open month, a future one,
+    one before 2000 or one with nothing billable (`has_billable`) is never
+    invoiced, whoever asks (API, console, refresh job).
+
+    A regenerated invoice equal to the live one (same lines, same totals) is
+    not stored: the live one stays (`unchanged`). Charges that are negative
+    by themselves raise `NegativeInvoice` (a credit note's job, issue 14 §4).
     """
     check_period(session, customer, period, Operation.INVOICE_GENERATION)
     lock_customer(session, customer)
@@ -75,6 +83,18 @@ def generate_for(
             read_daily(run), read_period_lines(run)
         )
     ]
+    # Composed before anything is retired: a negative invoice (NegativeInvoice)
+    # or an unchanged one leaves the live version exactly as it was.
+    composed = service.compose(
+        session,
+        customer=customer,
+        contract=contract,
+        period=period,
+        lines=lines,
+        exclude_invoice_id=previous.id if previous is not None else None,
+    )
+    if previous is not None and service.same_content(previous, composed):
+        return Outcome(invoice=previous, previous=None, cancelled=[], unchanged=True)
     cancelled: list[int] = []
     if previous is not None:
         cancelled = service.retire(previous)
@@ -85,7 +105,7 @@ def generate_for(
         customer=customer,
         contract=contract,
         period=period,
-        lines=lines,
+        composed=composed,
         run_ids=[run.id],
         job_id=job_id,
     )

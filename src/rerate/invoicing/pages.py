@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,14 +15,18 @@ from fastapi.responses import RedirectResponse, Response
 from rerate.api.deps import (
     InvoiceGenerator,
     InvoiceViewer,
+    PaymentRecorder,
     SessionDep,
 )
 from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
 from rerate.invoicing import endpoints as invoicing_api
+from rerate.invoicing import payment_endpoints as payment_api
+from rerate.invoicing import payments
 from rerate.invoicing import service as invoicing
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import (
+    Invalid,
     RerateError,
 )
 from rerate.models.enums import (
@@ -64,6 +70,7 @@ def _invoice_rows(items: list[dict[str, Any]], names: Mapping[int, str]) -> list
                 "replaces_ref": ref(inv["replaces"]),
                 "replaced_by_ref": ref(inv["replaced_by"]),
                 "can_issue": inv["status"] == InvoiceStatus.READY.value,
+                "overdue": inv.get("overdue", False),
             }
         )
     return rows
@@ -173,3 +180,118 @@ def invoice_issue(
     return RedirectResponse(
         f"/invoices?{back}&issued={invoice_id}#invoice-{invoice_id}", status_code=303
     )
+
+
+# --- one invoice: lines and payments --------------------------------------------------------
+
+
+def _invoice_page(
+    request: Request,
+    session: Any,
+    principal: Any,
+    invoice_id: int,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    inv, customer = invoicing_api._get(session, principal, invoice_id)
+    view = invoicing_api.invoice_view(
+        inv,
+        paid=payments.paid_amount(session, inv.id),
+        today=payments.billing_today(session, inv.customer_id),
+    )
+    summary = payment_api._summary(session, inv)
+    response = render(
+        request,
+        "invoicing/invoice.html",
+        {
+            "active": "invoices",
+            "inv": view,
+            "customer_name": customer.name,
+            "payments": summary["items"],
+            "can_record": principal.has(Permission.RECORD_PAYMENTS, customer.path),
+            "today": payments.billing_today(session, inv.customer_id).isoformat(),
+            "message": message,
+            "error": error,
+        },
+    )
+    response.status_code = status_code
+    return response
+
+
+@router.get("/invoices/{invoice_id}")
+def invoice_page(
+    invoice_id: Id, request: Request, session: SessionDep, principal: InvoiceViewer
+) -> Response:
+    """An invoice's lines, payments and (with record_payments) the payment form."""
+    return _invoice_page(request, session, principal, invoice_id)
+
+
+@router.post("/invoices/{invoice_id}/payments")
+def invoice_record_payment(
+    invoice_id: Id,
+    request: Request,
+    session: SessionDep,
+    principal: PaymentRecorder,
+    amount: Annotated[str, Form()] = "",
+    date_: Annotated[str, Form(alias="date")] = "",
+    reference: Annotated[str, Form()] = "",
+) -> Response:
+    inv = payment_api._recordable(session, principal, invoice_id)
+    try:
+        try:
+            value = Decimal(amount.strip())
+            day = date.fromisoformat(date_)
+        except (InvalidOperation, ValueError):
+            raise Invalid("Give the amount as a decimal and the date as YYYY-MM-DD.") from None
+        payments.record_payment(
+            session,
+            inv.id,
+            amount=value,
+            paid_on=day,
+            reference=reference,
+            user_id=principal.user_id,
+        )
+    except RerateError as exc:
+        session.rollback()
+        return _invoice_page(
+            request,
+            session,
+            principal,
+            invoice_id,
+            error=sentence(exc.detail),
+            status_code=exc.status_code,
+        )
+    session.commit()
+    return RedirectResponse(f"/invoices/{invoice_id}", status_code=303)
+
+
+@router.post("/invoices/{invoice_id}/payments/{payment_id}/reversal")
+def invoice_reverse_payment(
+    invoice_id: Id,
+    payment_id: Id,
+    request: Request,
+    session: SessionDep,
+    principal: PaymentRecorder,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        payment_api.reverse_payment(
+            payment_id,
+            payment_api.ReversalIn.model_construct(reason=reason),
+            session=session,
+            principal=principal,
+        )
+    except RerateError as exc:
+        session.rollback()
+        return _invoice_page(
+            request,
+            session,
+            principal,
+            invoice_id,
+            error=sentence(exc.detail),
+            status_code=exc.status_code,
+        )
+    session.commit()
+    return RedirectResponse(f"/invoices/{invoice_id}", status_code=303)

@@ -23,6 +23,7 @@ from fpdf import FPDF, FontFace
 from sqlalchemy.orm import Session
 
 from rerate.billing.eligibility import active_contract
+from rerate.invoicing.payments import paid_amount
 from rerate.kit.present import money_text, quantity_text
 from rerate.models import Invoice, InvoiceLine, Node
 from rerate.models.enums import InvoiceStatus
@@ -69,24 +70,20 @@ def payment_terms_days(session: Session, customer: Node) -> int | None:
 
 
 def due_date(invoice: Invoice, terms_days: int | None) -> date | None:
-    """The due date printed on the invoice: issue date plus payment terms.
-
-    The one place that decides it: when invoices store their due date at
-    issue (issue 14, section 3), this returns the stored column instead.
-    """
+    """The due date printed on the invoice: the one stored at issue (issue day
+    plus the contract's payment terms, invoicing/service.py); for an invoice
+    issued before due dates were stored, issue date plus `terms_days`."""
+    if invoice.due_date is not None:
+        return invoice.due_date
     if invoice.issued_at is None or terms_days is None:
         return None
     return invoice.issued_at.date() + timedelta(days=terms_days)
 
 
-def amount_paid(invoice: Invoice) -> Decimal:
-    """What the customer has paid against the invoice.
-
-    Until payments are recorded one by one, an invoice marked Paid was paid in
-    full and any other nothing; this is the one function to switch to the sum
-    of its payments.
-    """
-    return invoice.total if invoice.status == InvoiceStatus.PAID.value else Decimal(0)
+def amount_paid(session: Session, invoice: Invoice) -> Decimal:
+    """What the customer has paid against the invoice: its payments less
+    reversals (invoicing/payments.py)."""
+    return paid_amount(session, invoice.id)
 
 
 def facts_for(session: Session, invoice: Invoice, customer: Node) -> Facts:
@@ -102,7 +99,7 @@ def facts_for(session: Session, invoice: Invoice, customer: Node) -> Facts:
         # A replaced version that was never issued (Superseded) has no number
         # and was never sent: nothing to tell the customer.
         replaces_number=replaced.number if replaced is not None else None,
-        amount_paid=amount_paid(invoice),
+        amount_paid=amount_paid(session, invoice),
     )
 
 

@@ -17,20 +17,23 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, lazyload, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rerate.billing.eligibility import Operation, check_period
+from rerate.invoicing import credits
 from rerate.invoicing.digest import issued_digest
 from rerate.kit import crash
 from rerate.kit.audit import record
 from rerate.kit.errors import Conflict, Invalid, NotFound
 from rerate.kit.money import RoundingMode, round_money
-from rerate.models import Contract, Invoice, InvoiceLine, InvoiceSeries, Node
+from rerate.kit.periods import local_day
+from rerate.models import Contract, Invoice, InvoiceLine, InvoiceSeries, Node, Payment
 from rerate.models.base import utcnow
 from rerate.models.enums import LIVE_INVOICE_STATUSES, InvoiceStatus, InvoiceType
 
@@ -92,17 +95,38 @@ def series_for(session: Session, contract: Contract) -> InvoiceSeries:
     return series
 
 
-def build_invoice(
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """An invoice's content before it is stored: rounded lines (credit
+    settlement included, tax excluded) and totals."""
+
+    lines: tuple[tuple[LineInput, Decimal], ...]
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    total: Decimal
+    currency: str
+    rounding_mode: RoundingMode
+    settled: credits.Settled
+
+    def tax_line(self) -> LineInput:
+        rate = format((self.tax_rate * 100).normalize(), "f")
+        return LineInput("tax", f"Tax {rate} %", Decimal(1), "", self.tax)
+
+
+def compose(
     session: Session,
     *,
     customer: Node,
     contract: Contract,
     period: str,
     lines: Sequence[LineInput],
-    run_ids: Sequence[int],
-    job_id: int | None = None,
-) -> Invoice:
-    """A new Ready invoice (not yet linked to earlier versions)."""
+    exclude_invoice_id: int | None = None,
+) -> Composed:
+    """Round the lines, settle credits (invoicing/credits.py) and compute tax
+    on the subtotal after credits. Raises `NegativeInvoice` when the charges
+    themselves are negative. `exclude_invoice_id`: the live version a refresh
+    replaces (its applied credit is free again)."""
     mode = RoundingMode(contract.rounding_mode)
     currency = contract.currency
     tax_rate = customer.tax_rate if customer.tax_rate is not None else Decimal(0)
@@ -111,8 +135,60 @@ def build_invoice(
         for line in lines
         if line.amount != 0 or line.quantity != 0
     ]
+    settled = credits.settle(
+        [(line.kind, amount) for line, amount in rounded],
+        credits.available(
+            session, customer.id, currency, period, exclude_invoice_id=exclude_invoice_id
+        ),
+    )
+    rounded.extend(
+        (LineInput(kind, description, Decimal(1), "", amount), amount)
+        for kind, description, amount in settled.extra
+    )
     subtotal = sum((amount for _, amount in rounded), Decimal(0))
     tax = round_money(subtotal * tax_rate, currency, mode)
+    return Composed(
+        lines=tuple(rounded),
+        subtotal=subtotal,
+        tax_rate=tax_rate,
+        tax=tax,
+        total=subtotal + tax,
+        currency=currency,
+        rounding_mode=mode,
+        settled=settled,
+    )
+
+
+def same_content(invoice: Invoice, composed: Composed) -> bool:
+    """Whether `invoice` already says exactly what `composed` would (same lines
+    in order, same totals): a refresh then changes nothing."""
+    if (invoice.currency, invoice.subtotal, invoice.tax_rate, invoice.tax, invoice.total) != (
+        composed.currency,
+        composed.subtotal,
+        composed.tax_rate,
+        composed.tax,
+        composed.total,
+    ):
+        return False
+    wanted = [*composed.lines, (composed.tax_line(), composed.tax)]
+    have = [(ln.kind, ln.description, ln.quantity, ln.unit, ln.amount) for ln in invoice.lines]
+    return have == [
+        (line.kind, line.description, line.quantity, line.unit, amount) for line, amount in wanted
+    ]
+
+
+def build_invoice(
+    session: Session,
+    *,
+    customer: Node,
+    contract: Contract,
+    period: str,
+    composed: Composed,
+    run_ids: Sequence[int],
+    job_id: int | None = None,
+) -> Invoice:
+    """A new Ready invoice (not yet linked to earlier versions), with its
+    credit-balance movements."""
     series = series_for(session, contract)
     invoice = Invoice(
         customer_id=customer.id,
@@ -120,12 +196,12 @@ def build_invoice(
         type=InvoiceType.MONTHLY.value,
         status=InvoiceStatus.READY.value,
         series=series.series,
-        currency=currency,
-        subtotal=subtotal,
-        tax_rate=tax_rate,
-        tax=tax,
-        total=subtotal + tax,
-        rounding_mode=mode.value,
+        currency=composed.currency,
+        subtotal=composed.subtotal,
+        tax_rate=composed.tax_rate,
+        tax=composed.tax,
+        total=composed.total,
+        rounding_mode=composed.rounding_mode.value,
         run_ids=json.dumps(sorted(run_ids)),
         job_id=job_id,
     )
@@ -141,20 +217,12 @@ def build_invoice(
             unit=line.unit,
             amount=amount,
         )
-        for position, (line, amount) in enumerate(rounded, start=1)
-    ]
-    lines_out.append(
-        InvoiceLine(
-            invoice_id=invoice.id,
-            position=len(lines_out) + 1,
-            kind="tax",
-            description=f"Tax {format((tax_rate * 100).normalize(), 'f')} %",
-            quantity=Decimal(1),
-            unit="",
-            amount=tax,
+        for position, (line, amount) in enumerate(
+            [*composed.lines, (composed.tax_line(), composed.tax)], start=1
         )
-    )
+    ]
     session.add_all(lines_out)
+    credits.record(session, invoice, composed.settled)
     session.flush()
     # The collection is exactly the rows just inserted, in position order: set
     # it as loaded rather than reading it back.
@@ -176,6 +244,19 @@ def retire(previous: Invoice) -> list[int]:
             f"invoice {previous.number} for {previous.period} is paid; correct it with a "
             "credit note rather than a refresh"
         )
+    session = object_session(previous)
+    if (
+        status == InvoiceStatus.ISSUED
+        and session is not None
+        and session.scalar(select(Payment.id).where(Payment.invoice_id == previous.id).limit(1))
+        is not None
+    ):
+        # A partly paid invoice is not cancelled under its payments (even
+        # reversed ones keep their history on it): a credit note corrects it.
+        raise Conflict(
+            f"invoice {previous.number} for {previous.period} has payments recorded; correct "
+            "it with a credit note rather than a refresh"
+        )
     if status == InvoiceStatus.ISSUED:
         previous.status = InvoiceStatus.CANCELLED.value
         previous.cancelled_at = utcnow()
@@ -189,6 +270,20 @@ def link(previous: Invoice, new: Invoice) -> None:
     previous.replaced_by_id = new.id
     new.replaces_id = previous.id
     new.version = previous.version + 1
+
+
+def due_date_for(session: Session, invoice: Invoice, issued_at: datetime) -> date:
+    """The issue day in the contract's billing zone plus its payment terms
+    (contracts always carry them; 30 days when the customer has no active
+    contract any more)."""
+    contract = session.scalar(
+        select(Contract).where(
+            Contract.customer_id == invoice.customer_id, Contract.active.is_(True)
+        )
+    )
+    tz = contract.billing_tz if contract is not None else "UTC"
+    days = contract.payment_terms_days if contract is not None else 30
+    return local_day(issued_at, tz) + timedelta(days=days)
 
 
 def issue(session: Session, invoice: Invoice) -> Invoice:
@@ -229,6 +324,7 @@ def issue(session: Session, invoice: Invoice) -> Invoice:
     series.next_number += 1
     invoice.status = InvoiceStatus.ISSUED.value
     invoice.issued_at = utcnow()
+    invoice.due_date = due_date_for(session, invoice, invoice.issued_at)
     # The digest of what the customer is sent, append-only in the audit log:
     # `rerate check` compares issued invoices with it.
     record(
@@ -242,12 +338,4 @@ def issue(session: Session, invoice: Invoice) -> Invoice:
     )
     session.flush()
     crash.point("issue.after_number")
-    return invoice
-
-
-def mark_paid(session: Session, invoice: Invoice) -> Invoice:
-    if invoice.status != InvoiceStatus.ISSUED.value:
-        raise Conflict(f"only an Issued invoice can be paid; this one is {invoice.status}")
-    invoice.status = InvoiceStatus.PAID.value
-    invoice.paid_at = utcnow()
     return invoice

@@ -11,7 +11,13 @@ from rerate.models.contracts import (
     CustomLineItem,
     Setting,
 )
-from rerate.models.invoicing import Invoice, InvoiceLine, InvoiceSeries
+from rerate.models.invoicing import (
+    CreditBalanceEntry,
+    Invoice,
+    InvoiceLine,
+    InvoiceSeries,
+    Payment,
+)
 from rerate.models.jobs import Job, JobSchedule, ScheduleOccurrence
 from rerate.models.login import LoginThrottle
 from rerate.models.pricing import (
@@ -46,6 +52,7 @@ __all__ = [
     "Contract",
     "ContractRule",
     "ContractRuleSet",
+    "CreditBalanceEntry",
     "CurrentRun",
     "CustomLineItem",
     "Holiday",
@@ -58,6 +65,7 @@ __all__ = [
     "JobSchedule",
     "LoginThrottle",
     "Node",
+    "Payment",
     "PriceBook",
     "PriceBookVersion",
     "PriceEntry",

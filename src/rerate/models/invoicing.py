@@ -8,11 +8,12 @@ changes to its amounts and lines; status may still move to paid/cancelled).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -70,6 +71,8 @@ class Invoice(Base):
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set at issue: issue date + the contract's payment terms (days).
+    due_date: Mapped[date | None] = mapped_column(Date)
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         order_by="InvoiceLine.position", lazy="selectin"
@@ -97,3 +100,53 @@ class InvoiceSeries(Base):
     series: Mapped[str] = mapped_column(String(32), primary_key=True)
     prefix: Mapped[str] = mapped_column(String(32))
     next_number: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Payment(Base):
+    """Money received against an issued invoice; a reversal is a row of its own
+    (negative amount, `reverses_id` set, reason required), never an edit."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint(
+            "(reverses_id IS NULL AND amount > 0) OR (reverses_id IS NOT NULL AND amount < 0)",
+            name="payment_sign",
+        ),
+        UniqueConstraint("reverses_id", name="uq_payments_one_reversal"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_on: Mapped[date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    reason: Mapped[str] = mapped_column(String(400), default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CreditBalanceEntry(Base):
+    """A movement of a customer's credit balance (per currency): credit an
+    invoice could not absorb is `carried_out` from it; a later invoice that
+    uses it records `applied` with the source invoice. Only movements of
+    invoices still in force count (see invoicing/credits.py)."""
+
+    __tablename__ = "credit_balance_entries"
+    __table_args__ = (
+        CheckConstraint("kind in ('carried_out','applied')", name="kind"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        UniqueConstraint("invoice_id", "source_invoice_id", "kind", name="uq_credit_movement"),
+        Index("ix_credit_balance_entries_customer", "customer_id", "currency"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    source_invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(DecimalType(38, 10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

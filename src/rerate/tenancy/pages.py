@@ -181,8 +181,24 @@ def _node_context(
         "error": None,
         "notice": None,
         "invite_link": None,
+        "balances": _balances(session, principal, node),
         **extra,
     }
+
+
+def _balances(session: Session, principal: Principal, node: Node) -> list[Any]:
+    """A customer's outstanding and credit per currency, for callers who see
+    its invoices (the same rule as the balance endpoint)."""
+    if node.kind != NodeKind.CUSTOMER.value or not principal.has(
+        Permission.VIEW_INVOICES, node.path
+    ):
+        return []
+    from rerate.invoicing import endpoints as invoices_api
+    from rerate.invoicing import payments
+
+    if not invoices_api._visible(session, principal, node):
+        return []
+    return payments.customer_balance(session, node.id)
 
 
 @router.get("/tenancy/{node_id}")
