@@ -219,6 +219,16 @@ async def book_import(
         ctx = _book_context(session, principal, book_id)
         ctx["error"] = _error(exc)
         return render(request, "pricebooks/book.html", ctx, status_code=422)
+    carried = version.get("cgrates") or {}
+    said = [*carried.get("warnings", ()), *carried.get("notes", ())]
+    if said:
+        # What the importer left out or did not take as given must be read
+        # before publishing: shown here, since a redirect would lose it.
+        ctx = _version_context(session, principal, book_id, version["id"])
+        plans = ", ".join(carried.get("plans", ()))
+        ctx["message"] = f"Version imported from CGRateS plan {plans}." if plans else None
+        ctx["import_notes"] = said
+        return render(request, "pricebooks/version.html", ctx, status_code=201)
     return RedirectResponse(
         f"/price-books/{book_id}/versions/{version['id']}?imported=1", status_code=303
     )
