@@ -56,7 +56,7 @@ def demo(
     console.print(
         f"billed {billed.jobs} customer-months as jobs ({billed.failed} failed), "
         f"issued {billed.invoices_issued} invoices ({billed.invoices_skipped} months had nothing "
-        "billable)"
+        f"billable); {billed.invoices_paid} paid, {billed.invoices_overdue} overdue"
     )
     console.print(
         f"demo loaded in {summary.seconds:.1f} s: {summary.customers} customers, "

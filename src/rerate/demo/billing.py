@@ -10,12 +10,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rerate.billing.eligibility import Ineligible, eligible_periods
 from rerate.billing.tasks import handlers
+from rerate.invoicing import payments
 from rerate.invoicing import service as invoices
 from rerate.invoicing.credits import NegativeInvoice
 from rerate.invoicing.generate import generate_for
@@ -23,8 +26,10 @@ from rerate.jobs import queue
 from rerate.jobs.worker import Worker
 from rerate.kit.audit import SYSTEM, set_session_actor
 from rerate.kit.db import Database
-from rerate.models import Contract, Job, Node
-from rerate.models.enums import JobStatus, JobType, ReasonCode
+from rerate.kit.money import round_money
+from rerate.kit.periods import Month
+from rerate.models import Contract, Invoice, Job, Node
+from rerate.models.enums import InvoiceStatus, JobStatus, JobType, ReasonCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,8 @@ class DemoBilling:
     failed: int
     invoices_issued: int
     invoices_skipped: int = 0  # months with nothing billable (no invoice)
+    invoices_paid: int = 0
+    invoices_overdue: int = 0
 
 
 def bill_demo(
@@ -81,11 +88,64 @@ def bill_demo(
                 # and leaves nothing half-made.
                 with session.begin_nested():
                     outcome = generate_for(session, customer, job.period)
-                    invoices.issue(session, outcome.invoice)
+                    invoices.issue(session, outcome.invoice, at=_issue_time(job.period))
             except (Ineligible, NegativeInvoice):
                 skipped += 1
                 continue
             issued += 1
+        paid, overdue = _settle(session, datetime.now(UTC).date())
     return DemoBilling(
-        jobs=len(jobs), failed=failed, invoices_issued=issued, invoices_skipped=skipped
+        jobs=len(jobs),
+        failed=failed,
+        invoices_issued=issued,
+        invoices_skipped=skipped,
+        invoices_paid=paid,
+        invoices_overdue=overdue,
     )
+
+
+def _issue_time(period: str) -> datetime:
+    """A month's invoice goes out on the first morning of the next month (as
+    a finance team would send it), so the history has due dates that passed."""
+    nxt = Month.parse(period).next()
+    at = datetime.combine(date(nxt.year, nxt.month, 1), time(9), tzinfo=UTC)
+    return min(at, datetime.now(UTC))
+
+
+def _settle(session: Session, today: date) -> tuple[int, int]:
+    """Customers pay what fell due, a few days early, with two exceptions that
+    show the other states: the first customer's latest invoice past its due
+    date stays unpaid (Overdue) and the second customer paid half of its own
+    (Issued, partly paid, Overdue). Invoices not due yet stay Issued."""
+    due: dict[int, list[Invoice]] = {}
+    for inv in session.scalars(
+        select(Invoice)
+        .where(Invoice.status == InvoiceStatus.ISSUED.value)
+        .order_by(Invoice.customer_id, Invoice.period)
+    ):
+        # A 0.00 invoice owes nothing: never overdue, nothing to pay.
+        if inv.due_date is not None and inv.due_date < today and inv.total > 0:
+            due.setdefault(inv.customer_id, []).append(inv)
+    paid = overdue = 0
+    for rank, (_customer, items) in enumerate(sorted(due.items())):
+        for inv in items:
+            latest = inv is items[-1]
+            if latest and rank == 0:
+                overdue += 1
+                continue
+            amount = inv.total
+            if latest and rank == 1:
+                amount = round_money(inv.total / 2, inv.currency)
+                overdue += 1
+            assert inv.due_date is not None
+            on = max(inv.due_date - timedelta(days=3), (inv.issued_at or datetime.now(UTC)).date())
+            payments.record_payment(
+                session,
+                inv.id,
+                amount=amount,
+                paid_on=min(on, today),
+                reference=f"BANK-{inv.number}",
+                user_id=None,
+            )
+            paid += amount == inv.total
+    return paid, overdue

@@ -286,8 +286,11 @@ def due_date_for(session: Session, invoice: Invoice, issued_at: datetime) -> dat
     return local_day(issued_at, tz) + timedelta(days=days)
 
 
-def issue(session: Session, invoice: Invoice) -> Invoice:
+def issue(session: Session, invoice: Invoice, *, at: datetime | None = None) -> Invoice:
     """Assign the next number of the series and mark Issued; idempotent.
+
+    `at` (default now) is when it was issued: only the demo, which builds
+    a past history, gives an earlier instant, never a later one.
 
     The invoice row is locked first (`FOR UPDATE`, re-read: PostgreSQL hands
     a waiting caller the row as the first issuer committed it; SQLite
@@ -323,7 +326,10 @@ def issue(session: Session, invoice: Invoice) -> Invoice:
     invoice.number = f"{series.prefix}{series.next_number:06d}"
     series.next_number += 1
     invoice.status = InvoiceStatus.ISSUED.value
-    invoice.issued_at = utcnow()
+    now = utcnow()
+    if at is not None and at > now:
+        raise Invalid("an invoice cannot be issued in the future")
+    invoice.issued_at = at or now
     invoice.due_date = due_date_for(session, invoice, invoice.issued_at)
     # The digest of what the customer is sent, append-only in the audit log:
     # `rerate check` compares issued invoices with it.
