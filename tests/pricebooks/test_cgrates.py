@@ -143,7 +143,7 @@ def test_a_single_plan_is_chosen_without_options():
         ({}, "RatingPlans.csv holds rating plans RP_RETAIL, RP_VIP, RP_FLAT, RP_BYTES, RP_SMS"),
         ({"plan": "RP_NONE"}, "no rating plan 'RP_NONE'"),
         ({"plan": "RP_VIP", "subject": "alice"}, "not both"),
-        ({"subject": "nobody"}, "no profile for subject 'nobody'"),
+        ({"subject": "nobody", "category": "fax"}, "no profile for subject 'nobody'"),
         (
             {"subject": "*any", "category": "data"},
             "Rates.csv line 22, RateUnit: '2048' is 2048 ns; rerate prices calls by whole seconds",
@@ -330,3 +330,11 @@ def test_tariff_csv_errors_in_term_columns(tmp_path: Path):
     # *any is the empty prefix; old files without the columns read as before.
     path.write_text(f"{header}\n{base.replace(',33,', ',*any,')},,,,,,,0\n")
     assert formats.read_tariffs(path).versions[0].entries[0][1].prefix == ""
+
+
+def test_a_subject_without_a_profile_is_rated_by_the_any_subject() -> None:
+    # CGRateS rates a subject with no profile of its own by the tenant's
+    # *any subject: the import does the same, and says so.
+    imported = cgrates.import_plan(FIXTURES / "standard", subject="nobody")
+    assert imported.plans == ("RP_RETAIL",)
+    assert any("no profile for subject 'nobody'" in w for w in imported.warnings)

@@ -366,6 +366,16 @@ def _chosen_plans(
         if "RatingProfiles.csv" not in files:
             raise FormatError("RatingProfiles.csv: missing (needed to choose by subject)")
         primary = _profile(files, tenant, category, subject)
+        if primary is None and subject != ANY:
+            # CGRateS rates a subject without a profile of its own by the
+            # tenant's `*any` subject (as it does when a plan has no rate).
+            primary = _profile(files, tenant, category, ANY)
+            if primary is not None:
+                warnings.append(
+                    f"RatingProfiles.csv: no profile for subject {subject!r} in category "
+                    f"{category!r}: the {ANY} subject's applies (line {primary.line}), "
+                    "as in CGRateS"
+                )
         if primary is None:
             raise FormatError(
                 f"RatingProfiles.csv: no profile for subject {subject!r} in category "
