@@ -5,8 +5,9 @@ weights, the empty prefix. Numbers are worked by hand next to each case;
 every case also runs through the reference rater (`compare`).
 
 The CGRateS cases reproduce the costs CGRateS's own tests assert for its
-tutorial tariff plans (/work/notes/cgrates_spec.md section 6), with the
-entries written out by hand here.
+tutorial tariff plans (cgrates/cgrates: general_tests/tutorial2_it_test.go,
+general_tests/destination_combined_it_test.go, apier/v1/apier2_it_test.go),
+with the entries written out by hand here.
 """
 
 from __future__ import annotations
