@@ -53,6 +53,22 @@ def test_a_month_without_accounts_usage_or_one_off_item_gets_no_invoice(
     ).json()["items"]
     assert "2026-08" in offered  # the account was there until 15 August
     assert "2026-09" not in offered  # and is not offered
+    # The console's dialogs offer the same: the refresh dialog leaves
+    # September out, the recalculation dialog still has it.
+    cid = billing.world.nodes["cust_a1y"].id
+    headers = billing.world.headers(PARTNER)
+    dialog = client.get(
+        f"/billing/utilities/periods?op=invoice_refresh&customer_id={cid}", headers=headers
+    )
+    assert dialog.status_code == 200
+    assert 'value="2026-08"' in dialog.text
+    assert 'value="2026-09"' not in dialog.text
+    recalc_dialog = client.get(
+        f"/billing/utilities/periods?op=recalculation&customer_id={cid}", headers=headers
+    ).text
+    assert 'value="2026-09"' in recalc_dialog
+    form = client.get("/billing/utilities/operations/invoice_refresh", headers=headers).text
+    assert "/billing/utilities/periods?op=invoice_refresh" in form
     # August still had the account for two weeks: invoiced, credit capped at its amount.
     recalc(client, billing, database, data_dir, "cust_a1y", "2026-08")
     aug = generate(client, billing, "cust_a1y", "2026-08")

@@ -124,12 +124,21 @@ class OperationForm:
     dry_run: bool = False
 
 
-def _periods_for(session: Any, principal: Principal, customer_id: int | None) -> list[str] | None:
+def _periods_for(
+    session: Any, principal: Principal, customer_id: int | None, op: JobType | None = None
+) -> list[str] | None:
+    """The closed periods a dialog offers; a refresh only those with something
+    billable (docs/invoicing.md), as the API's `operation=invoice_refresh`."""
     if customer_id is None:
         return None
     customer = get_customer(session, principal, customer_id, BUA)
     contract = eligibility.active_contract(session, customer.id)
-    return [str(m) for m in eligibility.eligible_periods(contract)] if contract else []
+    if contract is None:
+        return []
+    months = eligibility.eligible_periods(contract)
+    if op == JobType.INVOICE_REFRESH:
+        months = [m for m in months if eligibility.has_billable(session, contract, m)]
+    return [str(m) for m in months]
 
 
 def _operation_form(
@@ -153,7 +162,7 @@ def _operation_form(
             "error": error,
             "customers": customers,
             "reasons": REASONS,
-            "periods": _periods_for(session, principal, form.customer_id),
+            "periods": _periods_for(session, principal, form.customer_id, op.type),
             "selected": form.periods,
         },
         status_code=status_code,
@@ -181,13 +190,16 @@ def operation_periods(
     session: SessionDep,
     principal: BillingUtilitiesAdmin,
     customer_id: str = "",
+    op: str = "",
 ) -> Response:
-    """The eligible periods of the customer just selected in a dialog."""
+    """The eligible periods of the customer just selected in a dialog (of
+    operation `op`)."""
     cid = int_or_none(customer_id)
+    kind = JobType(op) if op in {t.value for t in JobType} else None
     return render(
         request,
         "billing/_periods.html",
-        {"periods": _periods_for(session, principal, cid), "selected": []},
+        {"periods": _periods_for(session, principal, cid, kind), "selected": []},
     )
 
 
