@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +326,12 @@ def test_refreshing_an_issued_invoice_cancels_it_and_adds_a_ready_version(
     expect(rows).to_have_count(1)
     expect(rows.first.locator(".badge")).to_have_text("Issued")
     issued_id = rows.first.get_attribute("data-invoice-id")
+    # Something to refresh: the customer's tax rate changed after the invoice
+    # went out (a refresh that would issue the same invoice changes nothing).
+    with live.db.session() as s:
+        customer = s.get(Node, live.node_id("cust_a1x"))
+        assert customer is not None
+        customer.tax_rate = Decimal("0.10")
 
     page.locator("summary", has_text="Billing").click()
     shot(live, page, "menu")

@@ -74,10 +74,12 @@ async def idempotency(
     request: Request,
     idempotency_key: Annotated[
         str | None,
+        # No alias: FastAPI reads `idempotency_key` from the `idempotency-key`
+        # header (names are case-insensitive), and pydantic warns that a
+        # Field alias has no effect where FastAPI builds its adapters.
         Header(
-            alias="Idempotency-Key",
-            description="POST only: the same key and request replay the first answer "
-            "(24 h); the same key with another request is a 409.",
+            description="`Idempotency-Key`, POST only: the same key and request replay the "
+            "first answer (24 h); the same key with another request is a 409.",
         ),
     ] = None,
 ) -> None:
