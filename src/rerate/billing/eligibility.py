@@ -31,10 +31,11 @@ from rerate.models import (
     Contract,
     CurrentRun,
     CustomLineItem,
+    Invoice,
     Node,
 )
 from rerate.models.base import utcnow
-from rerate.models.enums import JobType, NodeKind
+from rerate.models.enums import LIVE_INVOICE_STATUSES, InvoiceType, JobType, NodeKind
 from rerate.tenancy.service import in_scope
 
 # No usage source rerate imports predates it; a typo such as 1900-01 would
@@ -195,6 +196,32 @@ def has_billable(session: Session, contract: Contract, month: Month) -> bool:
     return one_off is not None
 
 
+def invoiced_periods(session: Session, customer_id: int) -> set[str]:
+    """The periods with a live monthly invoice (Draft, Ready, Issued, Paid):
+    the ones an invoice refresh can correct."""
+    return set(
+        session.scalars(
+            select(Invoice.period).where(
+                Invoice.customer_id == customer_id,
+                Invoice.type == InvoiceType.MONTHLY.value,
+                Invoice.status.in_([s.value for s in LIVE_INVOICE_STATUSES]),
+            )
+        )
+    )
+
+
+def refresh_periods(session: Session, contract: Contract) -> list[Month]:
+    """The periods an invoice refresh is offered for, newest first: closed,
+    inside the coverage, something billable and an invoice to correct (a
+    period's first invoice is invoice generation's, not a refresh's)."""
+    invoiced = invoiced_periods(session, contract.customer_id)
+    return [
+        m
+        for m in eligible_periods(contract)
+        if str(m) in invoiced and has_billable(session, contract, m)
+    ]
+
+
 def check_period(
     session: Session,
     customer: Node,
@@ -235,5 +262,12 @@ def check_period(
         raise Ineligible(
             f"{customer.name} has nothing billable in {month}: no account owned, no usage and "
             "no one-off item that month, so it gets no invoice"
+        )
+    if Operation(operation.value) == Operation.INVOICE_REFRESH and str(
+        month
+    ) not in invoiced_periods(session, customer.id):
+        raise Ineligible(
+            f"{customer.name} has no invoice for {month} to refresh; a period's first invoice "
+            "is made by invoice generation"
         )
     return month

@@ -101,7 +101,7 @@ def eligible_periods(
         JobType | None,
         Query(
             description="invoice_refresh: only the periods with something billable "
-            "(docs/invoicing.md), the ones a refresh is offered for."
+            "and an invoice to correct (docs/invoicing.md), the ones a refresh is offered for."
         ),
     ] = None,
 ) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def eligible_periods(
     contract = eligibility.active_contract(session, customer.id)
     months = eligibility.eligible_periods(contract) if contract else []
     if contract is not None and operation == JobType.INVOICE_REFRESH:
-        months = [m for m in months if eligibility.has_billable(session, contract, m)]
+        months = eligibility.refresh_periods(session, contract)
     items = [str(m) for m in months]
     return {"items": items, "total": len(items)}
 

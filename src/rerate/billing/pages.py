@@ -128,7 +128,8 @@ def _periods_for(
     session: Any, principal: Principal, customer_id: int | None, op: JobType | None = None
 ) -> list[str] | None:
     """The closed periods a dialog offers; a refresh only those with something
-    billable (docs/invoicing.md), as the API's `operation=invoice_refresh`."""
+    billable and an invoice to correct (docs/invoicing.md), as the API's
+    `operation=invoice_refresh`."""
     if customer_id is None:
         return None
     customer = get_customer(session, principal, customer_id, BUA)
@@ -137,7 +138,7 @@ def _periods_for(
         return []
     months = eligibility.eligible_periods(contract)
     if op == JobType.INVOICE_REFRESH:
-        months = [m for m in months if eligibility.has_billable(session, contract, m)]
+        months = eligibility.refresh_periods(session, contract)
     return [str(m) for m in months]
 
 

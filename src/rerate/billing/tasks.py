@@ -124,7 +124,14 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         set_session_actor(session, _actor(ctx), f"{claimed.reason}: {claimed.explanation}".strip())
         queue.fenced(session, claimed)
         customer = _eligible_customer(session, claimed)
-        outcome = generate_for(session, customer, claimed.period, job_id=claimed.id)
+        outcome = generate_for(
+            session,
+            customer,
+            claimed.period,
+            job_id=claimed.id,
+            refresh=True,
+            reason=f"invoice refresh: {claimed.reason} {claimed.explanation}".strip(),
+        )
         if outcome.unchanged:
             # Same lines and totals as the live invoice: it stays as it is
             # (an Issued invoice is not cancelled and issued again).
@@ -133,10 +140,12 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
                 "unchanged": True,
                 "invoices_created": [],
                 "invoices_cancelled": [],
+                "credit_notes_created": [],
+                "invoices_credited": [],
                 "superseded": None,
                 "currency": outcome.invoice.currency,
-                "total_before": outcome.invoice.total,
-                "total_after": outcome.invoice.total,
+                "total_before": money_plain(outcome.invoice.total, outcome.invoice.currency),
+                "total_after": money_plain(outcome.invoice.total, outcome.invoice.currency),
             }
             ctx.complete_within(session, result)
             return result
@@ -145,8 +154,14 @@ def refresh(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             "unchanged": False,
             "invoices_created": [outcome.invoice.id],
             "invoices_cancelled": outcome.cancelled,
+            # Correction by credit note: the previous invoice stays issued
+            # (now Credited) and the note reverses it in full.
+            "credit_notes_created": [outcome.credit_note.id] if outcome.credit_note else [],
+            "invoices_credited": [outcome.previous.id]
+            if outcome.previous and outcome.credit_note
+            else [],
             "superseded": outcome.previous.id
-            if outcome.previous and not outcome.cancelled
+            if outcome.previous and not outcome.cancelled and not outcome.credit_note
             else None,
             "currency": outcome.invoice.currency,
             "total_before": money_plain(outcome.previous.total, outcome.previous.currency)

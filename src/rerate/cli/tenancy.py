@@ -259,7 +259,8 @@ _register(customers_app, NodeKind.CUSTOMER)
 def customer_balance(customer_id: int, as_user: str = AS_USER) -> None:
     """What a customer owes and holds, per currency.
 
-    Columns: currency, invoiced, paid, outstanding, overdue, credit."""
+    Columns: currency, invoiced, paid, credited, outstanding, overdue, credit,
+    open credit notes."""
     from rerate.invoicing import payment_endpoints
 
     with acting(as_user) as (session, principal):
@@ -268,6 +269,15 @@ def customer_balance(customer_id: int, as_user: str = AS_USER) -> None:
         typer.echo(
             "\t".join(
                 str(row[k])
-                for k in ("currency", "invoiced", "paid", "outstanding", "overdue", "credit")
+                for k in (
+                    "currency",
+                    "invoiced",
+                    "paid",
+                    "credited",
+                    "outstanding",
+                    "overdue",
+                    "credit",
+                    "open_credit_notes",
+                )
             )
         )

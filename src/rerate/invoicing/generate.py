@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from rerate.billing.aggregates import invoice_groups
 from rerate.billing.eligibility import Operation, active_contract, check_period
 from rerate.billing.runs import current_run, read_daily, read_period_lines
-from rerate.invoicing import service
+from rerate.invoicing import credit_notes, service
 from rerate.kit import crash
 from rerate.kit.errors import Conflict, Invalid
 from rerate.models import Invoice, Node
@@ -27,6 +27,9 @@ class Outcome:
     # A refresh whose regenerated invoice equals the live one: nothing changed,
     # `invoice` is the live one (still Issued, Paid or Ready).
     unchanged: bool = False
+    # The credit note that reversed `previous` (correction policy credit_note,
+    # or a Paid / part-paid invoice); `previous` is then Credited.
+    credit_note: Invoice | None = None
 
 
 def lock_customer(session: Session, customer: Node) -> None:
@@ -44,6 +47,8 @@ def generate_for(
     *,
     job_id: int | None = None,
     reuse_unchanged: bool = False,
+    refresh: bool = False,
+    reason: str = "invoice regenerated",
 ) -> Outcome:
     """Build a new invoice version from the current run; link it per the refresh rules.
 
@@ -57,7 +62,13 @@ def generate_for(
 
     A regenerated invoice equal to the live one (same lines, same totals) is
     not stored: the live one stays (`unchanged`). Charges that are negative
-    by themselves raise `NegativeInvoice` (a credit note's job, issue 14 §4).
+    by themselves raise `NegativeInvoice`.
+
+    An issued live invoice is corrected per the contract's policy
+    (`service.needs_credit_note`): cancelled, or credited in full by a credit
+    note (`reason` is the credit note's). `refresh=True` (an invoice refresh)
+    corrects an existing invoice and never makes a period's first one: that
+    is invoice generation's (platform roles).
     """
     check_period(session, customer, period, Operation.INVOICE_GENERATION)
     lock_customer(session, customer)
@@ -70,6 +81,11 @@ def generate_for(
             f"{customer.name} has no published billing run for {period}; run a recalculation first"
         )
     previous = service.live_invoice(session, customer.id, period, for_update=True, with_lines=False)
+    if refresh and previous is None:
+        raise Conflict(
+            f"{customer.name} has no invoice for {period} to refresh; a period's first invoice "
+            "is made by invoice generation"
+        )
     if (
         reuse_unchanged
         and previous is not None
@@ -96,7 +112,11 @@ def generate_for(
     if previous is not None and service.same_content(previous, composed):
         return Outcome(invoice=previous, previous=None, cancelled=[], unchanged=True)
     cancelled: list[int] = []
-    if previous is not None:
+    note: Invoice | None = None
+    if previous is not None and service.needs_credit_note(session, previous, contract):
+        note = credit_notes.credit_in_full(session, previous, reason=reason, job_id=job_id)
+        crash.point("refresh.after_cancel")
+    elif previous is not None:
         cancelled = service.retire(previous)
         session.flush()
         crash.point("refresh.after_cancel")
@@ -112,4 +132,4 @@ def generate_for(
     if previous is not None:
         service.link(previous, invoice)
         session.flush()
-    return Outcome(invoice=invoice, previous=previous, cancelled=cancelled)
+    return Outcome(invoice=invoice, previous=previous, cancelled=cancelled, credit_note=note)

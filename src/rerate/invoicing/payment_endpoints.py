@@ -121,8 +121,9 @@ def reverse_payment(
 def customer_balance(
     customer_id: Id, session: SessionDep, principal: InvoiceViewer
 ) -> dict[str, Any]:
-    """Per currency: invoiced (Issued and Paid), paid, outstanding, overdue, and
-    the credit balance carried to the next invoice."""
+    """Per currency: invoiced (Issued and Paid), paid (money received), credited
+    (credit notes applied), outstanding, overdue, the contract credit carried
+    to the next invoice and credit notes not yet applied."""
     customer = get_customer(session, principal, customer_id, Permission.VIEW_INVOICES)
     if not invoices_api._visible(session, principal, customer):
         raise Forbidden("invoices are not visible to your role (invoice visibility settings)")
@@ -137,9 +138,11 @@ def customer_balance(
                 "currency": b.currency,
                 "invoiced": m(b.invoiced),
                 "paid": m(b.paid),
+                "credited": m(b.credited),
                 "outstanding": m(b.outstanding),
                 "overdue": m(b.overdue),
                 "credit": m(b.credit),
+                "open_credit_notes": m(b.open_credit_notes),
             }
         )
     return {"customer_id": customer.id, "items": items}

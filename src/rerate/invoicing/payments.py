@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -35,7 +35,7 @@ from rerate.kit.money import round_money
 from rerate.kit.periods import local_day
 from rerate.models import Contract, Invoice, Payment
 from rerate.models.base import utcnow
-from rerate.models.enums import InvoiceStatus
+from rerate.models.enums import InvoiceStatus, InvoiceType
 
 PAYABLE = (InvoiceStatus.ISSUED.value, InvoiceStatus.PAID.value)
 MAX_REFERENCE = 200
@@ -64,19 +64,25 @@ def paid_amount(session: Session, invoice_id: int) -> Decimal:
 
 
 def outstanding(session: Session, invoice: Invoice) -> Decimal:
-    """What is still owed on an Issued or Paid invoice (0 for any other status)."""
-    if invoice.status not in PAYABLE:
+    """What is still owed on an Issued or Paid invoice (0 for any other status,
+    and for a credit note, whose open amount is `credit_notes.open_amount`)."""
+    if invoice.status not in PAYABLE or invoice.type == InvoiceType.CREDIT_NOTE.value:
         return Decimal(0)
     return invoice.total - paid_amount(session, invoice.id)
 
 
 def billing_today(session: Session, customer_id: int) -> date:
+    return billing_day(session, customer_id, utcnow())
+
+
+def billing_day(session: Session, customer_id: int, instant: datetime) -> date:
+    """The calendar day of `instant` in the customer's billing zone."""
     tz = session.scalar(
         select(Contract.billing_tz).where(
             Contract.customer_id == customer_id, Contract.active.is_(True)
         )
     )
-    return local_day(utcnow(), tz or "UTC")
+    return local_day(instant, tz or "UTC")
 
 
 def is_overdue(invoice: Invoice, owed: Decimal, today: date) -> bool:
@@ -109,6 +115,8 @@ def record_payment(
 ) -> Payment:
     """Record money received; marks the invoice Paid when nothing is left owing."""
     invoice = _locked(session, invoice_id)
+    if invoice.type == InvoiceType.CREDIT_NOTE.value:
+        raise Conflict(f"{invoice.number} is a credit note; it takes no payments")
     if invoice.status == InvoiceStatus.PAID.value:
         raise Conflict(f"invoice {invoice.number} is paid in full already")
     if invoice.status != InvoiceStatus.ISSUED.value:
@@ -168,6 +176,16 @@ def reverse_payment(
     invoice = _locked(session, found.invoice_id)
     if found.reverses_id is not None:
         raise Conflict("a reversal cannot be reversed; record a new payment instead")
+    if found.credit_note_id is not None:
+        raise Conflict(
+            f"this is credit note {found.reference} applied to the invoice, not money received; "
+            "it is not reversed"
+        )
+    if invoice.status == InvoiceStatus.CREDITED.value:
+        raise Conflict(
+            f"invoice {invoice.number} is credited; a payment on it is no longer reversed "
+            "(record the refund or the charge as a new invoice)"
+        )
     if session.scalar(select(Payment.id).where(Payment.reverses_id == found.id)) is not None:
         raise Conflict(f"payment {found.id} is reversed already")
     reversal = Payment(
@@ -211,38 +229,76 @@ def payments_of(session: Session, invoice_id: int) -> Sequence[Payment]:
 class CurrencyBalance:
     currency: str
     invoiced: Decimal  # totals of Issued and Paid invoices
-    paid: Decimal  # payments less reversals on them
-    outstanding: Decimal
+    paid: Decimal  # money received on them (payments less reversals)
+    credited: Decimal  # credit notes applied to them (no money moved)
+    outstanding: Decimal  # invoiced - paid - credited
     overdue: Decimal
-    credit: Decimal  # credit balance carried to the next invoice
+    credit: Decimal  # contract credit carried to the next invoice
+    open_credit_notes: Decimal  # credit notes not yet applied to an invoice
 
 
 def customer_balance(session: Session, customer_id: int) -> list[CurrencyBalance]:
-    """Per currency: invoiced, paid, outstanding and overdue amounts, and credit."""
+    """Per currency: invoiced, paid, credited, outstanding and overdue
+    amounts, carried credit and open credit notes (docs/invoicing.md)."""
+    from rerate.invoicing import credit_notes  # credit_notes builds on this module
+
     today = billing_today(session, customer_id)
     invoices = session.scalars(
-        select(Invoice).where(Invoice.customer_id == customer_id, Invoice.status.in_(PAYABLE))
+        select(Invoice).where(
+            Invoice.customer_id == customer_id,
+            Invoice.status.in_(PAYABLE),
+            Invoice.type != InvoiceType.CREDIT_NOTE.value,
+        )
     ).all()
     paid: dict[int, Decimal] = {}
-    for invoice_id, amount in session.execute(
-        select(Payment.invoice_id, Payment.amount).where(Payment.customer_id == customer_id)
+    credited: dict[int, Decimal] = {}
+    for invoice_id, amount, note_id in session.execute(
+        select(Payment.invoice_id, Payment.amount, Payment.credit_note_id).where(
+            Payment.customer_id == customer_id
+        )
     ):
-        paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
+        into = paid if note_id is None else credited
+        into[invoice_id] = into.get(invoice_id, Decimal(0)) + amount
+    zero = Decimal(0)
     sums: dict[str, list[Decimal]] = {}
     for inv in invoices:
-        got = paid.get(inv.id, Decimal(0))
-        owed = inv.total - got
-        row = sums.setdefault(inv.currency, [Decimal(0)] * 4)
+        got, cred = paid.get(inv.id, zero), credited.get(inv.id, zero)
+        owed = inv.total - got - cred
+        row = sums.setdefault(inv.currency, [zero] * 5)
         row[0] += inv.total
         row[1] += got
-        row[2] += owed
+        row[2] += cred
+        row[3] += owed
         if is_overdue(inv, owed, today):
-            row[3] += owed
+            row[4] += owed
     credit = credits.balance(session, customer_id)
+    notes: dict[str, Decimal] = {}
+    for currency in {
+        c
+        for (c,) in session.execute(
+            select(Invoice.currency)
+            .where(
+                Invoice.customer_id == customer_id, Invoice.type == InvoiceType.CREDIT_NOTE.value
+            )
+            .distinct()
+        )
+    }:
+        left = sum((a for _, a in credit_notes.open_notes(session, customer_id, currency)), zero)
+        if left:
+            notes[currency] = left
     out = []
-    for currency in sorted(sums.keys() | credit.keys()):
-        invoiced, got, owed, late = sums.get(currency, [Decimal(0)] * 4)
+    for currency in sorted(sums.keys() | credit.keys() | notes.keys()):
+        invoiced, got, cred, owed, late = sums.get(currency, [zero] * 5)
         out.append(
-            CurrencyBalance(currency, invoiced, got, owed, late, credit.get(currency, Decimal(0)))
+            CurrencyBalance(
+                currency,
+                invoiced,
+                got,
+                cred,
+                owed,
+                late,
+                credit.get(currency, zero),
+                notes.get(currency, zero),
+            )
         )
     return out

@@ -6,10 +6,12 @@ the rounded lines; the tax line is the rounded tax on that subtotal; the total
 is the sum of all lines. So the lines always add up to the total exactly.
 
 Refresh (`regenerate`): a new version built from the latest runs.
-- An Issued live invoice becomes Cancelled; the new one is Ready; both link.
+- An Issued live invoice is corrected per the contract's correction policy:
+  `replace` cancels it (the new one is Ready; both link); `credit_note`
+  leaves it issued, reverses it with a credit note (invoicing/credit_notes.py)
+  and it becomes Credited. A Paid invoice, or one with payments recorded, is
+  always credited: money has moved, so it is never cancelled under them.
 - A Ready/Draft invoice that was never issued becomes Superseded and is kept.
-- A Paid invoice is not touched: money has moved, so a correction needs a
-  credit note, which a refresh does not invent; the job fails saying so.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload, object_session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rerate.billing.eligibility import Operation, check_period
-from rerate.invoicing import credits
+from rerate.invoicing import credit_notes, credits
 from rerate.invoicing.digest import issued_digest
 from rerate.kit import crash
 from rerate.kit.audit import record
@@ -35,7 +37,12 @@ from rerate.kit.money import RoundingMode, round_money
 from rerate.kit.periods import local_day
 from rerate.models import Contract, Invoice, InvoiceLine, InvoiceSeries, Node, Payment
 from rerate.models.base import utcnow
-from rerate.models.enums import LIVE_INVOICE_STATUSES, InvoiceStatus, InvoiceType
+from rerate.models.enums import (
+    LIVE_INVOICE_STATUSES,
+    CorrectionPolicy,
+    InvoiceStatus,
+    InvoiceType,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,10 +237,28 @@ def build_invoice(
     return invoice
 
 
+def needs_credit_note(session: Session, previous: Invoice, contract: Contract) -> bool:
+    """Whether correcting the live invoice `previous` takes a credit note: it
+    was issued and the contract says so, or money has moved on it (Paid, or
+    payments recorded, even reversed ones: their history stays on it)."""
+    status = InvoiceStatus(previous.status)
+    if status == InvoiceStatus.PAID:
+        return True
+    if status != InvoiceStatus.ISSUED:
+        return False
+    if contract.correction_policy == CorrectionPolicy.CREDIT_NOTE.value:
+        return True
+    return (
+        session.scalar(select(Payment.id).where(Payment.invoice_id == previous.id).limit(1))
+        is not None
+    )
+
+
 def retire(previous: Invoice) -> list[int]:
     """Take the live invoice out of service before its new version is inserted
     (the one-live-invoice index would refuse both at once): Issued becomes
     Cancelled, Ready or Draft becomes Superseded; returns the cancelled ids.
+    (An invoice that `needs_credit_note` is credited instead, never retired.)
 
     The caller holds `previous` locked (`live_invoice(..., for_update=True)`)
     so two refreshes cannot both replace the same invoice.
@@ -241,21 +266,8 @@ def retire(previous: Invoice) -> list[int]:
     status = InvoiceStatus(previous.status)
     if status == InvoiceStatus.PAID:
         raise Conflict(
-            f"invoice {previous.number} for {previous.period} is paid; correct it with a "
-            "credit note rather than a refresh"
-        )
-    session = object_session(previous)
-    if (
-        status == InvoiceStatus.ISSUED
-        and session is not None
-        and session.scalar(select(Payment.id).where(Payment.invoice_id == previous.id).limit(1))
-        is not None
-    ):
-        # A partly paid invoice is not cancelled under its payments (even
-        # reversed ones keep their history on it): a credit note corrects it.
-        raise Conflict(
-            f"invoice {previous.number} for {previous.period} has payments recorded; correct "
-            "it with a credit note rather than a refresh"
+            f"invoice {previous.number} for {previous.period} is paid; it is corrected by a "
+            "credit note, never cancelled"
         )
     if status == InvoiceStatus.ISSUED:
         previous.status = InvoiceStatus.CANCELLED.value
@@ -310,6 +322,8 @@ def issue(session: Session, invoice: Invoice, *, at: datetime | None = None) -> 
     invoice = locked
     if invoice.status == InvoiceStatus.ISSUED.value:
         return invoice  # issued already (a retry, or a concurrent caller): same number
+    if invoice.type == InvoiceType.CREDIT_NOTE.value:  # pragma: no cover - issued when made
+        raise Conflict("a credit note is issued when it is made")
     if invoice.status != InvoiceStatus.READY.value:
         raise Conflict(f"only a Ready invoice can be issued; this one is {invoice.status}")
     customer = session.get(Node, invoice.customer_id)
@@ -343,5 +357,16 @@ def issue(session: Session, invoice: Invoice, *, at: datetime | None = None) -> 
         digest=issued_digest(invoice),
     )
     session.flush()
+    # Open credit notes of the customer settle it first (docs/invoicing.md).
+    for applied in credit_notes.apply_open_credit(session, invoice):
+        record(
+            session,
+            "credit_applied",
+            "invoices",
+            invoice.id,
+            credit_note_id=applied.note_id,
+            number=applied.number,
+            amount=applied.amount,
+        )
     crash.point("issue.after_number")
     return invoice

@@ -39,6 +39,7 @@ class Contract(Base):
         ),
         CheckConstraint("coverage_end is null or coverage_end > coverage_start", name="coverage"),
         CheckConstraint("payment_terms_days between 0 and 365", name="payment_terms"),
+        CheckConstraint("correction_policy in ('replace','credit_note')", name="correction_policy"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -54,6 +55,9 @@ class Contract(Base):
     rounding_mode: Mapped[str] = mapped_column(String(32), default="ROUND_HALF_UP")
     # Days from issue to due date printed on the contract's invoices.
     payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
+    # How an issued invoice is corrected: replace (cancel + new version) or
+    # credit_note. A Paid or part-paid invoice is always credited.
+    correction_policy: Mapped[str] = mapped_column(String(16), default="replace")
     passthrough_unpriced: Mapped[bool] = mapped_column(Boolean, default=False)
     cloud_price_book_id: Mapped[int | None] = mapped_column(ForeignKey("price_books.id"))
     voip_price_book_id: Mapped[int | None] = mapped_column(ForeignKey("price_books.id"))

@@ -104,6 +104,7 @@ class RunStatus(StrEnum):
 class InvoiceType(StrEnum):
     MONTHLY = "monthly"
     QUARTERLY = "quarterly"
+    CREDIT_NOTE = "credit_note"
 
 
 class InvoiceStatus(StrEnum):
@@ -113,6 +114,14 @@ class InvoiceStatus(StrEnum):
     PAID = "paid"
     CANCELLED = "cancelled"
     SUPERSEDED = "superseded"  # a Ready invoice replaced by a refresh before issue
+    CREDITED = "credited"  # an issued invoice reversed in full by a credit note
+
+
+class CorrectionPolicy(StrEnum):
+    """How a contract corrects an invoice that was issued (docs/invoicing.md)."""
+
+    REPLACE = "replace"  # the Issued invoice is Cancelled, the new version Ready
+    CREDIT_NOTE = "credit_note"  # a credit note reverses it; a new invoice follows
 
 
 LIVE_INVOICE_STATUSES = (

@@ -26,7 +26,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rerate.models.base import Base, DecimalType, UTCDateTime, utcnow
 
-_LIVE = "status in ('draft','ready','issued','paid')"
+# A credit note is a document of its own (type credit_note), never "the" live
+# invoice of its period: the index leaves it out.
+_LIVE = "status in ('draft','ready','issued','paid') and type <> 'credit_note'"
 
 
 class Invoice(Base):
@@ -43,10 +45,10 @@ class Invoice(Base):
         ),
         UniqueConstraint("series", "number"),
         CheckConstraint(
-            "status in ('draft','ready','issued','paid','cancelled','superseded')",
+            "status in ('draft','ready','issued','paid','cancelled','superseded','credited')",
             name="status",
         ),
-        CheckConstraint("type in ('monthly','quarterly')", name="type"),
+        CheckConstraint("type in ('monthly','quarterly','credit_note')", name="type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -66,6 +68,10 @@ class Invoice(Base):
     run_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of billing_runs.id
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    # A credit note names the invoice it reverses; that invoice (now Credited)
+    # names its credit note: linked both ways, like replaces/replaced_by.
+    credits_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    credited_by_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -123,6 +129,9 @@ class Payment(Base):
     paid_on: Mapped[date] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(200), default="")
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    # Set when this "payment" is part of a credit note applied to the invoice
+    # (no money moved): the credit note's open amount shrinks by it.
+    credit_note_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
     reason: Mapped[str] = mapped_column(String(400), default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
