@@ -27,6 +27,7 @@ from rerate.models import (
 )
 from rerate.pricebooks.service import mark_published
 from tests.billing.fixtures import Billing, build_billing
+from tests.invoicing.ledger_helpers import generate
 from tests.world import World
 
 PARTNER = "partner_admin"
@@ -114,8 +115,14 @@ def test_recalculation_publishes_a_run_and_fills_the_cache(
     assert sum((c.net_amount for c in cache), Decimal(0)) == Decimal("84.7999998000")
 
 
-def test_open_period_other_without_explanation_and_conflicts(client: TestClient, billing: Billing):
+def test_open_period_other_without_explanation_and_conflicts(
+    client: TestClient, billing: Billing, database: Database, data_dir: Path
+):
     w = billing.world
+    # August has an invoice to refresh (a refresh never makes a first one).
+    assert submit(client, w, "recalculations", "cust_a1x", ["2026-08"]).status_code == 202
+    drain(database, data_dir)
+    assert generate(client, billing, "cust_a1x", "2026-08").status_code == 201
     current = str(Month.of(datetime.now(UTC).date()))
     r = submit(client, w, "recalculations", "cust_a1x", [current])
     assert r.status_code == 422

@@ -46,6 +46,16 @@ def test_a_month_without_accounts_usage_or_one_off_item_gets_no_invoice(
         explanation="resend",
     )
     assert refresh.status_code == 422, refresh.text  # refused for refresh
+    # A refresh corrects an invoice: August is offered once it has one (its
+    # first invoice is invoice generation's, not a refresh's).
+    recalc(client, billing, database, data_dir, "cust_a1y", "2026-08")
+    cid = billing.world.nodes["cust_a1y"].id
+    before = client.get(
+        f"/api/v1/billing-utilities/customers/{cid}/periods?operation=invoice_refresh",
+        headers=billing.world.headers(PARTNER),
+    ).json()["items"]
+    assert "2026-08" not in before  # billable, but no invoice to refresh yet
+    assert generate(client, billing, "cust_a1y", "2026-08").status_code == 201
     offered = client.get(
         f"/api/v1/billing-utilities/customers/{billing.world.nodes['cust_a1y'].id}/periods"
         "?operation=invoice_refresh",
@@ -55,7 +65,6 @@ def test_a_month_without_accounts_usage_or_one_off_item_gets_no_invoice(
     assert "2026-09" not in offered  # and is not offered
     # The console's dialogs offer the same: the refresh dialog leaves
     # September out, the recalculation dialog still has it.
-    cid = billing.world.nodes["cust_a1y"].id
     headers = billing.world.headers(PARTNER)
     dialog = client.get(
         f"/billing/utilities/periods?op=invoice_refresh&customer_id={cid}", headers=headers

@@ -130,9 +130,11 @@ def test_overdue_is_derived_from_the_due_date_and_shows_in_the_balance(
         "currency": "EUR",
         "invoiced": "101.76",
         "paid": "1.76",
+        "credited": "0.00",
         "outstanding": "100.00",
         "overdue": "100.00",
         "credit": "0.00",
+        "open_credit_notes": "0.00",
     }
 
 

@@ -130,7 +130,6 @@ def test_console_imports_a_plan_and_shows_errors(client: TestClient, world: Worl
     assert "data-import-notes" in done.text
 
 
-
 def test_console_shows_what_the_import_left_out(client: TestClient, world: World):
     # The capped plan's *disconnect MaxCost is not a cap for a completed call:
     # the importer says so, and the console shows it instead of redirecting.

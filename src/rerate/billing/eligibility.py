@@ -229,9 +229,14 @@ def check_period(
     operation: Operation | JobType,
     *,
     now: datetime | None = None,
+    invoice_needed: bool = True,
 ) -> Month:
     """The month `period` if `operation` may run for (`customer`, `period`) at
-    `now`; otherwise `Ineligible` (422) with a message a person can act on."""
+    `now`; otherwise `Ineligible` (422) with a message a person can act on.
+
+    A refresh needs an invoice to correct; `invoice_needed=False` when a
+    schedule is created for a period whose first invoice is still to come
+    (each occurrence is checked again, with it, when it fires)."""
     now = now or utcnow()
     verb = _DONE_TO_A_PERIOD[Operation(operation.value)]
     try:
@@ -263,9 +268,11 @@ def check_period(
             f"{customer.name} has nothing billable in {month}: no account owned, no usage and "
             "no one-off item that month, so it gets no invoice"
         )
-    if Operation(operation.value) == Operation.INVOICE_REFRESH and str(
-        month
-    ) not in invoiced_periods(session, customer.id):
+    if (
+        invoice_needed
+        and Operation(operation.value) == Operation.INVOICE_REFRESH
+        and str(month) not in invoiced_periods(session, customer.id)
+    ):
         raise Ineligible(
             f"{customer.name} has no invoice for {month} to refresh; a period's first invoice "
             "is made by invoice generation"

@@ -280,7 +280,12 @@ def _check_fixed_period(session: SessionDep, schedule: JobSchedule, customer: No
     month = Month.parse(schedule.period_rule)
     if customer is not None:
         eligibility.check_period(
-            session, customer, str(month), JobType(schedule.type), now=schedule.next_run_at
+            session,
+            customer,
+            str(month),
+            JobType(schedule.type),
+            now=schedule.next_run_at,
+            invoice_needed=False,
         )
     elif month < eligibility.EARLIEST_PERIOD:
         raise eligibility.Ineligible(
