@@ -27,7 +27,6 @@ from rerate.models import (
 )
 from rerate.pricebooks.service import mark_published
 from tests.billing.fixtures import Billing, build_billing
-from tests.invoicing.ledger_helpers import generate
 from tests.world import World
 
 PARTNER = "partner_admin"
@@ -122,7 +121,12 @@ def test_open_period_other_without_explanation_and_conflicts(
     # August has an invoice to refresh (a refresh never makes a first one).
     assert submit(client, w, "recalculations", "cust_a1x", ["2026-08"]).status_code == 202
     drain(database, data_dir)
-    assert generate(client, billing, "cust_a1x", "2026-08").status_code == 201
+    r = client.post(
+        "/api/v1/invoices/generate",
+        json={"customer_id": w.nodes["cust_a1x"].id, "period": "2026-08"},
+        headers=w.headers("platform_admin"),
+    )
+    assert r.status_code == 201, r.text
     current = str(Month.of(datetime.now(UTC).date()))
     r = submit(client, w, "recalculations", "cust_a1x", [current])
     assert r.status_code == 422
