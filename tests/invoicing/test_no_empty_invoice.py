@@ -78,10 +78,10 @@ def test_a_month_without_accounts_usage_or_one_off_item_gets_no_invoice(
     assert 'value="2026-09"' in recalc_dialog
     form = client.get("/billing/utilities/operations/invoice_refresh", headers=headers).text
     assert "/billing/utilities/periods?op=invoice_refresh" in form
-    # August still had the account for two weeks: invoiced, credit capped at its amount.
-    recalc(client, billing, database, data_dir, "cust_a1y", "2026-08")
+    # August still had the account for two weeks: invoiced, credit capped at
+    # its amount (generated above; generating again answers the same invoice).
     aug = generate(client, billing, "cust_a1y", "2026-08")
-    assert aug.status_code == 201, aug.text
+    assert aug.status_code == 200, aug.text
     assert Decimal(aug.json()["total"]) == 0
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(Invoice)) == 1
