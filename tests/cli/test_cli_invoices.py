@@ -80,9 +80,10 @@ def test_generate_issue_list_export(
         admin,
     )
     assert made.returncode == 0, made.stderr
-    invoice_id, number, customer, period, _version, status, currency, total = (
+    invoice_id, number, customer, period, _version, status, currency, total, kind = (
         made.stdout.strip().split("\t")
     )
+    assert kind == "monthly"
     assert (number, customer, period, status, currency) == (
         "-",
         str(cust),

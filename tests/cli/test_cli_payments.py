@@ -116,11 +116,14 @@ def test_pay_list_reverse_and_balance(
         database, data_dir, "customers", "balance", str(w.nodes["cust_a1x"].id), "--as", partner
     )
     assert balance.returncode == 0, balance.stderr
+    # currency, invoiced, paid, credited, outstanding, overdue, credit, open credit notes
     assert balance.stdout.strip().split("\t") == [
         "EUR",
         "101.76",
         "0.00",
+        "0.00",
         "101.76",
+        "0.00",
         "0.00",
         "0.00",
     ]

@@ -27,7 +27,17 @@ invoices_app = typer.Typer(
 def _line(inv: dict[str, object]) -> str:
     return "\t".join(
         str(inv[k] if inv[k] is not None else "-")
-        for k in ("id", "number", "customer_id", "period", "version", "status", "currency", "total")
+        for k in (
+            "id",
+            "number",
+            "customer_id",
+            "period",
+            "version",
+            "status",
+            "currency",
+            "total",
+            "type",
+        )
     )
 
 
@@ -35,14 +45,25 @@ def _line(inv: dict[str, object]) -> str:
 def list_invoices(
     customer: int | None = typer.Option(None, help="Only this customer id."),
     period: str | None = typer.Option(None, help="Only this period, YYYY-MM."),
+    type_: str | None = typer.Option(
+        None, "--type", help="Only this document type: monthly, quarterly or credit_note."
+    ),
     limit: int = typer.Option(100, min=1, max=1000),
     offset: int = typer.Option(0, min=0),
     as_user: str = AS_USER,
 ) -> None:
     """Invoices, newest period first.
 
-    Columns: id, number, customer, period, version, status, currency, total."""
+    Columns: id, number, customer, period, version, status, currency, total, type."""
     from rerate.invoicing import endpoints
+    from rerate.models.enums import InvoiceType
+
+    kinds = {t.value for t in InvoiceType}
+    if type_ is not None and type_ not in kinds:
+        console.print(
+            f"[red]error:[/red] --type: one of {', '.join(sorted(kinds))}", highlight=False
+        )
+        raise typer.Exit(2)
 
     with acting(as_user) as (session, principal):
         data = endpoints.list_invoices(
@@ -50,6 +71,7 @@ def list_invoices(
             principal=principal,
             customer_id=customer,
             period=period,
+            type=InvoiceType(type_) if type_ is not None else None,
             limit=limit,
             offset=offset,
             include_lines=False,
@@ -99,6 +121,31 @@ def issue(invoice_id: int, as_user: str = AS_USER) -> None:
         view = endpoints.invoice_view(invoicing.issue(session, inv), lines=False)
     typer.echo(_line(view))
     console.print(f"invoice {invoice_id} issued as {view['number']}")
+
+
+@invoices_app.command("credit")
+def credit(
+    invoice_id: int,
+    reason: str = typer.Option(..., "--reason", help="Why the invoice is credited (audited)."),
+    as_user: str = AS_USER,
+) -> None:
+    """Reverse an Issued or Paid invoice in full with a numbered credit note."""
+    from rerate.auth.permissions import Permission
+    from rerate.invoicing import credit_notes, endpoints, payments
+    from rerate.tenancy.service import get_customer
+
+    with acting(as_user, write=True) as (session, principal):
+        inv, _customer = endpoints._get(session, principal, invoice_id)
+        get_customer(session, principal, inv.customer_id, Permission.GENERATE_INVOICES)
+        note = credit_notes.credit_in_full(session, inv, reason=reason)
+        view = endpoints.invoice_view(
+            note, lines=False, settled=payments.settlements(session, [note.id])[note.id]
+        )
+    typer.echo(_line(view))
+    console.print(
+        f"invoice {invoice_id} credited by {view['number']}; "
+        f"{view['open_amount']} {view['currency']} left to apply to the next invoices"
+    )
 
 
 @invoices_app.command("export")

@@ -12,6 +12,7 @@ from rerate.api.fields import Amount, BillingDate, Id, Offset
 from rerate.contracts import service as contracts
 from rerate.kit.audit import set_reason
 from rerate.kit.money import RoundingMode
+from rerate.models.enums import CorrectionPolicy
 
 router = APIRouter(tags=["contracts"])
 
@@ -47,6 +48,11 @@ class ContractIn(BaseModel):
     coverage_end: BillingDate | None = Field(None, description="the 1st of a month, exclusive")
     rounding_mode: RoundingMode = RoundingMode.HALF_UP
     payment_terms_days: int = Field(30, ge=0, le=365)
+    correction_policy: CorrectionPolicy = Field(
+        CorrectionPolicy.REPLACE,
+        description="How an issued invoice is corrected: replace (cancelled, a new version "
+        "follows) or credit_note. A Paid or part-paid invoice is always credited.",
+    )
     cloud_price_book_id: Id | None = None
     voip_price_book_id: Id | None = None
     timetable_id: Id | None = None
@@ -89,8 +95,11 @@ def create_contract(body: ContractIn, session: SessionDep, principal: CatalogMan
     the wrong kind or currency; 409 when `activate` meets an active contract."""
     set_reason(session, body.reason)
     data = contracts.ContractIn(
-        **body.model_dump(exclude={"rules", "activate", "reason", "rounding_mode"}),
+        **body.model_dump(
+            exclude={"rules", "activate", "reason", "rounding_mode", "correction_policy"}
+        ),
         rounding_mode=body.rounding_mode.value,
+        correction_policy=body.correction_policy.value,
     )
     contract = contracts.create_contract(
         session,
@@ -114,6 +123,7 @@ class TermsIn(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     coverage_end: BillingDate | None = Field(None, description="the 1st of a month, exclusive")
     payment_terms_days: int | None = Field(None, ge=0, le=365)
+    correction_policy: CorrectionPolicy | None = None
     cloud_price_book_id: Id | None = None
     voip_price_book_id: Id | None = None
     timetable_id: Id | None = None
@@ -130,6 +140,8 @@ def edit_terms(
     names the terms that changed."""
     set_reason(session, body.reason)
     changes = {f: getattr(body, f) for f in body.model_fields_set if f != "reason"}
+    if changes.get("correction_policy") is not None:
+        changes["correction_policy"] = CorrectionPolicy(changes["correction_policy"]).value
     changed = contracts.edit_terms(session, principal, contract_id, changes, reason=body.reason)
     contract = contracts.get_contract(session, principal, contract_id)
     return {**contracts.view(contract), "changed": changed}

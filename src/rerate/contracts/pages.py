@@ -37,6 +37,7 @@ LABELS = {
     "coverage_end": "Coverage end",
     "rounding_mode": "Rounding",
     "payment_terms_days": "Payment terms",
+    "correction_policy": "Correction of issued invoices",
     "cloud_price_book_id": "Cloud price book",
     "voip_price_book_id": "VoIP deck",
     "timetable_id": "Timetable",
@@ -92,6 +93,7 @@ def contract_create(
     coverage_end: Annotated[str, Form()] = "",
     rounding_mode: Annotated[str, Form()] = "ROUND_HALF_UP",
     payment_terms_days: Annotated[str, Form()] = "30",
+    correction_policy: Annotated[str, Form()] = "replace",
     cloud_price_book_id: Annotated[str, Form()] = "",
     voip_price_book_id: Annotated[str, Form()] = "",
     timetable_id: Annotated[str, Form()] = "",
@@ -107,6 +109,7 @@ def contract_create(
         "coverage_end": coverage_end,
         "rounding_mode": rounding_mode,
         "payment_terms_days": payment_terms_days,
+        "correction_policy": correction_policy,
         "cloud_price_book_id": cloud_price_book_id,
         "voip_price_book_id": voip_price_book_id,
         "timetable_id": timetable_id,
@@ -131,6 +134,7 @@ def contract_create(
             coverage_end=_month(coverage_end, "coverage_end"),
             rounding_mode=rounding_mode,
             payment_terms_days=forms.integer(payment_terms_days, "payment_terms_days", 0, 365),
+            correction_policy=correction_policy.strip(),
             cloud_price_book_id=forms.optional_id(cloud_price_book_id, "cloud_price_book_id"),
             voip_price_book_id=forms.optional_id(voip_price_book_id, "voip_price_book_id"),
             timetable_id=forms.optional_id(timetable_id, "timetable_id"),
@@ -199,6 +203,7 @@ def contract_edit_terms(
     name: Annotated[str, Form()] = "",
     coverage_end: Annotated[str, Form()] = "",
     payment_terms_days: Annotated[str, Form()] = "",
+    correction_policy: Annotated[str, Form()] = "",
     cloud_price_book_id: Annotated[str, Form()] = "",
     voip_price_book_id: Annotated[str, Form()] = "",
     timetable_id: Annotated[str, Form()] = "",
@@ -210,6 +215,7 @@ def contract_edit_terms(
         "name": name,
         "coverage_end": coverage_end,
         "payment_terms_days": payment_terms_days,
+        "correction_policy": correction_policy,
         "cloud_price_book_id": cloud_price_book_id,
         "voip_price_book_id": voip_price_book_id,
         "timetable_id": timetable_id,
@@ -227,6 +233,8 @@ def contract_edit_terms(
             "voip_price_book_id": forms.optional_id(voip_price_book_id, "voip_price_book_id"),
             "timetable_id": forms.optional_id(timetable_id, "timetable_id"),
         }
+        if correction_policy.strip():  # a form without the field leaves it as it is
+            changes["correction_policy"] = correction_policy.strip()
         contracts.edit_terms(session, principal, contract_id, changes, reason=why)
     except (Invalid, Conflict) as exc:
         session.rollback()

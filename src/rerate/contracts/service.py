@@ -37,6 +37,7 @@ from rerate.models import (
     PriceBook,
     Timetable,
 )
+from rerate.models.enums import CorrectionPolicy
 from rerate.rating import plan as p
 from rerate.tenancy.service import get_customer, in_scope
 
@@ -67,6 +68,7 @@ class ContractIn:
     coverage_end: date | None = None
     rounding_mode: str = RoundingMode.HALF_UP.value
     payment_terms_days: int = 30
+    correction_policy: str = CorrectionPolicy.REPLACE.value
     cloud_price_book_id: int | None = None
     voip_price_book_id: int | None = None
     timetable_id: int | None = None
@@ -101,6 +103,7 @@ def create_contract(
         raise Invalid(f"rounding_mode: one of {names}, got {data.rounding_mode[:32]!r}")
     if not 0 <= data.payment_terms_days <= 365:
         raise Invalid("payment_terms_days: 0 to 365 days")
+    _check_policy(data.correction_policy)
     _book(session, principal, data.cloud_price_book_id, "cloud", currency, "cloud_price_book_id")
     _book(session, principal, data.voip_price_book_id, "voip", currency, "voip_price_book_id")
     if data.timetable_id is not None:
@@ -117,6 +120,7 @@ def create_contract(
         active=False,
         rounding_mode=data.rounding_mode,
         payment_terms_days=data.payment_terms_days,
+        correction_policy=data.correction_policy,
         passthrough_unpriced=data.passthrough_unpriced,
         cloud_price_book_id=data.cloud_price_book_id,
         voip_price_book_id=data.voip_price_book_id,
@@ -133,13 +137,22 @@ def create_contract(
 
 # --------------------------------------------------------------------------- terms
 
+
+def _check_policy(policy: str | None) -> None:
+    if policy not in {p.value for p in CorrectionPolicy}:
+        names = ", ".join(p.value for p in CorrectionPolicy)
+        raise Invalid(f"correction_policy: one of {names}, got {str(policy)[:32]!r}")
+
+
 # The terms that may change after creation. The customer, seller, currency,
 # billing zone, coverage start and rounding mode define what was billed and
-# how: a different one is a different contract.
+# how: a different one is a different contract. (The correction policy says
+# how a future correction is made, not what was billed: it may change.)
 EDITABLE_TERMS = (
     "name",
     "coverage_end",
     "payment_terms_days",
+    "correction_policy",
     "cloud_price_book_id",
     "voip_price_book_id",
     "timetable_id",
@@ -175,6 +188,8 @@ def edit_terms(
         days = wanted["payment_terms_days"]
         if days is None or not 0 <= days <= 365:
             raise Invalid("payment_terms_days: 0 to 365 days")
+    if "correction_policy" in wanted:
+        _check_policy(wanted["correction_policy"])
     for field, kind in (("cloud_price_book_id", "cloud"), ("voip_price_book_id", "voip")):
         if field in wanted:
             _book(session, principal, wanted[field], kind, contract.currency, field)
@@ -487,6 +502,7 @@ def view(contract: Contract) -> dict[str, Any]:
         "active": contract.active,
         "rounding_mode": contract.rounding_mode,
         "payment_terms_days": contract.payment_terms_days,
+        "correction_policy": contract.correction_policy,
         "passthrough_unpriced": contract.passthrough_unpriced,
         "cloud_price_book_id": contract.cloud_price_book_id,
         "voip_price_book_id": contract.voip_price_book_id,

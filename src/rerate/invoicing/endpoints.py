@@ -3,8 +3,9 @@
 Visibility settings are enforced here, server-side: a tenant, partner or
 distributor sees invoices only while the matching setting is true on the
 invoice's customer (nearest override wins); platform roles always see them.
-A customer's own users see only Issued, Paid and Cancelled invoices: a Draft,
-Ready or Superseded version is the seller's work in progress (404 to them).
+A customer's own users see only Issued, Paid, Cancelled and Credited invoices
+and credit notes: a Draft, Ready or Superseded version is the seller's work in
+progress (404 to them).
 The console and the CLI read invoices through these functions, so the rules
 hold there too.
 """
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -27,15 +28,15 @@ from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
-from rerate.invoicing import payments, pdf, render
+from rerate.invoicing import credit_notes, payments, pdf, render
 from rerate.invoicing import service as invoices
 from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import Forbidden, NotFound
 from rerate.kit.present import money_plain, quantity_text
-from rerate.models import Invoice, Node, Payment
-from rerate.models.enums import InvoiceStatus, Role, SettingKey
+from rerate.models import Invoice, Node
+from rerate.models.enums import InvoiceStatus, InvoiceType, Role, SettingKey
 from rerate.settings.service import setting_values
 from rerate.tenancy.service import get_customer, in_scope
 
@@ -53,6 +54,7 @@ CUSTOMER_STATUSES = (
     InvoiceStatus.ISSUED.value,
     InvoiceStatus.PAID.value,
     InvoiceStatus.CANCELLED.value,
+    InvoiceStatus.CREDITED.value,
 )
 
 
@@ -104,6 +106,8 @@ _SUMMARY_COLUMNS = (
     Invoice.total,
     Invoice.replaces_id,
     Invoice.replaced_by_id,
+    Invoice.credits_id,
+    Invoice.credited_by_id,
     Invoice.created_at,
     Invoice.issued_at,
     Invoice.cancelled_at,
@@ -118,12 +122,15 @@ def invoice_view(
     lines: bool = True,
     paid: Decimal | None = None,
     today: date | None = None,
+    settled: payments.Settlement | None = None,
 ) -> dict[str, Any]:
     """The invoice; with its lines unless `lines=False` (lists, see `list_invoices`).
 
     `inv` is an `Invoice`, or without lines a row of `_SUMMARY_COLUMNS`.
-    `paid` (payments less reversals) and `today` (in the billing zone), when
-    given, add the amount paid, what is outstanding and whether it is overdue.
+    `settled` (money paid, credit notes applied to it and, for a credit note,
+    how much of it was applied) and `today` (in the billing zone), when given,
+    add the amounts paid and credited, what is outstanding, whether it is
+    overdue, and a credit note's open amount. (`paid` alone: money only.)
     """
 
     currency = inv.currency
@@ -146,17 +153,32 @@ def invoice_view(
         "total": m(inv.total),
         "replaces": inv.replaces_id,
         "replaced_by": inv.replaced_by_id,
+        # A credit note names the invoice it reverses; that one names it back.
+        "credits": inv.credits_id,
+        "credited_by": inv.credited_by_id,
         "created_at": inv.created_at,
         "issued_at": inv.issued_at,
         "cancelled_at": inv.cancelled_at,
         "paid_at": inv.paid_at,
         "due_date": inv.due_date,
     }
-    if paid is not None:
-        owed = inv.total - paid if inv.status in payments.PAYABLE else Decimal(0)
-        view["amount_paid"] = m(paid)
+    if settled is None and paid is not None:
+        settled = payments.Settlement(paid=paid)
+    if settled is not None:
+        is_note = inv.type == InvoiceType.CREDIT_NOTE.value
+        owed = (
+            inv.total - settled.paid - settled.credited
+            if inv.status in payments.PAYABLE and not is_note
+            else Decimal(0)
+        )
+        view["amount_paid"] = m(settled.paid)
+        view["amount_credited"] = m(settled.credited)
         view["outstanding"] = m(owed)
         view["overdue"] = today is not None and payments.is_overdue(inv, owed, today)
+        if is_note:
+            left = -inv.total - settled.applied if inv.status == "issued" else Decimal(0)
+            view["applied"] = m(settled.applied)
+            view["open_amount"] = m(left)
     if lines:
         view["lines"] = [
             {
@@ -188,18 +210,6 @@ def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoi
     return inv, customer
 
 
-def _paid_by_invoice(session: Session, ids: Sequence[int]) -> dict[int, Decimal]:
-    if not ids:
-        return {}
-    # Summed in Python: SQLite's SUM over a decimal column answers a float.
-    paid: dict[int, Decimal] = {}
-    for invoice_id, amount in session.execute(
-        select(Payment.invoice_id, Payment.amount).where(Payment.invoice_id.in_(ids))
-    ):
-        paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
-    return paid
-
-
 def _todays(session: Session, customer_ids: set[int]) -> dict[int, date]:
     return {cid: payments.billing_today(session, cid) for cid in customer_ids}
 
@@ -210,6 +220,10 @@ def list_invoices(
     principal: InvoiceViewer,
     customer_id: Id | None = None,
     period: Period | None = None,
+    type: Annotated[
+        InvoiceType | None,
+        Query(description="Only this document type: monthly, quarterly or credit_note."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
     include_lines: Annotated[
@@ -239,6 +253,8 @@ def list_invoices(
     ]
     if period is not None:
         where.append(Invoice.period == period)
+    if type is not None:
+        where.append(Invoice.type == type.value)
     total = session.scalar(select(func.count()).select_from(Invoice).where(*where)) or 0
     order = (Invoice.period.desc(), Invoice.customer_id, Invoice.id.desc())
     if include_lines:
@@ -256,14 +272,14 @@ def list_invoices(
         page = session.execute(
             select(*_SUMMARY_COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)
         ).all()
-    paid = _paid_by_invoice(session, [inv.id for inv in page])
+    settled = payments.settlements(session, [inv.id for inv in page])
     todays = _todays(session, {inv.customer_id for inv in page})
     return {
         "items": [
             invoice_view(
                 inv,
                 lines=include_lines,
-                paid=paid.get(inv.id, Decimal(0)),
+                settled=settled[inv.id],
                 today=todays[inv.customer_id],
             )
             for inv in page
@@ -277,7 +293,7 @@ def get_invoice(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -
     inv = _get(session, principal, invoice_id)[0]
     return invoice_view(
         inv,
-        paid=payments.paid_amount(session, inv.id),
+        settled=payments.settlements(session, [inv.id])[inv.id],
         today=payments.billing_today(session, inv.customer_id),
     )
 
@@ -374,6 +390,25 @@ def generate(
 @router.post("/invoices/{invoice_id}/issue")
 def issue(invoice_id: Id, session: SessionDep, principal: InvoiceGenerator) -> dict[str, Any]:
     """Issue a Ready invoice with the next number of its series; issuing an
-    Issued invoice again answers it unchanged (same number)."""
+    Issued invoice again answers it unchanged (same number). The customer's
+    open credit notes are applied to it (docs/invoicing.md)."""
     inv, _ = _get(session, principal, invoice_id)
     return invoice_view(invoices.issue(session, inv))
+
+
+class CreditIn(BaseModel):
+    reason: Annotated[str, Field(min_length=1, max_length=credit_notes.MAX_REASON)]
+
+
+@router.post("/invoices/{invoice_id}/credit-note", status_code=201)
+def credit_invoice(
+    invoice_id: Id, body: CreditIn, session: SessionDep, principal: InvoiceGenerator
+) -> dict[str, Any]:
+    """Reverse an Issued or Paid invoice in full with a credit note (numbered
+    now, from the seller's credit-note series); the invoice becomes Credited.
+    The period then has no live invoice: generate a new one if it is due.
+    409 when it is credited already, a credit note, or not issued."""
+    inv, _ = _get(session, principal, invoice_id)
+    get_customer(session, principal, inv.customer_id, Permission.GENERATE_INVOICES)
+    note = credit_notes.credit_in_full(session, inv, reason=body.reason)
+    return invoice_view(note, settled=payments.settlements(session, [note.id])[note.id])
