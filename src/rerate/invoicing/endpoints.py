@@ -393,7 +393,12 @@ def issue(invoice_id: Id, session: SessionDep, principal: InvoiceGenerator) -> d
     Issued invoice again answers it unchanged (same number). The customer's
     open credit notes are applied to it (docs/invoicing.md)."""
     inv, _ = _get(session, principal, invoice_id)
-    return invoice_view(invoices.issue(session, inv))
+    done = invoices.issue(session, inv)
+    return invoice_view(
+        done,
+        settled=payments.settlements(session, [done.id])[done.id],
+        today=payments.billing_today(session, done.customer_id),
+    )
 
 
 class CreditIn(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -20,17 +20,19 @@ from rerate.api.deps import (
 )
 from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
+from rerate.invoicing import credit_notes, payments
 from rerate.invoicing import endpoints as invoicing_api
 from rerate.invoicing import payment_endpoints as payment_api
-from rerate.invoicing import payments
 from rerate.invoicing import service as invoicing
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import (
     Invalid,
     RerateError,
 )
+from rerate.models import Invoice
 from rerate.models.enums import (
     InvoiceStatus,
+    InvoiceType,
     NodeKind,
 )
 from rerate.tenancy.service import get_customer, list_nodes
@@ -67,8 +69,11 @@ def _invoice_rows(items: list[dict[str, Any]], names: Mapping[int, str]) -> list
                 **inv,
                 "customer_name": names.get(inv["customer_id"], f"#{inv['customer_id']}"),
                 "status_label": inv["status"].capitalize(),
+                "is_credit_note": inv["type"] == InvoiceType.CREDIT_NOTE.value,
                 "replaces_ref": ref(inv["replaces"]),
                 "replaced_by_ref": ref(inv["replaced_by"]),
+                "credits_ref": ref(inv["credits"]),
+                "credited_by_ref": ref(inv["credited_by"]),
                 "can_issue": inv["status"] == InvoiceStatus.READY.value,
                 "overdue": inv.get("overdue", False),
             }
@@ -196,12 +201,30 @@ def _invoice_page(
     status_code: int = 200,
 ) -> Response:
     inv, customer = invoicing_api._get(session, principal, invoice_id)
+    settled = payments.settlements(session, [inv.id])[inv.id]
     view = invoicing_api.invoice_view(
         inv,
-        paid=payments.paid_amount(session, inv.id),
+        settled=settled,
         today=payments.billing_today(session, inv.customer_id),
     )
     summary = payment_api._summary(session, inv)
+    # The documents this one is linked to, by number (a credit note and the
+    # invoice it reverses; the version it replaces or that replaced it).
+    linked = {
+        key: session.get(Invoice, other_id)
+        for key, other_id in (
+            ("credits", inv.credits_id),
+            ("credited_by", inv.credited_by_id),
+            ("replaces", inv.replaces_id),
+            ("replaced_by", inv.replaced_by_id),
+        )
+        if other_id is not None
+    }
+    notes = {
+        p["credit_note"]: session.get(Invoice, p["credit_note"])
+        for p in summary["items"]
+        if p["credit_note"] is not None
+    }
     response = render(
         request,
         "invoicing/invoice.html",
@@ -210,7 +233,16 @@ def _invoice_page(
             "inv": view,
             "customer_name": customer.name,
             "payments": summary["items"],
+            "is_credit_note": inv.type == InvoiceType.CREDIT_NOTE.value,
+            "credited_any": settled.credited != 0,
+            "linked": {
+                k: {"id": v.id, "label": v.number or f"#{v.id}"} for k, v in linked.items() if v
+            },
+            "note_numbers": {k: (v.number if v else f"#{k}") for k, v in notes.items()},
             "can_record": principal.has(Permission.RECORD_PAYMENTS, customer.path),
+            "can_credit": principal.has(GENERATE, customer.path)
+            and inv.type != InvoiceType.CREDIT_NOTE.value
+            and inv.status in credit_notes.CREDITABLE,
             "today": payments.billing_today(session, inv.customer_id).isoformat(),
             "message": message,
             "error": error,
@@ -228,6 +260,35 @@ def invoice_page(
     return _invoice_page(request, session, principal, invoice_id)
 
 
+def _done(
+    request: Request,
+    session: Any,
+    principal: Any,
+    invoice_id: int,
+    action: Callable[[], object],
+    *,
+    then: int | None = None,
+) -> Response:
+    """Run a console action on an invoice: on a refusal, the invoice page again
+    with the reason (nothing kept); otherwise commit and show the invoice
+    (`then`: another one, e.g. the credit note just made)."""
+    try:
+        result = action()
+    except RerateError as exc:
+        session.rollback()
+        return _invoice_page(
+            request,
+            session,
+            principal,
+            invoice_id,
+            error=sentence(exc.detail),
+            status_code=exc.status_code,
+        )
+    target = then if then is not None else getattr(result, "id", None)
+    session.commit()
+    return RedirectResponse(f"/invoices/{target or invoice_id}", status_code=303)
+
+
 @router.post("/invoices/{invoice_id}/payments")
 def invoice_record_payment(
     invoice_id: Id,
@@ -239,7 +300,8 @@ def invoice_record_payment(
     reference: Annotated[str, Form()] = "",
 ) -> Response:
     inv = payment_api._recordable(session, principal, invoice_id)
-    try:
+
+    def record() -> None:
         try:
             value = Decimal(amount.strip())
             day = date.fromisoformat(date_)
@@ -253,18 +315,8 @@ def invoice_record_payment(
             reference=reference,
             user_id=principal.user_id,
         )
-    except RerateError as exc:
-        session.rollback()
-        return _invoice_page(
-            request,
-            session,
-            principal,
-            invoice_id,
-            error=sentence(exc.detail),
-            status_code=exc.status_code,
-        )
-    session.commit()
-    return RedirectResponse(f"/invoices/{invoice_id}", status_code=303)
+
+    return _done(request, session, principal, invoice_id, record)
 
 
 @router.post("/invoices/{invoice_id}/payments/{payment_id}/reversal")
@@ -276,22 +328,32 @@ def invoice_reverse_payment(
     principal: PaymentRecorder,
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
+    def reverse() -> None:
         payment_api.reverse_payment(
             payment_id,
             payment_api.ReversalIn.model_construct(reason=reason),
             session=session,
             principal=principal,
         )
-    except RerateError as exc:
-        session.rollback()
-        return _invoice_page(
-            request,
-            session,
-            principal,
-            invoice_id,
-            error=sentence(exc.detail),
-            status_code=exc.status_code,
-        )
-    session.commit()
-    return RedirectResponse(f"/invoices/{invoice_id}", status_code=303)
+
+    return _done(request, session, principal, invoice_id, reverse)
+
+
+@router.post("/invoices/{invoice_id}/credit-note")
+def invoice_credit(
+    invoice_id: Id,
+    request: Request,
+    session: SessionDep,
+    principal: InvoiceGenerator,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Reverse the invoice in full with a credit note; shows the credit note."""
+    inv, customer = invoicing_api._get(session, principal, invoice_id)
+    get_customer(session, principal, customer.id, GENERATE)
+    return _done(
+        request,
+        session,
+        principal,
+        invoice_id,
+        lambda: credit_notes.credit_in_full(session, inv, reason=reason),
+    )

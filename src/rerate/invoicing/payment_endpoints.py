@@ -34,6 +34,8 @@ def payment_view(p: Payment) -> dict[str, Any]:
         "date": p.paid_on,
         "reference": p.reference,
         "reverses": p.reverses_id,
+        # Set when this is a credit note applied to the invoice (no money moved).
+        "credit_note": p.credit_note_id,
         "reason": p.reason or None,
         "created_at": p.created_at,
     }
