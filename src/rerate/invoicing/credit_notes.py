@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rerate.invoicing import payments
+from rerate.invoicing.digest import issued_digest
 from rerate.kit.audit import record
 from rerate.kit.errors import Conflict, Invalid, NotFound
 from rerate.models import Invoice, InvoiceLine, InvoiceSeries, Payment
@@ -152,6 +153,17 @@ def credit_in_full(
     original.status = InvoiceStatus.CREDITED.value
     original.credited_by_id = note.id
     session.flush()
+    # Like an invoice's issue: the digest of what the customer is sent, which
+    # `rerate check` compares the stored credit note with.
+    record(
+        session,
+        "issue",
+        "invoices",
+        note.id,
+        number=note.number,
+        total=note.total,
+        digest=issued_digest(note),
+    )
     if owed > 0:
         _allocate(session, note, original, owed, note.issued_at)
     record(
