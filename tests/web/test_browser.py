@@ -3,7 +3,8 @@
 The app runs under uvicorn in a background thread with its in-process worker,
 so jobs really run; the database is a SQLite file (and PostgreSQL when
 configured) holding the billing fixtures. Nothing is mocked: the failing job
-is an invoice refresh for a period that has no published billing run.
+is an invoice refresh whose invoice was credited by hand while it waited in
+the queue, so it has nothing left to refresh when it runs.
 
 Without /usr/bin/chromium the tests skip, unless RERATE_TEST_REQUIRE_BROWSER=1.
 RERATE_UPDATE_SCREENSHOT=1 rewrites docs/screenshot-billing-utilities.png;
@@ -31,6 +32,7 @@ from rerate.auth import service as auth
 from rerate.auth.secrets import hash_password
 from rerate.billing import utilities
 from rerate.billing.tasks import handlers
+from rerate.invoicing import credit_notes
 from rerate.invoicing import service as invoicing
 from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
@@ -102,7 +104,9 @@ class Live:
 
 def _seed(db: Database, data_dir: Path, world: World) -> None:
     """A log with history: a recalculation (and its cascade), a cache sync, a cancelled one,
-    a dry run with reason Other; then the August invoice of Cust A1x generated and issued."""
+    a dry run with reason Other; then the August invoice of Cust A1x generated and issued;
+    and Cust A1y's July invoice, issued, then credited by hand while a refresh of it
+    waited in the queue (the refresh fails: nothing left to refresh)."""
     with db.session() as s:
         user = s.get(User, world.users["partner_admin"].id)
         assert user is not None
@@ -116,6 +120,14 @@ def _seed(db: Database, data_dir: Path, world: World) -> None:
             periods=["2026-08"],
             reason=ReasonCode.PRICE_BOOK_UPDATE,
         )
+        utilities.submit(
+            s,
+            principal,
+            JobType.RECALCULATION,
+            customer_id=a1y,
+            periods=["2026-07"],
+            reason=ReasonCode.PRICE_BOOK_UPDATE,
+        )
         # the customer-level user logs in in one scenario
         customer_user = s.get(User, world.users["customer_user"].id)
         assert customer_user is not None
@@ -124,6 +136,9 @@ def _seed(db: Database, data_dir: Path, world: World) -> None:
     while worker.run_once():
         pass
     with db.session() as s:
+        july = s.get(Node, a1y)
+        assert july is not None
+        issued_july = invoicing.issue(s, generate_for(s, july, "2026-07").invoice)
         user = s.get(User, world.users["partner_admin"].id)
         assert user is not None
         principal = auth.principal_for(s, user, via="session")
@@ -144,6 +159,15 @@ def _seed(db: Database, data_dir: Path, world: World) -> None:
             reason=ReasonCode.DATA_CORRECTION,
         )
         queue.cancel(s, cancelled.jobs[0].id)
+        utilities.submit(
+            s,
+            principal,
+            JobType.INVOICE_REFRESH,
+            customer_id=a1y,
+            periods=["2026-07"],
+            reason=ReasonCode.INCORRECT_CHARGES,
+        )
+        credit_notes.credit_in_full(s, issued_july, reason="billed to the wrong entity")
         utilities.submit(
             s,
             principal,
@@ -290,17 +314,14 @@ def test_a_failed_job_shows_its_error(page: Any, live: Live) -> None:
     from playwright.sync_api import expect
 
     log_in(page, "partner_admin@test.example")
-    dialog = open_operation(page, "Run refresh", "Invoice refresh")
-    # June was never recalculated: there is no published run to invoice, a genuine failure
-    fill_operation(dialog, "Cust A1y", "2026-06", "Incorrect charges")
-    dialog.get_by_role("button", name="Run invoice refresh").click()
-    row = job_row(page, "Refresh", "Cust A1y", "2026-06")
+    # The seeded refresh of July: its invoice was credited while it was queued.
+    row = job_row(page, "Refresh", "Cust A1y", "2026-07")
     badge = row.get_by_role("button", name="Failed")
     expect(badge).to_be_visible(timeout=JOB_TIMEOUT_MS)
     badge.click()
     detail = page.get_by_role("dialog", name=re.compile(r"Job #\d+ failed"))
     expect(detail).to_be_visible()
-    expect(detail).to_contain_text("no published billing run for 2026-06")
+    expect(detail).to_contain_text("has no invoice for 2026-07 to refresh")
     shot(live, page, "failed-error")
     page.keyboard.press("Escape")
     expect(detail).to_be_hidden()
