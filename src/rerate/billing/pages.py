@@ -93,8 +93,9 @@ OPERATIONS: dict[JobType, Operation] = {
     JobType.INVOICE_REFRESH: Operation(
         JobType.INVOICE_REFRESH,
         "Invoice refresh",
-        "Generates new invoices from the latest billing data. An Issued invoice is cancelled "
-        "and its refreshed version is added as Ready.",
+        "Regenerates existing invoices from the latest billing data. An Issued invoice is "
+        "cancelled, or credited by a credit note when it is paid or its contract says so; "
+        "the refreshed version is added as Ready.",
         "Typically completes within minutes.",
         "Run refresh",
         "Run invoice refresh",
