@@ -72,7 +72,7 @@ def _refresh(client: TestClient, billing: Billing, database: Database, data_dir:
     drain(database, data_dir)
     done = job(client, billing.world, r.json()["jobs"][0]["id"])
     assert done["status"] == "complete", done["error"]
-    return done["result"]
+    return {**done["result"], "job_id": done["id"]}
 
 
 def _policy(database: Database, billing: Billing, policy: str) -> None:
@@ -114,6 +114,11 @@ def test_a_refresh_over_a_paid_period_credits_it_and_makes_a_new_invoice(
     # Nothing was owed on it: the whole credit note is open for the next invoice.
     assert (note["applied"], note["open_amount"]) == ("0.00", "101.76")
     assert (new["status"], new["replaces"], new["total"]) == ("ready", issued["id"], "113.76")
+    # The job page says what the refresh did, linking each document.
+    job_page = client.get(f"/billing/jobs/{result['job_id']}", headers=w.headers(PARTNER)).text
+    assert "Credit notes issued" in job_page
+    assert f'href="/invoices/{note_id}"' in job_page
+    assert "Invoices credited" in job_page
     # Issued: the open credit note settles it first; 12.00 is left to pay.
     done = issue(client, billing, new["id"])
     assert (done["status"], done["amount_credited"], done["outstanding"]) == (

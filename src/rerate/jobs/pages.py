@@ -47,7 +47,8 @@ DIFF_PREVIEW_ROWS = 50
 
 
 RESULT_FIELDS: list[tuple[str, str, str]] = [
-    # key, label, kind (count | money | signed | bool | text | invoices)
+    # key, label, kind (count | money | signed | bool | flag | text | invoices);
+    # a flag is shown only when it is true
     ("rows_rerated", "Rows re-rated", "count"),
     ("unrated", "Rows without a price", "count"),
     ("total_before", "Total before", "money"),
@@ -57,8 +58,11 @@ RESULT_FIELDS: list[tuple[str, str, str]] = [
     ("published", "Published", "bool"),
     ("run_version", "Run version", "text"),
     ("invoices_cancelled", "Invoices cancelled", "invoices"),
+    ("invoices_credited", "Invoices credited", "invoices"),
+    ("credit_notes_created", "Credit notes issued", "invoices"),
     ("invoices_created", "Invoices created", "invoices"),
     ("superseded", "Superseded invoice", "invoices"),
+    ("unchanged", "Unchanged", "flag"),
     ("cache_rows", "Cache rows rebuilt", "count"),
 ]
 
@@ -71,6 +75,8 @@ def _result_rows(result: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         if key not in result or result[key] is None:
             continue
         value = result[key]
+        if kind == "flag" and not value:
+            continue
         if kind == "invoices":
             value = value if isinstance(value, list) else [value]
         rows.append({"key": key, "label": label, "kind": kind, "value": value})
