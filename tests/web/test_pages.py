@@ -18,7 +18,7 @@ from rerate.billing import pages as billing_pages
 from rerate.billing.tasks import handlers
 from rerate.jobs.worker import Worker
 from rerate.kit.db import Database
-from rerate.models import Node
+from rerate.models import Invoice, Node
 from rerate.models.enums import NodeKind
 from rerate.tenancy.service import create_node
 from tests.billing.fixtures import Billing
@@ -32,6 +32,26 @@ def drain(database: Database, data_dir: Path) -> None:
     worker = Worker(database, handlers=handlers(data_dir), lease_s=30, expand=None)
     while worker.run_once():
         pass
+
+
+def ready_invoice(database: Database, billing: Billing, customer: str, period: str) -> None:
+    """A Ready invoice for (customer, period): something a refresh can correct
+    (a refresh never makes a period's first invoice)."""
+    with database.session() as s:
+        s.add(
+            Invoice(
+                customer_id=billing.world.nodes[customer].id,
+                period=period,
+                status="ready",
+                series="S0",
+                currency="EUR",
+                subtotal=Decimal(0),
+                tax_rate=Decimal(0),
+                tax=Decimal(0),
+                total=Decimal(0),
+            )
+        )
+        s.commit()
 
 
 def option_labels(html: str, select_id: str) -> list[str]:
@@ -244,10 +264,25 @@ def test_periods_load_for_the_selected_customer(client: TestClient, billing: Bil
     assert other.status_code == 404  # another partner's customer
 
 
-def test_refresh_with_other_and_no_explanation_shows_the_error_inline(
-    client: TestClient, billing: Billing
+def test_the_refresh_dialog_offers_only_periods_with_an_invoice(
+    client: TestClient, billing: Billing, database: Database
 ):
     w = billing.world
+    url = f"/billing/utilities/periods?op=invoice_refresh&customer_id={w.nodes['cust_a1x'].id}"
+    none = client.get(url, headers={**w.headers(ADMIN), **HX})
+    assert re.findall(r'name="periods" value="(\d{4}-\d{2})"', none.text) == []
+    assert "no invoice to refresh" in none.text
+    ready_invoice(database, billing, "cust_a1x", "2026-08")
+    one = client.get(url, headers={**w.headers(ADMIN), **HX})
+    assert re.findall(r'name="periods" value="(\d{4}-\d{2})"', one.text) == ["2026-08"]
+    assert "that have an invoice to correct" in one.text
+
+
+def test_refresh_with_other_and_no_explanation_shows_the_error_inline(
+    client: TestClient, billing: Billing, database: Database
+):
+    w = billing.world
+    ready_invoice(database, billing, "cust_a1x", "2026-08")
     cust = w.nodes["cust_a1x"].id
     r = client.post(
         "/billing/utilities/operations/invoice_refresh",
@@ -268,9 +303,10 @@ def test_refresh_with_other_and_no_explanation_shows_the_error_inline(
 
 
 def test_submission_queues_jobs_and_conflicts_come_back_inline(
-    client: TestClient, billing: Billing
+    client: TestClient, billing: Billing, database: Database
 ):
     w = billing.world
+    ready_invoice(database, billing, "cust_a1x", "2026-09")
     body = {
         "customer_id": w.nodes["cust_a1x"].id,
         "periods": ["2026-09"],

@@ -166,6 +166,7 @@ def _operation_form(
             "reasons": REASONS,
             "periods": _periods_for(session, principal, form.customer_id, op.type),
             "selected": form.periods,
+            "refresh": op.type == JobType.INVOICE_REFRESH,
         },
         status_code=status_code,
     )
@@ -201,7 +202,11 @@ def operation_periods(
     return render(
         request,
         "billing/_periods.html",
-        {"periods": _periods_for(session, principal, cid, kind), "selected": []},
+        {
+            "periods": _periods_for(session, principal, cid, kind),
+            "selected": [],
+            "refresh": kind == JobType.INVOICE_REFRESH,
+        },
     )
 
 
