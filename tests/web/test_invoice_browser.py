@@ -147,7 +147,8 @@ def _row(page: Any, invoice_id: str | int) -> Any:
 
 def _new_context(browser: Any, live: Live) -> Any:
     context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
+    # Generous: the periods of a dialog load over htmx, slow on a loaded machine.
+    context.set_default_timeout(20_000)
     return context
 
 
