@@ -88,7 +88,7 @@ def _id(pattern: str, text: str) -> str:
 
 def _invoices(sh: Shell, customer: str, period: str) -> list[dict[str, str]]:
     out = sh.run("invoices", "list", "--customer", customer, "--period", period, "--as", ADMIN)
-    keys = ("id", "number", "customer", "period", "version", "status", "currency", "total")
+    keys = ("id", "number", "customer", "period", "version", "status", "currency", "total", "type")
     return [dict(zip(keys, line.split("\t"), strict=True)) for line in out.stdout.splitlines()]
 
 

@@ -1,4 +1,4 @@
-"""An issued invoice only moves forward (to Paid or Cancelled), never back; the
+"""An issued invoice only moves forward (to Paid, Cancelled or Credited), never back; the
 database refuses the rest whatever the code does (SQLite and PostgreSQL triggers)."""
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def _invoice(database: Database, status: str) -> int:
             inv.status, inv.paid_at = "paid", ISSUED_AT
         elif status == "cancelled":
             inv.status, inv.cancelled_at = "cancelled", ISSUED_AT
+        elif status == "credited":
+            inv.status = "credited"
         return inv.id
 
 
@@ -63,11 +65,15 @@ def _update(database: Database, invoice_id: int, assignment: str) -> None:
         ("cancelled", "issued"),
         ("cancelled", "ready"),
         ("cancelled", "paid"),
+        ("cancelled", "credited"),
+        ("credited", "issued"),
+        ("credited", "paid"),
+        ("credited", "cancelled"),
     ],
 )
 def test_an_issued_invoice_never_moves_back(database: Database, start: str, target: str):
     invoice_id = _invoice(database, start)
-    with pytest.raises(DatabaseError, match="only moves to paid or cancelled"):
+    with pytest.raises(DatabaseError, match="only moves to paid, cancelled or credited"):
         _update(database, invoice_id, f"status = '{target}'")
     with database.session() as s:
         assert s.scalar(text("SELECT status FROM invoices WHERE id = :i"), {"i": invoice_id}) == (
@@ -75,9 +81,12 @@ def test_an_issued_invoice_never_moves_back(database: Database, start: str, targ
         )
 
 
-@pytest.mark.parametrize("target", ["paid", "cancelled"])
-def test_an_issued_invoice_moves_to_paid_or_cancelled(database: Database, target: str):
-    invoice_id = _invoice(database, "issued")
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [("issued", "paid"), ("issued", "cancelled"), ("issued", "credited"), ("paid", "credited")],
+)
+def test_an_issued_invoice_moves_forward(database: Database, start: str, target: str):
+    invoice_id = _invoice(database, start)
     _update(database, invoice_id, f"status = '{target}'")
     with database.session() as s:
         assert s.scalar(text("SELECT status FROM invoices WHERE id = :i"), {"i": invoice_id}) == (
