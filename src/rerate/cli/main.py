@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -46,6 +48,7 @@ def _startup(ctx: typer.Context) -> None:
 
 from rerate.cli.accounts import accounts_app  # noqa: E402
 from rerate.cli.audit import audit_app  # noqa: E402
+from rerate.cli.backup import backup, restore  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
 from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
@@ -79,6 +82,8 @@ app.command("recalc")(recalc)
 app.command("refresh")(refresh)
 app.command("cache-sync")(cache_sync)
 app.command("check")(check)
+app.command("backup")(backup)
+app.command("restore")(restore)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(rate_app, name="rate")
@@ -104,11 +109,28 @@ app.add_typer(custom_items_app, name="custom-items")
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
-    """Apply migrations to the configured database (RERATE_DATABASE_URL)."""
+def db_upgrade(
+    revision: str = typer.Argument("head", help="Target revision."),
+    backup: bool = typer.Option(
+        True,
+        "--backup/--no-backup",
+        help="Back up the database and the data directory first when a migration is pending.",
+    ),
+    backup_out: Path | None = typer.Option(
+        None, "--backup-out", help="Where the backup goes (default <data dir>/backups/)."
+    ),
+) -> None:
+    """Apply migrations to the configured database (RERATE_DATABASE_URL), after a
+    backup (`rerate backup`) when one is pending, unless --no-backup."""
     from rerate.kit import migrate
+    from rerate.operations.backup import create_backup, pending_migration
 
-    url = context.settings().resolved_database_url
+    s = context.settings()
+    url = s.resolved_database_url
+    if backup and pending_migration(url, revision):
+        written = create_backup(url, s.data_dir, backup_out)
+        # One line, never wrapped: scripts and people copy the path from it.
+        typer.echo(f"backup before the upgrade: {written.path}", err=True)
     migrate.upgrade(url, revision)
     console.print(f"database at {revision}: {url.split('@')[-1]}")
 
