@@ -116,6 +116,14 @@ OPERATIONS: dict[JobType, Operation] = {
 }
 
 
+def _operation(op: JobType) -> Operation:
+    """The billing-utilities operation `op`; a backfill has its own page
+    (billing/backfill_pages.py), not a dialog here."""
+    if op not in OPERATIONS:
+        raise NotFound(f"no operation {op.value}")
+    return OPERATIONS[op]
+
+
 @dataclass(slots=True)
 class OperationForm:
     customer_id: int | None = None
@@ -181,7 +189,7 @@ def operation_dialog(
         request,
         session,
         principal,
-        OPERATIONS[op],
+        _operation(op),
         OperationForm(),
         template="billing/_operation_dialog.html",
     )
@@ -236,7 +244,7 @@ def operation_submit(
     dry_run: Annotated[str, Form()] = "",
 ) -> Response:
     """Submit through `utilities.submit`; its 422/409 come back inline in the dialog."""
-    operation = OPERATIONS[op]
+    operation = _operation(op)
     form = OperationForm(
         customer_id=int_or_none(customer_id),
         periods=list(periods or []),

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rerate.billing import runs
+from rerate.billing import backfill, runs
 from rerate.billing.diff import diff_runs, save_diff
 from rerate.billing.eligibility import Ineligible, check_period
 from rerate.invoicing.generate import generate_for
@@ -189,6 +189,7 @@ def handlers(data_dir: Path) -> Mapping[JobType, Callable[[JobContext], dict[str
         JobType.RECALCULATION: lambda ctx: recalculate(ctx, data_dir),
         JobType.INVOICE_REFRESH: lambda ctx: refresh(ctx, data_dir),
         JobType.CACHE_SYNC: lambda ctx: cache_sync(ctx, data_dir),
+        JobType.BACKFILL: lambda ctx: backfill.run_backfill(ctx, data_dir),
     }
 
 

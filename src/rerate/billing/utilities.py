@@ -19,7 +19,7 @@ from rerate.accounts.service import ownerships_overlapping
 from rerate.auth.permissions import OPERATION_PERMISSIONS, Permission, Principal
 from rerate.billing.eligibility import Ineligible, active_contract, check_period
 from rerate.jobs import queue
-from rerate.kit.errors import Invalid
+from rerate.kit.errors import Invalid, NotFound
 from rerate.kit.periods import Month
 from rerate.models import Job, Node
 from rerate.models.base import utcnow
@@ -182,5 +182,11 @@ def require_operation(
     session: Session, principal: Principal, job_type: str, customer_id: int
 ) -> None:
     """Acting on a job (cancel) needs the permission of its operation on its customer."""
+    if JobType(job_type) == JobType.BACKFILL:  # its "customer" is the platform node
+        node = session.get(Node, customer_id)
+        if node is None:
+            raise NotFound("not found")
+        principal.require(Permission.GENERATE_INVOICES, node.path)
+        return
     permission = OPERATION_PERMISSIONS.get(JobType(job_type), Permission.BILLING_UTILITIES)
     get_customer(session, principal, customer_id, permission)

@@ -2,6 +2,7 @@
 
 from rerate.models.accounts import Account, AccountOwnership, Region
 from rerate.models.audit import AuditEntry
+from rerate.models.backfill import Backfill, BackfillItem
 from rerate.models.base import Base
 from rerate.models.billing import BillingCacheRow, BillingRun, CurrentRun
 from rerate.models.contracts import (
@@ -45,6 +46,8 @@ __all__ = [
     "AccountProfile",
     "ApiKey",
     "AuditEntry",
+    "Backfill",
+    "BackfillItem",
     "Base",
     "BillingCacheRow",
     "BillingRun",

@@ -61,6 +61,9 @@ class JobType(StrEnum):
     RECALCULATION = "recalculation"
     INVOICE_REFRESH = "invoice_refresh"
     CACHE_SYNC = "cache_sync"
+    # Billing recomputed over a date range for many customers, reconciled
+    # against what was published (billing/backfill.py); one job, many periods.
+    BACKFILL = "backfill"
 
 
 class JobStatus(StrEnum):
