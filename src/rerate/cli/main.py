@@ -48,6 +48,7 @@ def _startup(ctx: typer.Context) -> None:
 
 from rerate.cli.accounts import accounts_app  # noqa: E402
 from rerate.cli.audit import audit_app  # noqa: E402
+from rerate.cli.backfill import backfill  # noqa: E402
 from rerate.cli.backup import backup, restore  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
@@ -83,6 +84,7 @@ app.command("refresh")(refresh)
 app.command("cache-sync")(cache_sync)
 app.command("check")(check)
 app.command("backup")(backup)
+app.command("backfill")(backfill)
 app.command("restore")(restore)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(invoices_app, name="invoices")

@@ -18,8 +18,9 @@ from rerate.api.deps import (
     get_db,
 )
 from rerate.api.fields import Id
-from rerate.auth.permissions import Principal
+from rerate.auth.permissions import Permission, Principal
 from rerate.billing import utilities
+from rerate.billing.backfill_endpoints import view as backfill_view
 from rerate.billing.diff import diff_csv_for_job
 from rerate.billing.pages import OPERATIONS
 from rerate.jobs import queue, views
@@ -29,7 +30,7 @@ from rerate.kit.errors import (
     Conflict,
     NotFound,
 )
-from rerate.models import Account
+from rerate.models import Account, Backfill
 from rerate.models.enums import (
     JobStatus,
     JobType,
@@ -113,6 +114,25 @@ def _diff_preview(session: Any, job: Any, data_dir: Path) -> dict[str, Any] | No
     return {"rows": body[:DIFF_PREVIEW_ROWS], "count": len(body), "total": total}
 
 
+def _backfill(session: Any, principal: Principal, job: Any) -> dict[str, Any] | None:
+    """A backfill job's reconciliation, and whether it can be published now."""
+    if job.type != JobType.BACKFILL.value:
+        return None
+    data = backfill_view(session, principal, job)
+    bf = data["backfill"]
+    published_by = session.scalar(select(Backfill.job_id).where(Backfill.reviewed_job_id == job.id))
+    data["published_by"] = published_by
+    data["can_publish"] = (
+        job.dry_run
+        and job.status == JobStatus.COMPLETE.value
+        and published_by is None
+        and principal.has(Permission.GENERATE_INVOICES)
+        and any(i["status"] in ("computed", "unchanged") for i in data["items"])
+    )
+    data["range"] = f"[{bf['start']}, {bf['end']})"
+    return data
+
+
 def _related(session: Any, principal: Principal, ids: Iterable[int]) -> list[dict[str, Any]]:
     out = []
     for job_id in ids:
@@ -140,7 +160,9 @@ def _job_context(
         percent = 0
     return {
         "job": view,
-        "type_title": OPERATIONS[JobType(view["type"])].title,
+        "type_title": OPERATIONS[JobType(view["type"])].title
+        if JobType(view["type"]) in OPERATIONS
+        else view["type_label"],
         "is_active": view["status"] in (JobStatus.QUEUED.value, JobStatus.RUNNING.value),
         "percent": max(0, min(100, percent)),
         "result_rows": _result_rows(view["result"]),
@@ -148,6 +170,7 @@ def _job_context(
         "parent": parent,
         "children": _related(session, principal, view["children"]),
         "diff": _diff_preview(session, job, data_dir),
+        "backfill": _backfill(session, principal, job),
         "message": message,
         "error": error,
     }
