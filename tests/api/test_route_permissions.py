@@ -86,6 +86,14 @@ CASES = [
         ok=422,  # allowed through, then refused: that customer has no contract here
     ),
     Case(
+        "POST",
+        "/api/v1/billing/backfill",
+        Permission.GENERATE_INVOICES,
+        body={"start": "1999-01-01", "end": "1999-02-01", "customer_ids": ["{node}"]},
+        customer_only=True,
+        ok=422,  # allowed through, then refused: 1999 is before the earliest period
+    ),
+    Case(
         "GET",
         "/api/v1/billing-utilities/stale?customer_id={node}",
         Permission.BILLING_UTILITIES,
@@ -331,7 +339,10 @@ def test_permission_matrix(
     path = case.path.format(node=node.id, book=book, version=version, name=quote(node.name))
     body = None
     if case.body is not None:
-        body = {k: (node.id if v == "{node}" else v) for k, v in case.body.items()}
+        body = {
+            k: (node.id if v == "{node}" else [node.id] if v == ["{node}"] else v)
+            for k, v in case.body.items()
+        }
     if case.upload is not None:
         files = {"file": ("matrix.csv", case.upload.encode(), "text/csv")}
         response = client.request(case.method, path, files=files, headers=world.headers(user))
