@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+import itertools
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from rerate.billing.backfill import months_in
 from rerate.invoicing.generate import generate_for
 from rerate.kit.db import Database
+from rerate.kit.errors import Invalid
+from rerate.kit.periods import Month
 from rerate.models import (
     AuditEntry,
     BillingCacheRow,
@@ -339,3 +345,22 @@ def test_only_platform_roles_backfill_and_only_customers_in_scope(
         client.get("/billing/utilities/operations/backfill", headers=w.headers(ADMIN)).status_code
         == 404
     )
+
+
+@given(
+    start=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+    days=st.integers(min_value=1, max_value=2000),
+)
+def test_months_of_a_range_are_the_months_it_touches(start: date, days: int):
+    end = start + timedelta(days=days)
+    months = months_in(start, end)
+    assert months[0] == Month.of(start)
+    assert months[-1] == Month.of(end - timedelta(days=1))  # end is excluded
+    assert all(b == a.next() for a, b in itertools.pairwise(months))
+    every_day = {Month.of(start + timedelta(days=i)) for i in range(days)}
+    assert set(months) == every_day
+
+
+def test_an_empty_range_names_the_end():
+    with pytest.raises(Invalid, match="end: must be after start"):
+        months_in(date(2026, 9, 1), date(2026, 9, 1))

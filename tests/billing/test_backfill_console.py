@@ -70,6 +70,8 @@ def test_backfill_form_job_page_and_publish_button(
     assert "104.80 EUR" in row.group(1)
     assert "+20.00" in row.group(1)
     assert 'id="publish-backfill"' in html
+    assert "<dt>Periods with a difference</dt>" in html
+    assert "<dt>Periods computed, not published</dt>" in html
     # Partners never see the platform's backfill job.
     assert (
         client.get(f"/billing/jobs/{job_id}", headers=w.headers("partner_admin")).status_code == 404

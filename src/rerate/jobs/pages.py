@@ -65,6 +65,14 @@ RESULT_FIELDS: list[tuple[str, str, str]] = [
     ("superseded", "Superseded invoice", "invoices"),
     ("unchanged", "Unchanged", "flag"),
     ("cache_rows", "Cache rows rebuilt", "count"),
+    # A backfill's counts; its reconciliation has a section of its own.
+    ("periods", "Periods", "count"),
+    ("changed", "Periods with a difference", "count"),
+    ("periods_published", "Periods published", "count"),
+    ("periods_computed", "Periods computed, not published", "count"),
+    ("periods_unchanged", "Periods unchanged", "count"),
+    ("periods_skipped", "Periods skipped", "count"),
+    ("periods_failed", "Periods failed", "count"),
 ]
 
 
