@@ -48,6 +48,9 @@ class Backfill(Base):
 
 class BackfillItem(Base):
     __tablename__ = "backfill_items"
+    # Derived: the backfill (who asked for what) and each run it records or
+    # publishes are audited; auditing every row's progress would repeat them.
+    __audited__ = False
     __table_args__ = (
         UniqueConstraint("backfill_id", "customer_id", "period"),
         CheckConstraint(
