@@ -364,3 +364,24 @@ def test_months_of_a_range_are_the_months_it_touches(start: date, days: int):
 def test_an_empty_range_names_the_end():
     with pytest.raises(Invalid, match="end: must be after start"):
         months_in(date(2026, 9, 1), date(2026, 9, 1))
+
+
+def test_a_reaped_backfill_says_its_published_periods_stay(
+    client: TestClient, published: Billing, database: Database
+):
+    from datetime import timedelta as td
+
+    from rerate.jobs import queue
+    from rerate.models import Job
+
+    w = published.world
+    job_id = backfill(client, w, customer_ids=ids(w, "cust_a1x"), publish=True).json()["job"]["id"]
+    claimed = queue.claim(database, worker_id="gone", lease_s=1)
+    assert claimed is not None
+    assert claimed.id == job_id
+    assert queue.reap_expired(database, now=datetime.now(UTC) + td(seconds=5)) == [job_id]
+    with database.session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        assert job.status == "failed"
+        assert "each period it published stays published" in (job.error or "")

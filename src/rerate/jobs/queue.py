@@ -476,6 +476,16 @@ def _when(instant: datetime) -> str:
     return instant.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _unchanged_note(job: Job) -> str:
+    if job.type == JobType.BACKFILL.value:
+        # A backfill publishes period by period, each in its own transaction.
+        return (
+            "each period it published stays published and the others are unchanged (its "
+            "reconciliation says which) — run the backfill again for the rest"
+        )
+    return "the previous published state is unchanged — run the job again"
+
+
 def reap_expired(db: Database, *, now: datetime | None = None) -> list[int]:
     """Fail running jobs whose lease expired; return their ids.
 
@@ -505,7 +515,7 @@ def reap_expired(db: Database, *, now: datetime | None = None) -> list[int]:
             job.fencing_token += 1
             job.error = (
                 f"worker {owner} stopped responding (lease expired at {_when(expires)}); "
-                "the previous published state is unchanged — run the job again"
+                + _unchanged_note(job)
             )
             reaped.append(job.id)
     for job_id in reaped:
@@ -531,7 +541,7 @@ def release_abandoned(db: Database, job_id: int, fencing_token: int, why: str) -
             return False
         _finish(job, JobStatus.FAILED, utcnow())
         job.fencing_token += 1
-        job.error = (f"{why}; the previous published state is unchanged — run the job again")[:2000]
+        job.error = f"{why}; {_unchanged_note(job)}"[:2000]
     log.warning("released job %s: %s", job_id, why)
     return True
 
