@@ -228,7 +228,7 @@ def _snapshot_database(url: str, folder: Path) -> tuple[str, str, str | None]:
         if not db_file.exists():
             raise BackupError(f"no SQLite database at {db_file}")
         target = folder / _SQLITE_FILE
-        src = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+        src = sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True)
         dst = sqlite3.connect(target)
         try:
             src.backup(dst)  # one consistent snapshot, whatever writers do meanwhile
@@ -470,7 +470,7 @@ def _restore_database(url: str, dump: Path, dialect: str) -> None:
         db_file = _sqlite_path(url)
         assert db_file is not None
         db_file.parent.mkdir(parents=True, exist_ok=True)
-        src = sqlite3.connect(f"file:{dump}?mode=ro", uri=True)
+        src = sqlite3.connect(f"{dump.as_uri()}?mode=ro", uri=True)
         dst = sqlite3.connect(db_file)
         try:
             # Page by page under SQLite's own lock (WAL included), not a file
