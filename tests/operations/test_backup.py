@@ -252,6 +252,7 @@ def test_db_upgrade_takes_a_backup_first_unless_told_not_to(
     from alembic import command
 
     command.downgrade(migrate.alembic_config(database.url), previous)
+    at_previous = set(_tables(database))
     assert bk.pending_migration(database.url)
     done = _cli(database, data_dir, "db", "upgrade")
     assert done.returncode == 0, done.stderr
@@ -272,3 +273,19 @@ def test_db_upgrade_takes_a_backup_first_unless_told_not_to(
     assert "backup before" not in skipped.stderr
     assert sorted((data_dir / "backups").iterdir()) == [written]
     assert bk.current_revision(database.url) == head
+
+    # The pre-upgrade backup puts the schema back as it was, and says an upgrade is due.
+    database.dispose()
+    restored = bk.restore_backup(database.url, data_dir, written, overwrite=True)
+    assert bk.current_revision(database.url) == previous
+    assert any("rerate db upgrade" in note for note in restored.notes)
+    assert set(_tables(database)) == at_previous  # a table the upgrade added is dropped
+    database.dispose()
+    command.upgrade(migrate.alembic_config(database.url), "head")
+
+
+def _tables(database: Database) -> list[str]:
+    from sqlalchemy import inspect
+
+    with database.engine.connect() as conn:
+        return inspect(conn).get_table_names()
