@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rerate.billing.backfill import months_in
 from rerate.invoicing.generate import generate_for
@@ -385,3 +385,19 @@ def test_a_reaped_backfill_says_its_published_periods_stay(
         assert job is not None
         assert job.status == "failed"
         assert "each period it published stays published" in (job.error or "")
+
+
+def test_a_repeated_submission_with_its_idempotency_key_queues_one_job(
+    client: TestClient, published: Billing, database: Database
+):
+    from rerate.models import Job
+
+    w = published.world
+    headers = {**w.headers(ADMIN), "Idempotency-Key": "backfill-once"}
+    body = {**RANGE, "customer_ids": ids(w, "cust_a1x")}
+    first = client.post("/api/v1/billing/backfill", json=body, headers=headers)
+    second = client.post("/api/v1/billing/backfill", json=body, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["job"]["id"] == second.json()["job"]["id"]
+    with database.session() as s:
+        assert s.scalar(select(func.count()).where(Job.type == "backfill")) == 1
