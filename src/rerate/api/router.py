@@ -9,6 +9,7 @@ from rerate.api.errors import ERROR_RESPONSES
 from rerate.api.idempotency import idempotency
 from rerate.audit.endpoints import router as audit
 from rerate.auth.endpoints import router as auth
+from rerate.billing.daily_endpoints import router as billing_rows
 from rerate.billing.endpoints import router as billing
 from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
@@ -34,6 +35,7 @@ for router in (
     settings,
     usage,
     billing,
+    billing_rows,
     catalog,
     invoices,
     payments,
