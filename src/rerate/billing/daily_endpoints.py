@@ -47,9 +47,7 @@ RANGE_NOTE = (
     f"{MAX_RANGE_DAYS} days. Days are billing days in each customer's billing time zone."
 )
 Start = Annotated[BillingDate, Query(description="First billing day, YYYY-MM-DD. " + RANGE_NOTE)]
-End = Annotated[
-    BillingDate, Query(description="The day after the last billing day, YYYY-MM-DD.")
-]
+End = Annotated[BillingDate, Query(description="The day after the last billing day, YYYY-MM-DD.")]
 
 
 def _filters(

@@ -292,7 +292,11 @@ def _published_files(session: Session, scope: RowScope, query: RowQuery) -> _Fil
         found = run_files.problems(run)
         names_of_run = run_files.parts(run, "daily") if not found else []
         if found or not names_of_run:
-            problem = found[0] if found else f"{run_files.relative_name(Path(run.path))} has no daily rows"
+            problem = (
+                found[0]
+                if found
+                else f"{run_files.relative_name(Path(run.path))} has no daily rows"
+            )
             unreadable.append(Unreadable(run.customer_id, run.period, run.id, problem))
             continue
         for name in names_of_run:

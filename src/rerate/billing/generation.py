@@ -136,7 +136,9 @@ def plan_generation(
             customer = customers.get(customer_id)
             if customer is None:
                 targets.append(
-                    Target(customer_id, str(month), refused=f"customer {customer_id} no longer exists")
+                    Target(
+                        customer_id, str(month), refused=f"customer {customer_id} no longer exists"
+                    )
                 )
                 continue
             try:
@@ -196,9 +198,7 @@ def generate_monthly_billing_records(
         if target.refused:
             generation.refused.append(target)
             continue
-        generation.jobs.append(
-            _queue_once(session, target, principal, label, text, request_id)
-        )
+        generation.jobs.append(_queue_once(session, target, principal, label, text, request_id))
     return generation
 
 
