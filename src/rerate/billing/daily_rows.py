@@ -67,7 +67,8 @@ def check_range(start: date, end: date, *, max_days: int = MAX_RANGE_DAYS) -> No
         )
     if (end - start).days > max_days:
         raise Invalid(
-            f"the range {start} to {end} is {(end - start).days} days; at most {max_days}",
+            f"end: the range {start} to {end} is {(end - start).days} days; at most "
+            f"{max_days} can be read or generated at once",
             field="end",
         )
 
