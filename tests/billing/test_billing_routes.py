@@ -32,7 +32,8 @@ def _generate_august(client: TestClient, billing: Billing, database: Database, d
     w = billing.world
     body = _get(client, w, "partner_admin", f"{GENERATE}/2026-08")
     assert body["months"] == ["2026-08"]
-    assert body["period_start"] == "2026-08-01" and body["period_end"] == "2026-09-01"
+    assert body["period_start"] == "2026-08-01"
+    assert body["period_end"] == "2026-09-01"
     assert sorted((j["customer_id"], j["period"], j["status"]) for j in body["jobs"]) == sorted(
         (w.nodes[c].id, "2026-08", "queued") for c in ("cust_a1x", "cust_a1y")
     )
@@ -53,19 +54,23 @@ def test_generate_a_month_then_read_it(
     w = billing.world
     _generate_august(client, billing, database, data_dir)
     month = _get(client, w, "partner_admin", f"{MONTH}/2026-08")
-    assert month["start"] == "2026-08-01" and month["end"] == "2026-09-01"
+    assert month["start"] == "2026-08-01"
+    assert month["end"] == "2026-09-01"
     assert month["total"] == 31 * 2 + 16 * 2 + 15 * 2  # acc-x; acc-mover with each owner
     assert len(month["items"]) == 100  # the default page
     assert {i["day"][:7] for i in month["items"]} == {"2026-08"}
     eur = month["totals"][0]
-    assert eur["currency"] == "EUR" and eur["lines"] == month["total"]
+    assert eur["currency"] == "EUR"
+    assert eur["lines"] == month["total"]
     assert Decimal(eur["net_amount"]) > 0
     assert month["unreadable_runs"] == []
     # The same rows through the range route; September was never generated.
     same = _get(client, w, "partner_admin", RANGE, start="2026-08-01", end="2026-10-01")
-    assert same["total"] == month["total"] and same["totals"] == month["totals"]
+    assert same["total"] == month["total"]
+    assert same["totals"] == month["totals"]
     monthly = _get(client, w, "partner_admin", f"{MONTH}/2026-08", monthly="true")
-    assert monthly["monthly"] is True and monthly["total"] == 6
+    assert monthly["monthly"] is True
+    assert monthly["total"] == 6
     assert sum(Decimal(i["net_amount"]) for i in monthly["items"]) == Decimal(eur["net_amount"])
     # A month generated again after its jobs ran: new jobs, no new run version.
     again = _get(client, w, "partner_admin", f"{GENERATE}/2026-08")
@@ -181,7 +186,8 @@ def test_platform_generates_a_range_idempotently(
     )
     # The same key replays the first answer; no job is queued twice.
     replay = client.post(f"{GENERATE}/range", params=params, headers=headers)
-    assert replay.status_code == 202 and replay.json() == body
+    assert replay.status_code == 202
+    assert replay.json() == body
     without_key = client.post(
         f"{GENERATE}/range", params=params, headers=w.headers("platform_admin")
     )
@@ -238,7 +244,8 @@ def test_range_validation_names_the_parameter(
     if text is None:
         assert any(field in e["loc"] for e in body["errors"]), body
     else:
-        assert text in body["detail"] and field in body["detail"]
+        assert text in body["detail"]
+        assert field in body["detail"]
     if field in ("start", "end"):
         g = client.post(f"{GENERATE}/range", params=params, headers=world.headers("platform_admin"))
         assert g.status_code == 422, g.text
