@@ -560,3 +560,51 @@ def summarise(session: Session, scope: RowScope, query: RowQuery) -> Summary:
         return Summary(query.start, query.end, totals, reader.files.unreadable)
     finally:
         reader.close()
+
+
+def flat_columns(monthly: bool) -> list[str]:
+    """The columns of a row as a table (CSV export, the CLI): `flat_row` order."""
+    head = ["period", "first_day", "last_day"] if monthly else ["day"]
+    return [
+        *head,
+        "customer_id",
+        "customer",
+        "account_id",
+        "account_ref",
+        "account_name",
+        "kind",
+        "service",
+        "sku",
+        "region",
+        "unit",
+        "currency",
+        "usage_rows",
+        "quantity",
+        "included_quantity",
+        "list_amount",
+        "net_amount",
+    ]
+
+
+def flat_row(row: dict[str, Any], monthly: bool) -> list[Any]:
+    """A row of `query_rows`/`iter_rows` as the values of `flat_columns`."""
+    head = [row["period"], row["first_day"], row["last_day"]] if monthly else [row["day"]]
+    return [
+        *head,
+        row["customer"]["id"],
+        row["customer"]["name"],
+        row["account"]["id"],
+        row["account"]["ref"],
+        row["account"]["name"],
+        row["kind"],
+        row["service"],
+        row["sku"],
+        row["region"],
+        row["unit"],
+        row["currency"],
+        row["usage_rows"],
+        row["quantity"],
+        row["included_quantity"],
+        row["list_amount"],
+        row["net_amount"],
+    ]
