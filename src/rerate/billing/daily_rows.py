@@ -325,9 +325,15 @@ def _names(session: Session, scope: RowScope, query: RowQuery) -> tuple[pa.Table
             "name": pa.array([scope.customers.get(i, f"#{i}") for i in ids], pa.string()),
         }
     )
-    owned = select(AccountOwnership.account_id).where(AccountOwnership.customer_id.in_(ids))
-    if not query.customer_ids and scope.principal.is_platform():
-        owned = select(AccountOwnership.account_id)  # every customer: no id list
+    if query.customer_ids:
+        owned = select(AccountOwnership.account_id).where(AccountOwnership.customer_id.in_(ids))
+    else:
+        # The scope as a join, not a list of every visible customer's id.
+        owned = (
+            select(AccountOwnership.account_id)
+            .join(Node, Node.id == AccountOwnership.customer_id)
+            .where(in_scope(scope.principal.scope_paths(Permission.VIEW)))
+        )
     accounts = session.execute(
         select(Account.id, Account.external_ref, Account.name).where(Account.id.in_(owned))
     ).all()
