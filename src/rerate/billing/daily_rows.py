@@ -509,19 +509,39 @@ def _columns(monthly: bool) -> list[str]:
 def query_rows(session: Session, scope: RowScope, query: RowQuery) -> RowPage:
     """One page of rows (daily, or monthly when `query.monthly`), sorted, with
     the total number of rows matching the filters."""
+    return query_page(session, scope, query)[0]
+
+
+def query_page(session: Session, scope: RowScope, query: RowQuery) -> tuple[RowPage, Summary]:
+    """`query_rows` and `summarise` over one read of the files (what a page
+    with its totals needs)."""
     reader = _Reader(session, scope, query)
     try:
         if reader.con is None:
-            return RowPage([], 0, query.limit, query.offset, reader.files.unreadable)
-        total = int(reader.con.execute("SELECT COUNT(*) FROM rows_view").fetchone()[0])  # type: ignore[index]
+            empty = RowPage([], 0, query.limit, query.offset, reader.files.unreadable)
+            return empty, Summary(query.start, query.end, [], reader.files.unreadable)
+        totals = _totals(reader.con)
         result = reader.con.execute(
             f"{reader.select_sql()} LIMIT ? OFFSET ?", [query.limit, query.offset]
         )
         names = [d[0] for d in result.description]
         items = [_row(names, values, query.monthly) for values in result.fetchall()]
-        return RowPage(items, total, query.limit, query.offset, reader.files.unreadable)
+        total = sum(t.lines for t in totals)
+        page = RowPage(items, total, query.limit, query.offset, reader.files.unreadable)
+        return page, Summary(query.start, query.end, totals, reader.files.unreadable)
     finally:
         reader.close()
+
+
+def _totals(con: duckdb.DuckDBPyConnection) -> list[CurrencyTotal]:
+    rows = con.execute(
+        "SELECT currency, COUNT(*), SUM(rows), SUM(list_amount), SUM(net_amount) "
+        "FROM rows_view GROUP BY currency ORDER BY currency"
+    ).fetchall()
+    return [
+        CurrencyTotal(str(c), int(n), int(r or 0), Decimal(la or 0), Decimal(na or 0))
+        for c, n, r, la, na in rows
+    ]
 
 
 def iter_rows(
@@ -555,15 +575,7 @@ def summarise(session: Session, scope: RowScope, query: RowQuery) -> Summary:
     try:
         if reader.con is None:
             return Summary(query.start, query.end, [], reader.files.unreadable)
-        rows = reader.con.execute(
-            "SELECT currency, COUNT(*), SUM(rows), SUM(list_amount), SUM(net_amount) "
-            "FROM rows_view GROUP BY currency ORDER BY currency"
-        ).fetchall()
-        totals = [
-            CurrencyTotal(str(c), int(n), int(r or 0), Decimal(la or 0), Decimal(na or 0))
-            for c, n, r, la, na in rows
-        ]
-        return Summary(query.start, query.end, totals, reader.files.unreadable)
+        return Summary(query.start, query.end, _totals(reader.con), reader.files.unreadable)
     finally:
         reader.close()
 
