@@ -10,6 +10,7 @@ from rerate.api.idempotency import idempotency
 from rerate.audit.endpoints import router as audit
 from rerate.auth.endpoints import router as auth
 from rerate.billing.backfill_endpoints import router as backfill
+from rerate.billing.daily_endpoints import router as billing_rows
 from rerate.billing.endpoints import router as billing
 from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
@@ -36,6 +37,7 @@ for router in (
     usage,
     billing,
     backfill,
+    billing_rows,
     catalog,
     invoices,
     payments,

@@ -31,6 +31,9 @@ class Permission(StrEnum):
     MANAGE_SETTINGS = "manage_settings"
     MANAGE_USERS = "manage_users"  # users, role assignments, API keys
     OPERATIONS = "operations"  # platform only: `rerate check` over the API
+    # Platform only: billing generation over any date range, for every customer
+    # (POST /billing/generate/range); a month for one's own customers is RECALCULATE.
+    GENERATE_BILLING = "generate_billing"
 
 
 _ALL = frozenset(Permission)

@@ -42,6 +42,10 @@ from rerate.models import (
     Timetable,
 )
 from rerate.models.base import utcnow
+from rerate.models.contracts import Setting
+from rerate.models.enums import SETTING_DEFAULTS, NodeKind, SettingKey
+from rerate.models.tenancy import Node
+from rerate.settings.rules import RULES
 
 INPUTS_SCHEMA = 1
 """Bumped when components change meaning; runs recorded under another schema
@@ -58,6 +62,7 @@ COMPONENTS = (
     "profiles",
     "custom_items",
     "ownership",
+    "selection",
     "usage",
 )
 
@@ -154,6 +159,7 @@ class _Loaded:
     assignments: dict[int, list[AccountProfile]]
     profiles: dict[int, ConsumptionProfile]
     items: dict[int, list[CustomLineItem]]
+    selection: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def _load(session: Session, customer_ids: Sequence[int]) -> _Loaded:
@@ -228,7 +234,51 @@ def _load(session: Session, customer_ids: Sequence[int]) -> _Loaded:
         assignments,
         profiles,
         items,
+        _selection(session, ids),
     )
+
+
+def _selection(session: Session, customer_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """UseOverlapUsageSelection in force on each customer, resolved as
+    settings/service.py `resolve` does (nearest allowed override on the path,
+    else the global value, else the default), for all customers in three
+    queries: the plan builder reads the same value when a run is computed."""
+    key = SettingKey.USE_OVERLAP_USAGE_SELECTION
+    rule = RULES[key]
+    stored = {
+        node_id: (setting_id, value)
+        for setting_id, node_id, value in session.execute(
+            select(Setting.id, Setting.node_id, Setting.value).where(Setting.key == key.value)
+        )
+    }
+    paths = dict(
+        session.execute(select(Node.id, Node.path).where(Node.id.in_(list(customer_ids)))).all()
+    )
+    holder_ids = [i for i in stored if i is not None]
+    holders = {
+        i: (NodeKind(kind), name)
+        for i, kind, name in session.execute(
+            select(Node.id, Node.kind, Node.name).where(Node.id.in_(holder_ids))
+        )
+    }
+    out: dict[int, dict[str, Any]] = {}
+    for customer_id in customer_ids:
+        path = paths.get(customer_id, "")
+        chosen: dict[str, Any] | None = None
+        for node_id in reversed([int(p) for p in path.strip("/").split("/") if p]):
+            if node_id in stored and node_id in holders:
+                kind, name = holders[node_id]
+                if rule.allows_override_on(kind):
+                    setting_id, value = stored[node_id]
+                    chosen = {"value": value, "source": f"{kind.value} {name}", "id": setting_id}
+                    break
+        if chosen is None and None in stored:
+            setting_id, value = stored[None]
+            chosen = {"value": value, "source": "global", "id": setting_id}
+        if chosen is None:
+            chosen = {"value": SETTING_DEFAULTS[key], "source": "default", "id": None}
+        out[customer_id] = chosen
+    return out
 
 
 # ---------------------------------------------------------------- components
@@ -507,6 +557,23 @@ def ownership_component(loaded: _Loaded, customer_id: int, window: Window) -> Co
     )
 
 
+def selection_component(loaded: _Loaded, customer_id: int, window: Window) -> Component:
+    """UseOverlapUsageSelection: which usage rows the period selects (docs/rating.md,
+    "Period selection"). Only the value counts; where it is set is for the wording."""
+    del window  # one value for every period of the customer
+    chosen = loaded.selection.get(customer_id) or {
+        "value": "false",
+        "source": "default",
+        "id": None,
+    }
+    overlap = chosen["value"] == "true"
+    return Component(
+        digest_of(overlap),
+        f"UseOverlapUsageSelection {'true' if overlap else 'false'} ({chosen['source']})",
+        {"selection": {"overlap": overlap, "source": chosen["source"], "setting_id": chosen["id"]}},
+    )
+
+
 def usage_component(watermark: int) -> Component:
     return Component(
         f"watermark:{watermark}",
@@ -522,6 +589,7 @@ _BUILDERS = {
     "profiles": profiles_component,
     "custom_items": custom_items_component,
     "ownership": ownership_component,
+    "selection": selection_component,
 }
 
 

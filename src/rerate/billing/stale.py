@@ -47,6 +47,8 @@ REASON_CODES: dict[str, ReasonCode] = {
     "profiles": ReasonCode.CONTRACT_RULE_UPDATE,
     "custom_items": ReasonCode.CUSTOM_LINE_ITEM,
     "ownership": ReasonCode.DATA_CORRECTION,
+    # Which usage rows a period selects is a billing term, like a contract rule.
+    "selection": ReasonCode.CONTRACT_RULE_UPDATE,
     "usage": ReasonCode.DATA_CORRECTION,
 }
 
@@ -328,6 +330,23 @@ def _first_difference(
     return None
 
 
+def _selection(before: Component, now: Component, _ctx: _Context) -> _Explained:
+    out = _Explained()
+    old, new = before.refs.get("selection", {}), now.refs.get("selection", {})
+    objects = [("settings", s["setting_id"]) for s in (old, new) if s.get("setting_id")]
+
+    def word(overlap: object) -> str:
+        return "true" if overlap else "false"
+
+    out.add(
+        f"UseOverlapUsageSelection changed from {word(old.get('overlap'))} to "
+        f"{word(new.get('overlap'))} ({new.get('source', 'default')}): the period selects "
+        "its usage rows differently",
+        *objects,
+    )
+    return out
+
+
 _EXPLAIN: dict[str, Callable[[Component, Component, _Context], _Explained]] = {
     "price_books": _price_books,
     "contract": _contract,
@@ -335,6 +354,7 @@ _EXPLAIN: dict[str, Callable[[Component, Component, _Context], _Explained]] = {
     "profiles": _profiles,
     "custom_items": _custom_items,
     "ownership": _ownership,
+    "selection": _selection,
 }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from rerate.billing import backfill, runs
 from rerate.billing.diff import diff_runs, save_diff
 from rerate.billing.eligibility import Ineligible, check_period
+from rerate.billing.generation import candidate_customers, plan_generation
 from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
 from rerate.jobs.schedules import Target, resolve_period_rule
@@ -199,6 +200,12 @@ def expand_schedule(session: Session, schedule: JobSchedule, at: datetime) -> li
     (`check_period` at the occurrence instant), so a refused one is recorded
     with its reason instead of queued. The job checks again when it runs."""
     period = resolve_period_rule(schedule.period_rule, at)
+    if schedule.customer_id is None and JobType(schedule.type) == JobType.RECALCULATION:
+        # Every customer's month: the scheduled billing generation, through the
+        # same selection as generate_monthly_billing_records (billing/generation.py).
+        return plan_generation(
+            session, [Month.parse(period)], candidate_customers(session, None), now=at
+        )
     if schedule.customer_id is not None:
         customer_ids = [schedule.customer_id]
     else:

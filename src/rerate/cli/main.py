@@ -50,6 +50,7 @@ from rerate.cli.accounts import accounts_app  # noqa: E402
 from rerate.cli.audit import audit_app  # noqa: E402
 from rerate.cli.backfill import backfill  # noqa: E402
 from rerate.cli.backup import backup, restore  # noqa: E402
+from rerate.cli.billing import billing_app  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
 from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
@@ -108,6 +109,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(timetables_app, name="timetables")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(custom_items_app, name="custom-items")
+app.add_typer(billing_app, name="billing")
 
 
 @db_app.command("upgrade")
