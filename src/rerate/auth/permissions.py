@@ -31,6 +31,10 @@ class Permission(StrEnum):
     MANAGE_SETTINGS = "manage_settings"
     MANAGE_USERS = "manage_users"  # users, role assignments, API keys
     OPERATIONS = "operations"  # platform only: `rerate check` over the API
+    # Commissions (docs/commissions.md): a partner reads its own, a distributor
+    # its own and its partners'; only platform roles set the rules.
+    VIEW_COMMISSIONS = "view_commissions"
+    MANAGE_COMMISSIONS = "manage_commissions"
 
 
 _ALL = frozenset(Permission)
@@ -56,6 +60,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_TENANCY,
             Permission.MANAGE_USERS,
             Permission.RECORD_PAYMENTS,
+            Permission.VIEW_COMMISSIONS,
         }
     ),
     Role.PARTNER_ADMIN: frozenset(
@@ -68,6 +73,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_TENANCY,
             Permission.MANAGE_USERS,  # invites its own staff and its customers' users
             Permission.RECORD_PAYMENTS,  # the reseller collects from its customers
+            Permission.VIEW_COMMISSIONS,
         }
     )
     | BILLING_UTILITIES_ADMIN,

@@ -4,6 +4,7 @@ from rerate.models.accounts import Account, AccountOwnership, Region
 from rerate.models.audit import AuditEntry
 from rerate.models.base import Base
 from rerate.models.billing import BillingCacheRow, BillingRun, CurrentRun
+from rerate.models.commissions import CommissionRule
 from rerate.models.contracts import (
     Contract,
     ContractRule,
@@ -48,6 +49,7 @@ __all__ = [
     "Base",
     "BillingCacheRow",
     "BillingRun",
+    "CommissionRule",
     "ConsumptionProfile",
     "Contract",
     "ContractRule",
