@@ -412,26 +412,23 @@ def _rules_of(session: Session, node_id: int) -> list[CommissionRule]:
     )
 
 
-def compute(session: Session, node: Node, month: Month) -> Statement:
-    """The node's statement for one month (no scope check: callers do it)."""
-    start, end = month.first_day, month.next().first_day
-    rules = _rules_of(session, node.id)
-    items = basis(session, node, start, end)
+def statement_lines(
+    items: Iterable[BasisItem],
+    rules: Sequence[CommissionRule],
+    names: dict[int, str],
+) -> list[StatementLine]:
+    """Group the basis per (customer, service, currency, rule) and round each
+    group's commission once: the one rounding boundary (module docstring)."""
     groups: dict[tuple[int, str, str, int | None], Decimal] = defaultdict(Decimal)
     by_id = {r.id: r for r in rules}
     for item in items:
         rule = rule_for(rules, item.service, item.day)
         key = (item.customer_id, item.service, item.currency, rule.id if rule else None)
         groups[key] += item.amount
-    names = _names(session, {k[0] for k in groups})
     lines = []
     for (customer_id, service, currency, rule_id), amount in groups.items():
         rule = by_id.get(rule_id) if rule_id is not None else None
-        commission = (
-            round_money(amount * rule.rate, currency, ROUNDING)
-            if rule is not None
-            else round_money(Decimal(0), currency)
-        )
+        commission = round_money(amount * rule.rate if rule else Decimal(0), currency, ROUNDING)
         lines.append(
             StatementLine(
                 customer_id=customer_id,
@@ -440,17 +437,28 @@ def compute(session: Session, node: Node, month: Month) -> Statement:
                 currency=currency,
                 rule_id=rule_id,
                 rate=rule.rate if rule is not None else None,
+                # Invoice lines are at the minor unit already: this only
+                # normalises the scale ("73.4500000000" -> "73.45").
                 basis=round_money(amount, currency, ROUNDING),
                 commission=commission,
             )
         )
     lines.sort(key=lambda ln: (ln.customer.casefold(), ln.customer_id, ln.service, ln.rate or 0))
+    return lines
+
+
+def compute(session: Session, node: Node, month: Month) -> Statement:
+    """The node's statement for one month (no scope check: callers do it)."""
+    start, end = month.first_day, month.next().first_day
+    rules = _rules_of(session, node.id)
+    items = basis(session, node, start, end)
+    names = _names(session, {i.customer_id for i in items})
     return Statement(
         node=node,
         period=str(month),
         start=start,
         end=end,
-        lines=lines,
+        lines=statement_lines(items, rules, names),
         documents=len({i.document_id for i in items}),
     )
 
