@@ -47,6 +47,7 @@ def _startup(ctx: typer.Context) -> None:
 from rerate.cli.accounts import accounts_app  # noqa: E402
 from rerate.cli.audit import audit_app  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
+from rerate.cli.commissions import commissions_app  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
 from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
@@ -101,6 +102,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(timetables_app, name="timetables")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(custom_items_app, name="custom-items")
+app.add_typer(commissions_app, name="commissions")
 
 
 @db_app.command("upgrade")
