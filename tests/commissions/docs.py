@@ -54,9 +54,7 @@ def document(
     )
     s.add(inv)
     s.flush()
-    for pos, (kind, description, amount) in enumerate(
-        [*lines, ("tax", "Tax 20 %", tax)], start=1
-    ):
+    for pos, (kind, description, amount) in enumerate([*lines, ("tax", "Tax 20 %", tax)], start=1):
         s.add(
             InvoiceLine(
                 invoice_id=inv.id,
@@ -160,7 +158,11 @@ def build_example(database: Database, world: World) -> dict[str, int]:
             type_="credit_note",
         )
         document(
-            s, a2x, "2026-09", [("usage", "Compute - vm.small", "100.00")], issued="2026-10-03T08:00:00"
+            s,
+            a2x,
+            "2026-09",
+            [("usage", "Compute - vm.small", "100.00")],
+            issued="2026-10-03T08:00:00",
         )
         # Never issued: counts nowhere.
         document(s, a1x, "2026-10", [("usage", "Compute - vm.small", "999.99")], issued=None)

@@ -14,18 +14,28 @@ from rerate.commissions import service
 from rerate.kit.db import Database
 from rerate.kit.money import round_money
 from rerate.kit.periods import Month
-from rerate.models import CommissionRule
+from rerate.models import CommissionRule, Node
 from tests.commissions.docs import build_example
 from tests.world import World
 
 
-def _lines(database: Database, world: World, node: str, period: str) -> list[tuple]:
+def _lines(database: Database, world: World, node: str, period: str) -> tuple:
     with database.session() as s:
-        st_ = service.compute(s, s.get(type(world.nodes[node]), world.nodes[node].id), Month.parse(period))
-        return [
-            (ln.customer, ln.service, str(ln.basis), str(ln.rate) if ln.rate else None, str(ln.commission))
+        found = s.get(Node, world.nodes[node].id)
+        assert found is not None
+        st_ = service.compute(s, found, Month.parse(period))
+        lines = [
+            (
+                ln.customer,
+                ln.service,
+                str(ln.basis),
+                str(ln.rate) if ln.rate else None,
+                str(ln.commission),
+            )
             for ln in st_.lines
-        ], [(t.currency, str(t.basis), str(t.commission)) for t in st_.totals()], st_.documents
+        ]
+        totals = [(t.currency, str(t.basis), str(t.commission)) for t in st_.totals()]
+        return lines, totals, st_.documents
 
 
 def test_partner_october_by_hand(database: Database, world: World):
@@ -57,7 +67,8 @@ def test_partner_september_and_the_summary(database: Database, world: World):
     ]
     assert totals == [("EUR", "90.10", "4.51")]
     with database.session() as s:
-        node = s.get(type(world.nodes["partner_a1"]), world.nodes["partner_a1"].id)
+        node = s.get(Node, world.nodes["partner_a1"].id)
+        assert node is not None
         summary = service.summarise(s, node, [Month(2026, 9), Month(2026, 10)])
     (eur,) = summary.currencies
     assert (eur.basis, eur.commission) == (Decimal("386.83"), Decimal("24.85"))
