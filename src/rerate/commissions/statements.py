@@ -117,7 +117,7 @@ def to_pdf(st: Statement, *, paper: Paper = Paper.A4) -> bytes:
     heading = FontFace(emphasis="BOLD", fill_color=(230, 230, 230))
     pdf.set_font(FONT, "", 8.5)
     with pdf.table(
-        col_widths=(58, 42, 16, 28, 16, 20),
+        col_widths=(48, 36, 20, 28, 18, 30),
         text_align=("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT"),
         headings_style=heading,
         repeat_headings=1,
