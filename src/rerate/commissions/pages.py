@@ -197,16 +197,19 @@ def rule_create(
 
 @router.post("/commissions/rules/{rule_id}/end")
 def rule_end(
-    rule_id: int,
+    rule_id: str,
     request: Request,
     session: SessionDep,
     principal: Manager,
     valid_to: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
+    rid = int_or_none(rule_id)
+    if rid is None:  # not an id (or past the id column's range): nothing there
+        return error_page(request, 404, "There is nothing at this address.")
     try:
         rule = service.end_rule(
-            session, principal, rule_id, valid_to=_date(valid_to, "valid_to"), reason=reason
+            session, principal, rid, valid_to=_date(valid_to, "valid_to"), reason=reason
         )
     except RerateError as exc:
         session.rollback()
@@ -215,5 +218,5 @@ def rule_end(
         return error_page(request, exc.status_code, sentence(exc.detail))
     node_id = rule.node_id
     session.commit()
-    back = urlencode({"node_id": node_id, "ended": rule_id})
+    back = urlencode({"node_id": node_id, "ended": rid})
     return RedirectResponse(f"/commissions?{back}#rules", status_code=303)
