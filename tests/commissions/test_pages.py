@@ -99,3 +99,23 @@ def test_platform_creates_and_ends_rules_from_the_page(
     # A distributor has no rule form and cannot post one.
     d = world.headers("distributor")
     assert client.post("/commissions/rules", data=form, headers=d).status_code == 403
+
+
+def test_odd_query_values_fall_back_to_the_defaults(client: TestClient, world: World):
+    h = world.headers("partner_admin")
+    for query in (
+        "from=0000-01&to=0000-02",
+        "from=2026-13",
+        "from=2026-10&to=2026-01",  # reversed: an error note, the current month shown
+        "from=2000-01&to=2026-10",  # more than 36 months
+        "node_id=abc&period=9999-12",
+        "node_id=99999999999",
+    ):
+        r = client.get(f"/commissions?{query}", headers=h)
+        assert r.status_code == 200, (query, r.text)
+    r = client.post(
+        "/commissions/rules/99999999999/end",
+        data={"valid_to": "2026-01-01"},
+        headers=world.headers("platform_admin"),
+    )
+    assert r.status_code == 404

@@ -64,6 +64,17 @@ def _bars(points: list[service.Point]) -> list[dict[str, Any]]:
     ]
 
 
+def _month(text: str) -> Month | None:
+    """A month from the query string; anything else (also a year rerate does
+    not hold, such as 0000-01) is none, and the page falls back to its default."""
+    if not PERIOD_RE.match(text or ""):
+        return None
+    try:
+        return service.parse_period(text)
+    except Invalid:
+        return None
+
+
 @router.get("/commissions")
 def commissions_page(
     request: Request,
@@ -85,9 +96,10 @@ def commissions_page(
     # The node is checked like the API checks it: outside the caller's scope
     # is "not found", never someone else's figures.
     node = service.commission_node(session, principal, nid) if nid is not None else nodes[0]
-    last = Month.parse(end) if PERIOD_RE.match(end or "") else _this_month()
-    first = Month.parse(start) if PERIOD_RE.match(start or "") else last
-    if not PERIOD_RE.match(start or ""):
+    last = _month(end) or _this_month()
+    chosen = _month(start)
+    first = chosen or last
+    if chosen is None:
         for _ in range(DEFAULT_MONTHS - 1):
             first = first.previous()
     error = None
@@ -99,7 +111,7 @@ def commissions_page(
         first = last
         months = [last]
     summary = service.summarise(session, node, months)
-    stmt_month = Month.parse(period) if PERIOD_RE.match(period or "") else last
+    stmt_month = _month(period) or last
     st = service.compute(session, node, stmt_month)
     rules = service.list_rules(session, principal, node_id=node.id)
     names = {n.id: n.name for n in nodes}
