@@ -34,6 +34,10 @@ class Permission(StrEnum):
     # Platform only: billing generation over any date range, for every customer
     # (POST /billing/generate/range); a month for one's own customers is RECALCULATE.
     GENERATE_BILLING = "generate_billing"
+    # Commissions (docs/commissions.md): a partner reads its own, a distributor
+    # its own and its partners'; only platform roles set the rules.
+    VIEW_COMMISSIONS = "view_commissions"
+    MANAGE_COMMISSIONS = "manage_commissions"
 
 
 _ALL = frozenset(Permission)
@@ -59,6 +63,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_TENANCY,
             Permission.MANAGE_USERS,
             Permission.RECORD_PAYMENTS,
+            Permission.VIEW_COMMISSIONS,
         }
     ),
     Role.PARTNER_ADMIN: frozenset(
@@ -71,6 +76,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_TENANCY,
             Permission.MANAGE_USERS,  # invites its own staff and its customers' users
             Permission.RECORD_PAYMENTS,  # the reseller collects from its customers
+            Permission.VIEW_COMMISSIONS,
         }
     )
     | BILLING_UTILITIES_ADMIN,

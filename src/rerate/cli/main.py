@@ -52,6 +52,7 @@ from rerate.cli.backfill import backfill  # noqa: E402
 from rerate.cli.backup import backup, restore  # noqa: E402
 from rerate.cli.billing import billing_app  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
+from rerate.cli.commissions import commissions_app  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
 from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
@@ -110,6 +111,7 @@ app.add_typer(timetables_app, name="timetables")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(custom_items_app, name="custom-items")
 app.add_typer(billing_app, name="billing")
+app.add_typer(commissions_app, name="commissions")
 
 
 @db_app.command("upgrade")

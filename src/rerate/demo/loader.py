@@ -33,6 +33,7 @@ from rerate.auth.service import assign_role, create_user, get_user_by_email, pri
 from rerate.catalog import custom_items
 from rerate.contracts import service as contracts
 from rerate.demo import catalog as cat
+from rerate.demo.commissions import add_commission_rules
 from rerate.demo.prices import PRICE_SCALE, CloudPrices, build_prices
 from rerate.demo.tariffs import RATE_SCALE, Deck, TariffLine, build_deck
 from rerate.demo.usage import (
@@ -798,6 +799,7 @@ def load_demo(
             commitment=_round_amount((low + second) / 2),
         )
         _settings(session, principal)
+        add_commission_rules(session, principal, nodes, window)
         n_nodes = session.scalar(select(func.count(Node.id))) or 0
         n_accounts = len(built.accounts)
         month_days = [[d for d in window.days if month_start(d) == m] for m in window.months]

@@ -5,6 +5,7 @@ from rerate.models.audit import AuditEntry
 from rerate.models.backfill import Backfill, BackfillItem
 from rerate.models.base import Base
 from rerate.models.billing import BillingCacheRow, BillingRun, CurrentRun
+from rerate.models.commissions import CommissionRule
 from rerate.models.contracts import (
     Contract,
     ContractRule,
@@ -51,6 +52,7 @@ __all__ = [
     "Base",
     "BillingCacheRow",
     "BillingRun",
+    "CommissionRule",
     "ConsumptionProfile",
     "Contract",
     "ContractRule",

@@ -191,6 +191,7 @@ class Can:
     generate_invoices: bool = False
     view: bool = False
     import_usage: bool = False
+    commissions: bool = False
 
     @classmethod
     def of(cls, principal: Principal | None) -> Can:
@@ -202,6 +203,7 @@ class Can:
             generate_invoices=principal.has(Permission.GENERATE_INVOICES),
             view=principal.has(Permission.VIEW),
             import_usage=principal.has(Permission.IMPORT_USAGE),
+            commissions=principal.has(Permission.VIEW_COMMISSIONS),
         )
 
 

@@ -1,0 +1,1 @@
+"""Commissions: rules, what they earn on invoiced net, summaries and statements."""
