@@ -4,6 +4,7 @@ from rerate.models.accounts import Account, AccountOwnership, Region
 from rerate.models.audit import AuditEntry
 from rerate.models.base import Base
 from rerate.models.billing import BillingCacheRow, BillingRun, CurrentRun
+from rerate.models.collection import CollectedFile, CollectionRun, CollectionSource
 from rerate.models.contracts import (
     Contract,
     ContractRule,
@@ -48,6 +49,9 @@ __all__ = [
     "Base",
     "BillingCacheRow",
     "BillingRun",
+    "CollectedFile",
+    "CollectionRun",
+    "CollectionSource",
     "ConsumptionProfile",
     "Contract",
     "ContractRule",

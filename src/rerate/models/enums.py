@@ -61,6 +61,7 @@ class JobType(StrEnum):
     RECALCULATION = "recalculation"
     INVOICE_REFRESH = "invoice_refresh"
     CACHE_SYNC = "cache_sync"
+    COLLECT_USAGE = "collect_usage"
 
 
 class JobStatus(StrEnum):

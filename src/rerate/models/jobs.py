@@ -46,7 +46,9 @@ class Job(Base):
         CheckConstraint(
             "status in ('queued','running','complete','failed','cancelled')", name="status"
         ),
-        CheckConstraint("type in ('recalculation','invoice_refresh','cache_sync')", name="type"),
+        CheckConstraint(
+            "type in ('recalculation','invoice_refresh','cache_sync','collect_usage')", name="type"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
