@@ -12,6 +12,7 @@ from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
 from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
+from rerate.collection.endpoints import router as regions
 from rerate.contracts.endpoints import router as contracts
 from rerate.invoicing.endpoints import router as invoices
 from rerate.invoicing.payment_endpoints import router as payments
@@ -44,6 +45,7 @@ for router in (
     contracts,
     timetables,
     profiles,
+    regions,
 ):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).

@@ -31,6 +31,7 @@ class Permission(StrEnum):
     MANAGE_SETTINGS = "manage_settings"
     MANAGE_USERS = "manage_users"  # users, role assignments, API keys
     OPERATIONS = "operations"  # platform only: `rerate check` over the API
+    MANAGE_REGIONS = "manage_regions"  # platform only: regions, their sources, collection
 
 
 _ALL = frozenset(Permission)

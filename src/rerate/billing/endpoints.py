@@ -244,6 +244,8 @@ def create_schedule(
     """Run later (`run_at`) or on a cron schedule, e.g. "recalculate the last
     closed month every night": `{"cron": "0 2 * * *", "period_rule": "last_closed_month"}`.
     Each occurrence runs once, however many workers see it due."""
+    if body.type not in OPERATION_PERMISSIONS:
+        raise Invalid(f"type: {body.type.value} is scheduled per region (rerate regions)")
     customer = None
     if body.customer_id is None:
         if not principal.is_platform():

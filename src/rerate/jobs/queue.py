@@ -130,8 +130,12 @@ def enqueue(
     parent_id: int | None = None,
     run_after: datetime | None = None,
     schedule_id: int | None = None,
+    lock_key: str | None = None,
 ) -> Job:
     """Queue a job for (customer, period); the caller commits, with the change that needs it.
+
+    `lock_key` replaces the (customer, period) lock for jobs that lock
+    something else (a usage collection locks its region: `region:<id>`).
 
     Raises `Conflict` naming the queued or running job of the same
     (customer, period). The look-up gives the friendly message; the partial
@@ -145,7 +149,7 @@ def enqueue(
         reason_code = ReasonCode(reason)
     except ValueError:
         raise Invalid(f"unknown reason {reason!r}") from None
-    lock_key = lock_key_for(customer_id, period)
+    lock_key = lock_key or lock_key_for(customer_id, period)
     active = find_active(session, lock_key)
     if active is not None:
         raise _conflict(active, customer_id, period)

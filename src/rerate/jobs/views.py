@@ -28,6 +28,7 @@ TYPE_LABELS = {
     JobType.RECALCULATION: "Recalc.",
     JobType.INVOICE_REFRESH: "Refresh",
     JobType.CACHE_SYNC: "Cache sync",
+    JobType.COLLECT_USAGE: "Collection",
 }
 
 

@@ -91,7 +91,9 @@ def upgrade() -> None:
         sa.Column("done_through", sa.Date(), nullable=True),
         sa.Column("created_at", rerate.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("end_day > start_day", name=op.f("ck_collection_runs_range")),
-        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_collection_runs_job_id_jobs")),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name=op.f("fk_collection_runs_job_id_jobs")
+        ),
         sa.ForeignKeyConstraint(
             ["source_id"],
             ["collection_sources.id"],
@@ -101,7 +103,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("job_id", name=op.f("uq_collection_runs_job_id")),
     )
     with op.batch_alter_table("collection_runs") as batch_op:
-        batch_op.create_index(batch_op.f("ix_collection_runs_source_id"), ["source_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_collection_runs_source_id"), ["source_id"], unique=False
+        )
     op.create_table(
         "collected_files",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -111,7 +115,9 @@ def upgrade() -> None:
         sa.Column("import_id", sa.Integer(), nullable=True),
         sa.Column("collected_at", rerate.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["import_id"], ["usage_imports.id"], name=op.f("fk_collected_files_import_id_usage_imports")
+            ["import_id"],
+            ["usage_imports.id"],
+            name=op.f("fk_collected_files_import_id_usage_imports"),
         ),
         sa.ForeignKeyConstraint(
             ["source_id"],
@@ -119,10 +125,14 @@ def upgrade() -> None:
             name=op.f("fk_collected_files_source_id_collection_sources"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collected_files")),
-        sa.UniqueConstraint("source_id", "sha256", name=op.f("uq_collected_files_source_id_sha256")),
+        sa.UniqueConstraint(
+            "source_id", "sha256", name=op.f("uq_collected_files_source_id_sha256")
+        ),
     )
     with op.batch_alter_table("collected_files") as batch_op:
-        batch_op.create_index(batch_op.f("ix_collected_files_source_id"), ["source_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_collected_files_source_id"), ["source_id"], unique=False
+        )
 
 
 def downgrade() -> None:

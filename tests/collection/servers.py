@@ -1,0 +1,138 @@
+"""Real local HTTP servers implementing the platforms' documented protocols,
+for the collectors to talk to (127.0.0.1, a random port, a thread each)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+
+def cloudstack_signature(params: dict[str, str], secret_key: str) -> str:
+    """Written from the CloudStack docs, independently of the collector's code."""
+    pairs = sorted(params.items(), key=lambda kv: kv[0].lower())
+    text = "&".join(f"{k}={quote(v, safe='*')}" for k, v in pairs).lower()
+    return base64.b64encode(
+        hmac.new(secret_key.encode(), text.encode(), hashlib.sha1).digest()
+    ).decode()
+
+
+@dataclass
+class CloudStackState:
+    api_key: str
+    secret_key: str
+    # day (YYYY-MM-DD) -> records
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # statuses to answer before serving normally (429, 503, 500 ...), consumed in order
+    fail_next: list[int] = field(default_factory=list)
+    # days whose every request fails with 530 ("the usage server is down")
+    broken_days: set[str] = field(default_factory=set)
+    requests: list[dict[str, str]] = field(default_factory=list)
+    refused_signatures: int = 0
+
+
+def _cloudstack_handler(state: CloudStackState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def _answer(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
+            body = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, status: int, text: str) -> None:
+            self._answer(
+                status,
+                {
+                    "listusagerecordsresponse": {
+                        "uuidList": [],
+                        "errorcode": status,
+                        "cserrorcode": 9999,
+                        "errortext": text,
+                    }
+                },
+                {"Retry-After": "0"} if status in (429, 503) else None,
+            )
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path != "/client/api":
+                return self._error(404, "no such path")
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+            state.requests.append(params)
+            sig = params.pop("signature", None)
+            if params.get("apiKey") != state.api_key or sig is None:
+                state.refused_signatures += 1
+                return self._error(
+                    401, "unable to verify user credentials and/or request signature"
+                )
+            if not hmac.compare_digest(sig, cloudstack_signature(params, state.secret_key)):
+                state.refused_signatures += 1
+                return self._error(
+                    401, "unable to verify user credentials and/or request signature"
+                )
+            if state.fail_next:
+                status = state.fail_next.pop(0)
+                text = {
+                    429: "There are too many API calls; please retry later",
+                    503: "Usage server is busy",
+                }.get(status, "Internal error executing command")
+                return self._error(status, text)
+            if params.get("command") != "listUsageRecords":
+                return self._error(
+                    432, f"The given command does not exist: {params.get('command')}"
+                )
+            start, end = params.get("startdate"), params.get("enddate")
+            if not start or not end:
+                return self._error(
+                    431,
+                    "Unable to execute API command listusagerecords due to "
+                    "missing parameter startdate",
+                )
+            if start in state.broken_days:
+                return self._error(530, "Unable to list usage records: usage job not run")
+            page = int(params.get("page", "1"))
+            size = int(params.get("pagesize", "500"))
+            found = [
+                r for day, rs in sorted(state.records.items()) if start <= day <= end for r in rs
+            ]
+            chunk = found[(page - 1) * size : page * size]
+            body: dict[str, Any] = {}
+            if found:
+                body = {"count": len(found), "usagerecord": chunk}
+            self._answer(200, {"listusagerecordsresponse": body})
+
+    return Handler
+
+
+@contextmanager
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@contextmanager
+def cloudstack_server(state: CloudStackState) -> Iterator[str]:
+    with serve(_cloudstack_handler(state)) as base:
+        yield base + "/client/api"
