@@ -25,6 +25,9 @@ def cloudstack_signature(params: dict[str, str], secret_key: str) -> str:
     ).decode()
 
 
+REFUSED = "unable to verify user credentials and/or request signature"
+
+
 @dataclass
 class CloudStackState:
     api_key: str

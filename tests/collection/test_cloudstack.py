@@ -55,8 +55,9 @@ def state() -> CloudStackState:
 def _create(client: TestClient, world: World, endpoint: str, **extra: Any) -> dict[str, Any]:
     settings = {"endpoint": endpoint, "api_key": "AK-test", "page_size": 2, "backoff_s": 0,
                 "max_retries": 3, **extra.pop("settings", {})}  # fmt: skip
+    secret = extra.pop("secret", "SK/secret+key==")
     body = {"code": "ch-gva-1", "name": "Geneva", "platform": "cloudstack",
-            "settings": settings, "secret": extra.pop("secret", "SK/secret+key=="), **extra}  # fmt: skip
+            "settings": settings, "secret": secret, **extra}  # fmt: skip
     answer = client.post("/api/v1/regions", json=body, headers=world.headers("platform_admin"))
     assert answer.status_code == 201, answer.text
     return answer.json()
