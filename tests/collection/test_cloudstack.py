@@ -97,8 +97,8 @@ def test_collect_pages_signed_idempotent_and_corrections(
         status, result, error = job(database, first.json()["id"])
         assert status == "complete", error
         assert result["days"] == 3
-        assert result["new"] == 15
-        assert result["rejected"] == 0
+        assert result["rows_new"] == 15
+        assert result["rows_rejected"] == 0
         assert stored_rows(database, data_dir) == 15
         # Paging: 5 records a day at 2 a page = 3 pages a day, every one signed.
         pages = [r for r in state.requests if r.get("command") == "listUsageRecords"]
@@ -114,7 +114,11 @@ def test_collect_pages_signed_idempotent_and_corrections(
         run_jobs(database, data_dir)
         status, result, error = job(database, again.json()["id"])
         assert status == "complete", error
-        assert (result["new"], result["unchanged"], result["corrected"]) == (0, 15, 0)
+        assert (result["rows_new"], result["rows_unchanged"], result["rows_corrected"]) == (
+            0,
+            15,
+            0,
+        )
 
         state.records["2026-08-02"] = copy.deepcopy(state.records["2026-08-02"])
         state.records["2026-08-02"][0]["rawusage"] = "12"  # the platform corrected a record
@@ -122,7 +126,7 @@ def test_collect_pages_signed_idempotent_and_corrections(
         run_jobs(database, data_dir)
         status, result, error = job(database, fixed.json()["id"])
         assert status == "complete", error
-        assert (result["new"], result["corrected"], result["unchanged"]) == (0, 1, 4)
+        assert (result["rows_new"], result["rows_corrected"], result["rows_unchanged"]) == (0, 1, 4)
         assert stored_rows(database, data_dir) == 15
 
 
@@ -137,7 +141,7 @@ def test_rate_limits_are_retried_within_bounds(
         run_jobs(database, data_dir)
         status, result, error = job(database, ok.json()["id"])
         assert status == "complete", error
-        assert result["new"] == 5
+        assert result["rows_new"] == 5
         state.fail_next = [429] * 10  # more than max_retries (3)
         limited = _collect(client, world, region["id"], "2026-08-02", "2026-08-03", "b")
         run_jobs(database, data_dir)
@@ -184,5 +188,5 @@ def test_a_failed_collection_resumes_after_the_last_full_day(
         status, result, error = job(database, second.json()["id"])
         assert status == "complete", error
         assert result["resumed_from"] == "2026-08-06"
-        assert result["new"] == 10
+        assert result["rows_new"] == 10
         assert {r["startdate"] for r in state.requests} == {"2026-08-06", "2026-08-07"}

@@ -93,8 +93,8 @@ def test_exports_mapped_by_tag_each_file_once(
     status, result, error = job(database, first)
     assert status == "complete", error
     assert result["batches"] == 2
-    assert result["new"] == 3
-    assert result["rejected"] == 0
+    assert result["rows_new"] == 3
+    assert result["rows_rejected"] == 0
     assert sorted(result["files"]) == [
         f"costexports/daily/monthly-actual/{august}/run-a/part_0_0001.csv",
         f"costexports/daily/monthly-actual/{august}/run-a/part_0_0002.csv",
@@ -104,7 +104,7 @@ def test_exports_mapped_by_tag_each_file_once(
     run_jobs(database, data_dir)
     status, result, error = job(database, again)
     assert status == "complete", error
-    assert (result["batches"], result["new"]) == (0, 0)  # both files known by checksum
+    assert (result["batches"], result["rows_new"]) == (0, 0)  # both files known by checksum
 
     # Azure delivers the month to date again: a new run, one more day, one row restated.
     _export(root, august, "run-b", [
@@ -117,7 +117,7 @@ def test_exports_mapped_by_tag_each_file_once(
     run_jobs(database, data_dir)
     status, result, error = job(database, later)
     assert status == "complete", error
-    assert (result["new"], result["corrected"], result["unchanged"]) == (1, 1, 2)
+    assert (result["rows_new"], result["rows_corrected"], result["rows_unchanged"]) == (1, 1, 2)
     assert stored_rows(database, data_dir) == 4
     shown = client.get(f"/api/v1/regions/{region['id']}", headers=world.headers("platform_admin"))
     assert shown.json()["collected_through"] == "2026-08-03"
@@ -137,6 +137,6 @@ def test_rows_of_unknown_tenants_are_rejected_not_the_file(
     run_jobs(database, data_dir)
     status, result, error = job(database, job_id)
     assert status == "complete", error
-    assert (result["new"], result["rejected"]) == (1, 1)
+    assert (result["rows_new"], result["rows_rejected"]) == (1, 1)
     rejects = data_dir / result["rejects_files"][0]
     assert f"unknown account '{SUB}/stranger'" in rejects.read_text()

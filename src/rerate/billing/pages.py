@@ -177,6 +177,8 @@ def operation_dialog(
     op: JobType, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """The dialog of one operation, loaded when its card's button is pressed."""
+    if op not in OPERATIONS:
+        raise NotFound(f"no operation {op.value}")
     return _operation_form(
         request,
         session,
@@ -236,6 +238,8 @@ def operation_submit(
     dry_run: Annotated[str, Form()] = "",
 ) -> Response:
     """Submit through `utilities.submit`; its 422/409 come back inline in the dialog."""
+    if op not in OPERATIONS:
+        raise NotFound(f"no operation {op.value}")
     operation = OPERATIONS[op]
     form = OperationForm(
         customer_id=int_or_none(customer_id),

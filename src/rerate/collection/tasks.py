@@ -167,7 +167,16 @@ def collect_usage(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
     )
     store = UsageStore(Path(data_dir))
     totals = dict.fromkeys(
-        ("batches", "rows_read", "new", "corrected", "unchanged", "rejected", "unowned_rows"), 0
+        (
+            "batches",
+            "rows_read",
+            "rows_new",
+            "rows_corrected",
+            "rows_unchanged",
+            "rows_rejected",
+            "unowned_rows",
+        ),
+        0,
     )
     notes: list[str] = []
     files: list[str] = []
@@ -216,10 +225,10 @@ def collect_usage(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
                 progress((batch.day - resume).days / total_days + 1 / total_days, batch.note)
         totals["batches"] += 1
         totals["rows_read"] += report.rows_read
-        totals["new"] += report.new
-        totals["corrected"] += report.corrected
-        totals["unchanged"] += report.unchanged
-        totals["rejected"] += report.rejected
+        totals["rows_new"] += report.new
+        totals["rows_corrected"] += report.corrected
+        totals["rows_unchanged"] += report.unchanged
+        totals["rows_rejected"] += report.rejected
         totals["unowned_rows"] += report.unowned_rows
         if report.rejected and report.rejects_file:
             rejects.append(Path(report.rejects_file).relative_to(data_dir).as_posix())

@@ -64,6 +64,14 @@ RESULT_FIELDS: list[tuple[str, str, str]] = [
     ("superseded", "Superseded invoice", "invoices"),
     ("unchanged", "Unchanged", "flag"),
     ("cache_rows", "Cache rows rebuilt", "count"),
+    # collect_usage (collection/tasks.py)
+    ("region", "Region", "text"),
+    ("days", "Days collected", "count"),
+    ("rows_new", "New usage rows", "count"),
+    ("rows_corrected", "Corrected usage rows", "count"),
+    ("rows_unchanged", "Usage rows already stored", "count"),
+    ("rows_rejected", "Rejected usage rows", "count"),
+    ("note", "Note", "text"),
 ]
 
 
@@ -140,7 +148,9 @@ def _job_context(
         percent = 0
     return {
         "job": view,
-        "type_title": OPERATIONS[JobType(view["type"])].title,
+        "type_title": OPERATIONS[JobType(view["type"])].title
+        if JobType(view["type"]) in OPERATIONS
+        else "Usage collection",
         "is_active": view["status"] in (JobStatus.QUEUED.value, JobStatus.RUNNING.value),
         "percent": max(0, min(100, percent)),
         "result_rows": _result_rows(view["result"]),

@@ -12,6 +12,7 @@ from rerate.accounts.pages import router as accounts_pages
 from rerate.audit.pages import router as audit_pages
 from rerate.billing.pages import router as billing_pages
 from rerate.billing.stale_pages import router as stale_pages
+from rerate.collection.pages import router as collection_pages
 from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
@@ -38,4 +39,5 @@ PAGE_ROUTERS: list[APIRouter] = [
     audit_pages,
     timetables_pages,
     profiles_pages,
+    collection_pages,
 ]
