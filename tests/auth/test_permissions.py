@@ -23,7 +23,11 @@ def test_billing_utilities_admin_role_bundles_the_three_operations():
         Permission.REFRESH_INVOICES,
         Permission.SYNC_CACHE,
     }
-    assert set(OPERATION_PERMISSIONS) == set(JobType)
+    # A usage collection is not a billing-utilities operation: it runs per region,
+    # under manage_regions, which only platform roles hold.
+    assert set(OPERATION_PERMISSIONS) == set(JobType) - {JobType.COLLECT_USAGE}
+    holders = {r for r, perms in ROLE_PERMISSIONS.items() if Permission.MANAGE_REGIONS in perms}
+    assert holders == {Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE}
     # The bundle holds no catalog, tenancy or user management.
     assert Permission.MANAGE_CATALOG not in ROLE_PERMISSIONS[Role.BILLING_UTILITIES_ADMIN]
     assert Permission.MANAGE_TENANCY not in ROLE_PERMISSIONS[Role.BILLING_UTILITIES_ADMIN]

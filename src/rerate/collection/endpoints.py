@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerate.api.deps import SessionDep, Viewer, get_db
+from rerate.api.deps import Require, SessionDep, Viewer, get_db
 from rerate.api.fields import Id
 from rerate.auth.permissions import Permission, Principal
 from rerate.collection import secrets, service
@@ -25,15 +25,8 @@ from rerate.kit.settings import Settings
 router = APIRouter(tags=["regions"])
 
 
-class _RequireRegions:
-    """Platform roles only (`manage_regions`); 403 otherwise."""
-
-    async def __call__(self, principal: Viewer) -> Principal:
-        principal.require(Permission.MANAGE_REGIONS)
-        return principal
-
-
-RegionManager = Annotated[Principal, Depends(_RequireRegions())]
+# Platform roles only (`manage_regions`); 403 otherwise.
+RegionManager = Annotated[Principal, Depends(Require(Permission.MANAGE_REGIONS))]
 
 
 def secret_key(request: Request) -> bytes:
