@@ -222,7 +222,10 @@ def collect_usage(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
                 run_row.done_through = batch.day
                 _advance(src, batch.day, start)
                 days_done += 1
-                progress((batch.day - resume).days / total_days + 1 / total_days, batch.note)
+        # Progress after the commit, never inside it: the heartbeat updates the
+        # job row this transaction holds locked (queue.fenced).
+        if batch.day is not None:
+            progress(((batch.day - resume).days + 1) / total_days, batch.note)
         totals["batches"] += 1
         totals["rows_read"] += report.rows_read
         totals["rows_new"] += report.new
