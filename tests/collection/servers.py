@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 
 def cloudstack_signature(params: dict[str, str], secret_key: str) -> str:
@@ -139,3 +139,97 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 def cloudstack_server(state: CloudStackState) -> Iterator[str]:
     with serve(_cloudstack_handler(state)) as base:
         yield base + "/client/api"
+
+
+@dataclass
+class AzureStackState:
+    client_id: str
+    client_secret: str
+    subscription: str
+    # day (YYYY-MM-DD) -> aggregates
+    aggregates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    page_size: int = 2
+    fail_next: list[int] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)  # tokens handed out, newest last
+    expire_next_token: bool = False  # the next usage call refuses the current token once
+    requests: list[str] = field(default_factory=list)
+    refused: int = 0
+
+
+def _azure_stack_handler(state: AzureStackState) -> type[BaseHTTPRequestHandler]:
+    usage_path = f"/subscriptions/{state.subscription}/providers/Microsoft.Commerce/usageAggregates"
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def _answer(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
+            body = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, status: int, code: str, message: str) -> None:
+            retry = {"Retry-After": "0"} if status in (429, 503) else None
+            self._answer(status, {"error": {"code": code, "message": message}}, retry)
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/oauth2/token":
+                return self._error(404, "NotFound", "no such path")
+            length = int(self.headers.get("Content-Length", "0"))
+            form = dict(parse_qsl(self.rfile.read(length).decode()))
+            if (
+                form.get("grant_type") != "client_credentials"
+                or form.get("client_id") != state.client_id
+                or form.get("client_secret") != state.client_secret
+            ):
+                state.refused += 1
+                body = {"error": "invalid_client", "error_description": "AADSTS7000215: "
+                        "Invalid client secret provided."}  # fmt: skip
+                return self._answer(401, body)
+            token = f"token-{len(state.tokens) + 1}"
+            state.tokens.append(token)
+            self._answer(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": token})
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            state.requests.append(self.path)
+            auth = self.headers.get("Authorization", "")
+            current = f"Bearer {state.tokens[-1]}" if state.tokens else None
+            if auth != current or state.expire_next_token:
+                state.expire_next_token = False
+                state.refused += 1
+                return self._error(401, "ExpiredAuthenticationToken", "The access token expiry "
+                                   "UTC time is earlier than current UTC time.")  # fmt: skip
+            if parts.path != usage_path:
+                return self._error(404, "SubscriptionNotFound", "The subscription was not found.")
+            params = dict(parse_qsl(parts.query))
+            if params.get("api-version") != "2015-06-01-preview":
+                return self._error(400, "InvalidApiVersionParameter", "bad api-version")
+            start = params.get("reportedStartTime", "")
+            if not start.endswith("T00:00:00Z") or params.get("aggregationGranularity") != "Daily":
+                return self._error(400, "InvalidInput", "Daily granularity needs midnight times")
+            if state.fail_next:
+                status = state.fail_next.pop(0)
+                return self._error(status, "TooManyRequests", "Rate limit exceeded")
+            found = state.aggregates.get(start[:10], [])
+            offset = int(params.get("continuationToken", "0"))
+            chunk = found[offset : offset + state.page_size]
+            doc: dict[str, Any] = {"value": chunk}
+            if offset + state.page_size < len(found):
+                host = f"http://{self.headers['Host']}"
+                nxt = dict(params, continuationToken=str(offset + state.page_size))
+                doc["nextLink"] = f"{host}{parts.path}?{urlencode(nxt)}"
+            self._answer(200, doc)
+
+    return Handler
+
+
+@contextmanager
+def azure_stack_server(state: AzureStackState) -> Iterator[str]:
+    with serve(_azure_stack_handler(state)) as base:
+        yield base

@@ -46,7 +46,7 @@ SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
     "public_azure": (("folder",), ("export_name", "tag_key", *_COMMON), False),
     "azure_stack": (
         ("endpoint", "subscription_id"),
-        ("token_url", "client_id", "meter_aliases", "tag_key", "api_version", *_COMMON),
+        ("token_url", "client_id", "resource", "meter_aliases", "tag_key", "api_version", *_COMMON),
         True,
     ),
     "azure_local": (("inventory_url",), ("max_gap_hours", *_COMMON), False),
@@ -67,7 +67,7 @@ def lock_key(source_id: int) -> str:
 
 # The platforms whose collector this version has (the others are configurable
 # in the schema, refused here until their collector exists).
-COLLECTED = ("cloudstack", "public_azure")
+COLLECTED = ("cloudstack", "public_azure", "azure_stack")
 
 
 def check_settings(platform: str, settings: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Grant, Principal
 from rerate.collection import secrets, service
-from rerate.collection.collectors import cloudstack, public_azure
+from rerate.collection.collectors import azure_stack, cloudstack, public_azure
 from rerate.collection.collectors.base import Batch, CollectContext, CollectionError
 from rerate.jobs import queue
 from rerate.jobs.schedules import Target
@@ -42,6 +42,7 @@ Collector = Callable[[CollectContext, date, date], Iterator[Batch]]
 COLLECTORS: dict[str, Collector] = {
     "cloudstack": cloudstack.collect,
     "public_azure": public_azure.collect,
+    "azure_stack": azure_stack.collect,
 }
 _MAX_NOTES = 50
 
