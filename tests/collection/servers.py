@@ -233,3 +233,55 @@ def _azure_stack_handler(state: AzureStackState) -> type[BaseHTTPRequestHandler]
 def azure_stack_server(state: AzureStackState) -> Iterator[str]:
     with serve(_azure_stack_handler(state)) as base:
         yield base
+
+
+@dataclass
+class InventoryState:
+    token: str | None
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    page_size: int = 3
+    fail_next: list[int] = field(default_factory=list)
+    requests: list[dict[str, str]] = field(default_factory=list)
+
+
+def _inventory_handler(state: InventoryState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def _answer(self, status: int, doc: Any) -> None:
+            body = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            params = dict(parse_qsl(parts.query))
+            state.requests.append(params)
+            if state.token and self.headers.get("Authorization") != f"Bearer {state.token}":
+                return self._answer(401, {"error": {"message": "bad token"}})
+            if state.fail_next:
+                return self._answer(state.fail_next.pop(0), {"error": {"message": "slow down"}})
+            lo, hi = params.get("from", ""), params.get("to", "")
+            if not lo or not hi:
+                return self._answer(400, {"error": {"message": "from and to are required"}})
+            found = [s for s in state.snapshots if lo <= s["taken_at"] < hi]
+            offset = int(params.get("offset", "0"))
+            doc: dict[str, Any] = {"snapshots": found[offset : offset + state.page_size]}
+            if offset + state.page_size < len(found):
+                nxt = dict(params, offset=str(offset + state.page_size))
+                doc["nextLink"] = f"http://{self.headers['Host']}{parts.path}?{urlencode(nxt)}"
+            self._answer(200, doc)
+
+    return Handler
+
+
+@contextmanager
+def inventory_server(state: InventoryState) -> Iterator[str]:
+    with serve(_inventory_handler(state)) as base:
+        yield base + "/inventory"

@@ -49,7 +49,7 @@ SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
         ("token_url", "client_id", "resource", "meter_aliases", "tag_key", "api_version", *_COMMON),
         True,
     ),
-    "azure_local": (("inventory_url",), ("max_gap_hours", *_COMMON), False),
+    "azure_local": (("inventory_url",), ("max_gap_hours", "tag_key", *_COMMON), False),
 }
 DEFAULT_CRON = "30 3 * * *"  # daily, 03:30 UTC: after the platforms close the previous day
 DEFAULT_LOOKBACK_DAYS = 3
@@ -65,22 +65,11 @@ def lock_key(source_id: int) -> str:
 # ---------------------------------------------------------------------- validation
 
 
-# The platforms whose collector this version has (the others are configurable
-# in the schema, refused here until their collector exists).
-COLLECTED = ("cloudstack", "public_azure", "azure_stack")
-
-
 def check_settings(platform: str, settings: Any) -> dict[str, Any]:
     """The settings of `platform`, checked: 422 naming the field otherwise."""
     if platform not in PLATFORMS:
         raise Invalid(
             f"platform: must be one of {', '.join(PLATFORMS)}, got {platform!r}", field="platform"
-        )
-    if platform not in COLLECTED:
-        raise Invalid(
-            f"platform: {PLATFORM_LABELS[platform]} collection is not available in this "
-            f"version (available: {', '.join(COLLECTED)})",
-            field="platform",
         )
     if not isinstance(settings, dict):
         raise Invalid("settings: must be an object", field="settings")

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Grant, Principal
 from rerate.collection import secrets, service
-from rerate.collection.collectors import azure_stack, cloudstack, public_azure
+from rerate.collection.collectors import azure_local, azure_stack, cloudstack, public_azure
 from rerate.collection.collectors.base import Batch, CollectContext, CollectionError
 from rerate.jobs import queue
 from rerate.jobs.schedules import Target
@@ -43,6 +43,7 @@ COLLECTORS: dict[str, Collector] = {
     "cloudstack": cloudstack.collect,
     "public_azure": public_azure.collect,
     "azure_stack": azure_stack.collect,
+    "azure_local": azure_local.collect,
 }
 _MAX_NOTES = 50
 
@@ -165,6 +166,7 @@ def collect_usage(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         work_dir=Path(data_dir) / "collection" / str(source_id),
         progress=progress,
         known_files=known,
+        has_secret=bool(stored_secret),
     )
     store = UsageStore(Path(data_dir))
     totals = dict.fromkeys(

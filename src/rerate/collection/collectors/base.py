@@ -57,6 +57,7 @@ class CollectContext:
     known_files: set[str] = field(default_factory=set)  # sha256 of files already imported
     checkpoint: dict[str, Any] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
+    has_secret: bool = False
 
 
 def days(start: date, end: date) -> Iterator[date]:
