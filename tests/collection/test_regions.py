@@ -253,3 +253,25 @@ def test_migration_downgrades_and_upgrades(tmp_path: Path):
     command.downgrade(alembic_config(url), "0017")
     migrate.upgrade(url)
     migrate.check(url)
+
+
+def test_delete_only_what_never_collected(
+    client: TestClient, world: World, database: Database, data_dir: Path, tmp_path: Path
+):
+    admin = world.headers("platform_admin")
+    fresh = client.post("/api/v1/regions", json=_body(tmp_path), headers=admin).json()["id"]
+    assert (
+        client.delete(f"/api/v1/regions/{fresh}", headers=world.headers("distributor")).status_code
+        == 403
+    )
+    assert client.delete(f"/api/v1/regions/{fresh}", headers=admin).status_code == 204
+    assert client.get(f"/api/v1/regions/{fresh}", headers=admin).status_code == 404
+    with database.session() as s:
+        assert s.scalars(select(JobSchedule)).first() is None
+    used = client.post("/api/v1/regions", json=_body(tmp_path), headers=admin).json()["id"]
+    client.post(f"/api/v1/regions/{used}/collect",
+                json={"start": "2026-08-01", "end": "2026-08-02"}, headers=admin)  # fmt: skip
+    run_jobs(database, data_dir)
+    kept = client.delete(f"/api/v1/regions/{used}", headers=admin)
+    assert kept.status_code == 409
+    assert "disable it instead" in kept.json()["detail"]

@@ -1,4 +1,4 @@
-"""`rerate regions list|show|create|update|collect`: regions and their usage collection.
+"""`rerate regions list|show|create|update|delete|collect`: regions and their usage collection.
 
 Secrets are write-only here too: `--secret` takes a value (sealed at rest) or
 `env:NAME`; `--secret-stdin` reads it from standard input so it stays out of
@@ -160,6 +160,16 @@ def update(
         )
         view = service.region_view(record)
     _print(view)
+
+
+@regions_app.command("delete")
+def delete(region_id: int, reason: str = REASON, as_user: str = AS_USER) -> None:
+    """Remove a region that never collected anything (otherwise: --disable it)."""
+    from rerate.collection import service
+
+    with acting(as_user, reason=reason, write=True) as (session, principal):
+        service.delete_region(session, principal, region_id)
+    typer.echo(f"deleted region {region_id}")
 
 
 @regions_app.command("collect")

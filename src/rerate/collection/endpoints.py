@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from rerate.api.deps import Require, SessionDep, Viewer, get_db
@@ -154,6 +154,13 @@ def update_region(
         owner_node_id=body.owner_node_id,
     )
     return _out(session, record)
+
+
+@router.delete("/regions/{region_id}", status_code=204)
+def delete_region(region_id: Id, session: SessionDep, principal: RegionManager) -> Response:
+    """Remove a region that never collected anything (409 otherwise: disable it)."""
+    service.delete_region(session, principal, region_id)
+    return Response(status_code=204)
 
 
 class CollectIn(BaseModel):

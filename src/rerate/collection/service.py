@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Permission, Principal
@@ -27,9 +27,9 @@ from rerate.jobs.cron import parse_cron
 from rerate.jobs.queue import enqueue
 from rerate.jobs.schedules import create_schedule
 from rerate.kit.errors import Conflict, Invalid, NotFound
-from rerate.models import Job, JobSchedule, Node, Region
+from rerate.models import Job, JobSchedule, Node, Region, ScheduleOccurrence
 from rerate.models.base import utcnow
-from rerate.models.collection import PLATFORMS, CollectionRun, CollectionSource
+from rerate.models.collection import PLATFORMS, CollectedFile, CollectionRun, CollectionSource
 from rerate.models.enums import JobType, NodeKind, ReasonCode
 
 PLATFORM_LABELS = {
@@ -355,6 +355,50 @@ def update_region(
     source.updated_at = utcnow()
     session.flush()
     return RegionRecord(record.region, source, owner)
+
+
+def delete_region(session: Session, principal: Principal, region_id: int) -> None:
+    """Remove a region that never collected anything, with its source and
+    schedule. One with collection history is kept (its runs explain imported
+    usage): disable it instead (409 says so)."""
+    principal.require(Permission.MANAGE_REGIONS)
+    record = get_region(session, principal, region_id)
+    source = record.source
+    if source is not None:
+        runs = session.scalar(
+            select(func.count())
+            .select_from(CollectionRun)
+            .where(CollectionRun.source_id == source.id)
+        )
+        files = session.scalar(
+            select(func.count())
+            .select_from(CollectedFile)
+            .where(CollectedFile.source_id == source.id)
+        )
+        if runs or files:
+            raise Conflict(
+                f"region {record.region.code} has collection history ({runs} collections): "
+                "disable it instead (enabled: false)",
+                region_id=region_id,
+            )
+        schedule = schedule_of(session, source)
+        session.delete(source)
+        session.flush()
+        if schedule is not None:
+            used = session.scalar(
+                select(func.count()).select_from(Job).where(Job.schedule_id == schedule.id)
+            ) or session.scalar(
+                select(func.count())
+                .select_from(ScheduleOccurrence)
+                .where(ScheduleOccurrence.schedule_id == schedule.id)
+            )
+            if used:
+                schedule.enabled = False
+                schedule.next_run_at = None
+            else:
+                session.delete(schedule)
+    session.delete(record.region)
+    session.flush()
 
 
 def request_collection(
