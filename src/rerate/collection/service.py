@@ -288,7 +288,6 @@ def create_region(
         secret=secrets.store_form(secret, secret_key) if secret else None,
         enabled=enabled,
         schedule_id=schedule.id,
-        checkpoint="{}",
         created_at=utcnow(),
         updated_at=utcnow(),
     )

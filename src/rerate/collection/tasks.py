@@ -262,7 +262,6 @@ def collect_usage(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             raise NotFound("the region was deleted while collecting")
         run_row.done_through = end - timedelta(days=1)
         _advance(src, end - timedelta(days=1), start)
-        src.checkpoint = "{}"
         ctx.complete_within(session, result)
     return result
 

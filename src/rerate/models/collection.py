@@ -33,7 +33,7 @@ PLATFORMS = ("azure_stack", "azure_local", "public_azure", "cloudstack")
 
 class CollectionSource(Base):
     __tablename__ = "collection_sources"
-    __audit_ignore__ = frozenset({"collected_through", "checkpoint", "updated_at"})
+    __audit_ignore__ = frozenset({"collected_through", "updated_at"})
     __audit_redact__ = frozenset({"secret"})
     __table_args__ = (
         CheckConstraint(
@@ -51,9 +51,6 @@ class CollectionSource(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     schedule_id: Mapped[int | None] = mapped_column(ForeignKey("job_schedules.id"))
     collected_through: Mapped[date | None] = mapped_column(Date)
-    # Where the last interrupted run stopped inside a day (JSON; e.g. an Azure
-    # Stack nextLink), so a re-run continues from there.
-    checkpoint: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

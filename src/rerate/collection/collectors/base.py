@@ -55,7 +55,6 @@ class CollectContext:
     work_dir: Path  # <data_dir>/collection/<source id>: raw pages, kept
     progress: Callable[[float, str], None] = lambda _f, _n: None
     known_files: set[str] = field(default_factory=set)  # sha256 of files already imported
-    checkpoint: dict[str, Any] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
     has_secret: bool = False
 

@@ -1,5 +1,5 @@
 """usage collection: a source per region (platform, owner, settings, sealed
-secret, schedule, checkpoint), collection runs, collected export files; the
+secret, schedule, last day collected), collection runs (how far each got), collected export files; the
 job type collect_usage
 
 SQLite rebuilds `jobs` to change its type check; the partial unique index
@@ -56,7 +56,6 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("schedule_id", sa.Integer(), nullable=True),
         sa.Column("collected_through", sa.Date(), nullable=True),
-        sa.Column("checkpoint", sa.Text(), nullable=False),
         sa.Column("created_at", rerate.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", rerate.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
