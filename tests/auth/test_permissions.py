@@ -23,8 +23,11 @@ def test_billing_utilities_admin_role_bundles_the_three_operations():
         Permission.REFRESH_INVOICES,
         Permission.SYNC_CACHE,
     }
-    # A backfill is a platform operation (generate_billing), not a billing-utilities one.
-    assert set(OPERATION_PERMISSIONS) == set(JobType) - {JobType.BACKFILL}
+    # Neither a backfill (a platform operation under generate_billing) nor a usage
+    # collection (per region, under manage_regions) is a billing-utilities operation.
+    assert set(OPERATION_PERMISSIONS) == set(JobType) - {JobType.BACKFILL, JobType.COLLECT_USAGE}
+    holders = {r for r, perms in ROLE_PERMISSIONS.items() if Permission.MANAGE_REGIONS in perms}
+    assert holders == {Role.PLATFORM_ADMIN, Role.PLATFORM_SERVICE}
     # The bundle holds no catalog, tenancy or user management.
     assert Permission.MANAGE_CATALOG not in ROLE_PERMISSIONS[Role.BILLING_UTILITIES_ADMIN]
     assert Permission.MANAGE_TENANCY not in ROLE_PERMISSIONS[Role.BILLING_UTILITIES_ADMIN]

@@ -14,6 +14,7 @@ from rerate.billing.daily_endpoints import router as billing_rows
 from rerate.billing.endpoints import router as billing
 from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
+from rerate.collection.endpoints import router as regions
 from rerate.commissions.endpoints import router as commissions
 from rerate.contracts.endpoints import router as contracts
 from rerate.invoicing.endpoints import router as invoices
@@ -50,6 +51,7 @@ for router in (
     timetables,
     profiles,
     commissions,
+    regions,
 ):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).

@@ -38,6 +38,7 @@ class Permission(StrEnum):
     # its own and its partners'; only platform roles set the rules.
     VIEW_COMMISSIONS = "view_commissions"
     MANAGE_COMMISSIONS = "manage_commissions"
+    MANAGE_REGIONS = "manage_regions"  # platform only: regions, their sources, collection
 
 
 _ALL = frozenset(Permission)

@@ -246,6 +246,8 @@ def create_schedule(
     Each occurrence runs once, however many workers see it due."""
     if body.type == JobType.BACKFILL:
         raise Invalid("type: a backfill is not scheduled; submit it with POST /billing/backfill")
+    if body.type not in OPERATION_PERMISSIONS:
+        raise Invalid(f"type: {body.type.value} is scheduled per region (rerate regions)")
     customer = None
     if body.customer_id is None:
         if not principal.is_platform():

@@ -185,6 +185,8 @@ def operation_dialog(
     op: JobType, request: Request, session: SessionDep, principal: BillingUtilitiesAdmin
 ) -> Response:
     """The dialog of one operation, loaded when its card's button is pressed."""
+    if op not in OPERATIONS:
+        raise NotFound(f"no operation {op.value}")
     return _operation_form(
         request,
         session,

@@ -186,11 +186,14 @@ def cache_sync(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
 
 
 def handlers(data_dir: Path) -> Mapping[JobType, Callable[[JobContext], dict[str, Any]]]:
+    from rerate.collection import tasks as collection
+
     return {
         JobType.RECALCULATION: lambda ctx: recalculate(ctx, data_dir),
         JobType.INVOICE_REFRESH: lambda ctx: refresh(ctx, data_dir),
         JobType.CACHE_SYNC: lambda ctx: cache_sync(ctx, data_dir),
         JobType.BACKFILL: lambda ctx: backfill.run_backfill(ctx, data_dir),
+        **collection.handlers(data_dir),
     }
 
 
@@ -198,7 +201,12 @@ def expand_schedule(session: Session, schedule: JobSchedule, at: datetime) -> li
     """Targets of one schedule occurrence: its customer, or every customer with an
     active contract; each one checked by the rules a direct submission obeys
     (`check_period` at the occurrence instant), so a refused one is recorded
-    with its reason instead of queued. The job checks again when it runs."""
+    with its reason instead of queued. The job checks again when it runs.
+    A region's collection schedule expands to its region (collection/tasks.py)."""
+    if schedule.type == JobType.COLLECT_USAGE.value:
+        from rerate.collection import tasks as collection
+
+        return collection.expand_schedule(session, schedule, at)
     period = resolve_period_rule(schedule.period_rule, at)
     if schedule.customer_id is None and JobType(schedule.type) == JobType.RECALCULATION:
         # Every customer's month: the scheduled billing generation, through the

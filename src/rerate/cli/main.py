@@ -72,6 +72,7 @@ from rerate.cli.people import (  # noqa: E402
 from rerate.cli.pricebooks import pricebooks_app  # noqa: E402
 from rerate.cli.profiles import app as profiles_app  # noqa: E402
 from rerate.cli.rate import app as rate_app  # noqa: E402
+from rerate.cli.regions import regions_app  # noqa: E402
 from rerate.cli.settings import settings_app  # noqa: E402
 from rerate.cli.stale import stale_app  # noqa: E402
 from rerate.cli.tenancy import customers_app, nodes_app  # noqa: E402
@@ -112,6 +113,7 @@ app.add_typer(profiles_app, name="profiles")
 app.add_typer(custom_items_app, name="custom-items")
 app.add_typer(billing_app, name="billing")
 app.add_typer(commissions_app, name="commissions")
+app.add_typer(regions_app, name="regions")
 
 
 @db_app.command("upgrade")

@@ -73,6 +73,14 @@ RESULT_FIELDS: list[tuple[str, str, str]] = [
     ("periods_unchanged", "Periods unchanged", "count"),
     ("periods_skipped", "Periods skipped", "count"),
     ("periods_failed", "Periods failed", "count"),
+    # collect_usage (collection/tasks.py)
+    ("region", "Region", "text"),
+    ("days", "Days collected", "count"),
+    ("rows_new", "New usage rows", "count"),
+    ("rows_corrected", "Corrected usage rows", "count"),
+    ("rows_unchanged", "Usage rows already stored", "count"),
+    ("rows_rejected", "Rejected usage rows", "count"),
+    ("note", "Note", "text"),
 ]
 
 
@@ -170,7 +178,7 @@ def _job_context(
         "job": view,
         "type_title": OPERATIONS[JobType(view["type"])].title
         if JobType(view["type"]) in OPERATIONS
-        else view["type_label"],
+        else ("Usage collection" if view["type"] == "collect_usage" else view["type_label"]),
         "is_active": view["status"] in (JobStatus.QUEUED.value, JobStatus.RUNNING.value),
         "percent": max(0, min(100, percent)),
         "result_rows": _result_rows(view["result"]),

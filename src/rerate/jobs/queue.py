@@ -135,7 +135,8 @@ def enqueue(
     """Queue a job for (customer, period); the caller commits, with the change that needs it.
 
     `lock_key`: what may not run twice at once, by default the (customer,
-    period); a job over many periods (a backfill) names its own.
+    period); a job over many periods (a backfill) or over something else (a
+    usage collection locks its region: `region:<id>`) names its own.
 
     Raises `Conflict` naming the queued or running job of the same
     (customer, period). The look-up gives the friendly message; the partial

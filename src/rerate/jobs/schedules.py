@@ -56,6 +56,7 @@ class Target:
     customer_id: int
     period: str
     refused: str = ""
+    lock_key: str | None = None  # see queue.enqueue
 
 
 Expand = Callable[[Session, JobSchedule, datetime], list[Target]]
@@ -277,6 +278,7 @@ def _fire_one(
                     actor_label=label,
                     request_id=occurrence.request_id,
                     schedule_id=schedule.id,
+                    lock_key=target.lock_key,
                 )
                 count += 1
             except Conflict as exc:

@@ -29,6 +29,7 @@ TYPE_LABELS = {
     JobType.INVOICE_REFRESH: "Refresh",
     JobType.CACHE_SYNC: "Cache sync",
     JobType.BACKFILL: "Backfill",
+    JobType.COLLECT_USAGE: "Collection",
 }
 
 

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         description="SQLite: how long a write waits for the write lock before answering 503 "
         "DatabaseBusy.",
     )
+    secret_key: str | None = Field(
+        None,
+        description="Key that seals the regions' connection secrets at rest (at least 32 "
+        "characters); unset: a random key kept in <data_dir>/secret.key (docs/collection.md).",
+    )
     demo_scale: float = Field(
         1.0, description="Scale of the demo dataset's usage volume (1.0 = >1 M rows)."
     )

@@ -5,6 +5,7 @@ from rerate.models.audit import AuditEntry
 from rerate.models.backfill import Backfill, BackfillItem
 from rerate.models.base import Base
 from rerate.models.billing import BillingCacheRow, BillingRun, CurrentRun
+from rerate.models.collection import CollectedFile, CollectionRun, CollectionSource
 from rerate.models.commissions import CommissionRule
 from rerate.models.contracts import (
     Contract,
@@ -52,6 +53,9 @@ __all__ = [
     "Base",
     "BillingCacheRow",
     "BillingRun",
+    "CollectedFile",
+    "CollectionRun",
+    "CollectionSource",
     "CommissionRule",
     "ConsumptionProfile",
     "Contract",

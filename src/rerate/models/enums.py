@@ -64,6 +64,7 @@ class JobType(StrEnum):
     # Billing recomputed over a date range for many customers, reconciled
     # against what was published (billing/backfill.py); one job, many periods.
     BACKFILL = "backfill"
+    COLLECT_USAGE = "collect_usage"
 
 
 class JobStatus(StrEnum):

@@ -47,7 +47,8 @@ class Job(Base):
             "status in ('queued','running','complete','failed','cancelled')", name="status"
         ),
         CheckConstraint(
-            "type in ('recalculation','invoice_refresh','cache_sync','backfill')", name="type"
+            "type in ('recalculation','invoice_refresh','cache_sync','collect_usage','backfill')",
+            name="type",
         ),
     )
 

@@ -34,6 +34,8 @@ class UsageSource(StrEnum):
     FREESWITCH = "freeswitch"
     GENERIC_CDR = "generic_cdr"
     API = "api"
+    AZURE_STACK = "azure_stack"  # collected: collection/collectors/azure_stack.py
+    AZURE_LOCAL = "azure_local"  # collected: collection/collectors/azure_local.py
 
 
 USAGE_SCHEMA = pa.schema(

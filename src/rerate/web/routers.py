@@ -13,6 +13,7 @@ from rerate.audit.pages import router as audit_pages
 from rerate.billing.backfill_pages import router as backfill_pages
 from rerate.billing.pages import router as billing_pages
 from rerate.billing.stale_pages import router as stale_pages
+from rerate.collection.pages import router as collection_pages
 from rerate.commissions.pages import router as commissions_pages
 from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
@@ -42,4 +43,5 @@ PAGE_ROUTERS: list[APIRouter] = [
     timetables_pages,
     profiles_pages,
     commissions_pages,
+    collection_pages,
 ]

@@ -20,12 +20,12 @@ from alembic import op
 from rerate.models.base import DecimalType, UTCDateTime
 
 revision: str = "0021"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_OLD_TYPES = "type in ('recalculation','invoice_refresh','cache_sync')"
-_NEW_TYPES = "type in ('recalculation','invoice_refresh','cache_sync','backfill')"
+_OLD_TYPES = "type in ('recalculation','invoice_refresh','cache_sync','collect_usage')"
+_NEW_TYPES = "type in ('recalculation','invoice_refresh','cache_sync','collect_usage','backfill')"
 _ACTIVE = "status in ('queued','running')"
 
 

@@ -953,3 +953,10 @@ def result(
         account_column=account_column,
         raw_lookup=raw.raw_lookup,
     )
+
+
+def content_hashes(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Array:
+    """`content_hash` of each canonical row of `table`, as `assemble` computes
+    it (for a caller that changed a content column after assembling)."""
+    text = _joined([table.column(c).combine_chunks() for c in CONTENT_COLUMNS])
+    return _md5_hex(con.cursor(), text)

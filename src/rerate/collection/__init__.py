@@ -1,0 +1,1 @@
+"""Usage collection per region: configured sources, platform collectors, jobs."""

@@ -1,0 +1,1 @@
+"""One collector per platform, each `collect(ctx, start, end) -> Iterator[Batch]`."""
