@@ -48,9 +48,7 @@ class Invoice(Base):
             "status in ('draft','ready','issued','paid','cancelled','superseded','credited')",
             name="status",
         ),
-        CheckConstraint(
-            "type in ('monthly','quarterly','credit_note','true_up')", name="type"
-        ),
+        CheckConstraint("type in ('monthly','quarterly','credit_note','true_up')", name="type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
