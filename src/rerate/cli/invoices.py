@@ -170,6 +170,7 @@ def true_up(invoice_id: int, as_user: str = AS_USER) -> None:
     difference is invoiced (a Ready true-up invoice) or credited (a credit note)."""
     from rerate.auth.permissions import Permission
     from rerate.invoicing import endpoints, quarterly
+    from rerate.kit.present import money_plain
     from rerate.tenancy.service import get_customer
 
     with acting(as_user, write=True) as (session, principal):
@@ -178,7 +179,10 @@ def true_up(invoice_id: int, as_user: str = AS_USER) -> None:
         done = quarterly.true_up(session, inv.id)
         doc = endpoints.invoice_view(done.document, lines=False) if done.document else None
         cur = done.invoice.currency
-        summary = f"actual {done.actual} less charged {done.charged} = {done.difference} {cur}"
+        summary = (
+            f"actual {money_plain(done.actual, cur)} less charged "
+            f"{money_plain(done.charged, cur)} = {money_plain(done.difference, cur)} {cur}"
+        )
     if doc is None:
         console.print(f"quarterly invoice {invoice_id} trued up: {summary}; nothing to bill")
         return
