@@ -274,6 +274,7 @@ def credit_part(
     reason: str,
     job_id: int | None = None,
     at: datetime | None = None,
+    true_up_of: bool = False,
 ) -> Invoice:
     """Issue a credit note for part of `original` (one line of `amount`, net,
     positive, at the minor unit; tax at the original's rate on top), e.g. a
@@ -281,7 +282,9 @@ def credit_part(
     `credit_in_full`, the original stays in force (Issued or Paid) and is not
     marked Credited; the note names it (`credits_id`), settles what is still
     owed on it first (the original becomes Paid when nothing is left) and
-    the rest is open credit for the next invoices."""
+    the rest is open credit for the next invoices. `true_up_of`: the note is
+    the original's true-up (`true_up_of_id`, set before it is issued: the
+    issued row is frozen)."""
     reason = check_reason(reason)
     original = _locked(session, original.id)
     if original.type == InvoiceType.CREDIT_NOTE.value:
@@ -308,6 +311,7 @@ def credit_part(
         run_ids=original.run_ids,
         job_id=job_id,
         credits_id=original.id,
+        true_up_of_id=original.id if true_up_of else None,
     )
     session.add(note)
     session.flush()

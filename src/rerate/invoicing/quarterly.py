@@ -16,7 +16,8 @@ Rules (docs/invoicing.md, "Quarterly invoices"):
   average of the three completed months before the quarter, rounded to the
   minor unit with the contract's mode; the quarter is charged three times it.
   (Rounding the average first keeps the three months equal on the invoice;
-  the quarter may differ from the basis sum by up to 1.5 minor units.)
+  the quarter may differ from the basis sum by up to 1.5 minor units with
+  the half modes, 3 with the directed ones.)
 - An override replaces the projection with an amount (positive, at the minor
   unit) and needs a reason; both are printed and audited.
 - True-up, once the quarter's three months have closed and been billed:
@@ -370,7 +371,7 @@ def generate_quarterly(
     session.flush()
     record(
         session,
-        "quarterly_projection",
+        "projection",
         "invoices",
         invoice.id,
         quarter=str(quarter),
@@ -480,9 +481,10 @@ def true_up(
             amount=-diff,
             reason=f"true-up of {quarter}: actual below the amount invoiced",
             job_id=job_id,
+            true_up_of=True,
         )
     if document is not None:
-        document.true_up_of_id = invoice.id
+        document.true_up_of_id = invoice.id  # a Ready invoice, or set on the note already
         invoice.trued_up_by_id = document.id
     invoice.trued_up_at = now
     invoice.true_up_actuals = _amounts_json(actuals, cur)
