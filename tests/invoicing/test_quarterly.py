@@ -526,3 +526,85 @@ def test_quarters_parse_and_step() -> None:
     for bad in ("2026-Q0", "2026-Q5", "2026-3", "26-Q1", " "):
         with pytest.raises(ValueError, match="YYYY-Qn"):
             quarterly.Quarter.parse(bad)
+
+
+def test_the_console_journey(
+    client: TestClient, billing: Billing, database: Database, data_dir: Path
+) -> None:
+    """Set the invoice type on the contract page, generate a quarterly invoice
+    with an override from the invoices page, issue it, true it up, and read
+    the projection and the true-up on the invoice page."""
+    w = billing.world
+    platform = w.headers(ADMIN)
+    contract = billing.contract_ids["cust_a1x"]
+    page = client.get(f"/contracts/{contract}", headers=w.headers(PARTNER)).text
+    assert 'name="invoice_type"' in page
+    r = client.post(
+        f"/contracts/{contract}/terms",
+        data={
+            "name": "A1X",
+            "payment_terms_days": "30",
+            "invoice_type": "quarterly",
+            "reason": "quarterly from Q2",
+        },
+        headers=w.headers(PARTNER),
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = client.get(f"/contracts/{contract}", headers=w.headers(PARTNER)).text
+    assert "Quarterly (in advance, trued up)</dd>" in page
+    _months(database, billing, "cust_a1x", dict.fromkeys(BASIS, "100.00"))
+    _months(database, billing, "cust_a1x", dict.fromkeys(ACTUAL, "120.00"))
+    recalc(client, billing, database, data_dir, "cust_a1x", *BASIS, *ACTUAL)
+
+    listing = client.get("/invoices", headers=platform).text
+    assert 'action="/invoices/quarterly"' in listing
+    # A reseller does not generate invoices: no form.
+    assert (
+        'action="/invoices/quarterly"'
+        not in client.get("/invoices", headers=w.headers(PARTNER)).text
+    )
+    form = {"customer_id": str(w.nodes["cust_a1x"].id), "quarter": "2026-Q2"}
+    refused = client.post(
+        "/invoices/quarterly", data={**form, "override_amount": "350"}, headers=platform
+    )
+    assert refused.status_code == 422
+    assert "reason" in refused.text.lower()
+    done = client.post(
+        "/invoices/quarterly",
+        data={**form, "override_amount": "350.00", "reason": "growth expected"},
+        headers=platform,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    location = done.headers["location"]
+    invoice_id = int(location.rsplit("/", 1)[1])
+    page = client.get(location, headers=platform).text
+    assert "average of the 3 completed months before the quarter × 3" in page
+    assert "2026-01: 100.00; 2026-02: 100.00; 2026-03: 100.00" in page
+    assert "300.00 EUR" in page  # projected
+    assert "350.00 EUR: growth expected" in page  # the override and its reason
+    assert "True up</button>" not in page  # Ready: issue it first
+    listing = client.get("/invoices", headers=platform).text
+    assert ">Quarterly</span>" in listing
+    r = client.post(f"/invoices/{invoice_id}/issue", headers=platform, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(location, headers=platform).text
+    assert "True up</button>" in page
+    r = client.post(f"/invoices/{invoice_id}/true-up", headers=platform, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = client.get(location, headers=platform).text
+    # 3 x 120.00 = 360.00 actual, 350.00 charged: 10.00 more, a true-up invoice.
+    assert "actual 360.00 EUR (2026-04: 120.00; 2026-05: 120.00; 2026-06: 120.00)" in page
+    assert "difference 10.00 EUR" in page
+    assert "true-up invoice #" in page
+    assert "True up</button>" not in page
+    with database.session() as s:
+        doc_id = s.scalars(select(Invoice.id).where(Invoice.true_up_of_id == invoice_id)).one()
+    doc_page = client.get(f"/invoices/{doc_id}", headers=platform).text
+    assert f'href="/invoices/{invoice_id}"' in doc_page
+    assert "True-up of" in doc_page
+    # Again: refused with the reason, on the invoice page.
+    again = client.post(f"/invoices/{invoice_id}/true-up", headers=platform)
+    assert again.status_code == 409
+    assert "trued up" in again.text
