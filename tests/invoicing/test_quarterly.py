@@ -27,6 +27,8 @@ from rerate.kit.money import RoundingMode, round_money
 from rerate.models import AuditEntry, CustomLineItem, Invoice
 from tests.billing.fixtures import Billing, build_billing
 from tests.billing.test_billing_utilities import PARTNER
+from tests.invoicing.einvoice import rules
+from tests.invoicing.einvoice.test_formats import assert_valid_cii, assert_valid_ubl
 from tests.invoicing.ledger_helpers import ADMIN, recalc
 from tests.invoicing.test_pdf import _text
 from tests.world import World
@@ -81,6 +83,38 @@ def _get(client: TestClient, billing: Billing, invoice_id: int) -> dict[str, Any
     r = client.get(f"/api/v1/invoices/{invoice_id}", headers=billing.world.headers(ADMIN))
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def _einvoices(client: TestClient, billing: Billing, database: Database, invoice_id: int) -> None:
+    """Both EN 16931 syntaxes of a quarterly document validate against the
+    schemas and the business rules, with the quarter as the billing period."""
+    with database.session() as s:
+        for name, legal, address, tax_id in (
+            (
+                "partner_a1",
+                "Acme Cloud SARL",
+                "12 rue de la Paix\n75002 Paris\nFR",
+                "FR40303265045",
+            ),
+            ("cust_a1x", "Müller & Söhne GmbH", "Hauptstraße 5\n10115 Berlin\nDE", None),
+            ("cust_a1y", "Globex SA", "1 place du Marché\n69001 Lyon\nFR", None),
+        ):
+            node = s.merge(billing.world.nodes[name])
+            node.legal_name, node.address = legal, address
+            if tax_id:
+                node.tax_id = tax_id
+    for fmt, check, figures in (
+        ("ubl", assert_valid_ubl, rules.ubl_figures),
+        ("cii", assert_valid_cii, rules.cii_figures),
+    ):
+        r = client.get(
+            f"/api/v1/invoices/{invoice_id}/einvoice?format={fmt}",
+            headers=billing.world.headers(ADMIN),
+        )
+        assert r.status_code == 200, r.text
+        check(r.content)
+        assert rules.violations(figures(r.content)) == []
+        assert b"2026-04-01" in r.content or b"20260401" in r.content
 
 
 def _lines(inv: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -190,6 +224,8 @@ def test_example_1_projection_then_a_true_up_invoice(
     assert csv.status_code == 200
     assert "269.97" in csv.text
     assert "323.96" in csv.text
+    _einvoices(client, billing, database, inv["id"])
+    _einvoices(client, billing, database, doc["id"])
     # The list filters by the new type.
     listed = client.get("/api/v1/invoices?type=true_up", headers=w.headers(ADMIN)).json()
     assert [i["id"] for i in listed["items"]] == [doc["id"]]
@@ -286,6 +322,8 @@ def test_example_2_override_then_a_true_up_credit_note(
         None,
     )
     assert (quarter["amount_credited"], quarter["outstanding"]) == ("168.00", "1992.00")
+    _einvoices(client, billing, database, inv["id"])
+    _einvoices(client, billing, database, note["id"])
     # Paying the rest marks it Paid.
     r = client.post(
         f"/api/v1/invoices/{inv['id']}/payments",
