@@ -363,6 +363,8 @@ def test_quarterly_refusals(
     for bad, field in (
         ({**body, "quarter": "2026-Q5"}, "quarter"),
         ({**body, "quarter": "2026-07"}, "quarter"),
+        ({**body, "quarter": "0000-Q1"}, "quarter"),
+        ({**body, "quarter": "1999-Q4"}, "quarter"),
         ({**body, "override_amount": 100.5}, "override_amount"),
         ({**body, "override_amount": "-5.00", "reason": "x"}, "override_amount"),
         ({**body, "override_amount": "10.001", "reason": "x"}, "override_amount"),

@@ -55,6 +55,7 @@ from rerate.billing.eligibility import (
 from rerate.billing.runs import current_run, read_daily, read_period_lines
 from rerate.invoicing import credit_notes, service
 from rerate.invoicing.generate import lock_customer
+from rerate.kit import bounds
 from rerate.kit.audit import record
 from rerate.kit.errors import Conflict, Invalid, NotFound
 from rerate.kit.money import RoundingMode, round_money
@@ -111,9 +112,10 @@ class Quarter:
 def parse_quarter(text: str) -> Quarter:
     try:
         quarter = Quarter.parse(text)
-        quarter.months()  # the year is one rerate bills
     except ValueError as exc:
         raise Invalid(f"quarter: {exc}") from None
+    if not bounds.MIN_YEAR <= quarter.year <= bounds.MAX_YEAR:
+        raise Invalid(f"quarter: the year must be {bounds.MIN_YEAR} to {bounds.MAX_YEAR}")
     if quarter.months()[0] < EARLIEST_PERIOD:
         raise Invalid(f"quarter: {quarter} is before {EARLIEST_PERIOD}, the earliest period billed")
     return quarter
