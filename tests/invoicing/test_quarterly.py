@@ -409,6 +409,15 @@ def test_a_new_version_supersedes_a_ready_one_and_an_issued_one_is_kept(
     r = _post(client, billing, "/invoices/quarterly", body)
     assert r.status_code == 409
     assert "true-up corrects it" in r.json()["detail"]
+    # Credited in full, the quarter has no live invoice: a new one may be made.
+    r = _post(client, billing, f"/invoices/{second['id']}/credit-note", {"reason": "wrong cap"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["total"], r.json()["credits"]) == ("-1200.00", second["id"])
+    r = _post(client, billing, "/invoices/quarterly", body)
+    assert r.status_code == 201, r.text
+    third = r.json()
+    assert (third["total"], third["projection"]["projected_amount"]) == ("1080.00", "900.00")
+    _post(client, billing, f"/invoices/{third['id']}/issue")
     # Months of a quarter with a live quarterly invoice get no monthly invoice,
     # even after the contract goes back to monthly.
     r = client.patch(
