@@ -474,7 +474,10 @@ def generate_quarterly(
     return invoice_view(done.invoice)
 
 
-@router.post("/invoices/{invoice_id}/true-up")
+@router.post(
+    "/invoices/{invoice_id}/true-up",
+    responses={201: {"description": "Trued up with a true-up invoice or a credit note"}},
+)
 def true_up(
     invoice_id: Id, response: Response, session: SessionDep, principal: InvoiceGenerator
 ) -> dict[str, Any]:
