@@ -111,6 +111,14 @@ CASES = [
         "GET", "/api/v1/invoices?customer_id={node}", Permission.VIEW_INVOICES, customer_only=True
     ),
     Case(
+        "POST",
+        "/api/v1/invoices/quarterly",
+        Permission.GENERATE_INVOICES,
+        body={"customer_id": "{node}", "quarter": "1999-Q1"},
+        customer_only=True,
+        ok=422,  # allowed through, then refused: before the earliest period billed
+    ),
+    Case(
         "GET",
         "/api/v1/billing/range?start=2026-08-01&end=2026-09-01&customer_id={node}",
         Permission.VIEW,

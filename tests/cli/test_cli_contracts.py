@@ -126,8 +126,8 @@ def test_a_contract_s_terms_are_edited_from_the_shell(
     assert refused.returncode == 2
     assert " ".join(refused.stderr.split()) == (
         "error: currency: not a term that can change after creation (these can: name, "
-        "coverage_end, payment_terms_days, correction_policy, cloud_price_book_id, "
-        "voip_price_book_id, timetable_id)"
+        "coverage_end, payment_terms_days, correction_policy, invoice_type, "
+        "cloud_price_book_id, voip_price_book_id, timetable_id)"
     )
     bad_end = _run(
         database, tmp_path, "contracts", "edit", contract, "--coverage-end", "2027-03-15",

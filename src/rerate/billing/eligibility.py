@@ -35,7 +35,13 @@ from rerate.models import (
     Node,
 )
 from rerate.models.base import utcnow
-from rerate.models.enums import LIVE_INVOICE_STATUSES, InvoiceType, JobType, NodeKind
+from rerate.models.enums import (
+    LIVE_INVOICE_STATUSES,
+    InvoiceCadence,
+    InvoiceType,
+    JobType,
+    NodeKind,
+)
 from rerate.tenancy.service import in_scope
 
 # No usage source rerate imports predates it; a typo such as 1900-01 would
@@ -220,6 +226,37 @@ def refresh_periods(session: Session, contract: Contract) -> list[Month]:
         for m in eligible_periods(contract)
         if str(m) in invoiced and has_billable(session, contract, m)
     ]
+
+
+def check_monthly_cadence(
+    session: Session, customer: Node, contract: Contract, month: Month
+) -> None:
+    """A month's first monthly invoice is refused for a customer invoiced
+    quarterly, and for a month a live quarterly invoice covers (a customer
+    switched back to monthly): the quarter's invoice and its true-up bill it
+    (docs/invoicing.md, "Quarterly invoices"). A refresh of a monthly invoice
+    made before the switch still corrects it."""
+    if contract.invoice_type == InvoiceCadence.QUARTERLY.value:
+        raise Ineligible(
+            f"{customer.name} is invoiced quarterly (its contract's invoice type): {month} is "
+            "billed by the quarterly invoice and its true-up, not by a monthly invoice"
+        )
+    quarter = f"{month.year:04d}-Q{(month.month - 1) // 3 + 1}"
+    covered = session.execute(
+        select(Invoice.id, Invoice.number)
+        .where(
+            Invoice.customer_id == customer.id,
+            Invoice.type == InvoiceType.QUARTERLY.value,
+            Invoice.period == quarter,
+            Invoice.status.in_([s.value for s in LIVE_INVOICE_STATUSES]),
+        )
+        .limit(1)
+    ).first()
+    if covered is not None:
+        raise Ineligible(
+            f"{month} is covered by {customer.name}'s quarterly invoice for {quarter} "
+            f"({covered.number or 'not issued yet'}); it gets no monthly invoice"
+        )
 
 
 def check_period(

@@ -55,6 +55,9 @@ def create(
         "--correction-policy",
         help="How an issued invoice is corrected: replace or credit_note.",
     ),
+    invoice_type: str = typer.Option(
+        None, "--invoice-type", help="The customer's invoices: monthly or quarterly."
+    ),
     cloud_book: int = typer.Option(None, "--cloud-price-book"),
     voip_book: int = typer.Option(None, "--voip-price-book"),
     timetable: int = typer.Option(None, "--timetable"),
@@ -78,6 +81,7 @@ def create(
         rounding_mode=rounding_mode,
         payment_terms_days=payment_terms_days,
         correction_policy=correction_policy or "replace",
+        invoice_type=invoice_type or "monthly",
         cloud_price_book_id=cloud_book,
         voip_price_book_id=voip_book,
         timetable_id=timetable,
@@ -157,6 +161,9 @@ def edit(
         "--correction-policy",
         help="How an issued invoice is corrected: replace or credit_note.",
     ),
+    invoice_type: str = typer.Option(
+        None, "--invoice-type", help="The customer's invoices: monthly or quarterly."
+    ),
     cloud_book: int = typer.Option(None, "--cloud-price-book"),
     voip_book: int = typer.Option(None, "--voip-price-book"),
     timetable: int = typer.Option(None, "--timetable"),
@@ -177,6 +184,7 @@ def edit(
         "coverage_end": parse_date(coverage_end, "--coverage-end") if coverage_end else None,
         "payment_terms_days": payment_terms_days,
         "correction_policy": correction_policy,
+        "invoice_type": invoice_type,
         "cloud_price_book_id": cloud_book,
         "voip_price_book_id": voip_book,
         "timetable_id": timetable,

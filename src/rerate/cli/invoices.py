@@ -46,7 +46,9 @@ def list_invoices(
     customer: int | None = typer.Option(None, help="Only this customer id."),
     period: str | None = typer.Option(None, help="Only this period, YYYY-MM."),
     type_: str | None = typer.Option(
-        None, "--type", help="Only this document type: monthly, quarterly or credit_note."
+        None,
+        "--type",
+        help="Only this document type: monthly, quarterly, true_up or credit_note.",
     ),
     limit: int = typer.Option(100, min=1, max=1000),
     offset: int = typer.Option(0, min=0),
@@ -108,6 +110,89 @@ def generate(
         f"invoice {view['id']} for {period}: "
         + ("unchanged, the Ready invoice is kept" if outcome.reused else "Ready, issue it to send")
     )
+
+
+@invoices_app.command("quarterly")
+def quarterly_invoice(
+    customer: int = typer.Option(..., help="Customer id (its contract is invoiced quarterly)."),
+    quarter: str = typer.Option(..., help="YYYY-Qn, the quarter invoiced in advance."),
+    override: str | None = typer.Option(
+        None, "--override", help="Charge this amount (before tax) instead of the projection."
+    ),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why the projection is overridden (printed and audited)."
+    ),
+    as_user: str = AS_USER,
+) -> None:
+    """Generate a quarterly invoice (Ready, to be issued): the average of the three
+    completed months before the quarter x 3, or --override with its --reason."""
+    from decimal import Decimal, InvalidOperation
+
+    from rerate.auth.permissions import Permission
+    from rerate.invoicing import quarterly
+    from rerate.invoicing.endpoints import invoice_view
+    from rerate.tenancy.service import get_customer
+
+    amount: Decimal | None = None
+    if override is not None:
+        try:
+            amount = Decimal(override.strip())
+        except InvalidOperation:
+            console.print(
+                f"[red]error:[/red] --override: not a decimal: {override!r}", highlight=False
+            )
+            raise typer.Exit(2) from None
+    with acting(as_user, write=True) as (session, principal):
+        node = get_customer(session, principal, customer, Permission.GENERATE_INVOICES)
+        done = quarterly.generate_quarterly(
+            session, node, quarter, override_amount=amount, reason=reason
+        )
+        view = invoice_view(done.invoice, lines=False)
+    typer.echo(_line(view))
+    projection = view["projection"]
+    basis = ", ".join(f"{b['period']} {b['amount']}" for b in projection["basis"])
+    console.print(
+        f"quarterly invoice {view['id']} for {quarter}: {projection['method_text']} "
+        f"({basis}) = {projection['projected_amount']}"
+        + (
+            f"; override {projection['override_amount']} ({projection['override_reason']})"
+            if projection["override_amount"] is not None
+            else ""
+        )
+        + "; Ready, issue it to send",
+        highlight=False,
+    )
+
+
+@invoices_app.command("true-up")
+def true_up(invoice_id: int, as_user: str = AS_USER) -> None:
+    """True up an issued quarterly invoice once its quarter has been billed: the
+    difference is invoiced (a Ready true-up invoice) or credited (a credit note)."""
+    from rerate.auth.permissions import Permission
+    from rerate.invoicing import endpoints, quarterly
+    from rerate.kit.present import money_plain
+    from rerate.tenancy.service import get_customer
+
+    with acting(as_user, write=True) as (session, principal):
+        inv, _customer = endpoints._get(session, principal, invoice_id)
+        get_customer(session, principal, inv.customer_id, Permission.GENERATE_INVOICES)
+        done = quarterly.true_up(session, inv.id)
+        doc = endpoints.invoice_view(done.document, lines=False) if done.document else None
+        cur = done.invoice.currency
+        summary = (
+            f"actual {money_plain(done.actual, cur)} less charged "
+            f"{money_plain(done.charged, cur)} = {money_plain(done.difference, cur)} {cur}"
+        )
+    if doc is None:
+        console.print(f"quarterly invoice {invoice_id} trued up: {summary}; nothing to bill")
+        return
+    typer.echo(_line(doc))
+    what = (
+        f"credit note {doc['number']} issued"
+        if doc["type"] == "credit_note"
+        else f"true-up invoice {doc['id']} Ready, issue it to send"
+    )
+    console.print(f"quarterly invoice {invoice_id} trued up: {summary}; {what}", highlight=False)
 
 
 @invoices_app.command("issue")

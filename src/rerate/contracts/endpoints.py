@@ -12,7 +12,7 @@ from rerate.api.fields import Amount, BillingDate, Id, Offset
 from rerate.contracts import service as contracts
 from rerate.kit.audit import set_reason
 from rerate.kit.money import RoundingMode
-from rerate.models.enums import CorrectionPolicy
+from rerate.models.enums import CorrectionPolicy, InvoiceCadence
 
 router = APIRouter(tags=["contracts"])
 
@@ -52,6 +52,11 @@ class ContractIn(BaseModel):
         CorrectionPolicy.REPLACE,
         description="How an issued invoice is corrected: replace (cancelled, a new version "
         "follows) or credit_note. A Paid or part-paid invoice is always credited.",
+    )
+    invoice_type: InvoiceCadence = Field(
+        InvoiceCadence.MONTHLY,
+        description="The customer's invoices: monthly (each closed month) or quarterly (a "
+        "quarter in advance from the three months before it, then a true-up).",
     )
     cloud_price_book_id: Id | None = None
     voip_price_book_id: Id | None = None
@@ -96,10 +101,18 @@ def create_contract(body: ContractIn, session: SessionDep, principal: CatalogMan
     set_reason(session, body.reason)
     data = contracts.ContractIn(
         **body.model_dump(
-            exclude={"rules", "activate", "reason", "rounding_mode", "correction_policy"}
+            exclude={
+                "rules",
+                "activate",
+                "reason",
+                "rounding_mode",
+                "correction_policy",
+                "invoice_type",
+            }
         ),
         rounding_mode=body.rounding_mode.value,
         correction_policy=body.correction_policy.value,
+        invoice_type=body.invoice_type.value,
     )
     contract = contracts.create_contract(
         session,
@@ -124,6 +137,7 @@ class TermsIn(BaseModel):
     coverage_end: BillingDate | None = Field(None, description="the 1st of a month, exclusive")
     payment_terms_days: int | None = Field(None, ge=0, le=365)
     correction_policy: CorrectionPolicy | None = None
+    invoice_type: InvoiceCadence | None = None
     cloud_price_book_id: Id | None = None
     voip_price_book_id: Id | None = None
     timetable_id: Id | None = None
@@ -142,6 +156,8 @@ def edit_terms(
     changes = {f: getattr(body, f) for f in body.model_fields_set if f != "reason"}
     if changes.get("correction_policy") is not None:
         changes["correction_policy"] = CorrectionPolicy(changes["correction_policy"]).value
+    if changes.get("invoice_type") is not None:
+        changes["invoice_type"] = InvoiceCadence(changes["invoice_type"]).value
     changed = contracts.edit_terms(session, principal, contract_id, changes, reason=body.reason)
     contract = contracts.get_contract(session, principal, contract_id)
     return {**contracts.view(contract), "changed": changed}

@@ -38,6 +38,7 @@ LABELS = {
     "rounding_mode": "Rounding",
     "payment_terms_days": "Payment terms",
     "correction_policy": "Correction of issued invoices",
+    "invoice_type": "Invoice type",
     "cloud_price_book_id": "Cloud price book",
     "voip_price_book_id": "VoIP deck",
     "timetable_id": "Timetable",
@@ -94,6 +95,7 @@ def contract_create(
     rounding_mode: Annotated[str, Form()] = "ROUND_HALF_UP",
     payment_terms_days: Annotated[str, Form()] = "30",
     correction_policy: Annotated[str, Form()] = "replace",
+    invoice_type: Annotated[str, Form()] = "monthly",
     cloud_price_book_id: Annotated[str, Form()] = "",
     voip_price_book_id: Annotated[str, Form()] = "",
     timetable_id: Annotated[str, Form()] = "",
@@ -110,6 +112,7 @@ def contract_create(
         "rounding_mode": rounding_mode,
         "payment_terms_days": payment_terms_days,
         "correction_policy": correction_policy,
+        "invoice_type": invoice_type,
         "cloud_price_book_id": cloud_price_book_id,
         "voip_price_book_id": voip_price_book_id,
         "timetable_id": timetable_id,
@@ -135,6 +138,7 @@ def contract_create(
             rounding_mode=rounding_mode,
             payment_terms_days=forms.integer(payment_terms_days, "payment_terms_days", 0, 365),
             correction_policy=correction_policy.strip(),
+            invoice_type=invoice_type.strip(),
             cloud_price_book_id=forms.optional_id(cloud_price_book_id, "cloud_price_book_id"),
             voip_price_book_id=forms.optional_id(voip_price_book_id, "voip_price_book_id"),
             timetable_id=forms.optional_id(timetable_id, "timetable_id"),
@@ -204,6 +208,7 @@ def contract_edit_terms(
     coverage_end: Annotated[str, Form()] = "",
     payment_terms_days: Annotated[str, Form()] = "",
     correction_policy: Annotated[str, Form()] = "",
+    invoice_type: Annotated[str, Form()] = "",
     cloud_price_book_id: Annotated[str, Form()] = "",
     voip_price_book_id: Annotated[str, Form()] = "",
     timetable_id: Annotated[str, Form()] = "",
@@ -216,6 +221,7 @@ def contract_edit_terms(
         "coverage_end": coverage_end,
         "payment_terms_days": payment_terms_days,
         "correction_policy": correction_policy,
+        "invoice_type": invoice_type,
         "cloud_price_book_id": cloud_price_book_id,
         "voip_price_book_id": voip_price_book_id,
         "timetable_id": timetable_id,
@@ -235,6 +241,8 @@ def contract_edit_terms(
         }
         if correction_policy.strip():  # a form without the field leaves it as it is
             changes["correction_policy"] = correction_policy.strip()
+        if invoice_type.strip():
+            changes["invoice_type"] = invoice_type.strip()
         contracts.edit_terms(session, principal, contract_id, changes, reason=why)
     except (Invalid, Conflict) as exc:
         session.rollback()

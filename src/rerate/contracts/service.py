@@ -37,7 +37,7 @@ from rerate.models import (
     PriceBook,
     Timetable,
 )
-from rerate.models.enums import CorrectionPolicy
+from rerate.models.enums import CorrectionPolicy, InvoiceCadence
 from rerate.rating import plan as p
 from rerate.tenancy.service import get_customer, in_scope
 
@@ -69,6 +69,7 @@ class ContractIn:
     rounding_mode: str = RoundingMode.HALF_UP.value
     payment_terms_days: int = 30
     correction_policy: str = CorrectionPolicy.REPLACE.value
+    invoice_type: str = InvoiceCadence.MONTHLY.value
     cloud_price_book_id: int | None = None
     voip_price_book_id: int | None = None
     timetable_id: int | None = None
@@ -104,6 +105,7 @@ def create_contract(
     if not 0 <= data.payment_terms_days <= 365:
         raise Invalid("payment_terms_days: 0 to 365 days")
     _check_policy(data.correction_policy)
+    _check_invoice_type(data.invoice_type)
     _book(session, principal, data.cloud_price_book_id, "cloud", currency, "cloud_price_book_id")
     _book(session, principal, data.voip_price_book_id, "voip", currency, "voip_price_book_id")
     if data.timetable_id is not None:
@@ -121,6 +123,7 @@ def create_contract(
         rounding_mode=data.rounding_mode,
         payment_terms_days=data.payment_terms_days,
         correction_policy=data.correction_policy,
+        invoice_type=data.invoice_type,
         passthrough_unpriced=data.passthrough_unpriced,
         cloud_price_book_id=data.cloud_price_book_id,
         voip_price_book_id=data.voip_price_book_id,
@@ -144,15 +147,23 @@ def _check_policy(policy: str | None) -> None:
         raise Invalid(f"correction_policy: one of {names}, got {str(policy)[:32]!r}")
 
 
+def _check_invoice_type(kind: str | None) -> None:
+    if kind not in {c.value for c in InvoiceCadence}:
+        names = ", ".join(c.value for c in InvoiceCadence)
+        raise Invalid(f"invoice_type: one of {names}, got {str(kind)[:32]!r}")
+
+
 # The terms that may change after creation. The customer, seller, currency,
 # billing zone, coverage start and rounding mode define what was billed and
 # how: a different one is a different contract. (The correction policy says
-# how a future correction is made, not what was billed: it may change.)
+# how a future correction is made, not what was billed: it may change; so
+# does the invoice type, which decides how months not invoiced yet are.)
 EDITABLE_TERMS = (
     "name",
     "coverage_end",
     "payment_terms_days",
     "correction_policy",
+    "invoice_type",
     "cloud_price_book_id",
     "voip_price_book_id",
     "timetable_id",
@@ -190,6 +201,8 @@ def edit_terms(
             raise Invalid("payment_terms_days: 0 to 365 days")
     if "correction_policy" in wanted:
         _check_policy(wanted["correction_policy"])
+    if "invoice_type" in wanted:
+        _check_invoice_type(wanted["invoice_type"])
     for field, kind in (("cloud_price_book_id", "cloud"), ("voip_price_book_id", "voip")):
         if field in wanted:
             _book(session, principal, wanted[field], kind, contract.currency, field)
@@ -503,6 +516,7 @@ def view(contract: Contract) -> dict[str, Any]:
         "rounding_mode": contract.rounding_mode,
         "payment_terms_days": contract.payment_terms_days,
         "correction_policy": contract.correction_policy,
+        "invoice_type": contract.invoice_type,
         "passthrough_unpriced": contract.passthrough_unpriced,
         "cloud_price_book_id": contract.cloud_price_book_id,
         "voip_price_book_id": contract.voip_price_book_id,

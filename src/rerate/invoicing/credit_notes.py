@@ -33,6 +33,7 @@ from rerate.invoicing import payments
 from rerate.invoicing.digest import issued_digest
 from rerate.kit.audit import record
 from rerate.kit.errors import Conflict, Invalid, NotFound
+from rerate.kit.money import RoundingMode, round_money
 from rerate.models import Invoice, InvoiceLine, InvoiceSeries, Payment
 from rerate.models.base import utcnow
 from rerate.models.enums import InvoiceStatus, InvoiceType
@@ -261,3 +262,123 @@ def apply_open_credit(session: Session, invoice: Invoice) -> Sequence[Applied]:
         invoice.paid_at = invoice.issued_at or utcnow()
         session.flush()
     return applied
+
+
+def credit_part(
+    session: Session,
+    original: Invoice,
+    *,
+    kind: str,
+    description: str,
+    amount: Decimal,
+    reason: str,
+    job_id: int | None = None,
+    at: datetime | None = None,
+    true_up_of: bool = False,
+) -> Invoice:
+    """Issue a credit note for part of `original` (one line of `amount`, net,
+    positive, at the minor unit; tax at the original's rate on top), e.g. a
+    quarterly invoice's true-up (invoicing/quarterly.py). Unlike
+    `credit_in_full`, the original stays in force (Issued or Paid) and is not
+    marked Credited; the note names it (`credits_id`), settles what is still
+    owed on it first (the original becomes Paid when nothing is left) and
+    the rest is open credit for the next invoices. `true_up_of`: the note is
+    the original's true-up (`true_up_of_id`, set before it is issued: the
+    issued row is frozen)."""
+    reason = check_reason(reason)
+    original = _locked(session, original.id)
+    if original.type == InvoiceType.CREDIT_NOTE.value:
+        raise Conflict(f"{original.number} is a credit note; a credit note is not credited")
+    if original.status not in CREDITABLE:
+        raise Conflict(f"only an Issued or Paid invoice is credited; this one is {original.status}")
+    mode = RoundingMode(original.rounding_mode)
+    if amount <= 0 or round_money(amount, original.currency, mode) != amount:
+        raise Invalid(f"a partial credit is a positive amount at the minor unit, got {amount}")
+    tax = round_money(amount * original.tax_rate, original.currency, mode)
+    series = series_for(session, original)
+    note = Invoice(
+        customer_id=original.customer_id,
+        period=original.period,
+        type=InvoiceType.CREDIT_NOTE.value,
+        status=InvoiceStatus.READY.value,
+        series=series.series,
+        currency=original.currency,
+        subtotal=-amount,
+        tax_rate=original.tax_rate,
+        tax=-tax,
+        total=-(amount + tax),
+        rounding_mode=original.rounding_mode,
+        run_ids=original.run_ids,
+        job_id=job_id,
+        credits_id=original.id,
+        true_up_of_id=original.id if true_up_of else None,
+    )
+    session.add(note)
+    session.flush()
+    rate = format((original.tax_rate * 100).normalize(), "f")
+    lines = [
+        InvoiceLine(
+            invoice_id=note.id,
+            position=1,
+            kind=kind,
+            description=description,
+            quantity=Decimal(1),
+            unit="",
+            amount=-amount,
+        ),
+        InvoiceLine(
+            invoice_id=note.id,
+            position=2,
+            kind="tax",
+            description=f"Tax {rate} %",
+            quantity=Decimal(1),
+            unit="",
+            amount=-tax,
+        ),
+    ]
+    session.add_all(lines)
+    session.flush()
+    set_committed_value(note, "lines", lines)
+    locked_series = session.scalar(
+        select(InvoiceSeries).where(InvoiceSeries.series == series.series).with_for_update()
+    )
+    if locked_series is None:  # pragma: no cover - created above
+        raise Invalid(f"credit-note series {series.series} is missing")
+    now = utcnow()
+    if at is not None and at > now:
+        raise Invalid("a credit note cannot be issued in the future")
+    note.number = f"{locked_series.prefix}{locked_series.next_number:06d}"
+    locked_series.next_number += 1
+    note.status = InvoiceStatus.ISSUED.value
+    note.issued_at = at or now
+    session.flush()
+    record(
+        session,
+        "issue",
+        "invoices",
+        note.id,
+        number=note.number,
+        total=note.total,
+        digest=issued_digest(note),
+    )
+    owed = payments.outstanding(session, original)
+    settle = min(owed, -note.total)
+    if settle > 0:
+        _allocate(session, note, original, settle, note.issued_at)
+        if settle == owed and original.status == InvoiceStatus.ISSUED.value:
+            original.status = InvoiceStatus.PAID.value
+            original.paid_at = note.issued_at
+    record(
+        session,
+        "credit_note",
+        "invoices",
+        original.id,
+        credit_note_id=note.id,
+        number=note.number,
+        total=note.total,
+        settled=settle if settle > 0 else Decimal(0),
+        reason=reason,
+        partial=True,
+    )
+    session.flush()
+    return note

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from rerate.api.deps import InvoiceGenerator, InvoiceViewer, SessionDep
 from rerate.api.errors import JSON_ERROR_RESPONSES
-from rerate.api.fields import Id, Offset, Period
+from rerate.api.fields import Amount, Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
-from rerate.invoicing import credit_notes, payments, pdf, render
+from rerate.invoicing import credit_notes, payments, pdf, quarterly, render
 from rerate.invoicing import service as invoices
 from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
@@ -113,6 +113,16 @@ _SUMMARY_COLUMNS = (
     Invoice.cancelled_at,
     Invoice.paid_at,
     Invoice.due_date,
+    Invoice.projection_method,
+    Invoice.projection_basis,
+    Invoice.projected_amount,
+    Invoice.override_amount,
+    Invoice.override_reason,
+    Invoice.trued_up_at,
+    Invoice.true_up_actuals,
+    Invoice.true_up_actual,
+    Invoice.trued_up_by_id,
+    Invoice.true_up_of_id,
 )
 
 
@@ -161,6 +171,11 @@ def invoice_view(
         "cancelled_at": inv.cancelled_at,
         "paid_at": inv.paid_at,
         "due_date": inv.due_date,
+        # A quarterly invoice: its projection, override and true-up (None
+        # otherwise); it names its true-up document, which names it back.
+        "projection": quarterly.projection_view(inv),
+        "trued_up_by": inv.trued_up_by_id,
+        "true_up_of": inv.true_up_of_id,
     }
     if settled is None and paid is not None:
         settled = payments.Settlement(paid=paid)
@@ -222,7 +237,7 @@ def list_invoices(
     period: Period | None = None,
     type: Annotated[
         InvoiceType | None,
-        Query(description="Only this document type: monthly, quarterly or credit_note."),
+        Query(description="Only this document type: monthly, quarterly, true_up or credit_note."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
@@ -417,3 +432,73 @@ def credit_invoice(
     get_customer(session, principal, inv.customer_id, Permission.GENERATE_INVOICES)
     note = credit_notes.credit_in_full(session, inv, reason=body.reason)
     return invoice_view(note, settled=payments.settlements(session, [note.id])[note.id])
+
+
+class QuarterlyIn(BaseModel):
+    customer_id: Id
+    quarter: str = Field(
+        pattern=r"^[0-9]{4}-Q[1-4]$",
+        examples=["2026-Q3"],
+        description="The quarter invoiced in advance, YYYY-Qn (Q3 = July to September).",
+    )
+    override_amount: Amount | None = Field(
+        None,
+        description="Charge this amount (before tax) instead of the projection; needs a reason.",
+    )
+    reason: str | None = Field(
+        None,
+        max_length=quarterly.MAX_REASON,
+        description="Why the projection is overridden (printed on the invoice, audited).",
+    )
+
+
+@router.post("/invoices/quarterly", status_code=201)
+def generate_quarterly(
+    body: QuarterlyIn, session: SessionDep, principal: InvoiceGenerator
+) -> dict[str, Any]:
+    """A Ready quarterly invoice for a customer whose contract is invoiced
+    quarterly: the quarter charged in advance, projected as the average of the
+    three completed months before it times 3, or the override amount with its
+    reason (docs/invoicing.md, "Quarterly invoices"). A Ready version is
+    superseded by the new one; an issued one is refused (409: its true-up
+    corrects it). 422 names the field: `invoice_type` for a monthly contract,
+    a basis month still open, an override without a reason or not positive."""
+    customer = get_customer(session, principal, body.customer_id, Permission.GENERATE_INVOICES)
+    done = quarterly.generate_quarterly(
+        session,
+        customer,
+        body.quarter,
+        override_amount=body.override_amount,
+        reason=body.reason,
+    )
+    return invoice_view(done.invoice)
+
+
+@router.post(
+    "/invoices/{invoice_id}/true-up",
+    responses={201: {"description": "Trued up with a true-up invoice or a credit note"}},
+)
+def true_up(
+    invoice_id: Id, response: Response, session: SessionDep, principal: InvoiceGenerator
+) -> dict[str, Any]:
+    """True up an issued quarterly invoice once its quarter's months have
+    closed and been billed: the difference actual - charged becomes a Ready
+    true-up invoice (more was used) or an issued credit note (less), linked
+    both ways; 0.00 is recorded with no document. 201 when a document was
+    made, 200 otherwise; 409 when trued up already or not issued."""
+    inv, _ = _get(session, principal, invoice_id)
+    get_customer(session, principal, inv.customer_id, Permission.GENERATE_INVOICES)
+    done = quarterly.true_up(session, inv.id)
+    if done.document is not None:
+        response.status_code = 201
+    cur = done.invoice.currency
+    doc = done.document
+    return {
+        "invoice": invoice_view(done.invoice),
+        "actual": money_plain(done.actual, cur),
+        "charged": money_plain(done.charged, cur),
+        "difference": money_plain(done.difference, cur),
+        "document": invoice_view(doc, settled=payments.settlements(session, [doc.id])[doc.id])
+        if doc is not None
+        else None,
+    }

@@ -9,7 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rerate.billing.aggregates import invoice_groups
-from rerate.billing.eligibility import Operation, active_contract, check_period
+from rerate.billing.eligibility import (
+    Operation,
+    active_contract,
+    check_monthly_cadence,
+    check_period,
+)
 from rerate.billing.runs import current_run, read_daily, read_period_lines
 from rerate.invoicing import credit_notes, service
 from rerate.kit import crash
@@ -70,11 +75,13 @@ def generate_for(
     corrects an existing invoice and never makes a period's first one: that
     is invoice generation's (platform roles).
     """
-    check_period(session, customer, period, Operation.INVOICE_GENERATION)
+    month = check_period(session, customer, period, Operation.INVOICE_GENERATION)
     lock_customer(session, customer)
     contract = active_contract(session, customer.id)
     if contract is None:  # check_period has just seen it; a guard for the type checker
         raise Invalid(f"{customer.name} has no active contract")
+    if not refresh:  # a quarterly customer's months are the quarterly invoice's
+        check_monthly_cadence(session, customer, contract, month)
     run = current_run(session, customer.id, period)
     if run is None:
         raise Conflict(

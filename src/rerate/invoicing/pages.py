@@ -20,7 +20,7 @@ from rerate.api.deps import (
 )
 from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
-from rerate.invoicing import credit_notes, payments
+from rerate.invoicing import credit_notes, payments, quarterly
 from rerate.invoicing import endpoints as invoicing_api
 from rerate.invoicing import payment_endpoints as payment_api
 from rerate.invoicing import service as invoicing
@@ -52,6 +52,9 @@ INVOICE_PAGE_SIZE = 50
 # --- invoices --------------------------------------------------------------------------------
 
 
+_TYPE_LABELS = {InvoiceType.QUARTERLY.value: "Quarterly", InvoiceType.TRUE_UP.value: "True-up"}
+
+
 def _invoice_rows(items: list[dict[str, Any]], names: Mapping[int, str]) -> list[dict[str, Any]]:
     by_id = {inv["id"]: inv for inv in items}
     rows = []
@@ -70,6 +73,7 @@ def _invoice_rows(items: list[dict[str, Any]], names: Mapping[int, str]) -> list
                 "customer_name": names.get(inv["customer_id"], f"#{inv['customer_id']}"),
                 "status_label": inv["status"].capitalize(),
                 "is_credit_note": inv["type"] == InvoiceType.CREDIT_NOTE.value,
+                "type_label": _TYPE_LABELS.get(inv["type"]),
                 "replaces_ref": ref(inv["replaces"]),
                 "replaced_by_ref": ref(inv["replaced_by"]),
                 "credits_ref": ref(inv["credits"]),
@@ -167,6 +171,57 @@ def invoice_generate(
     return RedirectResponse(f"/invoices?{back}#invoice-{invoice_id}", status_code=303)
 
 
+@router.post("/invoices/quarterly")
+def invoice_generate_quarterly(
+    request: Request,
+    session: SessionDep,
+    principal: InvoiceGenerator,
+    customer_id: Annotated[str, Form()] = "",
+    quarter: Annotated[str, Form()] = "",
+    override_amount: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Generate a quarterly invoice (Ready); shows it, with its projection."""
+    cid = int_or_none(customer_id)
+    if cid is None:
+        return error_page(request, 422, "Choose a customer.")
+    customer = get_customer(session, principal, cid, GENERATE)
+    try:
+        try:
+            amount = Decimal(override_amount.strip()) if override_amount.strip() else None
+        except InvalidOperation:
+            raise Invalid("override_amount: a decimal such as 1800.00") from None
+        done = quarterly.generate_quarterly(
+            session, customer, quarter, override_amount=amount, reason=reason or None
+        )
+    except RerateError as exc:
+        session.rollback()
+        return error_page(request, exc.status_code, sentence(exc.detail))
+    invoice_id = done.invoice.id
+    session.commit()
+    return RedirectResponse(f"/invoices/{invoice_id}", status_code=303)
+
+
+@router.post("/invoices/{invoice_id}/true-up")
+def invoice_true_up(
+    invoice_id: Id,
+    request: Request,
+    session: SessionDep,
+    principal: InvoiceGenerator,
+) -> Response:
+    """True up a quarterly invoice; shows the quarterly invoice with its true-up."""
+    inv, customer = invoicing_api._get(session, principal, invoice_id)
+    get_customer(session, principal, customer.id, GENERATE)
+    return _done(
+        request,
+        session,
+        principal,
+        invoice_id,
+        lambda: quarterly.true_up(session, inv.id),
+        then=invoice_id,
+    )
+
+
 @router.post("/invoices/{invoice_id}/issue")
 def invoice_issue(
     invoice_id: Id,
@@ -217,6 +272,8 @@ def _invoice_page(
             ("credited_by", inv.credited_by_id),
             ("replaces", inv.replaces_id),
             ("replaced_by", inv.replaced_by_id),
+            ("trued_up_by", inv.trued_up_by_id),
+            ("true_up_of", inv.true_up_of_id),
         )
         if other_id is not None
     }
@@ -243,6 +300,10 @@ def _invoice_page(
             "can_credit": principal.has(GENERATE, customer.path)
             and inv.type != InvoiceType.CREDIT_NOTE.value
             and inv.status in credit_notes.CREDITABLE,
+            "can_true_up": principal.has(GENERATE, customer.path)
+            and inv.type == InvoiceType.QUARTERLY.value
+            and inv.trued_up_at is None
+            and inv.status in (InvoiceStatus.ISSUED.value, InvoiceStatus.PAID.value),
             "today": payments.billing_today(session, inv.customer_id).isoformat(),
             "message": message,
             "error": error,

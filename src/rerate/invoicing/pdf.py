@@ -218,6 +218,57 @@ def _date(value: date | None, missing: str) -> str:
     return value.isoformat() if value is not None else missing
 
 
+def projection_lines(invoice: Invoice) -> list[str]:
+    """What a quarterly invoice states about its charge: the projection
+    method, the basis months and amounts, the projection, the override and
+    its reason, and the true-up once made (docs/invoicing.md)."""
+    # Imported here to keep this block self-contained (one function to merge).
+    from rerate.invoicing import quarterly
+
+    view = quarterly.projection_view(invoice)
+    if view is None:
+        return []
+    cur = invoice.currency
+
+    def money(text: str) -> str:
+        return money_text(Decimal(text), cur)
+
+    basis = "; ".join(f"{b['period']} {money(b['amount'])}" for b in view["basis"])
+    lines = [
+        f"Invoiced in advance for {invoice.period}. Projection method: {view['method_text']}.",
+        f"Basis: {basis}. Projected: {money(view['projected_amount'])} {cur}.",
+    ]
+    if view["override_amount"] is not None:
+        lines.append(
+            f"Override: {money(view['override_amount'])} {cur} charged instead of the "
+            f"projection. Reason: {view['override_reason']}"
+        )
+    if view["actual_amount"] is not None:
+        actuals = "; ".join(f"{a['period']} {money(a['amount'])}" for a in view["actuals"])
+        lines.append(
+            f"Trued up: actual {money(view['actual_amount'])} {cur} ({actuals}); "
+            f"difference {money(view['difference'])} {cur}."
+        )
+    else:
+        lines.append(
+            "Once the quarter's months are billed, the difference between the actual charges "
+            "and this amount is invoiced or credited (true-up)."
+        )
+    return lines
+
+
+def _projection_block(pdf: _Document, invoice: Invoice) -> None:
+    lines = projection_lines(invoice)
+    if not lines:
+        return
+    pdf.set_font(FONT, "B", 10)
+    pdf.cell(0, 6, "Quarterly invoice", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, "", 9)
+    for text in lines:
+        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+
+
 def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
     currency = invoice.currency
 
@@ -251,6 +302,7 @@ def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
     if invoice.status == InvoiceStatus.CANCELLED.value:
         rows.append(("Status", "CANCELLED - replaced by a refreshed invoice"))
     _facts_table(pdf, rows)
+    _projection_block(pdf, invoice)
 
     heading = FontFace(emphasis="BOLD", fill_color=(230, 230, 230))
     group_style = FontFace(emphasis="BOLD", fill_color=(245, 245, 245))

@@ -193,14 +193,16 @@ def build_invoice(
     composed: Composed,
     run_ids: Sequence[int],
     job_id: int | None = None,
+    type_: InvoiceType = InvoiceType.MONTHLY,
 ) -> Invoice:
     """A new Ready invoice (not yet linked to earlier versions), with its
-    credit-balance movements."""
+    credit-balance movements. Every type but credit notes numbers from the
+    seller's one series (quarterly and true-up invoices too)."""
     series = series_for(session, contract)
     invoice = Invoice(
         customer_id=customer.id,
         period=period,
-        type=InvoiceType.MONTHLY.value,
+        type=type_.value,
         status=InvoiceStatus.READY.value,
         series=series.series,
         currency=composed.currency,
@@ -331,7 +333,12 @@ def issue(session: Session, invoice: Invoice, *, at: datetime | None = None) -> 
         raise NotFound("customer not found")
     # An invoice for a period that is not eligible (the open month, say) may
     # exist if it was made by hand or before the rules; it is never issued.
-    check_period(session, customer, invoice.period, Operation.INVOICE_ISSUE)
+    if invoice.type == InvoiceType.MONTHLY.value:
+        check_period(session, customer, invoice.period, Operation.INVOICE_ISSUE)
+    else:  # quarterly and true-up invoices: a quarter, checked by their module
+        from rerate.invoicing import quarterly  # here: quarterly imports this module
+
+        quarterly.check_issue(session, customer, invoice)
     series = session.scalar(
         select(InvoiceSeries).where(InvoiceSeries.series == invoice.series).with_for_update()
     )

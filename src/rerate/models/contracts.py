@@ -40,6 +40,7 @@ class Contract(Base):
         CheckConstraint("coverage_end is null or coverage_end > coverage_start", name="coverage"),
         CheckConstraint("payment_terms_days between 0 and 365", name="payment_terms"),
         CheckConstraint("correction_policy in ('replace','credit_note')", name="correction_policy"),
+        CheckConstraint("invoice_type in ('monthly','quarterly')", name="invoice_type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -58,6 +59,10 @@ class Contract(Base):
     # How an issued invoice is corrected: replace (cancel + new version) or
     # credit_note. A Paid or part-paid invoice is always credited.
     correction_policy: Mapped[str] = mapped_column(String(16), default="replace")
+    # The customer's invoice type: monthly, or quarterly (invoiced a quarter in
+    # advance from the three months before it, then trued up); a term between
+    # seller and customer, like the payment terms (docs/invoicing.md).
+    invoice_type: Mapped[str] = mapped_column(String(16), default="monthly")
     passthrough_unpriced: Mapped[bool] = mapped_column(Boolean, default=False)
     cloud_price_book_id: Mapped[int | None] = mapped_column(ForeignKey("price_books.id"))
     voip_price_book_id: Mapped[int | None] = mapped_column(ForeignKey("price_books.id"))

@@ -109,6 +109,16 @@ class InvoiceType(StrEnum):
     MONTHLY = "monthly"
     QUARTERLY = "quarterly"
     CREDIT_NOTE = "credit_note"
+    # The difference between a quarterly invoice's projection and the
+    # quarter's actual charges, when it is owed (a credit note otherwise).
+    TRUE_UP = "true_up"
+
+
+class InvoiceCadence(StrEnum):
+    """A contract's invoice type: which invoices its customer receives."""
+
+    MONTHLY = "monthly"  # MonthlyInvoice: each closed month's actual charges
+    QUARTERLY = "quarterly"  # QuarterlyInvoice: a quarter in advance, then a true-up
 
 
 class InvoiceStatus(StrEnum):

@@ -48,7 +48,7 @@ class Invoice(Base):
             "status in ('draft','ready','issued','paid','cancelled','superseded','credited')",
             name="status",
         ),
-        CheckConstraint("type in ('monthly','quarterly','credit_note')", name="type"),
+        CheckConstraint("type in ('monthly','quarterly','credit_note','true_up')", name="type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -79,6 +79,24 @@ class Invoice(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set at issue: issue date + the contract's payment terms (days).
     due_date: Mapped[date | None] = mapped_column(Date)
+    # A quarterly invoice (docs/invoicing.md, "Quarterly invoices"): how its
+    # charge was projected, from which months (JSON [{"period", "amount"}]),
+    # the projection, and an override with its reason. Frozen at issue with
+    # the amounts (migration 0020's guards).
+    projection_method: Mapped[str | None] = mapped_column(String(32))
+    projection_basis: Mapped[str | None] = mapped_column(Text)
+    projected_amount: Mapped[Decimal | None] = mapped_column(DecimalType(38, 10))
+    override_amount: Mapped[Decimal | None] = mapped_column(DecimalType(38, 10))
+    override_reason: Mapped[str | None] = mapped_column(String(400))
+    # Its true-up, once the quarter's months are billed: when, the actual
+    # months (JSON like the basis) and their sum, and the document that
+    # invoiced or credited the difference (none when it was 0.00), which
+    # names the quarterly invoice back (`true_up_of_id`). Written once.
+    trued_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    true_up_actuals: Mapped[str | None] = mapped_column(Text)
+    true_up_actual: Mapped[Decimal | None] = mapped_column(DecimalType(38, 10))
+    trued_up_by_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    true_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         order_by="InvoiceLine.position", lazy="selectin"

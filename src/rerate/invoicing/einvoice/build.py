@@ -122,7 +122,12 @@ def party(node: PartyNode, *, role: str, vat_required: bool) -> Party:
 
 
 def billing_period(period: str) -> tuple[date, date]:
-    """BG-14 from a "YYYY-MM" period: its first and last day (EN 16931's end is inclusive)."""
+    """BG-14 from a "YYYY-MM" period: its first and last day (EN 16931's end is inclusive).
+    A quarterly or true-up invoice's "YYYY-Qn": the quarter's first and last day."""
+    quarter = re.fullmatch(r"(\d{4})-Q([1-4])", period)
+    if quarter is not None:
+        year, first = int(quarter[1]), 3 * int(quarter[2]) - 2
+        return date(year, first, 1), date(year, first + 2, calendar.monthrange(year, first + 2)[1])
     match = _PERIOD.fullmatch(period)
     if match is None or not 1 <= int(match["month"]) <= 12:
         raise EInvoiceRefused(f"period {period!r} is not YYYY-MM (BG-14)")
