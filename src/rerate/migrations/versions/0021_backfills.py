@@ -20,7 +20,7 @@ from alembic import op
 from rerate.models.base import DecimalType, UTCDateTime
 
 revision: str = "0021"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
