@@ -11,6 +11,7 @@ from rerate.audit.endpoints import router as audit
 from rerate.auth.endpoints import router as auth
 from rerate.billing.endpoints import router as billing
 from rerate.billing.stale_endpoints import router as stale
+from rerate.billing_status.endpoints import router as billing_status
 from rerate.catalog.endpoints import router as catalog
 from rerate.contracts.endpoints import router as contracts
 from rerate.invoicing.endpoints import router as invoices
@@ -44,6 +45,7 @@ for router in (
     contracts,
     timetables,
     profiles,
+    billing_status,
 ):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).

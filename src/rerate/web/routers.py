@@ -12,6 +12,7 @@ from rerate.accounts.pages import router as accounts_pages
 from rerate.audit.pages import router as audit_pages
 from rerate.billing.pages import router as billing_pages
 from rerate.billing.stale_pages import router as stale_pages
+from rerate.billing_status.pages import router as billing_status_pages
 from rerate.contracts.pages import router as contracts_pages
 from rerate.invoicing.pages import router as invoicing_pages
 from rerate.jobs.pages import router as jobs_pages
@@ -27,6 +28,7 @@ PAGE_ROUTERS: list[APIRouter] = [
     login_pages,
     billing_pages,
     stale_pages,
+    billing_status_pages,
     jobs_pages,
     invoicing_pages,
     settings_pages,
