@@ -27,6 +27,7 @@ class StatusWorld:
     world: World
     accounts: dict[str, int] = field(default_factory=dict)
     invoices: dict[str, int] = field(default_factory=dict)
+    payments: dict[str, int] = field(default_factory=dict)
 
 
 def _run(
@@ -108,19 +109,19 @@ def _invoice(
     return inv
 
 
-def _pay(session: Session, inv: Invoice, amount: str, *, note: Invoice | None = None) -> None:
-    session.add(
-        Payment(
-            invoice_id=inv.id,
-            customer_id=inv.customer_id,
-            amount=D(amount),
-            currency=inv.currency,
-            paid_on=date(2026, 5, 1),
-            reference="test",
-            credit_note_id=note.id if note is not None else None,
-        )
+def _pay(session: Session, inv: Invoice, amount: str, *, note: Invoice | None = None) -> int:
+    payment = Payment(
+        invoice_id=inv.id,
+        customer_id=inv.customer_id,
+        amount=D(amount),
+        currency=inv.currency,
+        paid_on=date(2026, 5, 1),
+        reference="test",
+        credit_note_id=note.id if note is not None else None,
     )
+    session.add(payment)
     session.flush()
+    return payment.id
 
 
 def build_status_world(session: Session, world: World) -> StatusWorld:
@@ -146,7 +147,8 @@ def build_status_world(session: Session, world: World) -> StatusWorld:
     _cache(session, feb_run, s1, "150.00")
     _cache(session, feb_run, s2, "50.00")
     feb = _invoice(session, a1x, "2026-02", "issued", "242.00", due=date(2026, 3, 15))
-    _pay(session, feb, "42.00")
+    sw.payments["money"] = _pay(session, feb, "42.00")
+    sw.invoices["overdue"] = feb.id
     # 2026-03: a Ready invoice (generated, not sent): uninvoiced, the run's 50.00.
     mar_run = _run(session, a1x, "2026-03", "50.00")
     _cache(session, mar_run, s1, "50.00")
@@ -159,8 +161,9 @@ def build_status_world(session: Session, world: World) -> StatusWorld:
     _cache(session, apr_run, s2, "80.00")
     apr = _invoice(session, a1x, "2026-04", "issued", "96.80", due=date(2026, 5, 30))
     note = _invoice(session, a1x, "2026-04", "issued", "-10.00", type_="credit_note")
-    _pay(session, apr, "10.00", note=note)
+    sw.payments["credit_note"] = _pay(session, apr, "10.00", note=note)
     sw.invoices["issued"] = apr.id
+    sw.invoices["credit_note"] = note.id
     # 2026-05: billed, no invoice yet.
     may_run = _run(session, a1x, "2026-05", "30.00")
     _cache(session, may_run, s1, "30.00")
