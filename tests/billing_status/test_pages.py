@@ -89,6 +89,7 @@ def test_menus_and_pages_follow_visibility(client: TestClient, world, status_wor
     # The customer page's balance widget goes too.
     node = client.get(f"/tenancy/{world.nodes['cust_a1x'].id}", headers=h).text
     assert "data-outstanding" not in node
+    assert "data-billing-status" not in node
     # The distributor's setting is another one; platform roles always see invoices.
     dist = client.get("/settings", headers=world.headers("distributor")).text
     assert 'href="/invoices"' in dist
@@ -96,6 +97,7 @@ def test_menus_and_pages_follow_visibility(client: TestClient, world, status_wor
         f"/tenancy/{world.nodes['cust_a1x'].id}", headers=world.headers("distributor")
     ).text
     assert 'data-outstanding="EUR"' in node
+    assert f'href="/billing/status?customer_id={world.nodes["cust_a1x"].id}"' in node
     admin = client.get("/billing/status", headers=world.headers("platform_admin"))
     assert admin.status_code == 200
     assert 'href="/invoices"' in admin.text
