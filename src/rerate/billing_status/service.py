@@ -42,7 +42,7 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from rerate.auth.permissions import Permission, Principal
 from rerate.invoicing import payments, visibility
@@ -131,22 +131,20 @@ class _Sums:
 
     def __init__(self, windows: list[Window]) -> None:
         self.windows = windows
-        self.by: dict[tuple[object, str], dict[str, Amounts]] = {}
+        self.by: dict[object, dict[str, dict[str, Amounts]]] = {}
 
     def add(self, key: object, currency: str, period: str, bucket: str, amount: Decimal) -> None:
         if not amount:
             return
-        slot = self.by.setdefault((key, currency), {w.key: Amounts() for w in self.windows})
+        per_currency = self.by.setdefault(key, {})
+        slot = per_currency.setdefault(currency, {w.key: Amounts() for w in self.windows})
         for w in self.windows:
             if w.holds(period):
                 slot[w.key].add(bucket, amount)
 
     def rows(self, key: object) -> list[Row]:
-        return [
-            Row(currency, windows)
-            for (k, currency), windows in sorted(self.by.items(), key=lambda kv: kv[0][1])
-            if k == key
-        ]
+        found = self.by.get(key, {})
+        return [Row(currency, found[currency]) for currency in sorted(found)]
 
 
 def visible_customers(
@@ -228,7 +226,9 @@ def _invoiced(
     if not ids:
         return {}
     invoices = session.scalars(
-        select(Invoice).where(
+        select(Invoice)
+        .options(lazyload(Invoice.lines))  # totals only: the lines are never read here
+        .where(
             Invoice.customer_id.in_(ids),
             Invoice.period >= lo,
             Invoice.period <= hi,
