@@ -166,7 +166,8 @@ def build_status_world(session: Session, world: World) -> StatusWorld:
     sw.invoices["credit_note"] = note.id
     # 2026-05: billed, no invoice yet.
     may_run = _run(session, a1x, "2026-05", "30.00")
-    _cache(session, may_run, s1, "30.00")
+    # Full scale, as rating leaves it: shown rounded at the minor unit (30.00).
+    _cache(session, may_run, s1, "29.996")
 
     # Cust A1y, USD: April uninvoiced; May's invoice was cancelled (uninvoiced again).
     _run(session, a1y, "2026-04", "10.00", "USD")

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from rerate.api.deps import InvoiceViewer, SessionDep
 from rerate.api.fields import Id, Period
 from rerate.billing_status import service
+from rerate.kit.money import round_money
 from rerate.kit.periods import Month
 from rerate.kit.present import money_plain
 from rerate.models.base import utcnow
@@ -31,7 +32,11 @@ def row_view(row: service.Row) -> dict[str, Any]:
     return {
         "currency": row.currency,
         "windows": {
-            key: {b: money_plain(v, row.currency) for b, v in amounts.as_dict().items()}
+            # Rounded at the boundary: a subscription's billed usage is full scale.
+            key: {
+                b: money_plain(round_money(v, row.currency), row.currency)
+                for b, v in amounts.as_dict().items()
+            }
             for key, amounts in row.windows.items()
         },
     }

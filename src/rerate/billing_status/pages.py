@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from rerate.api.deps import InvoiceViewer, SessionDep
 from rerate.billing_status import service
-from rerate.billing_status.endpoints import current_month
+from rerate.billing_status.endpoints import current_month, status_view
 from rerate.kit.periods import Month
 from rerate.web.console import PERIOD_RE, int_or_none, page_router, render
 
@@ -41,7 +41,8 @@ def billing_status_page(
         "billing_status/status.html",
         {
             "active": "billing-status",
-            "status": status,
+            # The API's view: amounts rounded to the minor unit, as strings.
+            "status": status_view(status),
             "month": str(chosen),
             "customer_id": cid,
             "customers": customers,
