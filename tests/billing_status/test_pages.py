@@ -144,3 +144,29 @@ def test_platform_roles_change_the_visibility_in_the_console(
     )
     assert bad.status_code == 422
     assert "reason" in bad.text
+
+
+def test_the_busy_page_of_a_partner_does_not_fail_on_the_menu(
+    database: Database, data_dir, world: World
+):
+    """The menu asks the database whether invoices are visible; on the 503 page
+    (no free connection) it must not fail a second time (a 500)."""
+    from rerate.app import create_app
+    from rerate.kit.settings import Settings
+
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database.url,
+        env="test",
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout_s=0.2,
+    )
+    app = create_app(settings)
+    h = world.headers("partner_admin")
+    with TestClient(app) as client:
+        assert client.get("/billing/status", headers=h).status_code == 200  # credential cached
+        with app.state.db.engine.connect():
+            page = client.get("/billing/status", headers=h)
+    assert page.status_code == 503
+    assert "try again" in page.text

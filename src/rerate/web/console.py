@@ -218,8 +218,13 @@ def _invoices_visible(request: Request, principal: Principal | None) -> bool:
     if known is None:
         from rerate.invoicing.visibility import sees_any
 
-        with request.app.state.db.session() as session:
-            known = sees_any(session, principal)
+        try:
+            with request.app.state.db.session() as session:
+                known = sees_any(session, principal)
+        except (OperationalError, PoolTimeout):
+            # The busy page renders through here too: it must not fail again
+            # on the database. Deny by default: the links go, the routes decide.
+            return False
         request.state.invoices_visible = known
     return bool(known)
 
