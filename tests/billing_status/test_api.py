@@ -88,6 +88,12 @@ def test_bad_input_names_the_field(client: TestClient, world, status_world):
         assert field in r.text
 
 
+def test_the_first_month_there_is(client: TestClient, world, status_world):
+    r = client.get(URL, params={"month": "1900-01"}, headers=world.headers("platform_admin"))
+    assert r.status_code == 200, r.text  # its windows reach 1899: empty, not a 500
+    assert r.json()["windows"][1]["first"] == "1899-10"
+
+
 def test_the_current_month_by_default(client: TestClient, world, status_world):
     r = client.get(URL, headers=world.headers("distributor"))
     assert r.status_code == 200

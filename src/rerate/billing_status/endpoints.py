@@ -46,7 +46,7 @@ def status_view(status: service.Status) -> dict[str, Any]:
     return {
         "month": str(status.month),
         "windows": [
-            {"key": w.key, "label": w.label, "first": str(w.first), "last": str(w.last)}
+            {"key": w.key, "label": w.label, "first": w.first, "last": w.last}
             for w in status.windows
         ],
         "tenants": [

@@ -59,24 +59,31 @@ ZERO = Decimal(0)
 class Window:
     key: str
     label: str
-    first: Month
-    last: Month
+    first: str  # YYYY-MM, inclusive
+    last: str  # YYYY-MM, inclusive
 
     def holds(self, period: str) -> bool:
-        return str(self.first) <= period <= str(self.last)
+        return self.first <= period <= self.last
+
+
+def _month(index: int) -> str:
+    """Month number `index` (year * 12 + month - 1) as YYYY-MM. Plain
+    arithmetic, not `Month`: the windows of 1900-01 reach back into 1899,
+    a month no period has, and must not be an error."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def windows_for(month: Month) -> list[Window]:
     """The four windows around `month`, in the order they are shown."""
-    quarter_first = Month(month.year, (month.month - 1) // 3 * 3 + 1)
-    last_quarter_last = quarter_first.previous()
-    last_quarter_first = last_quarter_last.previous().previous()
-    previous = month.previous()
+    m = month.year * 12 + month.month - 1
+    quarter_first = m - m % 3
     return [
-        Window("last_month", "Last month", previous, previous),
-        Window("last_quarter", "Last quarter", last_quarter_first, last_quarter_last),
-        Window("month", "Month", month, month),
-        Window("quarter_to_date", "Quarter to date", quarter_first, month),
+        Window("last_month", "Last month", _month(m - 1), _month(m - 1)),
+        Window(
+            "last_quarter", "Last quarter", _month(quarter_first - 3), _month(quarter_first - 1)
+        ),
+        Window("month", "Month", _month(m), _month(m)),
+        Window("quarter_to_date", "Quarter to date", _month(quarter_first), _month(m)),
     ]
 
 
@@ -191,8 +198,8 @@ def billing_status(
     default today in the customer's billing zone."""
     today = today or (lambda cid: payments.billing_today(session, cid))
     windows = windows_for(month)
-    lo = str(min(w.first for w in windows))
-    hi = str(max(w.last for w in windows))
+    lo = min(w.first for w in windows)
+    hi = max(w.last for w in windows)
     customers = visible_customers(session, principal, customer_id)
     ids = [c.id for c in customers]
     tenant_sums, account_sums = _Sums(windows), _Sums(windows)
