@@ -13,6 +13,7 @@ from rerate.billing.backfill_endpoints import router as backfill
 from rerate.billing.daily_endpoints import router as billing_rows
 from rerate.billing.endpoints import router as billing
 from rerate.billing.stale_endpoints import router as stale
+from rerate.billing_status.endpoints import router as billing_status
 from rerate.catalog.endpoints import router as catalog
 from rerate.collection.endpoints import router as regions
 from rerate.commissions.endpoints import router as commissions
@@ -52,6 +53,7 @@ for router in (
     profiles,
     commissions,
     regions,
+    billing_status,
 ):
     # Every API route declares the error envelope (and FastAPI then documents
     # our 422 instead of its own validation-error shape).

@@ -51,6 +51,7 @@ from rerate.cli.audit import audit_app  # noqa: E402
 from rerate.cli.backfill import backfill  # noqa: E402
 from rerate.cli.backup import backup, restore  # noqa: E402
 from rerate.cli.billing import billing_app  # noqa: E402
+from rerate.cli.billing_status import status as billing_status  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.commissions import commissions_app  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
@@ -89,6 +90,7 @@ app.command("check")(check)
 app.command("backup")(backup)
 app.command("backfill")(backfill)
 app.command("restore")(restore)
+billing_app.command("status")(billing_status)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(rate_app, name="rate")

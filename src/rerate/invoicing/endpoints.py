@@ -1,8 +1,9 @@
 """Invoices over HTTP: list, read, download, generate, issue.
 
-Visibility settings are enforced here, server-side: a tenant, partner or
-distributor sees invoices only while the matching setting is true on the
-invoice's customer (nearest override wins); platform roles always see them.
+Visibility settings are enforced here, server-side, by the one rule of
+invoicing/visibility.py: a tenant, partner or distributor sees invoices only
+while the matching setting is true on the invoice's customer (403
+`InvoicesHidden` otherwise); platform roles always see them.
 A customer's own users see only Issued, Paid, Cancelled and Credited invoices
 and credit notes: a Draft, Ready or Superseded version is the seller's work in
 progress (404 to them).
@@ -12,7 +13,7 @@ hold there too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -28,27 +29,18 @@ from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Amount, Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
-from rerate.invoicing import credit_notes, payments, pdf, quarterly, render
+from rerate.invoicing import credit_notes, payments, pdf, quarterly, render, visibility
 from rerate.invoicing import service as invoices
 from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
 from rerate.invoicing.generate import generate_for
-from rerate.kit.errors import Forbidden, NotFound
+from rerate.kit.errors import NotFound
 from rerate.kit.present import money_plain, quantity_text
 from rerate.models import Invoice, Node
-from rerate.models.enums import InvoiceStatus, InvoiceType, Role, SettingKey
-from rerate.settings.service import setting_values
+from rerate.models.enums import InvoiceStatus, InvoiceType, Role
 from rerate.tenancy.service import get_customer, in_scope
 
 router = APIRouter(tags=["invoices"])
-
-_VISIBILITY = {
-    Role.CUSTOMER_USER: SettingKey.INVOICES_VISIBLE_TO_TENANTS,
-    Role.PARTNER_ADMIN: SettingKey.INVOICES_VISIBLE_TO_PARTNERS,
-    Role.PARTNER_USER: SettingKey.INVOICES_VISIBLE_TO_PARTNERS,
-    Role.DISTRIBUTOR: SettingKey.INVOICES_VISIBLE_TO_DISTRIBUTORS,
-}
-
 
 CUSTOMER_STATUSES = (
     InvoiceStatus.ISSUED.value,
@@ -65,29 +57,6 @@ def customer_only(principal: Principal, customer: Node) -> bool:
         return False
     roles = {g.role for g in principal.grants if customer.path.startswith(g.node_path)}
     return roles == {Role.CUSTOMER_USER}
-
-
-def _visible(session: Session, principal: Principal, customer: Node) -> bool:
-    return _visibility(session, principal)(customer)
-
-
-def _visibility(session: Session, principal: Principal) -> Callable[[Node], bool]:
-    """Whether the caller sees a customer's invoices, for many customers: the
-    visibility settings are read once, not once per customer."""
-    if principal.is_platform():
-        return lambda _customer: True
-    checks = [
-        (grant.node_path, setting_values(session, key))
-        for grant in principal.grants
-        if (key := _VISIBILITY.get(grant.role)) is not None
-    ]
-
-    def visible(customer: Node) -> bool:
-        return any(
-            customer.path.startswith(path) and value(customer) == "true" for path, value in checks
-        )
-
-    return visible
 
 
 _SUMMARY_COLUMNS = (
@@ -218,8 +187,7 @@ def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoi
     except NotFound:
         # Out of scope reads as missing: the same words, no hint the id exists.
         raise NotFound(f"invoice {invoice_id} not found") from None
-    if not _visible(session, principal, customer):
-        raise Forbidden("invoices are not visible to your role (invoice visibility settings)")
+    visibility.require_visible(session, principal, customer)
     if customer_only(principal, customer) and inv.status not in CUSTOMER_STATUSES:
         raise NotFound(f"invoice {invoice_id} not found")
     return inv, customer
@@ -250,13 +218,17 @@ def list_invoices(
     megabyte to load and send."""
     scope = in_scope(principal.scope_paths(Permission.VIEW_INVOICES))
     if customer_id is not None:
-        get_customer(session, principal, customer_id, Permission.VIEW_INVOICES)
+        # One named customer whose invoices are hidden: refused (403), as its
+        # invoices' own routes are; without a filter the list is cut to the
+        # customers the caller sees invoices of.
+        filtered = get_customer(session, principal, customer_id, Permission.VIEW_INVOICES)
+        visibility.require_visible(session, principal, filtered)
     # Visibility is a per-customer setting: decided once per customer that has
     # invoices here, then the page is cut in SQL.
     customers = select(Node).where(scope, Node.id.in_(select(Invoice.customer_id)))
     if customer_id is not None:
         customers = customers.where(Node.id == customer_id)
-    visible = _visibility(session, principal)
+    visible = visibility.visibility(session, principal)
     shown = [node for node in session.scalars(customers) if visible(node)]
     full_ids = [node.id for node in shown if not customer_only(principal, node)]
     sent_only_ids = [node.id for node in shown if customer_only(principal, node)]

@@ -20,7 +20,7 @@ from rerate.api.deps import (
 )
 from rerate.api.fields import Id
 from rerate.auth.permissions import Permission
-from rerate.invoicing import credit_notes, payments, quarterly
+from rerate.invoicing import credit_notes, payments, quarterly, visibility
 from rerate.invoicing import endpoints as invoicing_api
 from rerate.invoicing import payment_endpoints as payment_api
 from rerate.invoicing import service as invoicing
@@ -96,7 +96,10 @@ def invoices_page(
     issued: str = "",
     generated: str = "",
 ) -> Response:
-    """Invoices per customer and period, with the links between versions."""
+    """Invoices per customer and period, with the links between versions.
+    Refused (403) to a caller the visibility settings show no invoices."""
+    if not visibility.sees_any(session, principal):
+        raise visibility.InvoicesHidden()
     cid = int_or_none(customer_id)
     per = period if PERIOD_RE.match(period or "") else None
     pg = max(1, int_or_none(page) or 1)

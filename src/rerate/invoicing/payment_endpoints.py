@@ -15,7 +15,7 @@ from rerate.api.deps import InvoiceViewer, PaymentRecorder, SessionDep
 from rerate.api.fields import Amount, BillingDate, Id
 from rerate.auth.permissions import Permission, Principal
 from rerate.invoicing import endpoints as invoices_api
-from rerate.invoicing import payments
+from rerate.invoicing import payments, visibility
 from rerate.kit.errors import Forbidden, NotFound
 from rerate.kit.money import round_money
 from rerate.kit.present import money_plain
@@ -127,8 +127,7 @@ def customer_balance(
     (credit notes applied), outstanding, overdue, the contract credit carried
     to the next invoice and credit notes not yet applied."""
     customer = get_customer(session, principal, customer_id, Permission.VIEW_INVOICES)
-    if not invoices_api._visible(session, principal, customer):
-        raise Forbidden("invoices are not visible to your role (invoice visibility settings)")
+    visibility.require_visible(session, principal, customer)
     items = []
     for b in payments.customer_balance(session, customer.id):
 

@@ -56,8 +56,10 @@ def _context(
             "value": e.value,
             "source": e.source.label,
             "source_level": e.source.level,
-            "set_here": node is not None and e.source.node_id == node.id,
-            "overridable": node is not None and e.rule.allows_override_on(NodeKind(node.kind)),
+            "set_here": (
+                e.source.node_id == node.id if node is not None else e.source.level == "global"
+            ),
+            "overridable": node is None or e.rule.allows_override_on(NodeKind(node.kind)),
             "rule": (
                 f"{e.rule.owner.value.title()} policy"
                 if e.rule.policy
@@ -67,7 +69,13 @@ def _context(
         }
         for e in settings_service.effective_settings(session, node)
     ]
-    can_manage = node is not None and principal.has(Permission.MANAGE_SETTINGS, node.path)
+    # The global values (policies such as invoice visibility among them) are
+    # the platform's to change; a node's overrides, its managers'.
+    can_manage = (
+        principal.has(Permission.MANAGE_SETTINGS, node.path)
+        if node is not None
+        else principal.is_platform() and principal.has(Permission.MANAGE_SETTINGS)
+    )
     return {
         "active": "settings",
         "nodes": list_nodes(session, principal),
@@ -77,6 +85,21 @@ def _context(
         "error": error,
         "message": message,
     }
+
+
+@router.post("/settings/global/{key}")
+def settings_change_global(
+    key: str,
+    request: Request,
+    session: SessionDep,
+    principal: SettingsManager,
+    action: Annotated[str, Form()] = "set",
+    value: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Set or clear a global value (platform roles): how the console turns the
+    invoice visibility policies on and off for everyone."""
+    return _change(request, session, principal, None, key, action, value, reason)
 
 
 @router.post("/settings/{node_id}/{key}")
@@ -91,11 +114,24 @@ def settings_change(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Set or clear a node's override (with a reason for the audit log)."""
+    return _change(request, session, principal, node_id, key, action, value, reason)
+
+
+def _change(
+    request: Request,
+    session: SessionDep,
+    principal: Principal,
+    node_id: int | None,
+    key: str,
+    action: str,
+    value: str,
+    reason: str,
+) -> Response:
     try:
         setting = SettingKey(key)
     except ValueError:
         raise NotFound("not found") from None
-    node = get_node(session, principal, node_id, Permission.VIEW)
+    node = get_node(session, principal, node_id, Permission.VIEW) if node_id is not None else None
     try:
         if not reason.strip() or len(reason) > 400:
             raise Invalid("reason: say why (at most 400 characters); it is kept in the audit log")
@@ -106,7 +142,10 @@ def settings_change(
             settings_service.set_setting(session, principal, setting, value=value, node=node)
     except (Invalid, Conflict, Forbidden) as exc:
         session.rollback()
-        node = get_node(session, principal, node_id, Permission.VIEW)
+        if node_id is not None:
+            node = get_node(session, principal, node_id, Permission.VIEW)
         ctx = _context(session, principal, node, error=sentence(exc.detail))
         return render(request, "settings/settings.html", ctx, status_code=exc.status_code)
-    return RedirectResponse(f"/settings?node_id={node.id}", status_code=303)
+    return RedirectResponse(
+        f"/settings?node_id={node.id}" if node is not None else "/settings", status_code=303
+    )

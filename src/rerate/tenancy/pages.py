@@ -193,10 +193,9 @@ def _balances(session: Session, principal: Principal, node: Node) -> list[Any]:
         Permission.VIEW_INVOICES, node.path
     ):
         return []
-    from rerate.invoicing import endpoints as invoices_api
-    from rerate.invoicing import payments
+    from rerate.invoicing import payments, visibility
 
-    if not invoices_api._visible(session, principal, node):
+    if not visibility.is_visible(session, principal, node):
         return []
     return payments.customer_balance(session, node.id)
 

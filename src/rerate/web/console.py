@@ -194,17 +194,41 @@ class Can:
     commissions: bool = False
 
     @classmethod
-    def of(cls, principal: Principal | None) -> Can:
+    def of(cls, principal: Principal | None, *, invoices_visible: bool = True) -> Can:
+        """`invoices_visible`: whether the invoice visibility settings show the
+        caller invoices anywhere (`_invoices_visible`); the Invoices and
+        Billing status links follow them, as the routes do."""
         if principal is None:
             return cls()
         return cls(
             billing_utilities=principal.has(BUA),
-            invoices=principal.has(Permission.VIEW_INVOICES),
+            invoices=principal.has(Permission.VIEW_INVOICES) and invoices_visible,
             generate_invoices=principal.has(Permission.GENERATE_INVOICES),
             view=principal.has(Permission.VIEW),
             import_usage=principal.has(Permission.IMPORT_USAGE),
             commissions=principal.has(Permission.VIEW_COMMISSIONS),
         )
+
+
+def _invoices_visible(request: Request, principal: Principal | None) -> bool:
+    """Do the invoice visibility settings show this caller invoices anywhere?
+    Read in a short session of its own: `render` has no access to the route's,
+    and the answer is cached on the request (a page may render twice)."""
+    if principal is None or principal.is_platform() or not principal.has(Permission.VIEW_INVOICES):
+        return True  # platform roles always see invoices; without the permission, moot
+    known = getattr(request.state, "invoices_visible", None)
+    if known is None:
+        from rerate.invoicing.visibility import sees_any
+
+        try:
+            with request.app.state.db.session() as session:
+                known = sees_any(session, principal)
+        except (OperationalError, PoolTimeout):
+            # The busy page renders through here too: it must not fail again
+            # on the database. Deny by default: the links go, the routes decide.
+            return False
+        request.state.invoices_visible = known
+    return bool(known)
 
 
 def render(
@@ -216,7 +240,8 @@ def render(
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     principal: Principal | None = getattr(request.state, "principal", None)
-    ctx: dict[str, Any] = {"me": principal, "can": Can.of(principal), "active": ""}
+    can = Can.of(principal, invoices_visible=_invoices_visible(request, principal))
+    ctx: dict[str, Any] = {"me": principal, "can": can, "active": ""}
     ctx.update(context or {})
     return templates.TemplateResponse(
         request, name, ctx, status_code=status_code, headers=dict(headers or {})
@@ -305,6 +330,10 @@ class WebRoute(APIRoute):
     """An APIRoute whose errors are pages, not JSON envelopes."""
 
     def _forbidden_detail(self, exc: Forbidden) -> str:
+        from rerate.invoicing.visibility import InvoicesHidden
+
+        if isinstance(exc, InvoicesHidden):  # a policy, not a permission: say which
+            return sentence(exc.detail)
         stack = list(self.dependant.dependencies)
         while stack:
             dep = stack.pop()

@@ -13,6 +13,7 @@ from rerate.audit.pages import router as audit_pages
 from rerate.billing.backfill_pages import router as backfill_pages
 from rerate.billing.pages import router as billing_pages
 from rerate.billing.stale_pages import router as stale_pages
+from rerate.billing_status.pages import router as billing_status_pages
 from rerate.collection.pages import router as collection_pages
 from rerate.commissions.pages import router as commissions_pages
 from rerate.contracts.pages import router as contracts_pages
@@ -31,6 +32,7 @@ PAGE_ROUTERS: list[APIRouter] = [
     billing_pages,
     backfill_pages,
     stale_pages,
+    billing_status_pages,
     jobs_pages,
     invoicing_pages,
     settings_pages,

@@ -1,0 +1,1 @@
+"""Billing status: overdue, issued, uninvoiced and paid per tenant and subscription."""
