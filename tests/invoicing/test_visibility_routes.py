@@ -46,6 +46,12 @@ PATH_WORDS = ("invoice", "payment", "balance", "billing/status")
 # lists invoice ids, and the console links them only when invoices are visible).
 EXEMPT = {
     ("POST", "/api/v1/billing-utilities/invoice-refreshes"),
+    # A backfill (generate_invoices: platform roles only, who always see
+    # invoices) recomputes billing runs and reads no invoice.
+    ("POST", "/api/v1/billing/backfill"),
+    ("GET", "/api/v1/billing/backfill/{job_id}"),
+    ("GET", "/api/v1/billing/backfill/{job_id}/reconciliation.csv"),
+    ("POST", "/api/v1/billing/backfill/{job_id}/publish"),
 }
 
 
@@ -90,6 +96,14 @@ REQUESTS: dict[tuple[str, str], Request] = {
     # A customer without a contract is not invoiced: refused after the checks.
     ("POST", "/api/v1/invoices/generate"): Request(
         "/api/v1/invoices/generate", 422, {"customer_id": "{customer}", "period": "2099-01"}
+    ),
+    # A customer without a quarterly contract: refused after the checks.
+    ("POST", "/api/v1/invoices/quarterly"): Request(
+        "/api/v1/invoices/quarterly", 422, {"customer_id": "{customer}", "quarter": "2099-Q1"}
+    ),
+    # A monthly invoice is not trued up: refused after the checks.
+    ("POST", "/api/v1/invoices/{invoice_id}/true-up"): Request(
+        "/api/v1/invoices/{issued}/true-up", 409
     ),
     ("GET", "/api/v1/customers/{customer_id}/balance"): Request(
         "/api/v1/customers/{customer}/balance", 200
