@@ -11,6 +11,7 @@ from rerate.audit.endpoints import router as audit
 from rerate.auth.endpoints import router as auth
 from rerate.billing.daily_endpoints import router as billing_rows
 from rerate.billing.endpoints import router as billing
+from rerate.billing.grid_endpoints import router as billing_grid
 from rerate.billing.stale_endpoints import router as stale
 from rerate.catalog.endpoints import router as catalog
 from rerate.contracts.endpoints import router as contracts
@@ -36,6 +37,7 @@ for router in (
     usage,
     billing,
     billing_rows,
+    billing_grid,
     catalog,
     invoices,
     payments,

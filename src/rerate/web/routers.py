@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from rerate.accounts.pages import router as accounts_pages
 from rerate.audit.pages import router as audit_pages
+from rerate.billing.grid_pages import router as billing_grid_pages
 from rerate.billing.pages import router as billing_pages
 from rerate.billing.stale_pages import router as stale_pages
 from rerate.contracts.pages import router as contracts_pages
@@ -26,6 +27,7 @@ from rerate.web.login import router as login_pages
 PAGE_ROUTERS: list[APIRouter] = [
     login_pages,
     billing_pages,
+    billing_grid_pages,
     stale_pages,
     jobs_pages,
     invoicing_pages,
