@@ -207,7 +207,7 @@ def parse_params(raw: dict[str, str], *, default_monthly: bool, today: date) -> 
         end = last_day + timedelta(days=1)
     if (end - start).days > MAX_RANGE_DAYS:
         raise Invalid(
-            f"the range is {(end - start).days} days; at most {MAX_RANGE_DAYS}", field="to"
+            f"to: the range is {(end - start).days} days; at most {MAX_RANGE_DAYS}", field="to"
         )
     ids: dict[str, int | None] = {}
     for name in ("customer_id", "account_id"):
