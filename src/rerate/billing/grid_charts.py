@@ -28,7 +28,7 @@ LEFT = 48  # room for the y-axis labels
 RIGHT = 6
 TOP = 10
 BOTTOM = 30  # room for the x-axis labels
-FONT = 10
+FONT = 11
 
 
 def colour(index: int, name: str) -> str:
