@@ -664,3 +664,56 @@ def test_a_tenant_sees_its_own_rows_only_and_foreign_ids_are_404(g: Grid) -> Non
         "Cust A1y",
     }
     assert 'href="/billing/grid"' in partner
+
+
+# --- CLI ----------------------------------------------------------------------------------
+
+
+def _cli(g: Grid, *args: str) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "RERATE_DATABASE_URL": g.db.url,
+        "RERATE_DATA_DIR": str(g.data_dir),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "rerate.cli.main", "billing-export", *args],
+        env=env,
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_cli_export_and_summary_match_the_api(g: Grid, tmp_path: Path) -> None:
+    partner = g.world.users["partner_admin"].email
+    done = _cli(g, "--as", partner, "--start", SEP[0], "--end", SEP[1], "--region", "northeurope")
+    assert done.returncode == 0, done.stderr
+    api = g.get("/api/v1/billing/export.csv", start=SEP[0], end=SEP[1], region="northeurope")
+    assert done.stdout == api.content
+    assert len(list(csv.DictReader(io.StringIO(done.stdout.decode())))) == 30
+    out = tmp_path / "sep.csv"
+    done = _cli(g, "--as", partner, "--start", SEP[0], "--end", SEP[1], "--monthly", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert b"5 rows written" in done.stderr
+    assert len(list(csv.DictReader(io.StringIO(out.read_text())))) == 5
+    done = _cli(g, "--as", partner, "--start", SEP[0], "--end", SEP[1], "--summary")
+    assert done.returncode == 0, done.stderr
+    summary = g.api("summary", start=SEP[0], end=SEP[1])
+    summary.pop("unreadable_runs")
+    import json
+
+    assert json.loads(done.stdout) == summary
+    # Scope and bad input: one line, exit code 2.
+    customer = g.world.users["customer_user"].email
+    a1y = str(g.id("cust_a1y"))
+    done = _cli(g, "--as", customer, "--start", SEP[0], "--end", SEP[1], "--customer", a1y)
+    assert done.returncode == 2
+    assert b"not found" in done.stderr
+    done = _cli(g, "--as", partner, "--start", "2026-09-10", "--end", "2026-09-01")
+    assert done.returncode == 2
+    assert b"end" in done.stderr

@@ -46,6 +46,7 @@ def _startup(ctx: typer.Context) -> None:
 
 from rerate.cli.accounts import accounts_app  # noqa: E402
 from rerate.cli.audit import audit_app  # noqa: E402
+from rerate.cli.billing_export import billing_export  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
 from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
@@ -79,6 +80,7 @@ app.command("recalc")(recalc)
 app.command("refresh")(refresh)
 app.command("cache-sync")(cache_sync)
 app.command("check")(check)
+app.command("billing-export")(billing_export)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(rate_app, name="rate")
