@@ -104,6 +104,18 @@ CASES = [
     ),
     Case(
         "GET",
+        "/api/v1/billing/range?start=2026-08-01&end=2026-09-01&customer_id={node}",
+        Permission.VIEW,
+        customer_only=True,
+    ),
+    Case(
+        "GET",
+        "/api/v1/billing/yearmonth/2026-08?customer_id={node}",
+        Permission.VIEW,
+        customer_only=True,
+    ),
+    Case(
+        "GET",
         "/api/v1/jobs?customer_id={node}",
         Permission.BILLING_UTILITIES,
         customer_only=True,

@@ -681,7 +681,7 @@ def _cli(g: Grid, *args: str) -> Any:
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     return subprocess.run(
-        [sys.executable, "-m", "rerate.cli.main", "billing-export", *args],
+        [sys.executable, "-m", "rerate.cli.main", "billing", "export", *args],
         env=env,
         capture_output=True,
         timeout=180,

@@ -67,7 +67,8 @@ def test_rows_are_the_published_runs_daily_rows_and_sum_to_the_cache(
         assert len(rows) == (31 + 30) * 2 * 2
         assert {r["customer"]["name"] for r in rows} == {"Cust A1x", "Cust A1y"}
         mover_a1y = {r["day"] for r in rows if r["customer"]["id"] == n["cust_a1y"].id}
-        assert min(mover_a1y) == "2026-08-01" and max(mover_a1y) == "2026-08-15"
+        assert min(mover_a1y) == "2026-08-01"
+        assert max(mover_a1y) == "2026-08-15"
         for customer in ("cust_a1x", "cust_a1y"):
             for period in ("2026-08", "2026-09"):
                 cache = s.scalars(
@@ -93,7 +94,8 @@ def test_rows_are_the_published_runs_daily_rows_and_sum_to_the_cache(
         assert first["included_quantity"] == "0.0000000000"
         assert first["rules"] == "discount:1"
         run = current_run(s, n["cust_a1x"].id, "2026-08")
-        assert run is not None and first["run_id"] == run.id
+        assert run is not None
+        assert first["run_id"] == run.id
         total = daily_rows.summarise(s, scope, RowQuery(*AUG_SEP))
         assert [t.currency for t in total.totals] == ["EUR"]
         assert total.totals[0].net_amount == _net(rows)
@@ -144,7 +146,8 @@ def test_scope_partner_customer_distributor_and_platform(
             _all(s, scope, account_ids=(99_999,))
         # acc-mover belonged to a1x from mid-August: its rows there, not a1y's.
         mover = _all(s, scope, account_ids=(billing.accounts["acc-mover"],))
-        assert mover and {r["customer"]["id"] for r in mover} == {n["cust_a1x"].id}
+        assert mover
+        assert {r["customer"]["id"] for r in mover} == {n["cust_a1x"].id}
         assert min(r["day"] for r in mover) == "2026-08-16"
 
 
@@ -165,7 +168,8 @@ def test_filters_half_open_days_sorting_and_paging(
         assert {r["day"] for r in across} == {"2026-08-31", "2026-09-01"}
         assert len({r["run_id"] for r in across}) == 2  # a1x: August and September runs
         compute = _all(s, scope, services=("Compute",))
-        assert compute and {r["sku"] for r in compute} == {"vm.small"}
+        assert compute
+        assert {r["sku"] for r in compute} == {"vm.small"}
         assert _all(s, scope, skus=("disk.gb",), customer_ids=(n["cust_a1y"].id,))
         assert _all(s, scope, regions=("nowhere",)) == []
         assert len(_all(s, scope, regions=("westeurope",))) == len(_all(s, scope))
@@ -224,7 +228,8 @@ def test_monthly_aggregation_sums_the_days_exactly(
             assert "day" not in m
         assert _net(monthly) == _net(daily)
         page = daily_rows.query_rows(s, scope, RowQuery(*AUG, monthly=True, limit=2))
-        assert page.total == 6 and len(page.items) == 2
+        assert page.total == 6
+        assert len(page.items) == 2
 
 
 def test_an_unreadable_run_is_left_out_and_named(
@@ -307,7 +312,8 @@ def test_overlap_selection_rows_follow_the_published_run_and_the_change_is_stale
     reason = next(x for x in a1x[0]["reasons"] if x["component"] == "selection")
     assert reason["code"] == "contract_rule_update"
     assert reason["text"].startswith("UseOverlapUsageSelection changed from false to true")
-    assert reason["causes"] and reason["causes"][0]["summary"].startswith("insert settings")
+    assert reason["causes"]
+    assert reason["causes"][0]["summary"].startswith("insert settings")
 
     bill(client, database, data_dir, w, "cust_a1x", ["2026-08", "2026-09"])
     # Overlap: 22 of its 24 hours lie in September, so September's run takes

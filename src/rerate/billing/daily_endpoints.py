@@ -93,8 +93,7 @@ def _read(
     request: Request, session: SessionDep, principal: Principal, query: RowQuery
 ) -> dict[str, Any]:
     scope = daily_rows.scope_for(session, principal, request.app.state.settings.data_dir)
-    page = daily_rows.query_rows(session, scope, query)
-    summary = daily_rows.summarise(session, scope, query)
+    page, summary = daily_rows.query_page(session, scope, query)
     return {
         "start": query.start.isoformat(),
         "end": query.end.isoformat(),

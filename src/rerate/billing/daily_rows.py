@@ -67,7 +67,8 @@ def check_range(start: date, end: date, *, max_days: int = MAX_RANGE_DAYS) -> No
         )
     if (end - start).days > max_days:
         raise Invalid(
-            f"the range {start} to {end} is {(end - start).days} days; at most {max_days}",
+            f"end: the range {start} to {end} is {(end - start).days} days; at most "
+            f"{max_days} can be read or generated at once",
             field="end",
         )
 
@@ -324,9 +325,15 @@ def _names(session: Session, scope: RowScope, query: RowQuery) -> tuple[pa.Table
             "name": pa.array([scope.customers.get(i, f"#{i}") for i in ids], pa.string()),
         }
     )
-    owned = select(AccountOwnership.account_id).where(AccountOwnership.customer_id.in_(ids))
-    if not query.customer_ids and scope.principal.is_platform():
-        owned = select(AccountOwnership.account_id)  # every customer: no id list
+    if query.customer_ids:
+        owned = select(AccountOwnership.account_id).where(AccountOwnership.customer_id.in_(ids))
+    else:
+        # The scope as a join, not a list of every visible customer's id.
+        owned = (
+            select(AccountOwnership.account_id)
+            .join(Node, Node.id == AccountOwnership.customer_id)
+            .where(in_scope(scope.principal.scope_paths(Permission.VIEW)))
+        )
     accounts = session.execute(
         select(Account.id, Account.external_ref, Account.name).where(Account.id.in_(owned))
     ).all()
@@ -502,19 +509,39 @@ def _columns(monthly: bool) -> list[str]:
 def query_rows(session: Session, scope: RowScope, query: RowQuery) -> RowPage:
     """One page of rows (daily, or monthly when `query.monthly`), sorted, with
     the total number of rows matching the filters."""
+    return query_page(session, scope, query)[0]
+
+
+def query_page(session: Session, scope: RowScope, query: RowQuery) -> tuple[RowPage, Summary]:
+    """`query_rows` and `summarise` over one read of the files (what a page
+    with its totals needs)."""
     reader = _Reader(session, scope, query)
     try:
         if reader.con is None:
-            return RowPage([], 0, query.limit, query.offset, reader.files.unreadable)
-        total = int(reader.con.execute("SELECT COUNT(*) FROM rows_view").fetchone()[0])  # type: ignore[index]
+            empty = RowPage([], 0, query.limit, query.offset, reader.files.unreadable)
+            return empty, Summary(query.start, query.end, [], reader.files.unreadable)
+        totals = _totals(reader.con)
         result = reader.con.execute(
             f"{reader.select_sql()} LIMIT ? OFFSET ?", [query.limit, query.offset]
         )
         names = [d[0] for d in result.description]
         items = [_row(names, values, query.monthly) for values in result.fetchall()]
-        return RowPage(items, total, query.limit, query.offset, reader.files.unreadable)
+        total = sum(t.lines for t in totals)
+        page = RowPage(items, total, query.limit, query.offset, reader.files.unreadable)
+        return page, Summary(query.start, query.end, totals, reader.files.unreadable)
     finally:
         reader.close()
+
+
+def _totals(con: duckdb.DuckDBPyConnection) -> list[CurrencyTotal]:
+    rows = con.execute(
+        "SELECT currency, COUNT(*), SUM(rows), SUM(list_amount), SUM(net_amount) "
+        "FROM rows_view GROUP BY currency ORDER BY currency"
+    ).fetchall()
+    return [
+        CurrencyTotal(str(c), int(n), int(r or 0), Decimal(la or 0), Decimal(na or 0))
+        for c, n, r, la, na in rows
+    ]
 
 
 def iter_rows(
@@ -548,14 +575,54 @@ def summarise(session: Session, scope: RowScope, query: RowQuery) -> Summary:
     try:
         if reader.con is None:
             return Summary(query.start, query.end, [], reader.files.unreadable)
-        rows = reader.con.execute(
-            "SELECT currency, COUNT(*), SUM(rows), SUM(list_amount), SUM(net_amount) "
-            "FROM rows_view GROUP BY currency ORDER BY currency"
-        ).fetchall()
-        totals = [
-            CurrencyTotal(str(c), int(n), int(r or 0), Decimal(la or 0), Decimal(na or 0))
-            for c, n, r, la, na in rows
-        ]
-        return Summary(query.start, query.end, totals, reader.files.unreadable)
+        return Summary(query.start, query.end, _totals(reader.con), reader.files.unreadable)
     finally:
         reader.close()
+
+
+def flat_columns(monthly: bool) -> list[str]:
+    """The columns of a row as a table (CSV export, the CLI): `flat_row` order."""
+    head = ["period", "first_day", "last_day"] if monthly else ["day"]
+    return [
+        *head,
+        "customer_id",
+        "customer",
+        "account_id",
+        "account_ref",
+        "account_name",
+        "kind",
+        "service",
+        "sku",
+        "region",
+        "unit",
+        "currency",
+        "usage_rows",
+        "quantity",
+        "included_quantity",
+        "list_amount",
+        "net_amount",
+    ]
+
+
+def flat_row(row: dict[str, Any], monthly: bool) -> list[Any]:
+    """A row of `query_rows`/`iter_rows` as the values of `flat_columns`."""
+    head = [row["period"], row["first_day"], row["last_day"]] if monthly else [row["day"]]
+    return [
+        *head,
+        row["customer"]["id"],
+        row["customer"]["name"],
+        row["account"]["id"],
+        row["account"]["ref"],
+        row["account"]["name"],
+        row["kind"],
+        row["service"],
+        row["sku"],
+        row["region"],
+        row["unit"],
+        row["currency"],
+        row["usage_rows"],
+        row["quantity"],
+        row["included_quantity"],
+        row["list_amount"],
+        row["net_amount"],
+    ]

@@ -1,4 +1,4 @@
-"""`rerate billing-export`: the Billing grid's CSV export from the shell
+"""`rerate billing export`: the Billing grid's CSV export from the shell
 (billing/grid.py `export_rows`, the same file as
 `GET /api/v1/billing/export.csv` and the page's "Export CSV"), and its
 summary cards with `--summary`."""

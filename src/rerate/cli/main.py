@@ -46,6 +46,7 @@ def _startup(ctx: typer.Context) -> None:
 
 from rerate.cli.accounts import accounts_app  # noqa: E402
 from rerate.cli.audit import audit_app  # noqa: E402
+from rerate.cli.billing import billing_app  # noqa: E402
 from rerate.cli.billing_export import billing_export  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
@@ -80,7 +81,6 @@ app.command("recalc")(recalc)
 app.command("refresh")(refresh)
 app.command("cache-sync")(cache_sync)
 app.command("check")(check)
-app.command("billing-export")(billing_export)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(rate_app, name="rate")
@@ -103,6 +103,8 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(timetables_app, name="timetables")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(custom_items_app, name="custom-items")
+app.add_typer(billing_app, name="billing")
+billing_app.command("export")(billing_export)  # cli/billing_export.py: the grid's CSV
 
 
 @db_app.command("upgrade")
