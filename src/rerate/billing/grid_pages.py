@@ -29,7 +29,7 @@ from rerate.billing import daily_rows, grid, grid_charts
 from rerate.billing.daily_rows import MAX_RANGE_DAYS, RowQuery
 from rerate.billing.grid import RowKey
 from rerate.kit import bounds, present
-from rerate.kit.errors import Invalid, NotFound
+from rerate.kit.errors import Invalid
 from rerate.kit.money import UnknownCurrency, round_money
 from rerate.kit.periods import Month
 from rerate.models import Node
@@ -439,8 +439,6 @@ def grid_page(request: Request, session: SessionDep, principal: Viewer) -> Respo
             }
         )
         return render(request, "billing/grid.html", context, status_code=422)
-    except NotFound:
-        raise  # an id outside the caller's scope: the 404 page
     pages = max(1, math.ceil(page.total / PAGE_ROWS))
     context.update(
         {
