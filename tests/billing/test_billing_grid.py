@@ -510,7 +510,7 @@ def test_charts_sum_to_the_totals_and_render_as_accessible_svg(g: Grid) -> None:
         assert f'<title id="{chart}-t">' in html
         assert f'<desc id="{chart}-d">' in html
     assert "Net spend per day by service, EUR as a table</summary>" in html
-    assert '<th scope="row" class="mono">2026-08-01</th>' in html
+    assert '<th scope="row" class="mono nowrap">2026-08-01</th>' in html
     assert "<script" not in html.split("<main", 1)[1]  # drawn on the server
 
 
