@@ -33,6 +33,7 @@ from rerate.accounts.service import get_account
 from rerate.auth.permissions import Permission
 from rerate.billing import daily_rows, run_files
 from rerate.billing.daily_rows import CurrencyTotal, RowQuery, RowScope
+from rerate.kit import bounds
 from rerate.kit.errors import Invalid, NotFound
 from rerate.kit.periods import Month
 from rerate.models import (
@@ -67,10 +68,8 @@ def previous_range(start: date, end: date) -> tuple[date, date]:
     number of days before it (Aug 10-19 with Jul 31-Aug 9)."""
     months = whole_months(start, end)
     if months is not None and months > 0:
-        first = Month.of(start)
-        for _ in range(months):
-            first = first.previous()
-        return first.first_day, start
+        index = start.year * 12 + start.month - 1 - months
+        return date(index // 12, index % 12 + 1, 1), start
     return start - (end - start), start
 
 
@@ -170,7 +169,9 @@ def compare(
     previous = _previous_query(query)
     if current is None:
         current = daily_rows.summarise(session, scope, replace(query, monthly=False)).totals
-    before = daily_rows.summarise(session, scope, replace(previous, monthly=False)).totals
+    before: Iterable[CurrencyTotal] = []
+    if previous.start.year >= bounds.MIN_YEAR:  # nothing is billed before 1900
+        before = daily_rows.summarise(session, scope, replace(previous, monthly=False)).totals
     return Comparison(query.start, query.end, previous.start, previous.end, cards(current, before))
 
 
