@@ -12,6 +12,7 @@ from rerate.auth.endpoints import router as auth
 from rerate.billing.backfill_endpoints import router as backfill
 from rerate.billing.daily_endpoints import router as billing_rows
 from rerate.billing.endpoints import router as billing
+from rerate.billing.grid_endpoints import router as billing_grid
 from rerate.billing.stale_endpoints import router as stale
 from rerate.billing_status.endpoints import router as billing_status
 from rerate.catalog.endpoints import router as catalog
@@ -41,6 +42,7 @@ for router in (
     billing,
     backfill,
     billing_rows,
+    billing_grid,
     catalog,
     invoices,
     payments,

@@ -51,6 +51,7 @@ from rerate.cli.audit import audit_app  # noqa: E402
 from rerate.cli.backfill import backfill  # noqa: E402
 from rerate.cli.backup import backup, restore  # noqa: E402
 from rerate.cli.billing import billing_app  # noqa: E402
+from rerate.cli.billing_export import billing_export  # noqa: E402
 from rerate.cli.billing_status import status as billing_status  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.commissions import commissions_app  # noqa: E402
@@ -116,6 +117,7 @@ app.add_typer(custom_items_app, name="custom-items")
 app.add_typer(billing_app, name="billing")
 app.add_typer(commissions_app, name="commissions")
 app.add_typer(regions_app, name="regions")
+billing_app.command("export")(billing_export)  # cli/billing_export.py: the grid's CSV
 
 
 @db_app.command("upgrade")
