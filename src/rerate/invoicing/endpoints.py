@@ -28,7 +28,7 @@ from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
-from rerate.invoicing import credit_notes, payments, pdf, render
+from rerate.invoicing import credit_notes, parties, payments, pdf, render
 from rerate.invoicing import service as invoices
 from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
@@ -325,7 +325,7 @@ def invoice_csv(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -
     inv, _ = _get(session, principal, invoice_id)
     name = inv.number or f"invoice-{inv.id}"
     return Response(
-        render.to_csv(inv),
+        render.to_csv(inv, credits=parties.credited_number(session, inv)),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
