@@ -106,6 +106,7 @@ def test_the_credit_note_pdf_reads_as_a_credit_note(
         f"Reason {REASON}",
         "Payment none due (see below)",
         "Société Générale des Télécoms SA",  # the seller, as on the invoice
+        "Credit to",
         "Müller & Söhne GmbH",
         "Total credited (EUR) -101.76",
         "Tax -16.96",
@@ -123,7 +124,14 @@ def test_the_credit_note_pdf_reads_as_a_credit_note(
         assert line["amount"].startswith("-") or line["amount"] == "0.00"
         assert f"{Decimal(line['amount']):,.2f}" in flat
     # Nothing falls due on a credit note.
-    for absent in ("Due date", "Payment terms", "Amount due", "Invoice number", "0000000"):
+    for absent in (
+        "Due date",
+        "Payment terms",
+        "Amount due",
+        "Invoice number",
+        "Bill to",
+        "0000000",
+    ):
         assert absent not in flat, absent
 
 

@@ -354,9 +354,11 @@ def invoice_einvoice(
         Query(description="ubl (UBL 2.1 XML), cii (CII XML) or facturx (PDF/A-3 with the CII)"),
     ],
 ) -> Response:
-    """The invoice as an EN 16931 e-invoice (docs/invoicing.md). Only Issued,
-    Paid and Cancelled invoices have one (409 otherwise); 422 names the seller
-    or buyer field an e-invoice cannot go without."""
+    """The invoice as an EN 16931 e-invoice (docs/invoicing.md); a credit
+    note as a UBL CreditNote / CII type 381 citing the invoice it credits.
+    Only sent documents have one (Issued, Paid, Credited, Cancelled; 409
+    otherwise); 422 names the seller or buyer field an e-invoice cannot go
+    without."""
     inv, customer = _get(session, principal, invoice_id)
     out = export_einvoice(session, inv, customer, format)
     return Response(

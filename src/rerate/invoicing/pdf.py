@@ -70,16 +70,11 @@ def due_date(invoice: Invoice, terms_days: int | None) -> date | None:
     return invoice.issued_at.date() + timedelta(days=terms_days)
 
 
-def amount_paid(session: Session, invoice: Invoice) -> Decimal:
-    """Money the customer has paid against the invoice: its payments less
-    reversals, not credit notes set against it (invoicing/payments.py)."""
-    return payments.settlements(session, [invoice.id])[invoice.id].paid
-
-
 def facts_for(session: Session, invoice: Invoice, customer: Node) -> Facts:
     """The parties, terms and links of `invoice`, read from the database."""
     seller = parties.seller_of(session, invoice, customer)
     replaced = session.get(Invoice, invoice.replaces_id) if invoice.replaces_id else None
+    # Money received (payments less reversals) apart from credit notes applied.
     settled = payments.settlements(session, [invoice.id])[invoice.id]
     return Facts(
         seller=Party.of(seller) if seller is not None else None,
@@ -174,11 +169,12 @@ def _party_lines(label: str, party: Party | None) -> list[str]:
     return lines
 
 
-def _parties(pdf: _Document, seller: Party | None, buyer: Party) -> None:
+def _parties(pdf: _Document, seller: Party | None, buyer: Party, buyer_label: str) -> None:
     half = (pdf.epw - 10) / 2
     top = pdf.get_y()
     bottoms = []
-    for column, lines in enumerate((_party_lines("From", seller), _party_lines("Bill to", buyer))):
+    columns = (_party_lines("From", seller), _party_lines(buyer_label, buyer))
+    for column, lines in enumerate(columns):
         pdf.set_xy(pdf.l_margin + column * (half + 10), top)
         for index, text in enumerate(lines):
             pdf.set_font(FONT, "B" if index < 2 else "", 8 if index == 0 else 10)
@@ -231,7 +227,8 @@ def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
     pdf.set_font(FONT, "B", 16)
     pdf.multi_cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
-    _parties(pdf, facts.seller, facts.buyer)
+    # A credit note bills nothing: its buyer is the one it credits.
+    _parties(pdf, facts.seller, facts.buyer, "Credit to" if facts.credit_note else "Bill to")
 
     issued = invoice.issued_at.date() if invoice.issued_at else None
     note = facts.credit_note
