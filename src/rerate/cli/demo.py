@@ -56,7 +56,8 @@ def demo(
     console.print(
         f"billed {billed.jobs} customer-months as jobs ({billed.failed} failed), "
         f"issued {billed.invoices_issued} invoices ({billed.invoices_skipped} months had nothing "
-        f"billable); {billed.invoices_paid} paid, {billed.invoices_overdue} overdue"
+        f"billable); {billed.invoices_paid} paid, {billed.invoices_overdue} overdue, "
+        f"{billed.credit_notes} corrected by a credit note"
     )
     console.print(
         f"demo loaded in {summary.seconds:.1f} s: {summary.customers} customers, "

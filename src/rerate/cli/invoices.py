@@ -240,8 +240,8 @@ def export(
     paper: str = typer.Option("a4", "--paper", help="PDF paper size: a4 or letter."),
     as_user: str = AS_USER,
 ) -> None:
-    """Write an invoice as PDF or CSV (chosen by the file's extension)."""
-    from rerate.invoicing import endpoints, pdf, render
+    """Write an invoice or credit note as PDF or CSV (chosen by the file's extension)."""
+    from rerate.invoicing import endpoints, parties, pdf, render
 
     if out.suffix.lower() not in (".pdf", ".csv"):
         console.print("[red]error:[/red] --out: give a .pdf or .csv file", highlight=False)
@@ -255,7 +255,8 @@ def export(
             facts = pdf.facts_for(session, inv, customer)
             out.write_bytes(pdf.to_pdf(inv, facts, paper=pdf.Paper(paper.lower())))
         else:
-            out.write_text(render.to_csv(inv), encoding="utf-8")
+            credits = parties.credited_number(session, inv)
+            out.write_text(render.to_csv(inv, credits=credits), encoding="utf-8")
     console.print(f"wrote {out}")
 
 
@@ -268,7 +269,7 @@ def download(
     out: Path = typer.Option(..., "-o", "--out", help="The file to write."),
     as_user: str = AS_USER,
 ) -> None:
-    """Write an Issued, Paid or Cancelled invoice as an EN 16931 e-invoice."""
+    """Write a sent invoice or credit note as an EN 16931 e-invoice."""
     from rerate.invoicing import endpoints
     from rerate.invoicing.einvoice.export import Format, export
 

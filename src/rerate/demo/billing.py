@@ -3,6 +3,11 @@
 It goes through the same path a reseller uses (jobs in the run queue & log,
 the worker's handlers, publish, invoices), so the demo's log and invoices look
 like a real history and an invoice refresh has Issued invoices to cancel.
+
+Last, one correction after issue (`_correct_by_credit_note`): the customer
+whose contract corrects by credit note gets a service credit on its latest
+invoice, recalculated and refreshed as jobs, so the console shows a credit
+note, the Credited invoice it reverses and the new invoice that follows.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
@@ -28,8 +34,19 @@ from rerate.kit.audit import SYSTEM, set_session_actor
 from rerate.kit.db import Database
 from rerate.kit.money import round_money
 from rerate.kit.periods import Month
-from rerate.models import Contract, Invoice, Job, Node
-from rerate.models.enums import InvoiceStatus, JobStatus, JobType, ReasonCode
+from rerate.models import Contract, CustomLineItem, Invoice, Job, Node
+from rerate.models.enums import (
+    CorrectionPolicy,
+    InvoiceStatus,
+    InvoiceType,
+    JobStatus,
+    JobType,
+    ReasonCode,
+)
+
+# The correction made after issue: a service credit on the latest invoice of
+# the customer whose contract corrects by credit note.
+SERVICE_CREDIT = ("Service credit: database outage on the 12th", Decimal("-150.00"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +57,7 @@ class DemoBilling:
     invoices_skipped: int = 0  # months with nothing billable (no invoice)
     invoices_paid: int = 0
     invoices_overdue: int = 0
+    credit_notes: int = 0
 
 
 def bill_demo(
@@ -94,14 +112,94 @@ def bill_demo(
                 continue
             issued += 1
         paid, overdue = _settle(session, datetime.now(UTC).date())
+    corrected = _correct_by_credit_note(db, worker, request_id)
     return DemoBilling(
-        jobs=len(jobs),
+        jobs=len(jobs) + 2 * corrected,
         failed=failed,
-        invoices_issued=issued,
+        invoices_issued=issued + corrected,
         invoices_skipped=skipped,
         invoices_paid=paid,
         invoices_overdue=overdue,
+        credit_notes=corrected,
     )
+
+
+def _correct_by_credit_note(db: Database, worker: Worker, request_id: str) -> int:
+    """A service credit granted after the latest invoice of the first customer
+    whose contract has `correction_policy` credit_note (Wingtip) went out:
+    recalculated and refreshed as jobs, as a Billing Utilities Admin would.
+    The refresh reverses the Issued invoice with a credit note (it becomes
+    Credited; the credit note settles what it owed) and makes a new invoice,
+    issued here. Returns 1, or 0 when there was nothing to correct."""
+    with db.session() as session:
+        set_session_actor(session, SYSTEM, "demo: a service credit after issue")
+        contract = session.scalar(
+            select(Contract)
+            .where(
+                Contract.active.is_(True),
+                Contract.correction_policy == CorrectionPolicy.CREDIT_NOTE.value,
+            )
+            .order_by(Contract.customer_id)
+            .limit(1)
+        )
+        if contract is None:
+            return 0
+        latest = session.scalar(
+            select(Invoice)
+            .where(
+                Invoice.customer_id == contract.customer_id,
+                Invoice.type == InvoiceType.MONTHLY.value,
+                Invoice.status == InvoiceStatus.ISSUED.value,
+            )
+            .order_by(Invoice.period.desc())
+            .limit(1)
+        )
+        if latest is None or latest.total + SERVICE_CREDIT[1] < 0:
+            return 0
+        customer_id, period = latest.customer_id, latest.period
+        month = Month.parse(period)
+        text, amount = SERVICE_CREDIT
+        session.add(
+            CustomLineItem(
+                customer_id=customer_id,
+                description=text,
+                amount=amount,
+                currency=latest.currency,
+                one_off_date=date(month.year, month.month, 12),
+            )
+        )
+    for type_, reason, explanation in (
+        (JobType.RECALCULATION, ReasonCode.CUSTOM_LINE_ITEM, "service credit after issue"),
+        (JobType.INVOICE_REFRESH, ReasonCode.CREDIT_ADJUSTMENT, "service credit after issue"),
+    ):
+        with db.session() as session:
+            queue.enqueue(
+                session,
+                type=type_,
+                customer_id=customer_id,
+                period=period,
+                reason=reason,
+                explanation=explanation,
+                actor_id=None,
+                actor_label="system",
+                request_id=request_id,
+            )
+        while worker.run_once():
+            pass
+    with db.session() as session:
+        set_session_actor(session, SYSTEM, "demo: a service credit after issue")
+        new = session.scalar(
+            select(Invoice).where(
+                Invoice.customer_id == customer_id,
+                Invoice.period == period,
+                Invoice.type == InvoiceType.MONTHLY.value,
+                Invoice.status == InvoiceStatus.READY.value,
+            )
+        )
+        if new is None:  # the refresh failed: its job says why in the log
+            return 0
+        invoices.issue(session, new)
+    return 1
 
 
 def _issue_time(period: str) -> datetime:

@@ -42,6 +42,9 @@ class CustomerSpec:
     earlier_coverage: bool = False  # contract coverage starts months before the data
     passthrough: bool = False
     commitment: bool = False  # the customer whose minimum commitment one month misses
+    # How an issued invoice is corrected (docs/invoicing.md): the demo's one
+    # `credit_note` customer gets its latest invoice corrected by a credit note.
+    correction_policy: str = "replace"
 
     @property
     def has_cloud(self) -> bool:
@@ -65,7 +68,8 @@ CUSTOMERS: tuple[CustomerSpec, ...] = (
     CustomerSpec("tailspin", "Tailspin Toys Inc.", ACME, "America/New_York", "0.00", "1",
                  (_g("aws", 3), _g("azure", 1))),
     CustomerSpec("wingtip", "Wingtip Analytics Ltd", ACME, "UTC", "0.20", "44",
-                 (_g("gcp", 2), _g("aws", 1)), earlier_coverage=True),
+                 (_g("gcp", 2), _g("aws", 1)), earlier_coverage=True,
+                 correction_policy="credit_note"),
     CustomerSpec("litware", "Litware Health SAS", ACME, "Europe/Paris", "0.20", "33",
                  (_g("azure", 2),), commitment=True),
     CustomerSpec("adatum", "Adatum Logistics GmbH", ACME, "Europe/Berlin", "0.19", "49",

@@ -628,6 +628,7 @@ def _contracts(
                 coverage_start=start if c.active_contract else add_months(window.first_day, -12),
                 coverage_end=None if c.active_contract else window.first_day,
                 rounding_mode="ROUND_HALF_UP",
+                correction_policy=c.correction_policy,
                 passthrough_unpriced=c.passthrough,
                 cloud_price_book_id=cloud_book.id if c.has_cloud else None,
                 voip_price_book_id=voip_book.id if c.has_voip else None,

@@ -29,7 +29,7 @@ from rerate.api.errors import JSON_ERROR_RESPONSES
 from rerate.api.fields import Amount, Id, Offset, Period
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
-from rerate.invoicing import credit_notes, payments, pdf, quarterly, render, visibility
+from rerate.invoicing import credit_notes, parties, payments, pdf, quarterly, render, visibility
 from rerate.invoicing import service as invoices
 from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
@@ -312,7 +312,7 @@ def invoice_csv(invoice_id: Id, session: SessionDep, principal: InvoiceViewer) -
     inv, _ = _get(session, principal, invoice_id)
     name = inv.number or f"invoice-{inv.id}"
     return Response(
-        render.to_csv(inv),
+        render.to_csv(inv, credits=parties.credited_number(session, inv)),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
@@ -341,9 +341,11 @@ def invoice_einvoice(
         Query(description="ubl (UBL 2.1 XML), cii (CII XML) or facturx (PDF/A-3 with the CII)"),
     ],
 ) -> Response:
-    """The invoice as an EN 16931 e-invoice (docs/invoicing.md). Only Issued,
-    Paid and Cancelled invoices have one (409 otherwise); 422 names the seller
-    or buyer field an e-invoice cannot go without."""
+    """The invoice as an EN 16931 e-invoice (docs/invoicing.md); a credit
+    note as a UBL CreditNote / CII type 381 citing the invoice it credits.
+    Only sent documents have one (Issued, Paid, Credited, Cancelled; 409
+    otherwise); 422 names the seller or buyer field an e-invoice cannot go
+    without."""
     inv, customer = _get(session, principal, invoice_id)
     out = export_einvoice(session, inv, customer, format)
     return Response(

@@ -22,32 +22,21 @@ from pathlib import Path
 from fpdf import FPDF, FontFace
 from sqlalchemy.orm import Session
 
-from rerate.billing.eligibility import active_contract
-from rerate.invoicing.payments import paid_amount
+from rerate.invoicing import parties, payments
+from rerate.invoicing.parties import CreditNoteFacts, Party, Reference
 from rerate.kit.present import money_text, quantity_text
 from rerate.models import Invoice, InvoiceLine, Node
-from rerate.models.enums import InvoiceStatus
+from rerate.models.enums import InvoiceStatus, InvoiceType
 
 FONTS = Path(__file__).parent / "fonts"
 FONT = "DejaVu"
+
+__all__ = ["Facts", "Paper", "Party", "facts_for", "to_pdf"]
 
 
 class Paper(StrEnum):
     A4 = "a4"
     LETTER = "letter"
-
-
-@dataclass(frozen=True, slots=True)
-class Party:
-    """Who issues or receives the invoice, as the tenancy node records it."""
-
-    name: str
-    address: str
-    tax_id: str
-
-    @classmethod
-    def of(cls, node: Node) -> Party:
-        return cls(name=node.legal_name or node.name, address=node.address, tax_id=node.tax_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +48,21 @@ class Facts:
     payment_terms_days: int | None
     replaces_number: str | None
     amount_paid: Decimal
-
-
-def payment_terms_days(session: Session, customer: Node) -> int | None:
-    """Days from issue to due: the active contract's terms, else the customer's."""
-    contract = active_contract(session, customer.id)
-    if contract is not None:
-        return contract.payment_terms_days
-    return customer.payment_terms_days
+    # Credit notes applied to the invoice (no money moved).
+    amount_credited: Decimal = Decimal(0)
+    # A Credited invoice: the credit note that reversed it.
+    credited_by: Reference | None = None
+    # A credit note: what it credits, why, and how its amount was used.
+    credit_note: CreditNoteFacts | None = None
 
 
 def due_date(invoice: Invoice, terms_days: int | None) -> date | None:
     """The due date printed on the invoice: the one stored at issue (issue day
     plus the contract's payment terms, invoicing/service.py); for an invoice
-    issued before due dates were stored, issue date plus `terms_days`."""
+    issued before due dates were stored, issue date plus `terms_days`. A
+    credit note has none: nothing falls due on it."""
+    if invoice.type == InvoiceType.CREDIT_NOTE.value:
+        return None
     if invoice.due_date is not None:
         return invoice.due_date
     if invoice.issued_at is None or terms_days is None:
@@ -80,26 +70,23 @@ def due_date(invoice: Invoice, terms_days: int | None) -> date | None:
     return invoice.issued_at.date() + timedelta(days=terms_days)
 
 
-def amount_paid(session: Session, invoice: Invoice) -> Decimal:
-    """What the customer has paid against the invoice: its payments less
-    reversals (invoicing/payments.py)."""
-    return paid_amount(session, invoice.id)
-
-
 def facts_for(session: Session, invoice: Invoice, customer: Node) -> Facts:
     """The parties, terms and links of `invoice`, read from the database."""
-    contract = active_contract(session, customer.id)
-    seller_id = contract.seller_id if contract is not None else customer.parent_id
-    seller = session.get(Node, seller_id) if seller_id is not None else None
+    seller = parties.seller_of(session, invoice, customer)
     replaced = session.get(Invoice, invoice.replaces_id) if invoice.replaces_id else None
+    # Money received (payments less reversals) apart from credit notes applied.
+    settled = payments.settlements(session, [invoice.id])[invoice.id]
     return Facts(
         seller=Party.of(seller) if seller is not None else None,
         buyer=Party.of(customer),
-        payment_terms_days=payment_terms_days(session, customer),
+        payment_terms_days=parties.terms_days(session, customer, seller),
         # A replaced version that was never issued (Superseded) has no number
         # and was never sent: nothing to tell the customer.
         replaces_number=replaced.number if replaced is not None else None,
-        amount_paid=amount_paid(session, invoice),
+        amount_paid=settled.paid,
+        amount_credited=settled.credited,
+        credited_by=parties.credited_by(session, invoice),
+        credit_note=parties.credit_note_facts(session, invoice),
     )
 
 
@@ -165,11 +152,12 @@ class _Document(FPDF):
 
 def _title(invoice: Invoice) -> str:
     status = InvoiceStatus(invoice.status)
+    doc = "Credit note" if invoice.type == InvoiceType.CREDIT_NOTE.value else "Invoice"
     if invoice.number and status in (InvoiceStatus.ISSUED, InvoiceStatus.PAID):
-        return f"Invoice {invoice.number}"
+        return f"{doc} {invoice.number}"
     if invoice.number:
-        return f"Invoice {invoice.number} ({status.value.capitalize()})"
-    return f"Draft invoice - not issued ({status.value.capitalize()})"
+        return f"{doc} {invoice.number} ({status.value.capitalize()})"
+    return f"Draft {doc.lower()} - not issued ({status.value.capitalize()})"
 
 
 def _party_lines(label: str, party: Party | None) -> list[str]:
@@ -181,11 +169,12 @@ def _party_lines(label: str, party: Party | None) -> list[str]:
     return lines
 
 
-def _parties(pdf: _Document, seller: Party | None, buyer: Party) -> None:
+def _parties(pdf: _Document, seller: Party | None, buyer: Party, buyer_label: str) -> None:
     half = (pdf.epw - 10) / 2
     top = pdf.get_y()
     bottoms = []
-    for column, lines in enumerate((_party_lines("From", seller), _party_lines("Bill to", buyer))):
+    columns = (_party_lines("From", seller), _party_lines(buyer_label, buyer))
+    for column, lines in enumerate(columns):
         pdf.set_xy(pdf.l_margin + column * (half + 10), top)
         for index, text in enumerate(lines):
             pdf.set_font(FONT, "B" if index < 2 else "", 8 if index == 0 else 10)
@@ -204,12 +193,16 @@ def _facts_table(pdf: _Document, rows: Sequence[tuple[str, str]]) -> None:
     for column in range(2):
         x = pdf.l_margin + column * (half + 10)
         pdf.set_xy(x, top)
-        for label, value in rows[column * per_column : (column + 1) * per_column]:
+        part = rows[column * per_column : (column + 1) * per_column]
+        pdf.set_font(FONT, "B", 9)
+        # As wide as the column's longest label: a label is never cut.
+        label_w = max([34.0, *(pdf.get_string_width(label) + 3 for label, _ in part)])
+        for label, value in part:
             pdf.set_x(x)
             pdf.set_font(FONT, "B", 9)
-            pdf.cell(34, 5, label)
+            pdf.cell(label_w, 5, label)
             pdf.set_font(FONT, "", 9)
-            pdf.multi_cell(half - 34, 5, value, new_x="LEFT", new_y="NEXT")
+            pdf.multi_cell(half - label_w, 5, value, new_x="LEFT", new_y="NEXT")
         bottoms.append(pdf.get_y())
     pdf.set_xy(pdf.l_margin, max(bottoms) + 4)
 
@@ -285,24 +278,24 @@ def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
     pdf.set_font(FONT, "B", 16)
     pdf.multi_cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
-    _parties(pdf, facts.seller, facts.buyer)
+    # A credit note bills nothing: its buyer is the one it credits.
+    _parties(pdf, facts.seller, facts.buyer, "Credit to" if facts.credit_note else "Bill to")
 
     issued = invoice.issued_at.date() if invoice.issued_at else None
-    terms = facts.payment_terms_days
-    rows = [
-        ("Invoice number", invoice.number or "not issued yet"),
-        ("Issue date", _date(issued, "not issued yet")),
-        ("Due date", _date(due_date(invoice, terms), "set at issue")),
-        ("Billing period", invoice.period),
-        ("Currency", currency),
-        ("Payment terms", f"{terms} days net" if terms is not None else "-"),
-    ]
-    if facts.replaces_number:
-        rows.append(("Replaces invoice", facts.replaces_number))
-    if invoice.status == InvoiceStatus.CANCELLED.value:
-        rows.append(("Status", "CANCELLED - replaced by a refreshed invoice"))
-    _facts_table(pdf, rows)
-    _projection_block(pdf, invoice)
+    note = facts.credit_note
+    if note is not None:
+        _facts_table(pdf, _credit_note_rows(invoice, issued))
+        _wide_rows(
+            pdf,
+            [
+                ("Credits invoice", note.credits.text() if note.credits else "-"),
+                ("Reason", note.reason or "-"),
+            ],
+        )
+    else:
+        _facts_table(pdf, _invoice_rows(invoice, facts, issued))
+        _wide_rows(pdf, _invoice_status(invoice, facts))
+        _projection_block(pdf, invoice)
 
     heading = FontFace(emphasis="BOLD", fill_color=(230, 230, 230))
     group_style = FontFace(emphasis="BOLD", fill_color=(245, 245, 245))
@@ -350,14 +343,88 @@ def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
             table.row((rate, money(base), money(tax)))
     pdf.ln(4)
 
-    paid = facts.amount_paid
-    totals = [
-        ("Subtotal", money(invoice.subtotal)),
-        ("Tax", money(invoice.tax)),
-        (f"Total ({currency})", money(invoice.total)),
-        ("Amount paid", money(paid)),
-        (f"Amount due ({currency})", money(invoice.total - paid)),
+    if note is not None:
+        totals = [
+            ("Subtotal", money(invoice.subtotal)),
+            ("Tax", money(invoice.tax)),
+            (f"Total credited ({currency})", money(invoice.total)),
+        ]
+    else:
+        paid = facts.amount_paid
+        totals = [
+            ("Subtotal", money(invoice.subtotal)),
+            ("Tax", money(invoice.tax)),
+            (f"Total ({currency})", money(invoice.total)),
+            ("Amount paid", money(paid)),
+        ]
+        if facts.amount_credited:
+            totals.append(("Settled by credit notes", money(facts.amount_credited)))
+        # A Cancelled invoice asks for nothing any more; a Credited one is
+        # settled by its credit note (what was still owed), so this is 0.00.
+        due = (
+            Decimal(0)
+            if invoice.status == InvoiceStatus.CANCELLED.value
+            else invoice.total - paid - facts.amount_credited
+        )
+        totals.append((f"Amount due ({currency})", money(due)))
+    _totals(pdf, totals)
+    if note is not None:
+        _credit_use(pdf, note)
+    return bytes(pdf.output())
+
+
+def _invoice_rows(invoice: Invoice, facts: Facts, issued: date | None) -> list[tuple[str, str]]:
+    terms = facts.payment_terms_days
+    rows = [
+        ("Invoice number", invoice.number or "not issued yet"),
+        ("Issue date", _date(issued, "not issued yet")),
+        ("Due date", _date(due_date(invoice, terms), "set at issue")),
+        ("Billing period", invoice.period),
+        ("Currency", invoice.currency),
+        ("Payment terms", f"{terms} days net" if terms is not None else "-"),
     ]
+    if facts.replaces_number:
+        rows.append(("Replaces invoice", facts.replaces_number))
+    return rows
+
+
+def _invoice_status(invoice: Invoice, facts: Facts) -> list[tuple[str, str]]:
+    """What became of an invoice after it was sent, when something did."""
+    if invoice.status == InvoiceStatus.CANCELLED.value:
+        return [("Status", "CANCELLED - replaced by a refreshed invoice")]
+    if invoice.status == InvoiceStatus.CREDITED.value:
+        by = facts.credited_by.text() if facts.credited_by else "a credit note"
+        return [("Status", f"CREDITED in full by credit note {by}")]
+    return []
+
+
+def _credit_note_rows(invoice: Invoice, issued: date | None) -> list[tuple[str, str]]:
+    """No due date and no payment terms: nothing falls due on a credit note
+    (see `_credit_use`). What it credits and why follow, full width."""
+    return [
+        ("Credit note no.", invoice.number or "not issued yet"),
+        ("Issue date", _date(issued, "not issued yet")),
+        ("Billing period", invoice.period),
+        ("Currency", invoice.currency),
+        ("Payment", "none due (see below)"),
+    ]
+
+
+def _wide_rows(pdf: _Document, rows: Sequence[tuple[str, str]]) -> None:
+    """Label/value pairs over the page's width (a reason may be a sentence or
+    two; a reference must not wrap), below `_facts_table`."""
+    if not rows:
+        return
+    pdf.set_y(pdf.get_y() - 2)
+    for label, value in rows:
+        pdf.set_font(FONT, "B", 9)
+        pdf.cell(34, 5, label)
+        pdf.set_font(FONT, "", 9)
+        pdf.multi_cell(0, 5, value, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+
+
+def _totals(pdf: _Document, totals: Sequence[tuple[str, str]]) -> None:
     label_w, value_w = 60.0, 40.0
     if pdf.will_page_break(6 * len(totals)):
         pdf.add_page()
@@ -368,4 +435,35 @@ def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
         pdf.cell(label_w, 6, label, border="T" if bold else 0)
         pdf.cell(value_w, 6, value, border="T" if bold else 0, align="R")
         pdf.ln()
-    return bytes(pdf.output())
+
+
+def _credit_use(pdf: _Document, note: CreditNoteFacts) -> None:
+    """How the credit was used: the terms fixed at issue (as the e-invoice
+    states them), then each invoice it was set against and what is open."""
+    currency = note.currency
+    pdf.ln(4)
+    pdf.set_font(FONT, "B", 10)
+    pdf.cell(0, 6, "How this credit is applied", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, "", 9)
+    pdf.multi_cell(0, 5, note.terms(), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    rows = [
+        (
+            f"Set against invoice {app.invoice.number if app.invoice else '-'} on "
+            f"{app.on.isoformat()}",
+            money_text(app.amount, currency),
+        )
+        for app in note.applications
+    ]
+    still_open = money_text(note.open_amount, currency)
+    rows.append((f"Open, for your next invoices ({currency})", still_open))
+    label_w, value_w = 110.0, 40.0
+    if pdf.will_page_break(6 * len(rows)):
+        pdf.add_page()
+    for index, (label, value) in enumerate(rows):
+        last = index == len(rows) - 1
+        pdf.set_font(FONT, "B" if last else "", 10)
+        pdf.set_x(pdf.l_margin + pdf.epw - label_w - value_w)
+        pdf.cell(label_w, 6, label, border="T" if last else 0)
+        pdf.cell(value_w, 6, value, border="T" if last else 0, align="R")
+        pdf.ln()

@@ -121,7 +121,7 @@ def test_a_credit_note_states_positive_amounts_and_cites_its_original() -> None:
 
 @pytest.mark.parametrize("status", ["draft", "ready", "superseded"])
 def test_an_invoice_that_was_never_sent_is_refused(status: str) -> None:
-    with pytest.raises(Conflict, match="only an Issued, Paid or Cancelled"):
+    with pytest.raises(Conflict, match="only an Issued, Paid, Credited or"):
         samples.document(samples.invoice(status=status))
 
 

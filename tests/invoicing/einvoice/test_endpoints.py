@@ -66,7 +66,7 @@ def test_einvoice_downloads_of_an_issued_invoice(
 
     ready = _get(client, w, invoice_id, "ubl")
     assert ready.status_code == 409
-    assert "only an Issued, Paid or Cancelled" in ready.json()["detail"]
+    assert "only an Issued, Paid, Credited or" in ready.json()["detail"]
 
     link = f"/api/v1/invoices/{invoice_id}/einvoice?format=facturx"
     assert link not in client.get("/invoices", headers=w.headers(PARTNER)).text  # Ready: none
@@ -130,7 +130,7 @@ def test_cli_download_writes_each_format(
         str(tmp_path / "x.xml"), "--as", partner,
     )  # fmt: skip
     assert draft.returncode != 0
-    assert "only an Issued, Paid or Cancelled" in draft.stderr
+    assert "only an Issued, Paid, Credited or" in draft.stderr
     assert "Traceback" not in draft.stderr
     client.post(f"/api/v1/invoices/{invoice_id}/issue", headers=w.headers("platform_admin"))
     for fmt, check in (("ubl", assert_valid_ubl), ("cii", assert_valid_cii)):

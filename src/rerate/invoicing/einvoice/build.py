@@ -32,8 +32,10 @@ from rerate.kit.errors import Conflict
 from rerate.kit.money import UnknownCurrency, minor_units
 
 # Drafts and Ready versions were never sent; Superseded ones neither. Cancelled
-# invoices were sent once, so their e-invoice stays available for the record.
-EXPORTABLE_STATUSES = frozenset({"issued", "paid", "cancelled"})
+# invoices were sent once, so their e-invoice stays available for the record;
+# a Credited invoice stands as issued (its credit note is a document of its
+# own that cites it), so it stays exportable too.
+EXPORTABLE_STATUSES = frozenset({"issued", "paid", "cancelled", "credited"})
 _PERIOD = re.compile(r"(?P<year>\d{4})-(?P<month>\d{2})")
 
 
@@ -97,8 +99,9 @@ class PartyNode(Protocol):
 def check_exportable(invoice: InvoiceLike) -> None:
     if invoice.status not in EXPORTABLE_STATUSES:
         raise Conflict(
-            f"invoice {invoice.id} is {invoice.status}: only an Issued, Paid or Cancelled "
-            "invoice has an e-invoice (a draft or Ready version was never sent)"
+            f"invoice {invoice.id} is {invoice.status}: only an Issued, Paid, Credited or "
+            "Cancelled invoice (or an issued credit note) has an e-invoice (a draft or Ready "
+            "version was never sent)"
         )
 
 
@@ -171,13 +174,20 @@ def build_document(
     payment_terms_days: int | None = None,
     due_date: date | None = None,
     preceding: Sequence[Preceding] = (),
+    terms_text: str | None = None,
+    notes: Sequence[str] = (),
 ) -> Document:
-    """The EN 16931 document of an Issued, Paid or Cancelled invoice or credit note.
+    """The EN 16931 document of a sent invoice (Issued, Paid, Credited or
+    Cancelled) or credit note.
 
     Amounts are the stored ones (already rounded at the invoice's boundary),
     checked to add up, never recomputed. A credit note (381) states positive
     amounts, as EN 16931 reads them: a credit note stored with negative
     amounts (a reversal) has its signs turned.
+
+    `terms_text` replaces the payment terms (BT-20) built from
+    `payment_terms_days`: a credit note's say what it settled, not a number of
+    days. `notes` are invoice notes (BT-22), e.g. a credit note's reason.
     """
     check_exportable(invoice)
     if not invoice.number:
@@ -224,11 +234,13 @@ def build_document(
         terms = f"Payment within {payment_terms_days} days of the invoice date"
         if due_date is None and type_code == TypeCode.INVOICE:
             due_date = issue_date + timedelta(days=payment_terms_days)
+    if terms_text is not None:
+        terms = terms_text
     if due_date is None and not terms and with_vat > 0:
         raise EInvoiceRefused("neither a due date (BT-9) nor payment terms (BT-20): BR-CO-25")
-    notes: tuple[str, ...] = ()
+    all_notes = tuple(n for n in notes if n.strip())
     if invoice.status == "cancelled":
-        notes = ("This invoice was cancelled after issue; it is kept for the record.",)
+        all_notes += ("This invoice was cancelled after issue; it is kept for the record.",)
     return Document(
         number=invoice.number,
         issue_date=issue_date,
@@ -251,6 +263,6 @@ def build_document(
             payable=with_vat,
         ),
         preceding=tuple(preceding),
-        notes=notes,
+        notes=all_notes,
         decimals=decimals,
     )

@@ -2,21 +2,22 @@
 
 The caller has already checked the principal may see the invoice (the same
 `_get` as the PDF and CSV downloads); this module loads the seller, the
-contract's payment terms and the invoice it replaces, then builds and writes.
+contract's payment terms (both from `invoicing.parties`, as the PDF does) and
+the invoice it replaces or, for a credit note, credits, then builds and writes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rerate.invoicing import parties
 from rerate.invoicing import pdf as invoice_pdf
 from rerate.invoicing.einvoice import build, cii, ubl
 from rerate.invoicing.einvoice.model import Document, EInvoiceRefused, Preceding, TypeCode
-from rerate.models import Contract, Invoice, Node
+from rerate.models import Invoice, Node
 
 
 class Format(StrEnum):
@@ -32,53 +33,49 @@ class Export:
     filename: str
 
 
-def seller_of(session: Session, invoice: Invoice, customer: Node) -> Node | None:
-    """The node that issued the invoice: its number series is the seller's
-    (`S<node id>`, see `service.series_for`); the customer's parent otherwise."""
-    if invoice.series.startswith("S") and invoice.series[1:].isdigit():
-        seller = session.get(Node, int(invoice.series[1:]))
-        if seller is not None:
-            return seller
-    return session.get(Node, customer.parent_id) if customer.parent_id else None
-
-
 def type_code(invoice: Invoice) -> TypeCode:
-    """381 for a credit note. Credit notes are stored by issue 14 §4 as invoices
-    of type "credit_note"; everything else is an invoice (380)."""
+    """381 for a credit note (an invoice row of type "credit_note"); 380 otherwise."""
     return TypeCode.CREDIT_NOTE if invoice.type == "credit_note" else TypeCode.INVOICE
+
+
+def _preceding(session: Session, invoice: Invoice) -> list[Preceding]:
+    """BG-3: a credit note's original (BT-25/BT-26); an invoice's replaced
+    version, when that one had been issued (one never issued had no number)."""
+    cited = invoice.credits_id if invoice.type == "credit_note" else invoice.replaces_id
+    ref = parties.reference(session.get(Invoice, cited)) if cited is not None else None
+    return [Preceding(number=ref.number, issue_date=ref.issued_on)] if ref else []
 
 
 def document(session: Session, invoice: Invoice, customer: Node) -> Document:
     build.check_exportable(invoice)
-    seller = seller_of(session, invoice, customer)
+    seller = parties.seller_of(session, invoice, customer)
     if seller is None:
         raise EInvoiceRefused(f"invoice {invoice.id} has no seller (BG-4)")
     if invoice.issued_at is None:
         raise EInvoiceRefused(f"invoice {invoice.id} has no issue date (BT-2)")
-    contract = session.scalar(
-        select(Contract)
-        .where(Contract.customer_id == customer.id, Contract.seller_id == seller.id)
-        .order_by(Contract.active.desc(), Contract.id.desc())
-        .limit(1)
-    )
-    terms = contract.payment_terms_days if contract is not None else customer.payment_terms_days
-    preceding: list[Preceding] = []
-    if invoice.replaces_id is not None:
-        previous = session.get(Invoice, invoice.replaces_id)
-        # A replaced version that was never issued had no number: nothing to cite.
-        if previous is not None and previous.number:
-            issued = previous.issued_at.date() if previous.issued_at else None
-            preceding.append(Preceding(number=previous.number, issue_date=issued))
+    code = type_code(invoice)
+    terms_text: str | None = None
+    notes: list[str] = []
+    note = parties.credit_note_facts(session, invoice)
+    if note is not None:
+        # Nothing falls due on a credit note: its terms say what it settled
+        # when it was issued, fixed from then on (BR-CO-25 wants terms when
+        # BT-115 is positive, and it is: the credit).
+        terms_text = note.terms()
+        if note.reason:
+            notes.append(f"Reason: {note.reason}")
     return build.build_document(
         invoice,
         seller=seller,
         buyer=customer,
         issue_date=invoice.issued_at.date(),
-        type_code=type_code(invoice),
-        payment_terms_days=terms,
+        type_code=code,
+        payment_terms_days=parties.terms_days(session, customer, seller),
         # The due date stored at issue wins over the one computed from the terms.
         due_date=getattr(invoice, "due_date", None),
-        preceding=preceding,
+        preceding=_preceding(session, invoice),
+        terms_text=terms_text,
+        notes=notes,
     )
 
 
@@ -93,10 +90,6 @@ def export(session: Session, invoice: Invoice, customer: Node, fmt: Format) -> E
     # Imported here: the PDF/A-3 library is only needed for this format.
     from rerate.invoicing.einvoice.facturx import to_facturx
 
-    seller = session.get(Node, doc.seller.node_id)
-    facts = invoice_pdf.facts_for(session, invoice, customer)
-    if seller is not None:
-        # The PDF names the same seller as the embedded XML.
-        facts = replace(facts, seller=invoice_pdf.Party.of(seller))
-    pdf = invoice_pdf.to_pdf(invoice, facts)
+    # The PDF names the same seller as the embedded XML: both ask `parties`.
+    pdf = invoice_pdf.to_pdf(invoice, invoice_pdf.facts_for(session, invoice, customer))
     return Export(to_facturx(pdf, cii_xml, doc), "application/pdf", f"{name}.facturx.pdf")

@@ -23,7 +23,7 @@ def to_facturx(pdf: bytes, cii_xml: bytes, doc: Document) -> bytes:
     """`pdf` is the invoice as `invoicing.render` prints it; `cii_xml` its CII."""
     metadata = {
         "author": doc.seller.name,
-        "keywords": "Factur-X, Invoice",
+        "keywords": f"Factur-X, {'Credit note' if doc.type_code == 381 else 'Invoice'}",
         "title": f"{doc.seller.name}: {'Credit note' if doc.type_code == 381 else 'Invoice'} "
         f"{doc.number}",
         "subject": f"Factur-X {doc.number} dated {doc.issue_date.isoformat()} "
