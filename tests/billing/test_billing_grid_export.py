@@ -2,7 +2,7 @@
 (6,670 regions x 30 days, rated by the real pipeline). The CSV export streams
 them in bounded memory, the page and its API answer within a time bound, on
 SQLite and PostgreSQL. Timings are printed (pytest -s) for
-docs/cloud-billing-grid.md."""
+docs/cloud-billing.md ("Billing Page", "Performance")."""
 
 from __future__ import annotations
 

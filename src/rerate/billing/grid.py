@@ -5,7 +5,7 @@ details of one row and the CSV export.
 Everything here goes through daily_rows' public functions (`query_rows`,
 `iter_rows`, `summarise`), so it reads exactly what the API's
 `/billing/range` reads: the published runs of the customers the caller may
-see, filtered the same way (docs/cloud-billing-grid.md).
+see, filtered the same way (docs/cloud-billing.md, "Billing Page").
 
 The charts, the facets and the current range's cards come from ONE pass over
 the range's daily rows (`overview`), streamed in batches and summed exactly

@@ -1,4 +1,4 @@
-"""The Billing grid's API (docs/cloud-billing-grid.md), beside the rows of
+"""The Billing grid's API (docs/cloud-billing.md, "Billing Page"), beside the rows of
 `/billing/range` (billing/daily_endpoints.py), with the same filters:
 
     GET /billing/summary?start=&end=      summary cards: this range and the previous one
@@ -133,7 +133,7 @@ def billing_export(
     (`limit`/`offset` ignored), as CSV streamed in chunks: daily rows, or
     monthly rows with `monthly=true`. Amounts are the exact stored decimals
     with a currency column; text cells a spreadsheet would run as a formula
-    are prefixed with `'` (docs/cloud-billing-grid.md, "CSV export")."""
+    are prefixed with `'` (docs/cloud-billing.md, "CSV export")."""
     query = RowQuery(start=start, end=end, **filters)
     body = grid.export_rows(session, _scope(request, session, principal), query)
     return StreamingResponse(

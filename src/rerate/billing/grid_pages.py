@@ -1,5 +1,5 @@
 """Console: the Billing grid (/billing/grid) and a row's billing details
-(/billing/grid/row). docs/cloud-billing-grid.md describes both.
+(/billing/grid/row). docs/cloud-billing.md, "Billing Page", describes both.
 
 The page is a GET form: every filter, the sort, the page and the mode are in
 the URL, so a view can be bookmarked, shared and reloaded. The aggregation
