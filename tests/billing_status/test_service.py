@@ -174,3 +174,30 @@ def test_an_empty_world_has_no_rows(database, world):
     status = _status(database, world, "partner_admin")
     assert [t.rows for t in status.tenants] == [[], []]
     assert status.totals == []
+
+
+def test_a_quarterly_invoice_invoices_its_three_months(database, world, status_world):
+    """A quarterly invoice names its quarter (2026-Q2): its money counts in the
+    quarter's first month and none of its months stays uninvoiced."""
+    from datetime import date
+
+    from tests.billing_status.status_world import _invoice
+
+    with database.session() as session:
+        a1y = session.get(type(world.nodes["cust_a1y"]), world.nodes["cust_a1y"].id)
+        _invoice(session, a1y, "2026-Q2", "issued", "45.00", "USD", due=date(2026, 6, 30),
+                 type_="quarterly")  # fmt: skip
+    status = _status(database, world, "partner_admin", "cust_a1y")
+    (a1y_status,) = status.tenants
+    assert _amounts(a1y_status.rows, "USD") == {
+        "last_month": (Z, D("45.00"), Z, Z),
+        "last_quarter": (Z, Z, Z, Z),
+        "month": (Z, Z, Z, Z),
+        "quarter_to_date": (Z, D("45.00"), Z, Z),
+    }
+
+
+def test_covered_months_and_quarters():
+    assert service.covered_months("2026-05") == ["2026-05"]
+    assert service.covered_months("2026-Q4") == ["2026-10", "2026-11", "2026-12"]
+    assert service._quarters("2025-12", "2026-04") == ["2025-Q4", "2026-Q1", "2026-Q2"]

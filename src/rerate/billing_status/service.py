@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from rerate.auth.permissions import Permission, Principal
@@ -71,6 +71,23 @@ def _month(index: int) -> str:
     arithmetic, not `Month`: the windows of 1900-01 reach back into 1899,
     a month no period has, and must not be an error."""
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _quarters(lo: str, hi: str) -> list[str]:
+    """The quarters (YYYY-Qn, as quarterly and true-up invoices name their
+    period) that months `lo` to `hi` touch."""
+    first = int(lo[:4]) * 12 + int(lo[5:7]) - 1
+    last = int(hi[:4]) * 12 + int(hi[5:7]) - 1
+    return sorted({f"{m // 12:04d}-Q{m % 12 // 3 + 1}" for m in range(first, last + 1)})
+
+
+def covered_months(period: str) -> list[str]:
+    """The billing months an invoice's period covers: itself for a month,
+    the quarter's three months for a quarterly or true-up invoice."""
+    if "-Q" not in period:
+        return [period]
+    first = int(period[:4]) * 12 + (int(period[-1]) - 1) * 3
+    return [_month(first + k) for k in range(3)]
 
 
 def windows_for(month: Month) -> list[Window]:
@@ -237,8 +254,12 @@ def _invoiced(
         .options(lazyload(Invoice.lines))  # totals only: the lines are never read here
         .where(
             Invoice.customer_id.in_(ids),
-            Invoice.period >= lo,
-            Invoice.period <= hi,
+            # Quarterly and true-up invoices name a quarter (YYYY-Qn), which
+            # sorts after every month of its year: fetched by name.
+            or_(
+                and_(Invoice.period >= lo, Invoice.period <= hi),
+                Invoice.period.in_(_quarters(lo, hi)),
+            ),
             Invoice.status.in_(_INVOICED),
             Invoice.type != InvoiceType.CREDIT_NOTE.value,
         )
@@ -253,12 +274,16 @@ def _invoiced(
         if inv.customer_id not in days:
             days[inv.customer_id] = today(inv.customer_id)
         late = payments.is_overdue(inv, owed, days[inv.customer_id])
-        sums.add(inv.customer_id, inv.currency, inv.period, "paid", done)
-        sums.add(inv.customer_id, inv.currency, inv.period, "overdue" if late else "issued", owed)
+        # A quarterly invoice's money counts in its quarter's first month (it
+        # is charged in advance); all three months are invoiced by it.
+        months = covered_months(inv.period)
+        sums.add(inv.customer_id, inv.currency, months[0], "paid", done)
+        sums.add(inv.customer_id, inv.currency, months[0], "overdue" if late else "issued", owed)
         mine = "overdue" if late else ("issued" if owed > 0 else "paid")
-        key = (inv.customer_id, inv.period)
-        if _RANK[mine] >= _RANK.get(state.get(key, "paid"), 0):
-            state[key] = mine
+        for period in months:
+            key = (inv.customer_id, period)
+            if _RANK[mine] >= _RANK.get(state.get(key, "paid"), 0):
+                state[key] = mine
     return state
 
 
