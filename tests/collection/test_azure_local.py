@@ -189,7 +189,9 @@ def test_collect_inventory_from_a_file_folder(
     )
     run_jobs(database, data_dir)
     status, _, error = job(database, failed.json()["id"])
-    assert status == "failed" and error and "does not exist" in error
+    assert status == "failed"
+    assert error
+    assert "does not exist" in error
     # Other schemes stay refused.
     refused = client.post(
         "/api/v1/regions",
