@@ -110,6 +110,8 @@ def test_new_region_form_creates_a_region_without_ever_echoing_the_secret(
     admin = world.headers("platform_admin")
     listing = client.get("/regions", headers=admin)
     assert "data-new-region" in listing.text
+    assert 'data-platform-details="public_azure" open' in listing.text  # the default platform
+    assert 'data-platform-details="cloudstack">' in listing.text  # the others folded
     form = {
         "code": "ch-gva-9",
         "name": "Geneva 9",
@@ -156,6 +158,7 @@ def test_new_region_form_creates_a_region_without_ever_echoing_the_secret(
     assert "settings.endpoint: must be an http(s) URL" in bad.text
     assert 'data-field-error="settings.endpoint"' in bad.text
     assert 'value="ch-gva-10"' in bad.text
+    assert 'data-platform-details="cloudstack" open' in bad.text
     assert SECRET not in bad.text
     missing = client.post(
         "/regions", data={**form, "code": "ch-gva-11", "secret": ""}, headers=admin
