@@ -3,6 +3,7 @@ allocation x time usage rows, and the interpolation rule on its own."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -136,3 +137,66 @@ def test_collect_inventory_snapshots(
             "disk_gb": (Decimal(128 * 24), "GB-Hrs"),
         }
         assert {r["region"] for r in rows} == {"hci-lyon-1"}
+
+
+def test_collect_inventory_from_a_file_folder(
+    client: TestClient, world: World, database: Database, data_dir: Path, tmp_path: Path
+):
+    """A `file://` inventory: every JSON document under the folder, snapshots
+    kept by `taken_at` as the HTTP service would filter them."""
+    own_accounts(database, world, {f"{SUB}/acme": "cust_a1x"})
+    folder = tmp_path / "inventory"
+    (folder / "2026-08").mkdir(parents=True)
+    day1 = [_snap(f"2026-08-01T{h:02d}:00:00Z", _vm(2, 8, 128)) for h in range(0, 24, 4)]
+    (folder / "2026-08" / "01.json").write_text(json.dumps({"snapshots": day1}))
+    # The next day's first snapshot ends Aug 1's last interval; a later one is ignored.
+    day2 = [_snap("2026-08-02T00:00:00Z", _vm(2, 8, 128)), _snap("2026-08-05T00:00:00Z")]
+    (folder / "2026-08" / "02.json").write_text(json.dumps({"snapshots": day2}))
+    (folder / "notes.txt").write_text("not inventory")
+    admin = world.headers("platform_admin")
+    body = {
+        "code": "hci-file-1",
+        "platform": "azure_local",
+        "settings": {"inventory_url": folder.as_uri(), "tag_key": "tenant", "max_gap_hours": 4},
+    }
+    created = client.post("/api/v1/regions", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    answer = client.post(
+        f"/api/v1/regions/{created.json()['id']}/collect",
+        json={"start": "2026-08-01", "end": "2026-08-02"},
+        headers=admin,
+    )
+    run_jobs(database, data_dir)
+    status, result, error = job(database, answer.json()["id"])
+    assert status == "complete", error
+    assert (result["rows_new"], result["rows_rejected"]) == (3, 0)
+    with database.session() as s:
+        rows = UsageStore(data_dir).scan(visible_import_ids(s)).to_pylist()
+    assert {r["sku"]: r["quantity"] for r in rows} == {
+        "vcpu": Decimal(48),
+        "memory_gb": Decimal(192),
+        "disk_gb": Decimal(128 * 24),
+    }
+    # A missing folder fails the job with the path, not a 500.
+    bad = {**body, "code": "hci-file-2"}
+    bad["settings"] = {"inventory_url": (tmp_path / "nowhere").as_uri()}
+    other = client.post("/api/v1/regions", json=bad, headers=admin)
+    assert other.status_code == 201, other.text
+    failed = client.post(
+        f"/api/v1/regions/{other.json()['id']}/collect",
+        json={"start": "2026-08-01", "end": "2026-08-02"},
+        headers=admin,
+    )
+    run_jobs(database, data_dir)
+    status, _, error = job(database, failed.json()["id"])
+    assert status == "failed"
+    assert error
+    assert "does not exist" in error
+    # Other schemes stay refused.
+    refused = client.post(
+        "/api/v1/regions",
+        json={**body, "code": "hci-ftp", "settings": {"inventory_url": "ftp://x/y"}},
+        headers=admin,
+    )
+    assert refused.status_code == 422
+    assert "settings.inventory_url" in refused.text

@@ -49,6 +49,15 @@ def demo(
             scale=settings.demo_scale if scale is None else scale,
             progress=lambda step: status.update(f"demo: {step}"),
         )
+    from rerate.demo.regions import add_demo_regions
+
+    with console.status("collecting the demo regions"):
+        collected = add_demo_regions(db, settings.data_dir)
+    console.print(
+        f"{collected.regions} collection regions (Public Azure, Azure Local): "
+        f"{collected.jobs} collections as jobs ({collected.failed} failed), "
+        f"{collected.rows} usage rows"
+    )
     from rerate.demo.billing import bill_demo
 
     with console.status("billing the closed months") as status:

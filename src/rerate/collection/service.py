@@ -86,7 +86,12 @@ def check_settings(platform: str, settings: Any) -> dict[str, Any]:
             raise Invalid(f"settings.{key}: required for {platform}", field=f"settings.{key}")
     for key in _URL_KEYS:
         value = settings.get(key)
-        if value is not None and not re.match(r"^https?://[^\s]+$", str(value)):
+        if value is None:
+            continue
+        # Azure Local's inventory may also be a local folder an exporter writes to.
+        if key == "inventory_url" and re.match(r"^file:///[^\s]*$", str(value)):
+            continue
+        if not re.match(r"^https?://[^\s]+$", str(value)):
             raise Invalid(f"settings.{key}: must be an http(s) URL", field=f"settings.{key}")
     for key in ("page_size", "max_retries", "lookback_days"):
         value = settings.get(key)

@@ -14,6 +14,11 @@ An inventory exporter (a scheduled `Get-VM`/`Get-VHD` or Azure Resource Graph
 query writing this shape) or a file server in front of its output are both
 fine; `nextLink` is followed when present.
 
+`inventory_url` may also be a `file://` URL of a local folder (or one JSON
+file) holding documents of that shape, for an exporter that writes to disk
+(and for the offline demo): every `*.json` file under it is read and its
+snapshots taken in `[from, to)` are kept, as the HTTP service would answer.
+
 **Interpolation rule** (allocation x time). Snapshots are sorted by
 `taken_at`; what snapshot i shows is held from its instant `t_i` until the
 next snapshot `t_{i+1}`, and never longer than `max_gap_hours` (setting,
@@ -162,8 +167,33 @@ def _error_message(response: Response) -> str:
     return ""
 
 
+def fetch_files(location: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The snapshots taken in `[start, end)` from a `file://` folder or file."""
+    path = Path(urllib.parse.unquote(urllib.parse.urlparse(location).path))
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.json") if p.is_file())
+    elif path.is_file():
+        files = [path]
+    else:
+        raise CollectionError(f"inventory: {path} does not exist")
+    snapshots: list[dict[str, Any]] = []
+    for file in files:
+        try:
+            doc = json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            raise CollectionError(f"inventory: {file.name} is not readable JSON ({exc})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("snapshots"), list):
+            raise CollectionError(f"inventory: {file.name} has no 'snapshots' list")
+        for snapshot in doc["snapshots"]:
+            if isinstance(snapshot, dict) and start <= _instant(snapshot.get("taken_at")) < end:
+                snapshots.append(snapshot)
+    return snapshots
+
+
 def fetch(ctx: CollectContext, start: datetime, end: datetime) -> list[dict[str, Any]]:
     base = str(ctx.settings["inventory_url"])
+    if base.startswith("file://"):
+        return fetch_files(base, start, end)
     query = urllib.parse.urlencode(
         {
             "from": start.isoformat().replace("+00:00", "Z"),
