@@ -46,10 +46,19 @@ def test_the_demo_has_a_quarterly_tenant_invoiced_for_the_current_quarter(
         ).one()
         assert contract.invoice_type == "quarterly"
 
-        invoices = s.scalars(select(Invoice).where(Invoice.customer_id == customer.id)).all()
-        # Quarterly only: no monthly invoice at all, so none in the quarter's months.
-        assert [(i.type, i.period) for i in invoices] == [("quarterly", str(quarter))]
-        [inv] = invoices
+        invoices = s.scalars(
+            select(Invoice).where(Invoice.customer_id == customer.id).order_by(Invoice.id)
+        ).all()
+        previous = str(quarter.previous())
+        first_month = (today.month - 1) % 3 == 0
+        # Quarterly only: no monthly invoice at all, so none in the quarter's
+        # months. In a quarter's first month the previous quarter, all billed,
+        # was invoiced too and trued up.
+        assert [(i.type, i.period) for i in invoices] == [
+            *([("quarterly", previous), ("true_up", previous)] if first_month else []),
+            ("quarterly", str(quarter)),
+        ]
+        inv = invoices[-1]
         # Issued, and paid like the others once due (`_settle`).
         assert inv.status in ("issued", "paid")
         assert inv.number is not None
@@ -90,6 +99,18 @@ def test_the_demo_has_a_quarterly_tenant_invoiced_for_the_current_quarter(
             assert inv.subtotal == inv.override_amount
             assert inv.override_reason in " ".join(ln.description for ln in inv.lines)
         assert quarterly.charged(inv) == inv.subtotal
+        if first_month:
+            before, true_up = invoices[0], invoices[1]
+            assert before.status in ("issued", "paid")
+            assert true_up.status in ("issued", "paid")
+            assert before.override_amount is not None
+            assert before.override_reason is not None
+            assert (before.trued_up_by_id, true_up.true_up_of_id) == (true_up.id, before.id)
+            # its actuals are this quarter's basis: projection + difference = actual
+            assert quarterly.actuals_of(before) == basis
+            assert before.true_up_actual == sum((a for _p, a in basis), Decimal(0))
+            assert true_up.subtotal == before.true_up_actual - before.override_amount > 0
+            assert true_up.issued_at == inv.issued_at
 
         # Every non-credit-note invoice the demo made was counted as issued.
         others = s.scalars(select(Invoice).where(Invoice.type != "credit_note")).all()

@@ -15,7 +15,10 @@ count 0.00, so when some do the projection understates a customer that has
 just started: the demo then overrides it with the average of the covered
 basis months x 3, with the reason printed on the invoice ("ramp-up: ...").
 When all three basis months are covered (today in a quarter's first month),
-the plain projection is charged.
+the plain projection is charged; and since the previous quarter's months have
+then all been billed, the demo first invoices that quarter too (an agreed
+amount below what it cost: there was nothing before it to project from) and
+trues it up, so the console shows a true-up invoice.
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ def demo_today(session: Session) -> date | None:
 
 def invoice_current_quarter(session: Session, today: date) -> list[Invoice]:
     """Make and issue the quarterly invoice of every quarterly customer for
-    the quarter holding `today`; answers the issued invoices."""
+    the quarter holding `today` (first, when its contract covers all of the
+    previous quarter, that quarter's and its true-up); answers the invoices
+    issued."""
     quarter = quarterly.Quarter.of(Month(today.year, today.month))
     issued: list[Invoice] = []
     for customer_id in sorted(quarterly_customers(session)):
@@ -98,14 +103,13 @@ def invoice_current_quarter(session: Session, today: date) -> list[Invoice]:
         contract = active_contract(session, customer_id)
         assert customer is not None
         assert contract is not None
+        issued += _previous_quarter_trued_up(session, customer, contract, quarter)
         override, reason = _ramp_up(session, contract, quarter)
         made = quarterly.generate_quarterly(
             session, customer, str(quarter), override_amount=override, reason=reason
         )
-        first = quarter.months()[0]
         # Sent on the quarter's first morning, as the monthly ones are on the 1st.
-        at = datetime.combine(first.first_day, time(9), tzinfo=UTC)
-        issued.append(invoices.issue(session, made.invoice, at=min(at, datetime.now(UTC))))
+        issued.append(invoices.issue(session, made.invoice, at=_morning(quarter.months()[0])))
     return issued
 
 
@@ -133,3 +137,43 @@ def _ramp_up(
     return FALLBACK_AMOUNT, (
         f"ramp-up: the contract started in {started}, nothing billed yet; agreed amount"
     )
+
+
+# The previous quarter's agreed amount, as a share of what it actually cost:
+# below it, so its true-up is an invoice (a credit note would be a second one
+# in the demo, whose Wingtip correction is the credit note it shows).
+AGREED_SHARE = Decimal("0.9")
+
+
+def _previous_quarter_trued_up(
+    session: Session, customer: Node, contract: Contract, quarter: quarterly.Quarter
+) -> list[Invoice]:
+    """When the contract covers all of the previous quarter (and so the demo
+    billed its three months), its quarterly invoice at an agreed amount,
+    issued on its first morning, then trued up and the true-up invoice
+    issued on this quarter's first morning. Answers the invoices issued."""
+    previous = quarter.previous()
+    months = previous.months()
+    if months[0] < Month.of(contract.coverage_start):
+        return []
+    actual = sum((quarterly.month_amount(session, contract, m) for m in months), Decimal(0))
+    agreed = round_money(actual * AGREED_SHARE, contract.currency)
+    if agreed <= 0:
+        return []
+    made = quarterly.generate_quarterly(
+        session,
+        customer,
+        str(previous),
+        override_amount=agreed,
+        reason="first quarter of the contract: nothing billed before it to project from",
+    )
+    out = [invoices.issue(session, made.invoice, at=_morning(months[0]))]
+    trued = quarterly.true_up(session, made.invoice.id)
+    if trued.document is not None and trued.document.type != "credit_note":
+        out.append(invoices.issue(session, trued.document, at=_morning(quarter.months()[0])))
+    return out
+
+
+def _morning(month: Month) -> datetime:
+    """9:00 UTC on the month's first day (never later than now)."""
+    return min(datetime.combine(month.first_day, time(9), tzinfo=UTC), datetime.now(UTC))
