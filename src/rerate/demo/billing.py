@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from rerate.billing.eligibility import Ineligible, eligible_periods
 from rerate.billing.tasks import handlers
+from rerate.demo import quarterly as demo_quarterly
 from rerate.invoicing import payments
 from rerate.invoicing import service as invoices
 from rerate.invoicing.credits import NegativeInvoice
@@ -95,8 +96,10 @@ def bill_demo(
         set_session_actor(session, SYSTEM, "initial invoicing of the demo")
         jobs = list(session.scalars(select(Job).where(Job.request_id == request_id)))
         failed = sum(1 for j in jobs if j.status != JobStatus.COMPLETE.value)
+        # The quarterly tenant gets its quarter's invoice below, never monthly ones.
+        quarterly_ids = demo_quarterly.quarterly_customers(session)
         for job in sorted(jobs, key=lambda j: (j.period, j.customer_id)):
-            if job.status != JobStatus.COMPLETE.value:
+            if job.status != JobStatus.COMPLETE.value or job.customer_id in quarterly_ids:
                 continue
             customer = session.get(Node, job.customer_id)
             assert customer is not None
@@ -111,6 +114,9 @@ def bill_demo(
                 skipped += 1
                 continue
             issued += 1
+        today = demo_quarterly.demo_today(session)
+        if today is not None:
+            issued += len(demo_quarterly.invoice_current_quarter(session, today))
         paid, overdue = _settle(session, datetime.now(UTC).date())
     corrected = _correct_by_credit_note(db, worker, request_id)
     return DemoBilling(

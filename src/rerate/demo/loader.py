@@ -35,6 +35,7 @@ from rerate.contracts import service as contracts
 from rerate.demo import catalog as cat
 from rerate.demo.commissions import add_commission_rules
 from rerate.demo.prices import PRICE_SCALE, CloudPrices, build_prices
+from rerate.demo.quarterly import make_quarterly
 from rerate.demo.tariffs import RATE_SCALE, Deck, TariffLine, build_deck
 from rerate.demo.usage import (
     CloudAccount,
@@ -799,6 +800,7 @@ def load_demo(
             timetable=timetable,
             commitment=_round_amount((low + second) / 2),
         )
+        make_quarterly(session, principal, nodes)  # the quarterly tenant
         _settings(session, principal)
         add_commission_rules(session, principal, nodes, window)
         n_nodes = session.scalar(select(func.count(Node.id))) or 0
