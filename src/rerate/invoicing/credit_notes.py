@@ -98,11 +98,7 @@ def credit_in_full(
     Credited. Locks the original's row first, so two callers cannot both
     credit it (the second finds it Credited: 409)."""
     reason = check_reason(reason)
-    original = _locked(session, original.id)
-    if original.type == InvoiceType.CREDIT_NOTE.value:
-        raise Conflict(f"{original.number} is a credit note; a credit note is not credited")
-    if original.status not in CREDITABLE:
-        raise Conflict(f"only an Issued or Paid invoice is credited; this one is {original.status}")
+    original = _creditable(session, original.id)
     owed = payments.outstanding(session, original)
     series = series_for(session, original)
     note = Invoice(
@@ -138,35 +134,11 @@ def credit_in_full(
     session.add_all(lines)
     session.flush()
     set_committed_value(note, "lines", lines)
-    # Numbered under the series row lock, like an invoice: gapless per seller.
-    locked_series = session.scalar(
-        select(InvoiceSeries).where(InvoiceSeries.series == series.series).with_for_update()
-    )
-    if locked_series is None:  # pragma: no cover - created above
-        raise Invalid(f"credit-note series {series.series} is missing")
-    now = utcnow()
-    if at is not None and at > now:
-        raise Invalid("a credit note cannot be issued in the future")
-    note.number = f"{locked_series.prefix}{locked_series.next_number:06d}"
-    locked_series.next_number += 1
-    note.status = InvoiceStatus.ISSUED.value
-    note.issued_at = at or now
+    issued = _issue(session, note, series.series, at)
     original.status = InvoiceStatus.CREDITED.value
     original.credited_by_id = note.id
-    session.flush()
-    # Like an invoice's issue: the digest of what the customer is sent, which
-    # `rerate check` compares the stored credit note with.
-    record(
-        session,
-        "issue",
-        "invoices",
-        note.id,
-        number=note.number,
-        total=note.total,
-        digest=issued_digest(note),
-    )
     if owed > 0:
-        _allocate(session, note, original, owed, note.issued_at)
+        _allocate(session, note, original, owed, issued)
     record(
         session,
         "credit_note",
@@ -180,6 +152,48 @@ def credit_in_full(
     )
     session.flush()
     return note
+
+
+def _creditable(session: Session, invoice_id: int) -> Invoice:
+    """The invoice to credit, its row locked so two callers cannot both credit
+    it (the second finds it Credited: 409)."""
+    original = _locked(session, invoice_id)
+    if original.type == InvoiceType.CREDIT_NOTE.value:
+        raise Conflict(f"{original.number} is a credit note; a credit note is not credited")
+    if original.status not in CREDITABLE:
+        raise Conflict(f"only an Issued or Paid invoice is credited; this one is {original.status}")
+    return original
+
+
+def _issue(session: Session, note: Invoice, series: str, at: datetime | None) -> datetime:
+    """Number `note` under the series row lock, like an invoice (gapless per
+    seller), issue it, and record the digest of what the customer is sent,
+    which `rerate check` compares the stored credit note with. Answers the
+    issue instant."""
+    locked_series = session.scalar(
+        select(InvoiceSeries).where(InvoiceSeries.series == series).with_for_update()
+    )
+    if locked_series is None:  # pragma: no cover - created before the note
+        raise Invalid(f"credit-note series {series} is missing")
+    now = utcnow()
+    if at is not None and at > now:
+        raise Invalid("a credit note cannot be issued in the future")
+    note.number = f"{locked_series.prefix}{locked_series.next_number:06d}"
+    locked_series.next_number += 1
+    issued = at or now
+    note.status = InvoiceStatus.ISSUED.value
+    note.issued_at = issued
+    session.flush()
+    record(
+        session,
+        "issue",
+        "invoices",
+        note.id,
+        number=note.number,
+        total=note.total,
+        digest=issued_digest(note),
+    )
+    return issued
 
 
 def _allocate(
@@ -286,11 +300,7 @@ def credit_part(
     the original's true-up (`true_up_of_id`, set before it is issued: the
     issued row is frozen)."""
     reason = check_reason(reason)
-    original = _locked(session, original.id)
-    if original.type == InvoiceType.CREDIT_NOTE.value:
-        raise Conflict(f"{original.number} is a credit note; a credit note is not credited")
-    if original.status not in CREDITABLE:
-        raise Conflict(f"only an Issued or Paid invoice is credited; this one is {original.status}")
+    original = _creditable(session, original.id)
     mode = RoundingMode(original.rounding_mode)
     if amount <= 0 or round_money(amount, original.currency, mode) != amount:
         raise Invalid(f"a partial credit is a positive amount at the minor unit, got {amount}")
@@ -339,35 +349,14 @@ def credit_part(
     session.add_all(lines)
     session.flush()
     set_committed_value(note, "lines", lines)
-    locked_series = session.scalar(
-        select(InvoiceSeries).where(InvoiceSeries.series == series.series).with_for_update()
-    )
-    if locked_series is None:  # pragma: no cover - created above
-        raise Invalid(f"credit-note series {series.series} is missing")
-    now = utcnow()
-    if at is not None and at > now:
-        raise Invalid("a credit note cannot be issued in the future")
-    note.number = f"{locked_series.prefix}{locked_series.next_number:06d}"
-    locked_series.next_number += 1
-    note.status = InvoiceStatus.ISSUED.value
-    note.issued_at = at or now
-    session.flush()
-    record(
-        session,
-        "issue",
-        "invoices",
-        note.id,
-        number=note.number,
-        total=note.total,
-        digest=issued_digest(note),
-    )
+    issued = _issue(session, note, series.series, at)
     owed = payments.outstanding(session, original)
     settle = min(owed, -note.total)
     if settle > 0:
-        _allocate(session, note, original, settle, note.issued_at)
+        _allocate(session, note, original, settle, issued)
         if settle == owed and original.status == InvoiceStatus.ISSUED.value:
             original.status = InvoiceStatus.PAID.value
-            original.paid_at = note.issued_at
+            original.paid_at = issued
     record(
         session,
         "credit_note",
