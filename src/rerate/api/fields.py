@@ -49,7 +49,7 @@ Instant = Annotated[
 ]
 
 
-def _decimal_text(value: Any) -> Any:
+def decimal_text(value: Any) -> Any:
     """A decimal string (or a whole JSON number); a JSON float has already lost
     the cents it was meant to carry, so it is refused."""
     if isinstance(value, bool | float):
@@ -66,7 +66,7 @@ def _decimal_text(value: Any) -> Any:
 
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_decimal_text),
+    BeforeValidator(decimal_text),
     AfterValidator(lambda v: bounds.check_row_amount(v, "amount")),
     WithJsonSchema(
         {

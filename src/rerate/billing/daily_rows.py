@@ -357,7 +357,7 @@ _MONTHLY_GROUP = (
 )
 
 
-class _Reader:
+class Reader:
     """One DuckDB connection over the files, with the filtered rows as the view
     `picked` (daily) or `monthly`."""
 
@@ -515,7 +515,7 @@ def query_rows(session: Session, scope: RowScope, query: RowQuery) -> RowPage:
 def query_page(session: Session, scope: RowScope, query: RowQuery) -> tuple[RowPage, Summary]:
     """`query_rows` and `summarise` over one read of the files (what a page
     with its totals needs)."""
-    reader = _Reader(session, scope, query)
+    reader = Reader(session, scope, query)
     try:
         if reader.con is None:
             empty = RowPage([], 0, query.limit, query.offset, reader.files.unreadable)
@@ -550,7 +550,7 @@ def iter_rows(
     """Every matching row in sort order (limit and offset ignored), fetched
     `batch_size` at a time: an export of a million rows never holds them all.
     Readable runs only; `unreadable_runs` tells which were left out."""
-    reader = _Reader(session, scope, query)
+    reader = Reader(session, scope, query)
     try:
         if reader.con is None:
             return
@@ -571,7 +571,7 @@ def unreadable_runs(session: Session, scope: RowScope, query: RowQuery) -> list[
 
 def summarise(session: Session, scope: RowScope, query: RowQuery) -> Summary:
     """Totals per currency of the rows matching the filters (paging ignored)."""
-    reader = _Reader(session, scope, query)
+    reader = Reader(session, scope, query)
     try:
         if reader.con is None:
             return Summary(query.start, query.end, [], reader.files.unreadable)

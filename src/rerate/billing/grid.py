@@ -281,9 +281,9 @@ def _reader(session: Session, scope: RowScope, query: RowQuery) -> Iterator[Any]
     summed and formatted there instead of row by row in Python (about 60 µs a
     row through `iter_rows`; a month of a large customer has 200,000 rows).
 
-    The one place this module reaches into daily_rows' internals (`_Reader`:
-    the same checks, scope and file list as `iter_rows`)."""
-    reader = daily_rows._Reader(session, scope, query)
+    `daily_rows.Reader` gives the same checks, scope and file list as
+    `iter_rows`."""
+    reader = daily_rows.Reader(session, scope, query)
     try:
         yield reader
     finally:
@@ -830,7 +830,7 @@ def export_rows(session: Session, scope: RowScope, query: RowQuery) -> Iterator[
     (or 404), never a broken download."""
     columns = MONTHLY_CSV if query.monthly else DAILY_CSV
     header = ",".join(columns).encode() + b"\r\n"
-    reader = daily_rows._Reader(session, scope, query)
+    reader = daily_rows.Reader(session, scope, query)
     if reader.con is None:
         reader.close()
         return iter([header])

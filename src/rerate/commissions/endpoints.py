@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from rerate.api.deps import Require, SessionDep
 from rerate.api.errors import JSON_ERROR_RESPONSES
-from rerate.api.fields import BillingDate, Id, Period, _decimal_text
+from rerate.api.fields import BillingDate, Id, Period, decimal_text
 from rerate.api.media import CSVResponse, PDFResponse
 from rerate.auth.permissions import Permission, Principal
 from rerate.commissions import service as svc
@@ -36,7 +36,7 @@ CommissionManager = Annotated[Principal, Depends(Require(Permission.MANAGE_COMMI
 
 Rate = Annotated[
     Decimal,
-    BeforeValidator(_decimal_text),
+    BeforeValidator(decimal_text),
     WithJsonSchema(
         {
             "type": "string",

@@ -14,7 +14,7 @@ from decimal import Decimal
 from fpdf import FontFace
 
 from rerate.commissions.service import ROUNDING, Statement
-from rerate.invoicing.pdf import FONT, Paper, _Document
+from rerate.invoicing.pdf import FONT, Document, Paper
 from rerate.kit import csvout
 from rerate.kit.present import money_plain, money_text
 
@@ -91,7 +91,7 @@ def to_pdf(st: Statement, *, paper: Paper = Paper.A4) -> bytes:
     node = st.node
     title = f"Commission statement {st.period}"
     name = node.legal_name or node.name
-    pdf = _Document(paper, f"{title} - {name}")
+    pdf = Document(paper, f"{title} - {name}")
     pdf.set_title(title)
     pdf.set_author("rerate")
     pdf.set_creator("rerate")

@@ -130,7 +130,7 @@ def tax_summary(invoice: Invoice) -> list[tuple[str, Decimal, Decimal]]:
 # --- layout --------------------------------------------------------------------------------
 
 
-class _Document(FPDF):
+class Document(FPDF):
     def __init__(self, paper: Paper, footer_text: str) -> None:
         super().__init__(format="A4" if paper is Paper.A4 else "Letter", unit="mm")
         self._footer_text = footer_text
@@ -169,7 +169,7 @@ def _party_lines(label: str, party: Party | None) -> list[str]:
     return lines
 
 
-def _parties(pdf: _Document, seller: Party | None, buyer: Party, buyer_label: str) -> None:
+def _parties(pdf: Document, seller: Party | None, buyer: Party, buyer_label: str) -> None:
     half = (pdf.epw - 10) / 2
     top = pdf.get_y()
     bottoms = []
@@ -184,7 +184,7 @@ def _parties(pdf: _Document, seller: Party | None, buyer: Party, buyer_label: st
     pdf.set_xy(pdf.l_margin, max(bottoms) + 4)
 
 
-def _facts_table(pdf: _Document, rows: Sequence[tuple[str, str]]) -> None:
+def _facts_table(pdf: Document, rows: Sequence[tuple[str, str]]) -> None:
     """Label/value pairs in two columns, filled top to bottom."""
     half = (pdf.epw - 10) / 2
     per_column = (len(rows) + 1) // 2
@@ -250,7 +250,7 @@ def projection_lines(invoice: Invoice) -> list[str]:
     return lines
 
 
-def _projection_block(pdf: _Document, invoice: Invoice) -> None:
+def _projection_block(pdf: Document, invoice: Invoice) -> None:
     lines = projection_lines(invoice)
     if not lines:
         return
@@ -269,7 +269,7 @@ def to_pdf(invoice: Invoice, facts: Facts, *, paper: Paper = Paper.A4) -> bytes:
         return money_text(amount, currency)
 
     title = _title(invoice)
-    pdf = _Document(paper, f"{title} - {facts.buyer.name}")
+    pdf = Document(paper, f"{title} - {facts.buyer.name}")
     pdf.set_title(title)
     pdf.set_author(facts.seller.name if facts.seller else "rerate")
     pdf.set_creator("rerate")
@@ -410,7 +410,7 @@ def _credit_note_rows(invoice: Invoice, issued: date | None) -> list[tuple[str, 
     ]
 
 
-def _wide_rows(pdf: _Document, rows: Sequence[tuple[str, str]]) -> None:
+def _wide_rows(pdf: Document, rows: Sequence[tuple[str, str]]) -> None:
     """Label/value pairs over the page's width (a reason may be a sentence or
     two; a reference must not wrap), below `_facts_table`."""
     if not rows:
@@ -424,7 +424,7 @@ def _wide_rows(pdf: _Document, rows: Sequence[tuple[str, str]]) -> None:
     pdf.ln(4)
 
 
-def _totals(pdf: _Document, totals: Sequence[tuple[str, str]]) -> None:
+def _totals(pdf: Document, totals: Sequence[tuple[str, str]]) -> None:
     label_w, value_w = 60.0, 40.0
     if pdf.will_page_break(6 * len(totals)):
         pdf.add_page()
@@ -437,7 +437,7 @@ def _totals(pdf: _Document, totals: Sequence[tuple[str, str]]) -> None:
         pdf.ln()
 
 
-def _credit_use(pdf: _Document, note: CreditNoteFacts) -> None:
+def _credit_use(pdf: Document, note: CreditNoteFacts) -> None:
     """How the credit was used: the terms fixed at issue (as the e-invoice
     states them), then each invoice it was set against and what is open."""
     currency = note.currency
