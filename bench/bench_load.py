@@ -10,7 +10,7 @@ loads the demo dataset (`rerate demo --scale`), starts a real server
 (`rerate serve --no-worker --workers N` on a free loopback port) and two real
 `rerate worker` processes, keeps the workers rating (a feeder submits
 recalculations whenever fewer than four jobs wait), and then measures, with
-asyncio + httpx clients (bench/loadgen.py):
+asyncio HTTP/1.1 clients (bench/loadgen.py):
 
 1. open loop: `--clients` clients (200 on PostgreSQL, 50 on SQLite), each
    sending about one request a second for `--duration` seconds (60): the jobs

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from rerate.app import create_app
@@ -26,6 +27,12 @@ from rerate.models import Base
 from tests.billing.fixtures import Billing
 from tests.browser import browser  # noqa: F401 - the one session-wide Chromium
 from tests.world import World, build_world
+
+# Property tests check values, never speed: hypothesis's default 200 ms
+# deadline per example failed them when the two cores were busy (a test run
+# next to a benchmark), which said nothing about the code.
+hypothesis_settings.register_profile("rerate", deadline=None)
+hypothesis_settings.load_profile("rerate")
 
 PG_URL = os.environ.get("RERATE_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("RERATE_TEST_REQUIRE_POSTGRES") == "1"

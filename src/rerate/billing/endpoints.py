@@ -148,7 +148,7 @@ def list_jobs(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """The run queue & log: newest first by start time, only inside the caller's subtree."""
-    items, total = views.list_jobs(
+    items, total, any_running = views.page(
         session,
         principal,
         type_=type,
@@ -163,7 +163,7 @@ def list_jobs(
         "total": total,
         "limit": limit,
         "offset": offset,
-        "any_running": views.any_running(session, principal),
+        "any_running": any_running,
     }
 
 

@@ -352,7 +352,7 @@ def _count(session: Any, principal: Principal, status: JobStatus) -> int:
 
 
 def _log(session: Any, principal: Principal, filters: LogFilters) -> dict[str, Any]:
-    items, total = views.list_jobs(
+    items, total, running = views.page(
         session,
         principal,
         type_=filters.type,
@@ -362,7 +362,6 @@ def _log(session: Any, principal: Principal, filters: LogFilters) -> dict[str, A
         limit=PAGE_SIZE,
         offset=(filters.page - 1) * PAGE_SIZE,
     )
-    running = views.any_running(session, principal)
     if running:
         n_running, n_queued = (
             _count(session, principal, s) for s in (JobStatus.RUNNING, JobStatus.QUEUED)

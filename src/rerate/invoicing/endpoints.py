@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from rerate.api.deps import InvoiceGenerator, InvoiceViewer, SessionDep
@@ -35,8 +35,10 @@ from rerate.invoicing.einvoice.export import Format as EInvoiceFormat
 from rerate.invoicing.einvoice.export import export as export_einvoice
 from rerate.invoicing.generate import generate_for
 from rerate.kit.errors import NotFound
+from rerate.kit.periods import local_day
 from rerate.kit.present import money_plain, quantity_text
-from rerate.models import Invoice, Node
+from rerate.models import Contract, Invoice, Node
+from rerate.models.base import utcnow
 from rerate.models.enums import InvoiceStatus, InvoiceType, Role
 from rerate.tenancy.service import get_customer, in_scope
 
@@ -193,10 +195,6 @@ def _get(session: Session, principal: Principal, invoice_id: int) -> tuple[Invoi
     return inv, customer
 
 
-def _todays(session: Session, customer_ids: set[int]) -> dict[int, date]:
-    return {cid: payments.billing_today(session, cid) for cid in customer_ids}
-
-
 @router.get("/invoices")
 def list_invoices(
     session: SessionDep,
@@ -224,26 +222,43 @@ def list_invoices(
         filtered = get_customer(session, principal, customer_id, Permission.VIEW_INVOICES)
         visibility.require_visible(session, principal, filtered)
     # Visibility is a per-customer setting: decided once per customer that has
-    # invoices here, then the page is cut in SQL.
-    customers = select(Node).where(scope, Node.id.in_(select(Invoice.customer_id)))
+    # invoices here (with its billing zone, for what is overdue today), then
+    # the page is cut in SQL.
+    customers = (
+        select(Node, Contract.billing_tz)
+        .outerjoin(Contract, (Contract.customer_id == Node.id) & Contract.active.is_(True))
+        .where(scope, Node.id.in_(select(Invoice.customer_id)))
+    )
     if customer_id is not None:
         customers = customers.where(Node.id == customer_id)
     visible = visibility.visibility(session, principal)
-    shown = [node for node in session.scalars(customers) if visible(node)]
-    full_ids = [node.id for node in shown if not customer_only(principal, node)]
-    sent_only_ids = [node.id for node in shown if customer_only(principal, node)]
-    where: list[ColumnElement[bool]] = [
-        or_(
-            Invoice.customer_id.in_(full_ids),
-            Invoice.customer_id.in_(sent_only_ids) & Invoice.status.in_(CUSTOMER_STATUSES),
-        )
-    ]
+    zones: dict[int, str] = {}
+    hidden: list[int] = []
+    sent_only: list[int] = []
+    for node, tz in session.execute(customers):
+        zones[node.id] = tz or "UTC"
+        if not visible(node):
+            hidden.append(node.id)
+        elif customer_only(principal, node):
+            sent_only.append(node.id)
+    # The scope as a subquery, not as a list of the customers' ids: a list is
+    # rendered into the statement anew on every call (a bind parameter per
+    # id), which cost more than running the query. The exceptions (hidden
+    # invoices, customer users who see sent invoices only) are few.
+    where: list[ColumnElement[bool]] = [Invoice.customer_id.in_(select(Node.id).where(scope))]
+    if customer_id is not None:
+        where.append(Invoice.customer_id == customer_id)
+    if hidden:
+        where.append(Invoice.customer_id.not_in(hidden))
+    if sent_only:
+        where.append(Invoice.customer_id.not_in(sent_only) | Invoice.status.in_(CUSTOMER_STATUSES))
     if period is not None:
         where.append(Invoice.period == period)
     if type is not None:
         where.append(Invoice.type == type.value)
     total = session.scalar(select(func.count()).select_from(Invoice).where(*where)) or 0
     order = (Invoice.period.desc(), Invoice.customer_id, Invoice.id.desc())
+    page_ids = select(Invoice.id).where(*where).order_by(*order).limit(limit).offset(offset)
     if include_lines:
         page: Sequence[Any] = session.scalars(
             select(Invoice)
@@ -259,8 +274,9 @@ def list_invoices(
         page = session.execute(
             select(*_SUMMARY_COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)
         ).all()
-    settled = payments.settlements(session, [inv.id for inv in page])
-    todays = _todays(session, {inv.customer_id for inv in page})
+    settled = payments.settlements(session, [inv.id for inv in page], page=page_ids)
+    now = utcnow()
+    todays = {cid: local_day(now, zone) for cid, zone in zones.items()}
     return {
         "items": [
             invoice_view(

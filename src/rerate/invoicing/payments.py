@@ -24,8 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from rerate.invoicing import credits
@@ -73,24 +74,27 @@ class Settlement:
     applied: Decimal = Decimal(0)
 
 
-def settlements(session: Session, ids: Sequence[int]) -> dict[int, Settlement]:
-    """`Settlement` per invoice id, in two queries for a page of invoices.
-    Summed in Python: SQLite's SUM over a decimal column answers a float."""
+def settlements(
+    session: Session, ids: Sequence[int], *, page: Select[Any] | None = None
+) -> dict[int, Settlement]:
+    """`Settlement` per invoice id, in one query for a page of invoices.
+    `page`, when given, selects the same ids as a subquery: a list of ids is
+    rendered into the statement anew on every call, a subquery is compiled
+    once. Summed in Python: SQLite's SUM over a decimal column answers a float."""
     paid = dict.fromkeys(ids, Decimal(0))
     credited = dict.fromkeys(ids, Decimal(0))
     applied = dict.fromkeys(ids, Decimal(0))
     if ids:
-        for invoice_id, amount, note_id in session.execute(
-            select(Payment.invoice_id, Payment.amount, Payment.credit_note_id).where(
-                Payment.invoice_id.in_(ids)
+        chosen: Any = page if page is not None else list(ids)
+        for invoice_id, note_id, amount in session.execute(
+            select(Payment.invoice_id, Payment.credit_note_id, Payment.amount).where(
+                Payment.invoice_id.in_(chosen) | Payment.credit_note_id.in_(chosen)
             )
         ):
-            into = paid if note_id is None else credited
-            into[invoice_id] += amount
-        for note_id, amount in session.execute(
-            select(Payment.credit_note_id, Payment.amount).where(Payment.credit_note_id.in_(ids))
-        ):
-            if note_id is not None:  # the filter says so; the type checker cannot
+            if invoice_id in paid:  # money received, or a credit note applied, on it
+                into = paid if note_id is None else credited
+                into[invoice_id] += amount
+            if note_id is not None and note_id in applied:  # a credit note of the page
                 applied[note_id] += amount
     return {i: Settlement(paid[i], credited[i], applied[i]) for i in ids}
 

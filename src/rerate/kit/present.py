@@ -20,6 +20,7 @@ notation, nor prints "-0.00".
 from __future__ import annotations
 
 from decimal import Context, Decimal
+from functools import lru_cache
 
 from rerate.kit.money import minor_units
 
@@ -40,15 +41,21 @@ def at_minor_unit(amount: Decimal, currency: str) -> Decimal:
     `kit.money.MINOR_UNITS`.
     """
     _check(amount)
-    places = minor_units(currency)
-    quantum = Decimal(1).scaleb(-places)
-    shown = amount.quantize(quantum, context=_EXACT)
+    shown = amount.quantize(_quantum(currency), context=_EXACT)
     if shown != amount:
         raise NotRounded(
             f"{quantity_text(amount)} {currency} has digits below the minor unit "
-            f"({places} places): round it at the boundary (kit.money.round_money) first"
+            f"({minor_units(currency)} places): round it at the boundary "
+            "(kit.money.round_money) first"
         )
     return shown.copy_abs() if shown.is_zero() else shown
+
+
+@lru_cache(maxsize=512)
+def _quantum(currency: str) -> Decimal:
+    # Every list of invoices shows several amounts per row: the lookup and
+    # the scaling were most of what showing one cost.
+    return Decimal(1).scaleb(-minor_units(currency))
 
 
 def money_plain(amount: Decimal, currency: str) -> str:
