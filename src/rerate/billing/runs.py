@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ from rerate.kit.periods import Month
 from rerate.models import BillingCacheRow, BillingRun, CurrentRun, Node
 from rerate.models.base import utcnow
 from rerate.models.enums import RunStatus
-from rerate.rating import engine, output
+from rerate.rating import backends, output
+from rerate.rating.backends import RunUsage
 from rerate.rating.plan import Ownership
 from rerate.usage.service import visible_import_ids
 from rerate.usage.store import UsageStore
@@ -97,30 +99,22 @@ def compute_run(
     clock.lap("plan")
     if progress:
         progress(0.1, "plan built")
-    usage = owned_rows(
-        UsageStore(data_dir).scan(
-            visible,
-            start_utc=window.start_utc - LOOKBACK,
-            end_utc=window.end_utc,
-            account_ids=account_ids,
-            columns=engine.USAGE_COLUMNS,  # what the rater reads, no more
-            # The engine orders what it allocates (profiles, tiers) by itself;
-            # the run's rated rows then follow storage order.
-            ordered=False,
-            skip_null_columns=True,  # the rater takes a missing column as null
-        ),
-        plan.ownership,
-        customer.id,
+    usage = RunUsage(
+        store=UsageStore(data_dir),
+        visible=visible,
+        start_utc=window.start_utc - LOOKBACK,
+        end_utc=window.end_utc,
+        account_ids=account_ids,
+        keep=partial(owned_rows, ownership=plan.ownership, customer_id=customer.id),
     )
-    clock.lap("read")
-    if progress:
-        progress(0.3, f"{usage.num_rows} usage rows read")
     target = run_dir(data_dir, customer.id, str(period)) / uuid.uuid4().hex
-    # Rated rows stream to Parquet chunk by chunk while rating goes on, so a
-    # large customer-month never holds its per-row table in memory whole.
+    # The configured backend (RERATE_ENGINE) reads and rates; rated rows stream
+    # to Parquet part by part while rating goes on, so a large customer-month
+    # never holds its per-row table in memory whole.
     with output.RunWriter(target) as writer:
-        result = engine.rate(usage, plan, window, part_sink=writer.write_part)
-        del usage
+        result = backends.configured().rate_run(
+            usage, plan, window, writer, progress=progress, lap=clock.lap
+        )
         clock.lap("rate")  # rated parts included: they are written while rating
         if progress:
             progress(0.7, "rated")
