@@ -31,6 +31,7 @@ import os
 import pickle
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -184,8 +185,9 @@ class SparkBackend:
         spark = self.session
         sc = spark.sparkContext
         shipped = sc.broadcast(job)
-        with _Tracker(spark, progress):
+        with _Tracker(spark, progress) as tracker:
             facts, counts, n_in, n = _facts(df, shipped) if df is not None else _no_facts(job)
+            tracker.done("facts", 0.25)
             if lap:
                 lap("read")
             if progress:
@@ -196,6 +198,7 @@ class SparkBackend:
                 return _combos(df, shipped, list(timings), tz)
 
             shared = engine.build_shared(plan, facts, combos_of)
+            tracker.check()
             if df is None or n == 0:
                 # No selected row: one empty part, as the embedded engine writes.
                 part, _, _ = engine.rate_part(_empty(names), plan, period, shared)
@@ -209,6 +212,7 @@ class SparkBackend:
             part_of_code = dense[chunk].astype(np.int32)  # slot = code + 1
             tables = sc.broadcast((shared, part_of_code, str(writer.staging)))
             parts = _rate(df, shipped, tables)
+            tracker.done("rating", 0.65)
         by_index = sorted(parts, key=lambda p: p[0])
         for _, entries, _ in by_index:
             writer.add_parts(entries)
@@ -426,20 +430,28 @@ def _rate(df: DataFrame, shipped: Any, tables: Any) -> list[tuple[int, dict[str,
 
 
 class _Tracker:
-    """Polls Spark's status tracker while a run's passes go on and reports
-    the active stages' tasks to the job's progress (0.1..0.7 of the job)."""
+    """Reports a run's Spark work to the job's progress: a thread polls
+    Spark's status tracker for the active stages' tasks while a pass runs,
+    and each pass reports its stages and tasks when it ends (so a short job
+    shows them too). The run's Spark jobs share a job group; a progress call
+    that raises (the job was cancelled or lost its lease) cancels the group
+    and the error is raised again in the rating thread."""
 
     def __init__(
         self, spark: SparkSession, progress: Progress | None, every_s: float = 1.0
     ) -> None:
-        self._tracker = spark.sparkContext.statusTracker()
+        self._sc = spark.sparkContext
+        self._tracker = self._sc.statusTracker()
         self._progress = progress
         self._every = every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spark-progress", daemon=True)
-        self.seen: list[str] = []  # messages reported, for tests and logs
+        self._error: BaseException | None = None
+        self.group = f"rerate-{uuid.uuid4().hex}"
+        self._reported: set[int] = set()  # stages already reported as done
 
     def __enter__(self) -> _Tracker:
+        self._sc.setJobGroup(self.group, "rerate rating run", interruptOnCancel=True)
         if self._progress is not None:
             self._thread.start()
         return self
@@ -448,27 +460,54 @@ class _Tracker:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        unset: Any = None  # removes the property (the thread's next jobs are not the run's)
+        self._sc.setLocalProperty("spark.jobGroup.id", unset)
+        self._sc.setLocalProperty("spark.job.description", unset)
+
+    def _report(self, fraction: float, message: str) -> None:
+        if self._progress is None or not message:
+            return
+        try:
+            self._progress(fraction, message)
+        except BaseException as exc:  # cancelled, lease lost: stop the Spark jobs
+            self._error = self._error or exc
+            self._sc.cancelJobGroup(self.group)
 
     def _run(self) -> None:
         last = ""
         while not self._stop.wait(self._every):
-            message = self.poll()
-            if message and message != last and self._progress is not None:
+            message = self.active()
+            if message != last:
                 last = message
-                self._progress(0.5, message)
+                self._report(0.5, message)
 
-    def poll(self) -> str:
+    def check(self) -> None:
+        """Raise the error a progress call raised (in the rating thread)."""
+        if self._error is not None:
+            raise self._error
+
+    def active(self) -> str:
         """One line on the active stages: `spark stage 3: 5/8 tasks (2 running)`."""
         parts = []
         for stage_id in sorted(self._tracker.getActiveStageIds()):
             info = self._tracker.getStageInfo(stage_id)
-            if info is None:
-                continue
-            parts.append(
-                f"spark stage {stage_id}: {info.numCompletedTasks}/{info.numTasks} tasks "
-                f"({info.numActiveTasks} running)"
-            )
-        message = "; ".join(parts)
-        if message:
-            self.seen.append(message)
-        return message
+            if info is not None:
+                parts.append(
+                    f"spark stage {stage_id}: {info.numCompletedTasks}/{info.numTasks} tasks "
+                    f"({info.numActiveTasks} running)"
+                )
+        return "; ".join(parts)
+
+    def done(self, name: str, fraction: float) -> None:
+        """Report the stages of this run's Spark jobs finished since the last call."""
+        self.check()
+        stages: list[str] = []
+        for job_id in sorted(self._tracker.getJobIdsForGroup(self.group)):
+            job = self._tracker.getJobInfo(job_id)
+            for stage_id in sorted(job.stageIds) if job is not None else []:
+                info = self._tracker.getStageInfo(stage_id)
+                if info is None or stage_id in self._reported:
+                    continue
+                self._reported.add(stage_id)
+                stages.append(f"stage {stage_id} {info.numCompletedTasks}/{info.numTasks} tasks")
+        self._report(fraction, f"spark {name} pass done: {', '.join(stages) or 'no stage'}")
