@@ -19,6 +19,11 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
+# Plus PySpark for RERATE_ENGINE=spark and its tests (Java 17 needed; .ci/run).
+$(VENV)/.installed-spark: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[dev,spark]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed-run
+
 run: $(VENV)/.installed-run
 	$(BIN)/rerate db upgrade
 	$(BIN)/rerate demo --if-empty

@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -65,6 +66,47 @@ def skip_or_fail_without_postgres() -> None:
     if REQUIRE_PG:
         pytest.fail(f"{reason} (RERATE_TEST_REQUIRE_POSTGRES=1 makes this a failure)")
     pytest.skip(reason)
+
+
+REQUIRE_SPARK = os.environ.get("RERATE_TEST_REQUIRE_SPARK") == "1"
+
+
+def skip_or_fail_without_spark() -> None:
+    """Spark tests need pyspark (`pip install -e '.[spark]'`) and Java; CI
+    (RERATE_TEST_REQUIRE_SPARK=1) makes their absence a failure."""
+    reason = None
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        reason = "pyspark not installed: pip install -e '.[spark]'"
+    if reason is None and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        reason = "no Java runtime for Spark (openjdk-17-jre-headless)"
+    if reason is None:
+        return
+    if REQUIRE_SPARK:
+        pytest.fail(f"{reason} (RERATE_TEST_REQUIRE_SPARK=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def spark_backend() -> Any:
+    """One Spark session for the whole test run: local[2], no UI, few
+    shuffle partitions (tests/rating/test_spark_parity.py)."""
+    skip_or_fail_without_spark()
+    from rerate.rating.backends.spark import SparkBackend
+
+    backend = SparkBackend(
+        "local[2]",
+        {
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.driver.memory": "1g",
+            "spark.sql.adaptive.enabled": "false",
+        },
+    )
+    backend.session.sparkContext.setLogLevel("ERROR")
+    return backend
 
 
 @pytest.fixture(scope="session")

@@ -16,14 +16,12 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -42,8 +40,9 @@ from rerate.kit.periods import Month
 from rerate.models import BillingCacheRow, BillingRun, CurrentRun, Node
 from rerate.models.base import utcnow
 from rerate.models.enums import RunStatus
-from rerate.rating import engine, output
-from rerate.rating.plan import Ownership
+from rerate.rating import backends, output
+from rerate.rating.backends import RunUsage
+from rerate.rating.owned import owned_rows
 from rerate.usage.service import visible_import_ids
 from rerate.usage.store import UsageStore
 
@@ -97,30 +96,22 @@ def compute_run(
     clock.lap("plan")
     if progress:
         progress(0.1, "plan built")
-    usage = owned_rows(
-        UsageStore(data_dir).scan(
-            visible,
-            start_utc=window.start_utc - LOOKBACK,
-            end_utc=window.end_utc,
-            account_ids=account_ids,
-            columns=engine.USAGE_COLUMNS,  # what the rater reads, no more
-            # The engine orders what it allocates (profiles, tiers) by itself;
-            # the run's rated rows then follow storage order.
-            ordered=False,
-            skip_null_columns=True,  # the rater takes a missing column as null
-        ),
-        plan.ownership,
-        customer.id,
+    usage = RunUsage(
+        store=UsageStore(data_dir),
+        visible=visible,
+        start_utc=window.start_utc - LOOKBACK,
+        end_utc=window.end_utc,
+        account_ids=account_ids,
+        keep=partial(owned_rows, ownership=plan.ownership, customer_id=customer.id),
     )
-    clock.lap("read")
-    if progress:
-        progress(0.3, f"{usage.num_rows} usage rows read")
     target = run_dir(data_dir, customer.id, str(period)) / uuid.uuid4().hex
-    # Rated rows stream to Parquet chunk by chunk while rating goes on, so a
-    # large customer-month never holds its per-row table in memory whole.
+    # The configured backend (RERATE_ENGINE) reads and rates; rated rows stream
+    # to Parquet part by part while rating goes on, so a large customer-month
+    # never holds its per-row table in memory whole.
     with output.RunWriter(target) as writer:
-        result = engine.rate(usage, plan, window, part_sink=writer.write_part)
-        del usage
+        result = backends.configured().rate_run(
+            usage, plan, window, writer, progress=progress, lap=clock.lap
+        )
         clock.lap("rate")  # rated parts included: they are written while rating
         if progress:
             progress(0.7, "rated")
@@ -159,51 +150,6 @@ class _Clock:
         now = time.perf_counter()
         self.laps[name] = round(now - self._last, 3)
         self._last = now
-
-
-def owned_rows(usage: pa.Table, ownership: Sequence[Ownership], customer_id: int) -> pa.Table:
-    """Keep the rows whose account this customer owned at usage_start.
-
-    The rest belong to the other owner's run (where they are billed); leaving
-    them in would list them here as unrated `account_not_owned`, counting the
-    same usage in two runs' reports.
-    """
-    if not usage.num_rows:
-        return usage
-    mine = sorted(
-        (o.account_id, _us(o.valid_from), _us(o.valid_to) if o.valid_to else _FOREVER)
-        for o in ownership
-        if o.customer_id == customer_id
-    )
-    if not mine:
-        return usage.slice(0, 0)
-    accounts = np.asarray(usage.column("account_id").to_numpy(), dtype=np.int64)
-    starts = np.asarray(usage.column("usage_start").cast(pa.int64()).to_numpy(), dtype=np.int64)
-    # Most accounts have one interval for the customer: one vectorised look-up
-    # by account. Accounts it owned several times are matched interval by interval.
-    ids = np.unique(np.array([a for a, _, _ in mine], dtype=np.int64))
-    count = {int(a): 0 for a in ids}
-    for a, _, _ in mine:
-        count[a] += 1
-    lo = np.zeros(len(ids), dtype=np.int64)
-    hi = np.zeros(len(ids), dtype=np.int64)  # [0, 0): matches nothing
-    for a, start, end in mine:
-        if count[a] == 1:
-            i = int(np.searchsorted(ids, a))
-            lo[i], hi[i] = start, end
-    pos = np.minimum(np.searchsorted(ids, accounts), len(ids) - 1)
-    keep = (ids[pos] == accounts) & (starts >= lo[pos]) & (starts < hi[pos])
-    for a, start, end in mine:
-        if count[a] > 1:
-            keep |= (accounts == a) & (starts >= start) & (starts < end)
-    return usage if bool(keep.all()) else usage.filter(pa.array(keep))
-
-
-_FOREVER = np.iinfo(np.int64).max
-
-
-def _us(instant: datetime) -> int:
-    return int(instant.timestamp() * 1_000_000)
 
 
 def fingerprint(path: Path) -> str:

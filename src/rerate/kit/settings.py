@@ -117,6 +117,21 @@ class Settings(BaseSettings):
     demo_scale: float = Field(
         1.0, description="Scale of the demo dataset's usage volume (1.0 = >1 M rows)."
     )
+    engine: Literal["embedded", "spark"] = Field(
+        "embedded",
+        description="Where recalculation and billing runs rate their rows: `embedded` (this "
+        "process, all cores) or `spark` (Apache Spark, `pip install 'rerate[spark]'`; "
+        "docs/scale-out.md). Results are identical.",
+    )
+    spark_master: str = Field(
+        "local[2]",
+        description="Spark master when engine=spark: local[N], spark://host:7077, k8s://..., yarn.",
+    )
+    spark_conf: str = Field(
+        "",
+        description="Further Spark options when engine=spark, `key=value` pairs separated by "
+        "spaces (e.g. `spark.executor.memory=4g spark.executor.instances=8`).",
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

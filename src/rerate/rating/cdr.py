@@ -30,7 +30,7 @@ no region.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -498,10 +498,28 @@ class CdrDeck:
         return band * len(self.combos) + combo
 
 
-def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
+def prepare_deck(
+    plan: RatingPlan,
+    pool: StringPool,
+    start: I64 | None = None,
+    *,
+    span: tuple[int, int] | None = None,
+    combos_of: Callable[[Sequence[Timing], str], I64] | None = None,
+) -> CdrDeck:
     """Compile the versions in force between min(start) and max(start), and
     intern every string the CDR rater uses, in a fixed order (so codes do not
-    depend on which chunk of rows runs first)."""
+    depend on which chunk of rows runs first).
+
+    Instead of the calls' starts, a caller that does not hold them (a
+    distributed backend) gives their first and last (`span`) and a function
+    giving the distinct timing bit masks at them (`combos_of`)."""
+    if start is not None:
+        span = (int(start.min()), int(start.max())) if len(start) else None
+        rows = start
+
+        def combos_of(timings: Sequence[Timing], tz: str) -> I64:
+            return np.unique(timing_bits(rows, tz, timings))
+
     timetable = plan.timetable
     band_names = timetable.band_names if timetable is not None else ()
     n_bands = max(len(band_names), 1)
@@ -509,9 +527,9 @@ def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
     versions = list(book.ordered_versions()) if book is not None else []
     eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
     used = np.zeros(0, dtype=np.int64)
-    if versions and len(start):
-        first = max(int(np.searchsorted(eff, start.min(), side="right")) - 1, 0)
-        last = int(np.searchsorted(eff, start.max(), side="right")) - 1
+    if versions and span is not None:
+        first = max(int(np.searchsorted(eff, span[0], side="right")) - 1, 0)
+        last = int(np.searchsorted(eff, span[1], side="right")) - 1
         used = np.arange(first, last + 1, dtype=np.int64)
     local = np.full(max(len(versions), 1), -1, dtype=np.int64)
     local[used] = np.arange(len(used))
@@ -523,8 +541,8 @@ def prepare_deck(plan: RatingPlan, pool: StringPool, start: I64) -> CdrDeck:
     contract = plan.contract
     timing_tz = timetable.tz if timetable is not None else contract.billing_tz
     combos = None
-    if ent.timings:
-        combos = np.unique(timing_bits(start, timing_tz, ent.timings))
+    if ent.timings and span is not None and combos_of is not None:
+        combos = np.asarray(combos_of(ent.timings, timing_tz), dtype=np.int64)
     pf = _prefix_table(ent, n_bands, timetable is not None, combos)
     overrides = RuleMatcher(contract.rules_of(RuleKind.UNIT_PRICE_OVERRIDE), pool)
     adjusts = RuleMatcher(contract.rules_of(RuleKind.DISCOUNT, RuleKind.MARKUP), pool)

@@ -24,7 +24,7 @@ value as Decimal arithmetic rounded to 10 places.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -249,6 +249,9 @@ def _plan_places(
     return max([decimal_places(v) for v in values] + [0])
 
 
+_LOCAL = frozenset({"_tables", "_lock"})
+
+
 @dataclass(frozen=True, slots=True)
 class CloudPrices:
     """The price book compiled once per rating call, shared by every chunk."""
@@ -263,6 +266,18 @@ class CloudPrices:
     profile_scopes: tuple[ConsumptionProfile, ...] = ()  # units profiles (their SKUs)
     _tables: dict[int, tuple[TierTables, I64, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # Pickled to a distributed backend's tasks (rating/backends/spark.py)
+    # without the lock and the tables built so far (each task builds its own).
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name not in _LOCAL)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        names = [f.name for f in fields(self) if f.name not in _LOCAL]
+        for name, value in zip(names, state, strict=True):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_tables", {})
+        object.__setattr__(self, "_lock", threading.Lock())
 
     def tier_tables(
         self, qs: int, profiles: list[ConsumptionProfile]
@@ -286,16 +301,25 @@ class CloudPrices:
             return found
 
 
-def prepare_prices(plan: RatingPlan, pool: StringPool, start: I64) -> CloudPrices:
-    """Compile the versions in force between min(start) and max(start) and
-    intern the plan's strings in a fixed order (see cdr.prepare_deck)."""
+def prepare_prices(
+    plan: RatingPlan,
+    pool: StringPool,
+    start: I64 | None = None,
+    *,
+    span: tuple[int, int] | None = None,
+) -> CloudPrices:
+    """Compile the versions in force between min(start) and max(start) (or
+    the given `span`: first and last start) and intern the plan's strings in
+    a fixed order (see cdr.prepare_deck)."""
+    if start is not None:
+        span = (int(start.min()), int(start.max())) if len(start) else None
     book = plan.price_book
     versions = list(book.ordered_versions()) if book is not None else []
     eff = np.array([v.effective_from_us for v in versions], dtype=np.int64)
     used: list[int] = []
-    if versions and len(start):
-        first = max(int(np.searchsorted(eff, start.min(), side="right")) - 1, 0)
-        last = int(np.searchsorted(eff, start.max(), side="right")) - 1
+    if versions and span is not None:
+        first = max(int(np.searchsorted(eff, span[0], side="right")) - 1, 0)
+        last = int(np.searchsorted(eff, span[1], side="right")) - 1
         used = list(range(first, last + 1))
     local = np.full(max(len(versions), 1), -1, dtype=np.int64)
     local[used] = np.arange(len(used))

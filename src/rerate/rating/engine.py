@@ -60,6 +60,7 @@ from rerate.rating.selection import (
     period_bounds_us,
     select_period,
 )
+from rerate.rating.timings import timing_bits
 from rerate.usage.schema import TIMESTAMP, UsageKind
 
 I64 = npt.NDArray[np.int64]
@@ -279,7 +280,7 @@ class _Rows:
 
 
 @dataclass(frozen=True, slots=True)
-class _Part:
+class Part:
     """What one chunk contributes to the result."""
 
     rated: pa.Table
@@ -326,7 +327,7 @@ def rate(
     if missing:
         raise ValueError(f"usage table lacks columns {missing}")
     n_in = usage.num_rows
-    start_all, end_all, account_all, kind_all, selected = _prepare_rows(
+    start_all, end_all, account_all, kind_all, selected = prepare_rows(
         usage, period, plan.overlap_selection
     )
     idx: I64 | None = None if bool(selected.all()) else np.flatnonzero(selected)
@@ -338,6 +339,109 @@ def rate(
         account_id, kind_code = account_all[idx], kind_all[idx]
     del start_all, end_all, selected, account_all, kind_all
     accounts = AccountIndex(plan.ownership, plan.customer_id)
+    codes, owned = _ownership(accounts, account_id, start)
+    is_cdr = kind_code == 0
+    is_cloud = kind_code == 1
+    cdr_start = start[is_cdr]
+    facts = UsageFacts(
+        cdr_span=_span(cdr_start),
+        cloud_span=_span(start[is_cloud]),
+        cloud_strings=_cloud_strings(usage) if bool(is_cloud.any()) else None,
+    )
+    del is_cdr, is_cloud
+
+    def combos_of(timings: Sequence[Any], tz: str) -> I64:
+        return np.unique(timing_bits(cdr_start, tz, timings))
+
+    shared = build_shared(plan, facts, combos_of)
+    parts = _rate_selected(
+        usage,
+        plan,
+        period,
+        shared,
+        idx,
+        (start, end, account_id, kind_code, codes, owned),
+        chunk_rows=chunk_rows,
+        part_sink=part_sink,
+    )
+    return combine(plan, period, shared, parts, n_in, n)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFacts:
+    """What a run's shared rating tables depend on, of its whole usage: the
+    first and last usage_start of the selected CDR and cloud rows (which
+    price-book versions are compiled; None: no such rows) and the distinct
+    values of the cloud string columns over every input row (interned in
+    sorted order, so pool codes depend neither on row order nor on how the
+    rows are split; None: no cloud rows selected). A distributed backend
+    gathers them in one pass over the data (rating/backends/spark.py)."""
+
+    cdr_span: tuple[int, int] | None
+    cloud_span: tuple[int, int] | None
+    cloud_strings: dict[str, list[str]] | None
+
+
+@dataclass(slots=True)
+class Shared:
+    """What every chunk of one run shares: the string pool, the customer's
+    accounts, the compiled CDR deck and cloud prices. Built once per run
+    (`build_shared`) and read by every chunk, on threads here or pickled to
+    the tasks of a distributed backend."""
+
+    pool: StringPool
+    accounts: AccountIndex
+    deck: CdrDeck | None
+    prices: CloudPrices | None
+
+
+# combos_of(timings, tz): the distinct timing bit masks (timings.timing_bits)
+# at the selected CDRs' starts, sorted; asked only when the deck has timings.
+CombosOf = Callable[[Sequence[Any], str], I64]
+
+
+def build_shared(plan: RatingPlan, facts: UsageFacts, combos_of: CombosOf) -> Shared:
+    """The shared tables of a run, every string interned up front in a fixed
+    order (deck, cloud columns sorted, prices)."""
+    pool = StringPool()
+    deck = None
+    if facts.cdr_span is not None:
+        deck = prepare_deck(plan, pool, span=facts.cdr_span, combos_of=combos_of)
+    prices = None
+    if facts.cloud_span is not None:
+        strings = facts.cloud_strings or {}
+        for name in CLOUD_STRINGS:
+            pool.codes(tuple(sorted(strings.get(name, ()))))
+        prices = prepare_prices(plan, pool, span=facts.cloud_span)
+    return Shared(pool, AccountIndex(plan.ownership, plan.customer_id), deck, prices)
+
+
+def _span(start: I64) -> tuple[int, int] | None:
+    return (int(start.min()), int(start.max())) if len(start) else None
+
+
+def _cloud_strings(usage: pa.Table) -> dict[str, list[str]]:
+    """Distinct non-null values of each cloud string column, every input row."""
+    out: dict[str, list[str]] = {}
+    for name in CLOUD_STRINGS:
+        if name in usage.column_names:
+            out[name] = distinct_strings(usage.column(name).chunks)
+    return out
+
+
+def distinct_strings(chunks: Sequence[pa.Array]) -> list[str]:
+    """Sorted distinct non-null values of string-like arrays."""
+    values: set[str] = set()
+    for chunk in chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary.take(pc.unique(chunk.indices).drop_null())
+        values.update(pc.unique(chunk.cast(pa.string())).drop_null().to_pylist())
+    return sorted(values)
+
+
+def _ownership(accounts: AccountIndex, account_id: I64, start: I64) -> tuple[I32, Bool]:
+    """Account code (-1: never the customer's) and owned-at-start of each row."""
+    n = len(account_id)
     codes = np.empty(n, dtype=np.int32)
     owned = np.empty(n, dtype=bool)
 
@@ -346,27 +450,80 @@ def rate(
         owned[lo:hi] = accounts.owned(codes[lo:hi], start[lo:hi])
 
     parallel_slices(own, n)
+    return codes, owned
 
+
+def chunk_of_codes(counts: I64, chunk_rows: int = CHUNK_ROWS) -> I64:
+    """Chunk of each account code given the selected rows per code (counts[0]
+    is code -1), cut exactly as chunks.chunk_layout cuts them: accounts in
+    code order, a new chunk wherever the running row count passes a multiple
+    of `chunk_rows` (a distributed backend assigns rows to chunks with this,
+    so its parts are the embedded engine's parts)."""
+    if int(counts.sum()) <= chunk_rows:
+        return np.zeros(len(counts), dtype=np.int64)
+    cut = np.maximum(np.cumsum(counts) - 1, 0) // chunk_rows
+    change = np.ones(len(cut), dtype=bool)
+    change[1:] = cut[1:] != cut[:-1]
+    return np.asarray(np.cumsum(change) - 1, dtype=np.int64)
+
+
+def rate_part(
+    usage: pa.Table, plan: RatingPlan, period: Period, shared: Shared
+) -> tuple[Part, int, int]:
+    """Rate rows that are whole accounts of a run, in input order, as one
+    chunk with the run's shared tables: what `rate` does for each of its
+    chunks (rated rows without the RUN_FILE_OMITS columns). Returns the part,
+    the number of input rows and of selected rows; `combine` puts the parts
+    of a run together."""
+    missing = [c for c in _REQUIRED if c not in usage.column_names]
+    if missing:
+        raise ValueError(f"usage table lacks columns {missing}")
+    start, end, account_id, kind_code, selected = prepare_rows(
+        usage, period, plan.overlap_selection
+    )
+    idx: I64 | None = None if bool(selected.all()) else np.flatnonzero(selected)
+    if idx is not None:
+        start, end, account_id, kind_code = start[idx], end[idx], account_id[idx], kind_code[idx]
+    codes, owned = _ownership(shared.accounts, account_id, start)
+    parts = _rate_selected(
+        usage,
+        plan,
+        period,
+        shared,
+        idx,
+        (start, end, account_id, kind_code, codes, owned),
+        chunk_rows=max(len(start), 1),
+        part_sink=None,
+        omit=RUN_FILE_OMITS,
+    )
+    return parts[0], usage.num_rows, len(start)
+
+
+def _rate_selected(
+    usage: pa.Table,
+    plan: RatingPlan,
+    period: Period,
+    shared: Shared,
+    idx: I64 | None,
+    selected: tuple[I64, I64, I64, npt.NDArray[np.int8], I32, Bool],
+    *,
+    chunk_rows: int,
+    part_sink: PartSink | None,
+    omit: frozenset[str] = frozenset(),
+) -> list[Part]:
+    """The selected rows (`idx` of the input, None: all; their start, end,
+    account, kind code, account code and owned) rated in chunks of whole
+    accounts on all cores."""
+    n_in = usage.num_rows
+    pool, deck, prices, accounts = shared.pool, shared.deck, shared.prices, shared.accounts
     # Chunks of whole accounts, each chunk's rows laid out contiguously: every
     # column is permuted into chunk order once (chunks.py), so a chunk's rows
     # are slices of them.
-    layout = chunk_layout(codes, chunk_rows)
+    layout = chunk_layout(selected[4], chunk_rows)
     columns = ChunkColumns(layout, idx, n_in)
-    start = columns.move_selected(start)
-    end = columns.move_selected(end)
-    account_id = columns.move_selected(account_id)
-    codes = columns.move_selected(codes)
-    owned = columns.move_selected(owned)
-    kind_code = columns.move_selected(kind_code)
+    start, end, account_id, kind_code, codes, owned = (columns.move_selected(v) for v in selected)
+    del selected
 
-    # Everything that does not depend on the rows is prepared once, and every
-    # string is interned up front in a fixed order, so chunks share read-only
-    # tables and the pool's codes do not depend on which chunk runs first.
-    pool = StringPool()
-    is_cdr = kind_code == 0
-    is_cloud = kind_code == 1
-    deck = prepare_deck(plan, pool, start[is_cdr]) if bool(is_cdr.any()) else None
-    prices = None
     # Input columns, each prepared once for all rows (coded as numpy where the
     # raters want codes), in chunk order.
     chunked: dict[str, ChunkColumn] = {
@@ -377,15 +534,13 @@ def rate(
         chunked["destination_key"] = _slices(columns.move_inputs(keys))
         chunked["billable_seconds"] = _slices(columns.move_inputs(billable))
         del keys, billable
-    if bool(is_cloud.any()):
-        for name in _CLOUD_STRINGS:
+    if prices is not None:
+        for name in CLOUD_STRINGS:
             values = _pool_code_column(usage, name, pool, columns.input_buffer(np.dtype(np.int32)))
             chunked[name] = _slices(columns.move_inputs(values))
         for name in ("quantity", "list_cost"):
             if name in usage.column_names:
                 chunked[name] = columns.decimals(usage.column(name))
-        prices = prepare_prices(plan, pool, start[is_cloud])
-    del is_cdr, is_cloud
     # The row places are only needed again by a column gathered chunk by
     # chunk (decimals beyond the fixed point), whose reader keeps them.
     spans = layout.spans
@@ -408,24 +563,36 @@ def rate(
             column=column,
         )
 
-    def work(index: int, span: tuple[int, int]) -> _Part:
+    def work(index: int, span: tuple[int, int]) -> Part:
         rows = rows_of(*span)
         if part_sink is None:
-            return _rate_rows(plan, period, pool, accounts, deck, prices, rows)
+            return _rate_rows(plan, period, pool, accounts, deck, prices, rows, omit)
         # Streamed parts skip the columns the run files leave out.
         part = _rate_rows(plan, period, pool, accounts, deck, prices, rows, RUN_FILE_OMITS)
         part_sink(index, part.rated, part.daily)
         return replace(part, rated=RATED_SCHEMA.empty_table())
 
     if len(spans) == 1:
-        parts = [work(0, spans[0])]
-    else:
-        with ThreadPoolExecutor(max_workers=min(len(spans), os.cpu_count() or 1)) as ex:
-            parts = list(ex.map(work, range(len(spans)), spans))
+        return [work(0, spans[0])]
+    with ThreadPoolExecutor(max_workers=min(len(spans), os.cpu_count() or 1)) as ex:
+        return list(ex.map(work, range(len(spans)), spans))
+
+
+def combine(
+    plan: RatingPlan,
+    period: Period,
+    shared: Shared,
+    parts: Sequence[Part],
+    n_in: int,
+    n: int,
+) -> RatingResult:
+    """The run's result from its chunks' parts (in chunk order): daily rows,
+    period lines (from the spend of every part) and the summary."""
+    contract = plan.contract
     rated = pa.concat_tables([p.rated for p in parts])
     daily = pa.concat_tables([p.daily for p in parts])
     spend = SpendView.concat([p.spend for p in parts])
-    lines = period_lines(contract, period, pool, spend, _profile_fee_accounts(plan, period))
+    lines = period_lines(contract, period, shared.pool, spend, _profile_fee_accounts(plan, period))
     summary = _summary(plan, period, parts, lines, n_in, n)
     return RatingResult(
         rated=rated,
@@ -457,11 +624,12 @@ def _cdr_columns(
     return keys, billable
 
 
-def _prepare_rows(
+def prepare_rows(
     usage: pa.Table, period: Period, overlap: bool
 ) -> tuple[I64, I64, I64, npt.NDArray[np.int8], Bool]:
-    """(usage_start, usage_end, account_id, kind code, selected) of every input
-    row, slice by slice of the input on all cores."""
+    """(usage_start, usage_end, account_id, kind code -- 0 cdr, 1 cloud, 2
+    other --, selected for the period) of every input row, slice by slice of
+    the input on all cores."""
     n = usage.num_rows
     start = np.empty(n, dtype=np.int64)
     end = np.empty(n, dtype=np.int64)
@@ -482,7 +650,7 @@ def _prepare_rows(
     return start, end, account, kind, selected
 
 
-_CLOUD_STRINGS = ("service", "sku", "region", "unit", "currency")
+CLOUD_STRINGS = ("service", "sku", "region", "unit", "currency")
 
 
 def _pool_code_column(usage: pa.Table, name: str, pool: StringPool, out: I32) -> I32:
@@ -528,7 +696,7 @@ def _rate_rows(
     prices: CloudPrices | None,
     rows: _Rows,
     omit: frozenset[str] = frozenset(),
-) -> _Part:
+) -> Part:
     """Rate one chunk: rows of whole accounts (rated rows without `omit`)."""
     n = len(rows.start)
     kind_code = rows.kind_code
@@ -634,7 +802,7 @@ def _rate_rows(
         plan, state, pool, rows.account_id, rows.codes, kind_code, day, prefix_values
     )
     rated = state.rated
-    return _Part(
+    return Part(
         rated=rated_table,
         daily=daily,
         spend=SpendView.of_rows(
@@ -1025,7 +1193,7 @@ def _lines_table(plan: RatingPlan, lines: Sequence[PeriodLine]) -> pa.Table:
 def _summary(
     plan: RatingPlan,
     period: Period,
-    parts: Sequence[_Part],
+    parts: Sequence[Part],
     lines: Sequence[PeriodLine],
     n_in: int,
     n: int,

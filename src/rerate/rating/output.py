@@ -124,6 +124,22 @@ def file_entry(path: Path) -> dict[str, Any]:
     return {"bytes": size, "sha256": digest.hexdigest()}
 
 
+def write_part_files(
+    staging: Path, index: int, rated: pa.Table, daily: pa.Table
+) -> dict[str, dict[str, Any]]:
+    """Write chunk `index`'s rated and daily rows as rated/ and daily/
+    part-<index>.parquet under a run's staging directory; their manifest
+    entries. RunWriter.write_part, or a task of a distributed backend
+    writing into the same staging directory (RunWriter.add_parts)."""
+    name = f"part-{index:05d}.parquet"
+    return {
+        f"rated/{name}": _write_parquet(
+            _file_columns(rated), staging / "rated" / name, _RATED_STATS
+        ),
+        f"daily/{name}": _write_parquet(daily, staging / "daily" / name, _DAILY_STATS),
+    }
+
+
 def _file_columns(rated: pa.Table) -> pa.Table:
     return rated.drop_columns([c for c in sorted(RUN_FILE_OMITS) if c in rated.column_names])
 
@@ -162,10 +178,14 @@ class RunWriter:
 
     def write_part(self, index: int, rated: pa.Table, daily: pa.Table) -> None:
         """Rated and daily rows of chunk `index` as part-<index>.parquet (thread-safe)."""
-        self._streamed = True
-        name = f"part-{index:05d}.parquet"
-        self._write(_file_columns(rated), f"rated/{name}", _RATED_STATS)
-        self._write(daily, f"daily/{name}", _DAILY_STATS)
+        self.add_parts(write_part_files(self.staging, index, rated, daily))
+
+    def add_parts(self, entries: dict[str, dict[str, Any]]) -> None:
+        """Record parts written into `staging` by `write_part_files` elsewhere
+        (a distributed backend's tasks) for the manifest (thread-safe)."""
+        with self._entries_lock:
+            self._streamed = True
+            self._entries.update(entries)
 
     def _write(self, table: pa.Table, name: str, statistics: bool | list[str]) -> None:
         entry = _write_parquet(table, self.staging / name, statistics)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +58,16 @@ class StringPool:
         self._codes: dict[str, int] = {}
         self.values: list[str] = []
         self._array: pa.Array | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled (to a distributed backend's tasks) without its lock.
+        return {"values": list(self.values)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.values = list(state["values"])
+        self._codes = {v: i for i, v in enumerate(self.values)}
+        self._array = None
         self._lock = threading.Lock()
 
     def code(self, value: str | None) -> int:

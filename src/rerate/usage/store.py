@@ -341,6 +341,45 @@ class UsageStore:
 
     # ------------------------------------------------------------------ reading
 
+    def scan_files(
+        self,
+        visible_import_ids: Collection[int],
+        *,
+        start_utc: datetime | None = None,
+        end_utc: datetime | None = None,
+        account_ids: Collection[int] | None = None,
+    ) -> ScanFiles | None:
+        """The files `scan` reads for these filters (None: nothing to read), for
+        readers other than this process (rating/backends/spark.py reads them on
+        a cluster and must resolve versions and order rows as `scan` does)."""
+        visible = frozenset(int(i) for i in visible_import_ids)
+        start_us = _aware_us(start_utc, "start_utc")
+        end_us = _aware_us(end_utc, "end_utc")
+        first = _EPOCH + timedelta(days=start_us // _US_PER_DAY) if start_us is not None else None
+        last = _EPOCH + timedelta(days=(end_us - 1) // _US_PER_DAY) if end_us is not None else None
+        if first is not None and last is not None and last < first:
+            return None
+        wanted = sorted({int(a) for a in account_ids}) if account_ids is not None else None
+        if wanted is not None and not wanted:
+            return None
+        files = self._files(self.usage_dir, visible, first, last)
+        if not files:
+            return None
+        marks = self._files(self.superseded_dir, visible, first, last)
+        marked = {m.day for m in marks}
+        per_day: dict[date, int] = {}
+        for f in files:
+            per_day[f.day] = per_day.get(f.day, 0) + 1
+        dirty_days = {f.day for f in files if per_day[f.day] > 1 or f.day in marked}
+        return ScanFiles(
+            clean=[str(f.path) for f in files if f.day not in dirty_days],
+            dirty=[str(f.path) for f in files if f.day in dirty_days],
+            dirty_marks=[str(m.path) for m in marks if m.day in dirty_days],
+            start_us=start_us,
+            end_us=end_us,
+            account_ids=wanted,
+        )
+
     def scan(
         self,
         visible_import_ids: Collection[int],
@@ -382,31 +421,17 @@ class UsageStore:
         reading them as nulls allocated 40% of the table). Only for callers
         that take a missing column as all null, as the rater does.
         """
-        visible = frozenset(int(i) for i in visible_import_ids)
         names = _columns(columns)
         schema = _schema(names)
-        start_us = _aware_us(start_utc, "start_utc")
-        end_us = _aware_us(end_utc, "end_utc")
-        first = _EPOCH + timedelta(days=start_us // _US_PER_DAY) if start_us is not None else None
-        last = _EPOCH + timedelta(days=(end_us - 1) // _US_PER_DAY) if end_us is not None else None
-        if first is not None and last is not None and last < first:
+        found = self.scan_files(
+            visible_import_ids, start_utc=start_utc, end_utc=end_utc, account_ids=account_ids
+        )
+        if found is None:
             return schema.empty_table()
-        wanted = sorted({int(a) for a in account_ids}) if account_ids is not None else None
-        if wanted is not None and not wanted:
-            return schema.empty_table()
-        files = self._files(self.usage_dir, visible, first, last)
-        if not files:
-            return schema.empty_table()
-        marks = self._files(self.superseded_dir, visible, first, last)
-        marked = {m.day for m in marks}
-        per_day: dict[date, int] = {}
-        for f in files:
-            per_day[f.day] = per_day.get(f.day, 0) + 1
-        dirty_days = {f.day for f in files if per_day[f.day] > 1 or f.day in marked}
-        clean = [str(f.path) for f in files if f.day not in dirty_days]
-        dirty = [str(f.path) for f in files if f.day in dirty_days]
-        dirty_marks = [str(m.path) for m in marks if m.day in dirty_days]
-        window = _Window(start_us, end_us, wanted, None if kind is None else str(kind))
+        clean, dirty, dirty_marks = found.clean, found.dirty, found.dirty_marks
+        window = _Window(
+            found.start_us, found.end_us, found.account_ids, None if kind is None else str(kind)
+        )
         if skip_null_columns:
             empty = null_columns([*clean, *dirty], names)
             names = [n for n in names if n not in empty]
@@ -502,6 +527,22 @@ class UsageStore:
 def _file_import_id(name: str) -> int | None:
     m = _FILE_RE.match(name) or _TMP_RE.match(name)
     return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFiles:
+    """What a scan reads: `clean` files (one version of each record: rows as
+    they are, in file order), `dirty` ones (days with several imports or
+    superseded markers: latest import per record_id over the day's files and
+    `dirty_marks`, then ordered by usage_start and record_id), and the row
+    filters (usage_start bounds in microseconds, accounts)."""
+
+    clean: list[str]
+    dirty: list[str]
+    dirty_marks: list[str]
+    start_us: int | None
+    end_us: int | None
+    account_ids: list[int] | None
 
 
 @dataclass(frozen=True, slots=True)
