@@ -27,11 +27,13 @@ progress while the passes run.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import sys
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -138,6 +140,21 @@ class SparkBackend:
         *,
         progress: Progress | None = None,
         lap: Lap | None = None,
+    ) -> RatingResult:
+        try:
+            return self._rate_run(usage, plan, period, writer, progress=progress, lap=lap)
+        finally:
+            _close_dropped_sockets()
+
+    def _rate_run(
+        self,
+        usage: RunUsage,
+        plan: RatingPlan,
+        period: Period,
+        writer: RunWriter,
+        *,
+        progress: Progress | None,
+        lap: Lap | None,
     ) -> RatingResult:
         files = usage.store.scan_files(
             usage.visible,
@@ -349,7 +366,7 @@ def _facts(df: DataFrame, shipped: Any) -> tuple[UsageFacts, Any, int, int]:
         blob = pickle.dumps((counts, spans, strings, n_in))
         yield pa.RecordBatch.from_pydict({"facts": [blob]}, pa.schema([("facts", pa.binary())]))
 
-    rows = df.mapInArrow(facts, "facts binary").collect()
+    rows = _collect(df.mapInArrow(facts, "facts binary"))
     job: _Job = shipped.value
     counts = np.zeros(
         len(AccountIndex(job.plan.ownership, job.plan.customer_id).accounts) + 1, np.int64
@@ -399,7 +416,7 @@ def _combos(df: DataFrame, shipped: Any, timings: list[Any], tz: str) -> Any:
             found.update(np.unique(timing_bits(mine, tz, timings)).tolist())
         yield pa.RecordBatch.from_pydict({"bits": sorted(found)}, pa.schema([("bits", pa.int64())]))
 
-    bits = {row["bits"] for row in df.mapInArrow(combos, "bits long").collect()}
+    bits = {row["bits"] for row in _collect(df.mapInArrow(combos, "bits long"))}
     return np.array(sorted(bits), dtype=np.int64)
 
 
@@ -443,7 +460,7 @@ def _rate(df: DataFrame, shipped: Any, tables: Any) -> list[tuple[int, dict[str,
         return pa.table({"payload": [blob]}, pa.schema([("payload", pa.binary())]))
 
     assigned = df.mapInArrow(assign, out_schema)
-    rows = assigned.groupBy(_PART).applyInArrow(rate, "payload binary").collect()
+    rows = _collect(assigned.groupBy(_PART).applyInArrow(rate, "payload binary"))
     return [pickle.loads(r["payload"]) for r in rows]
 
 
@@ -529,3 +546,22 @@ class _Tracker:
                 self._reported.add(stage_id)
                 stages.append(f"stage {stage_id} {info.numCompletedTasks}/{info.numTasks} tasks")
         self._report(fraction, f"spark {name} pass done: {', '.join(stages) or 'no stage'}")
+
+
+def _collect(df: Any) -> list[Any]:
+    """`df.collect()`, then the sockets PySpark read the result from closed
+    now. PySpark leaves them in reference cycles; the garbage collector closed
+    them later, in whatever code ran then, with a ResourceWarning about an
+    unclosed socket that was not that code's (a test suite run with warnings
+    as errors failed in an unrelated test)."""
+    rows = df.collect()
+    _close_dropped_sockets()
+    return list(rows)
+
+
+def _close_dropped_sockets() -> None:
+    """Collect the garbage PySpark left (result sockets in reference cycles)
+    here, where its ResourceWarning is known to be PySpark's: see `_collect`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
