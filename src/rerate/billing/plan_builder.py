@@ -10,6 +10,7 @@ versions in force for the period and the ownership history of the customer's acc
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -163,11 +164,38 @@ def _profiles(
     return tuple(out)
 
 
+@dataclass
+class SharedCatalog:
+    """Price books and timetables already built, by id: a batch of customers
+    on the same price book builds its snapshot once (they do not depend on
+    the customer or the window, only on the database read)."""
+
+    books: dict[int, p.PriceBook] = field(default_factory=dict)
+    timetables: dict[int, p.Timetable] = field(default_factory=dict)
+
+    def book(self, session: Session, book_id: int) -> p.PriceBook:
+        if book_id not in self.books:
+            self.books[book_id] = _price_book(session, book_id)
+        return self.books[book_id]
+
+    def timetable(self, session: Session, timetable_id: int) -> p.Timetable:
+        if timetable_id not in self.timetables:
+            self.timetables[timetable_id] = _timetable(session, timetable_id)
+        return self.timetables[timetable_id]
+
+
 def build_plan(
-    session: Session, customer: Node, start_utc: datetime, end_utc: datetime
+    session: Session,
+    customer: Node,
+    start_utc: datetime,
+    end_utc: datetime,
+    *,
+    shared: SharedCatalog | None = None,
 ) -> tuple[p.RatingPlan, list[int]]:
     """The plan for `customer` over `[start_utc, end_utc)` and the ids of the
-    accounts it owned at some instant of that window."""
+    accounts it owned at some instant of that window. `shared`: price books
+    and timetables built by an earlier plan of the same batch are reused."""
+    catalog = shared or SharedCatalog()
     contract = active_contract(session, customer.id)
     if contract is None:
         raise Invalid(f"{customer.name} has no active contract")
@@ -228,9 +256,11 @@ def build_plan(
     )
     plan = p.RatingPlan(
         contract=plan_contract,
-        price_book=_price_book(session, main_id) if main_id else None,
-        tariff_book=_price_book(session, voip_id) if cloud_id and voip_id else None,
-        timetable=_timetable(session, contract.timetable_id) if contract.timetable_id else None,
+        price_book=catalog.book(session, main_id) if main_id else None,
+        tariff_book=catalog.book(session, voip_id) if cloud_id and voip_id else None,
+        timetable=catalog.timetable(session, contract.timetable_id)
+        if contract.timetable_id
+        else None,
         profiles=_profiles(session, account_ids, start_utc, end_utc) if account_ids else (),
         ownership=ownership,
         overlap_selection=get_bool(session, SettingKey.USE_OVERLAP_USAGE_SELECTION, customer),

@@ -233,7 +233,7 @@ def worker(
     import logging
     import os
 
-    from rerate.billing.tasks import expand_schedule, handlers
+    from rerate.billing.tasks import batch_handlers, expand_schedule, handlers
     from rerate.jobs.worker import run_worker_process
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -249,6 +249,8 @@ def worker(
         poll_s=s.worker_poll_s,
         expand=expand_schedule,
         db_options=s.database_options(),
+        batch_handlers=batch_handlers(s.data_dir),
+        batch_size=s.worker_batch_size,
     )
 
 

@@ -209,15 +209,9 @@ def claim(
     (one transaction less) when one is likely, e.g. right after a claim.
     """
     now = utcnow()
-    ready = [
-        Job.status == JobStatus.QUEUED.value,
-        Job.run_after <= now,
-        Job.cancel_requested.is_(False),
-    ]
-    if types is not None:
-        if not types:
-            return None
-        ready.append(Job.type.in_([JobType(t).value for t in types]))
+    ready = _ready(now, types)
+    if ready is None:
+        return None
     # An idle worker polls every second; look before taking SQLite's write lock
     # so idle workers do not queue behind each other and the API's writes.
     if look_first:
@@ -231,15 +225,83 @@ def claim(
         job = s.scalars(query).first()
         if job is None:
             return None
-        job.status = JobStatus.RUNNING.value
-        if job.started_at is None:
-            job.started_at = now
-        job.attempts += 1
-        job.fencing_token += 1
-        job.lease_owner = worker_id[:200]
-        job.lease_expires_at = now + timedelta(seconds=lease_s)
-        job.heartbeat_at = now
+        _take(job, worker_id, lease_s, now)
         return _claimed(job)
+
+
+def claim_batch(
+    db: Database,
+    *,
+    worker_id: str,
+    lease_s: int = DEFAULT_LEASE_S,
+    types: Collection[JobType] | None = None,
+    batch_types: Collection[JobType] = (),
+    limit: int = 1,
+    look_first: bool = True,
+) -> list[ClaimedJob]:
+    """`claim`, and when the job taken is of one of `batch_types`, up to
+    `limit - 1` more ready jobs of the same type and period (oldest first), in
+    the same transaction: a batch that one handler runs together. Each job is
+    claimed exactly as `claim` claims one (its own lease, attempt and fencing
+    token), so each keeps its own status, result and fencing check; only the
+    work is shared. Empty when no job is ready.
+    """
+    now = utcnow()
+    ready = _ready(now, types)
+    if ready is None:
+        return []
+    if look_first:
+        with db.session() as s:
+            if not s.scalar(select(exists().where(*ready))):
+                return []
+    with db.write_session() as s:
+        query = select(Job).where(*ready).order_by(Job.run_after, Job.id).limit(1)
+        if not is_sqlite(s):
+            query = query.with_for_update(skip_locked=True)
+        first = s.scalars(query).first()
+        if first is None:
+            return []
+        jobs = [first]
+        if limit > 1 and JobType(first.type) in {JobType(t) for t in batch_types}:
+            more = (
+                select(Job)
+                .where(
+                    *ready, Job.type == first.type, Job.period == first.period, Job.id != first.id
+                )
+                .order_by(Job.run_after, Job.id)
+                .limit(limit - 1)
+            )
+            if not is_sqlite(s):
+                more = more.with_for_update(skip_locked=True)
+            jobs.extend(s.scalars(more))
+        for job in jobs:
+            _take(job, worker_id, lease_s, now)
+        return [_claimed(job) for job in jobs]
+
+
+def _ready(now: datetime, types: Collection[JobType] | None) -> list[Any] | None:
+    """The conditions of a job ready to claim; None when `types` is empty."""
+    ready = [
+        Job.status == JobStatus.QUEUED.value,
+        Job.run_after <= now,
+        Job.cancel_requested.is_(False),
+    ]
+    if types is not None:
+        if not types:
+            return None
+        ready.append(Job.type.in_([JobType(t).value for t in types]))
+    return ready
+
+
+def _take(job: Job, worker_id: str, lease_s: int, now: datetime) -> None:
+    job.status = JobStatus.RUNNING.value
+    if job.started_at is None:
+        job.started_at = now
+    job.attempts += 1
+    job.fencing_token += 1
+    job.lease_owner = worker_id[:200]
+    job.lease_expires_at = now + timedelta(seconds=lease_s)
+    job.heartbeat_at = now
 
 
 def _claimed(job: Job) -> ClaimedJob:
@@ -306,6 +368,39 @@ def heartbeat(
     if row is None:
         return HeartbeatStatus.LOST
     return HeartbeatStatus.CANCEL_REQUESTED if row[0] else HeartbeatStatus.HELD
+
+
+def heartbeat_many(
+    db: Database, claims: Collection[ClaimedJob], *, lease_s: int = DEFAULT_LEASE_S
+) -> dict[int, HeartbeatStatus]:
+    """`heartbeat` for every job of a batch, in one transaction (one commit,
+    one SQLite write lock) instead of one per job; each row is renewed only
+    under its own fencing token, as `heartbeat` does."""
+    now = utcnow()
+    out: dict[int, HeartbeatStatus] = {}
+    if not claims:
+        return out
+    values = {"lease_expires_at": now + timedelta(seconds=lease_s), "heartbeat_at": now}
+    with db.write_session() as s:
+        for claimed in claims:
+            row = s.execute(
+                update(Job)
+                .where(
+                    Job.id == claimed.id,
+                    Job.fencing_token == claimed.fencing_token,
+                    Job.status == JobStatus.RUNNING.value,
+                )
+                .values(**values)
+                .returning(Job.cancel_requested)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if row is None:
+                out[claimed.id] = HeartbeatStatus.LOST
+            else:
+                out[claimed.id] = (
+                    HeartbeatStatus.CANCEL_REQUESTED if row[0] else HeartbeatStatus.HELD
+                )
+    return out
 
 
 def fenced(session: Session, claimed: ClaimedJob) -> None:
