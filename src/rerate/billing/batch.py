@@ -38,16 +38,19 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from sqlalchemy import select
 
 from rerate.billing import runs
-from rerate.billing.eligibility import active_contract, check_period
+from rerate.billing.aggregates import cache_aggregates
+from rerate.billing.eligibility import check_period, known_for
 from rerate.billing.inputs import LOOKBACK, inputs_for
 from rerate.billing.plan_builder import SharedCatalog, build_plan
-from rerate.billing.runs import ComputedRun, owned_rows, run_dir
+from rerate.billing.runs import ComputedRun, WrittenTables, owned_rows, run_dir
 from rerate.jobs.worker import BatchOutcome, JobContext
 from rerate.kit.errors import NotFound
 from rerate.kit.periods import Month, Period
 from rerate.models import Node
+from rerate.models.base import utcnow
 from rerate.rating import engine, output
 from rerate.rating.plan import RatingPlan
 from rerate.usage.service import visible_import_ids
@@ -117,12 +120,24 @@ def recalculate_batch(
         visible = visible_import_ids(session)
         watermark = max(visible, default=0)
         customers: dict[int, Node] = {}
+        ids = [c.claimed.customer_id for c in contexts]
+        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+            list(session.scalars(select(Node).where(Node.id.in_(chunk))))  # into the session
+        now = utcnow()
+        known = known_for(session, ids, now)
         for ctx in contexts:
             try:
                 customer = session.get(Node, ctx.claimed.customer_id)
                 if customer is None:
                     raise NotFound(f"customer {ctx.claimed.customer_id} no longer exists")
-                check_period(session, customer, period, ctx.claimed.type)
+                check_period(
+                    session,
+                    customer,
+                    period,
+                    ctx.claimed.type,
+                    now=now,
+                    known=known[customer.id],
+                )
                 customers[ctx.claimed.id] = customer
             except Exception as exc:
                 outcomes[ctx.claimed.id] = exc
@@ -137,7 +152,7 @@ def recalculate_batch(
                 continue
             customer = found
             try:
-                contract = active_contract(session, customer.id)
+                contract = known[customer.id].contract
                 if contract is None:
                     raise NotFound(f"{customer.name} has no active contract")
                 window = month.in_zone(contract.billing_tz)
@@ -279,6 +294,10 @@ def _compute(data_dir: Path, member: _Member, usage: pa.Table) -> ComputedRun:
         manifest_sha256=manifest_sha256,
         timings=clock.laps,
         inputs=member.inputs,
+        # Publishing diffs and caches from these, not from the files read back.
+        tables=WrittenTables(
+            result.daily, result.period_lines, cache_aggregates(result.daily, result.rated)
+        ),
     )
 
 

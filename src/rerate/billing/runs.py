@@ -70,6 +70,17 @@ class ComputedRun:
     timings: dict[str, float] = field(default_factory=dict)
     # What the run was computed from (billing/inputs.py), as recorded JSON.
     inputs: str | None = None
+    # The run's tables as just written, when the computing side kept them (a
+    # batch's small runs): publishing then diffs and caches from them instead
+    # of reading the files back.
+    tables: WrittenTables | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenTables:
+    daily: pa.Table
+    period_lines: pa.Table
+    cache_rows: list[dict[str, Any]]  # aggregates.cache_aggregates of the run
 
 
 def run_dir(data_dir: Path, customer_id: int, period: str) -> Path:
@@ -306,8 +317,12 @@ def confirm_inputs(session: Session, run: BillingRun, computed: ComputedRun) -> 
     record(session, "confirm_inputs", "billing_runs", run.id, version=run.version)
 
 
-def publish(session: Session, run: BillingRun) -> BillingRun | None:
+def publish(
+    session: Session, run: BillingRun, *, cache_rows: list[dict[str, Any]] | None = None
+) -> BillingRun | None:
     """Make `run` the current run of its (customer, period); returns the old one.
+    `cache_rows`: the run's cache aggregates when the caller has them (else
+    they are computed from its files).
 
     The pointer row is locked (`FOR UPDATE` on PostgreSQL; SQLite callers use a
     write session, BEGIN IMMEDIATE) so two publishers serialise and the last
@@ -331,7 +346,7 @@ def publish(session: Session, run: BillingRun) -> BillingRun | None:
     run.status = RunStatus.PUBLISHED.value
     run.published_at = utcnow()
     session.flush()
-    rebuild_cache(session, run.customer_id, run.period)
+    rebuild_cache(session, run.customer_id, run.period, cache_rows=cache_rows)
     crash.point("publish.in_transaction")
     record(
         session,
@@ -365,8 +380,16 @@ def read_rated(run: BillingRun) -> pa.Table:
     return run_files.read_rated(run, columns=["account_id", "status"])
 
 
-def rebuild_cache(session: Session, customer_id: int, period: str) -> int:
-    """Replace the cache rows of (customer, period) with aggregates of the current run."""
+def rebuild_cache(
+    session: Session,
+    customer_id: int,
+    period: str,
+    *,
+    cache_rows: list[dict[str, Any]] | None = None,
+) -> int:
+    """Replace the cache rows of (customer, period) with aggregates of the
+    current run (`cache_rows`: those aggregates, already computed by whoever
+    wrote the run)."""
     session.execute(
         delete(BillingCacheRow).where(
             BillingCacheRow.customer_id == customer_id, BillingCacheRow.period == period
@@ -375,7 +398,9 @@ def rebuild_cache(session: Session, customer_id: int, period: str) -> int:
     run = current_run(session, customer_id, period)
     if run is None:
         return 0
-    rows = cache_aggregates(read_daily(run), read_rated(run))
+    rows = (
+        cache_rows if cache_rows is not None else cache_aggregates(read_daily(run), read_rated(run))
+    )
     for row in rows:
         session.add(
             BillingCacheRow(

@@ -92,13 +92,20 @@ def publish_computed(
         run, created = runs.record_run(session, computed, job_id=claimed.id)
         # An unreadable previous run (files missing or damaged) does not stop
         # the recalculation that rebuilds it: its old values are unknown.
-        rows, unreadable = diff_runs(before, run)
+        written = computed.tables if created else None
+        rows, unreadable = diff_runs(
+            before,
+            run,
+            new_tables=(written.daily, written.period_lines) if written is not None else None,
+        )
         diff_file = f"diffs/job-{claimed.id}.csv"
         save_diff(Path(data_dir) / diff_file, rows, unreadable)
         timings["diff"] = round(time.perf_counter() - started, 3)
         published = created and not claimed.dry_run
         if published:
-            runs.publish(session, run)
+            runs.publish(
+                session, run, cache_rows=written.cache_rows if written is not None else None
+            )
         elif not created and not claimed.dry_run:
             runs.confirm_inputs(session, run, computed)
         total_before = before.net_total if before else Decimal(0)

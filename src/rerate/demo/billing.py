@@ -19,11 +19,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rerate.billing.batch import DEFAULT_BATCH_SIZE
 from rerate.billing.eligibility import Ineligible, eligible_periods
-from rerate.billing.tasks import handlers
+from rerate.billing.tasks import batch_handlers, handlers
 from rerate.demo import quarterly as demo_quarterly
 from rerate.invoicing import payments
 from rerate.invoicing import service as invoices
@@ -84,11 +85,24 @@ def bill_demo(
                 actor_label="system",
                 request_id=request_id,
             )
-    worker = Worker(db, handlers=handlers(data_dir), worker_id="demo-loader", expand=None)
-    done = 0
+    # The batch path a `rerate worker` takes: the demo's customer-months of a
+    # period are rated and published in batches (billing/batch.py).
+    worker = Worker(
+        db,
+        handlers=handlers(data_dir),
+        batch_handlers=batch_handlers(data_dir),
+        batch_size=DEFAULT_BATCH_SIZE,
+        worker_id="demo-loader",
+        expand=None,
+    )
     while worker.run_once():
-        done += 1
         if progress:
+            with db.session() as session:
+                done = session.scalar(
+                    select(func.count()).where(
+                        Job.request_id == request_id, Job.status != JobStatus.QUEUED.value
+                    )
+                )
             progress(f"billed {done} of {len(pairs)} customer-months")
     issued = 0
     skipped = 0
