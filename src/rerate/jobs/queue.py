@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,7 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import event, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +80,31 @@ class ClaimedJob:
     actor_id: int | None
     parent_id: int | None
     request_id: str
+
+
+# --- waking idle workers ------------------------------------------------------------------
+
+# Set when a transaction that queued a job commits in this process: an idle
+# worker of the same process (`rerate serve`'s) claims it at once instead of
+# at its next poll (up to `worker_poll_s` later). Workers in other processes
+# still find it by polling.
+_work_queued = threading.Event()
+
+
+def _wake_workers(_session: Session) -> None:
+    _work_queued.set()
+
+
+def _wake_on_commit(session: Session) -> None:
+    if not event.contains(session, "after_commit", _wake_workers):
+        event.listen(session, "after_commit", _wake_workers)
+
+
+def wait_for_work(timeout: float) -> bool:
+    """Wait up to `timeout` s for a job queued in this process; True if one was."""
+    queued = _work_queued.wait(timeout)
+    _work_queued.clear()
+    return queued
 
 
 # --- enqueue -------------------------------------------------------------------------------
@@ -177,6 +203,7 @@ def enqueue(
         if not _is_active_lock_violation(exc):
             raise
         raise _conflict(find_active(session, lock_key), customer_id, period) from None
+    _wake_on_commit(session)
     return job
 
 
@@ -251,6 +278,7 @@ def enqueue_many(
         active = active_jobs(session, keyed)
         key = min(active) if active else next(iter(keyed))
         raise _conflict(active.get(key), *keyed[key]) from None
+    _wake_on_commit(session)
     return jobs
 
 

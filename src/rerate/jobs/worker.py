@@ -394,8 +394,10 @@ class Worker:
                     log.exception("worker %s: poll failed", self.worker_id)
                 stop_event.wait(max(wait, self.poll_s))
                 continue
-            if not busy:
-                stop_event.wait(self.poll_s)
+            if not busy and not stop_event.is_set():
+                # Idle: poll again after poll_s, or at once when a job is
+                # queued in this process (the API of `rerate serve`).
+                queue.wait_for_work(self.poll_s)
         log.info("worker %s stopped", self.worker_id)
 
 
