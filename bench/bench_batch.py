@@ -108,9 +108,7 @@ def setup(backend: str) -> tuple[Database, Path, Any, list[int]]:
         mark_published(s, v1, by=None)
         ids = []
         for i in range(total):
-            customer = create_node(
-                s, NodeKind.CUSTOMER, name=f"Customer {i:05d}", parent=partner
-            )
+            customer = create_node(s, NodeKind.CUSTOMER, name=f"Customer {i:05d}", parent=partner)
             contract = Contract(
                 customer_id=customer.id,
                 seller_id=partner.id,
@@ -289,7 +287,9 @@ def main() -> None:
         report[backend] = {
             "baseline_one_at_a_time": base,
             "batched": out,
-            "speedup_per_job": round(base["seconds_per_job"] / max(out["seconds_per_job"], 1e-9), 1),
+            "speedup_per_job": round(
+                base["seconds_per_job"] / max(out["seconds_per_job"], 1e-9), 1
+            ),
             "load_average_before": load,
             "load_average_after": br._load(),
         }
