@@ -27,7 +27,8 @@ from rerate.kit.db import Database
 from rerate.kit.periods import Month
 from rerate.models import BillingCacheRow, BillingRun, Contract, Job, Node
 from rerate.models.enums import AccountKind
-from tests.billing.fixtures import START, Billing, add_usage
+from rerate.usage.schema import USAGE_SCHEMA
+from tests.billing.fixtures import START, Billing, add_usage, import_table
 from tests.cli.test_cli_audit import _run
 from tests.world import World
 
@@ -59,7 +60,37 @@ def many(billing: Billing, database: Database, data_dir: Path) -> Billing:
         move_account(s, account, customer=a2x, valid_from=START)
         account_id = account.id
     add_usage(database, data_dir, {"acc-a2x": account_id}, date(2026, 7, 25), date(2026, 10, 5))
+    _unpriced_usage(database, data_dir, account_id)
     return billing
+
+
+def _unpriced_usage(database: Database, data_dir: Path, account_id: int) -> None:
+    """A SKU the price book does not list, a few days a month: unrated rows,
+    which the cache counts per account."""
+    rows: dict[str, list[object]] = {name: [] for name in USAGE_SCHEMA.names}
+    for day in (date(2026, 8, 3), date(2026, 8, 17), date(2026, 9, 9)):
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        rid = f"acc-a2x-gpu-{day.isoformat()}"
+        values = {
+            "record_id": rid,
+            "content_hash": rid,
+            "import_id": 0,
+            "source": "focus",
+            "kind": "cloud",
+            "account_ref": "acc-a2x",
+            "account_id": account_id,
+            "usage_start": start,
+            "usage_end": start + timedelta(days=1),
+            "service": "Compute",
+            "sku": "gpu.large",
+            "region": "westeurope",
+            "quantity": Decimal(3),
+            "unit": "h",
+            "currency": "EUR",
+        }
+        for name in USAGE_SCHEMA.names:
+            rows[name].append(values.get(name))
+    import_table(database, data_dir, pa.table(rows, schema=USAGE_SCHEMA))
 
 
 def batch_worker(database: Database, data_dir: Path, size: int = 50) -> Worker:
@@ -125,6 +156,7 @@ def test_batch_runs_equal_one_by_one_runs_row_for_row(
             for run in s.scalars(select(BillingRun).where(BillingRun.status == "published"))
         }
         # The one-by-one path on the same data: compute_run for each (customer, period).
+        unrated_seen: set[int] = set()
         for (customer_id, period), run in published.items():
             customer = s.get(Node, customer_id)
             assert customer is not None
@@ -161,12 +193,31 @@ def test_batch_runs_equal_one_by_one_runs_row_for_row(
                 for r in cache_aggregates(runs.read_daily(run), runs.read_rated(run))
             }
             assert cached == from_files
+            assert {
+                r["account_id"]: r["unrated_count"]
+                for r in cache_aggregates(runs.read_daily(run), runs.read_rated(run))
+            } == {
+                c.account_id: c.unrated_count
+                for c in s.scalars(
+                    select(BillingCacheRow).where(
+                        BillingCacheRow.customer_id == customer_id,
+                        BillingCacheRow.period == period,
+                    )
+                )
+            }
+            # The lone path's cache rows (counted part by part while writing) too.
+            assert alone.tables is not None
+            assert alone.tables.cache_rows == cache_aggregates(
+                pq.read_table(alone.path / "daily"), pq.read_table(alone.path / "rated")
+            )
+            unrated_seen.update(r["unrated_count"] for r in alone.tables.cache_rows)
             result = results[(customer_id, period)]
             diff_file = (data_dir / result["diff_file"]).read_text()
             assert diff_file == diff_csv(*diff_runs(None, run))
             assert Decimal(result["total_after"]) == run.net_total.quantize(Decimal("0.01"))
             assert result["published"] is True
         assert len(published) == 6
+        assert unrated_seen - {0}, "some run has unrated rows (the unpriced SKU)"
         cache = s.scalar(select(func.count()).select_from(BillingCacheRow))
         assert cache is not None
         assert cache >= 6

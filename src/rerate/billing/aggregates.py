@@ -27,6 +27,36 @@ def cache_aggregates(daily: pa.Table, rated: pa.Table | None = None) -> list[dic
     row count when the per-row table is given). Arrow's group-by (exact
     decimal sums): opening a DuckDB database per call cost more than a small
     run's whole aggregation, and every publish makes this call."""
+    return cache_rows_of(daily, unrated_counts(rated) if rated is not None else {})
+
+
+def unrated_counts(rated: pa.Table) -> dict[int, int]:
+    """Unrated rows per account of (a part of) a run's per-row table."""
+    unrated: dict[int, int] = {}
+    if not rated.num_rows:
+        return unrated
+    status = rated.column("status")
+    if pa.types.is_dictionary(status.type):
+        status = status.cast(pa.string())
+    mask = pc.equal(status, "unrated")
+    counts = (
+        pa.table({"account_id": rated.column("account_id")})
+        .filter(pc.fill_null(mask, False))
+        .group_by("account_id", use_threads=False)
+        .aggregate([("account_id", "count")])
+    )
+    for account_id, count in zip(
+        counts.column("account_id").to_pylist(),
+        counts.column("account_id_count").to_pylist(),
+        strict=True,
+    ):
+        unrated[int(account_id)] = int(count)
+    return unrated
+
+
+def cache_rows_of(daily: pa.Table, unrated_by_account: dict[int, int]) -> list[dict[str, Any]]:
+    """`cache_aggregates` from the daily rows and the unrated counts per
+    account (counted part by part while a large run is written)."""
     grouped = (
         daily.select(["account_id", "quantity", "list_amount", "net_amount", "rows"])
         .group_by("account_id", use_threads=False)
@@ -35,24 +65,7 @@ def cache_aggregates(daily: pa.Table, rated: pa.Table | None = None) -> list[dic
         )
         .sort_by("account_id")
     )
-    unrated: dict[int, int] = {}
-    if rated is not None and rated.num_rows:
-        status = rated.column("status")
-        if pa.types.is_dictionary(status.type):
-            status = status.cast(pa.string())
-        mask = pc.equal(status, "unrated")
-        counts = (
-            pa.table({"account_id": rated.column("account_id")})
-            .filter(pc.fill_null(mask, False))
-            .group_by("account_id", use_threads=False)
-            .aggregate([("account_id", "count")])
-        )
-        for account_id, count in zip(
-            counts.column("account_id").to_pylist(),
-            counts.column("account_id_count").to_pylist(),
-            strict=True,
-        ):
-            unrated[int(account_id)] = int(count)
+    unrated = dict(unrated_by_account)
     out = [
         {
             "account_id": int(a),

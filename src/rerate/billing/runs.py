@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from rerate.billing import run_files
-from rerate.billing.aggregates import cache_aggregates
+from rerate.billing.aggregates import cache_aggregates, cache_rows_of, unrated_counts
 from rerate.billing.eligibility import active_contract
 from rerate.billing.inputs import LOOKBACK, period_inputs
 from rerate.billing.plan_builder import build_plan
@@ -129,8 +130,14 @@ def compute_run(
     target = run_dir(data_dir, customer.id, str(period)) / uuid.uuid4().hex
     # Rated rows stream to Parquet chunk by chunk while rating goes on, so a
     # large customer-month never holds its per-row table in memory whole.
+    unrated = _UnratedCounter()
     with output.RunWriter(target) as writer:
-        result = engine.rate(usage, plan, window, part_sink=writer.write_part)
+
+        def part_sink(index: int, rated: pa.Table, daily: pa.Table) -> None:
+            unrated.add(rated)  # for the cache: the rated rows are not kept
+            writer.write_part(index, rated, daily)
+
+        result = engine.rate(usage, plan, window, part_sink=part_sink)
         del usage
         clock.lap("rate")  # rated parts included: they are written while rating
         if progress:
@@ -156,7 +163,26 @@ def compute_run(
         manifest_sha256=manifest_sha256,
         timings=clock.laps,
         inputs=inputs.to_json(),
+        # Publishing diffs and caches from these instead of reading the run back.
+        tables=WrittenTables(
+            result.daily, result.period_lines, cache_rows_of(result.daily, unrated.counts)
+        ),
     )
+
+
+class _UnratedCounter:
+    """Unrated rows per account, counted part by part as the engine's threads
+    hand the parts over."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, rated: pa.Table) -> None:
+        found = unrated_counts(rated)
+        with self._lock:
+            for account_id, n in found.items():
+                self.counts[account_id] = self.counts.get(account_id, 0) + n
 
 
 class _Clock:
