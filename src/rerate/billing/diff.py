@@ -130,9 +130,7 @@ def diff_csv(rows: list[dict[str, object]], unreadable: str | None = None) -> st
     writer.writeheader()
     totals: dict[str, Decimal | None] = {f: Decimal(0) for f in fields[2:]}
     for row in rows:
-        writer.writerow(
-            {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in row.items()}
-        )
+        writer.writerow(row)  # csvout writes a Decimal as format(v, "f"): a number
         for f, total in totals.items():
             value = row[f]
             totals[f] = None if total is None or value is None else total + value  # type: ignore[operator]
