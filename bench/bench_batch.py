@@ -20,9 +20,15 @@ Timed, in one process, on the same database:
   steps of each batch and the per-job publish are itemised from the jobs'
   results (`batch.shared_timings_s`, `timings_s`).
 
+- demo billing (`--no-demo` skips it): the demo `make run` loads (scale 1.0,
+  RERATE_BENCH_QUICK=1: 0.05), loaded once (untimed) and copied; `bill_demo`
+  timed on one copy with the jobs one at a time (batch size 1, the baseline)
+  and on the other in batches (what `rerate demo` does), split into the
+  recalculation jobs and the invoicing after them.
+
 Targets (issue 16): 1,000 customer-months in at most 10 s, 10,000 in at most
 60 s (the target scales with N linearly between them: 10 s per 1,000 up to
-1,000, then 10 s + 50 s per 9,000).
+1,000, then 10 s + 50 s per 9,000); the demo's billing in at most 5 s.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from decimal import Decimal
@@ -40,16 +47,17 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_recalc as br  # noqa: E402
+import bench_recalc as br
 
-from rerate.accounts.service import create_account, move_account  # noqa: E402
-from rerate.billing.bulk_submit import submit_recalculations  # noqa: E402
-from rerate.billing.tasks import batch_handlers, handlers  # noqa: E402
-from rerate.jobs.worker import Worker  # noqa: E402
-from rerate.kit.audit import Actor, set_session_actor  # noqa: E402
-from rerate.kit.db import Database  # noqa: E402
-from rerate.kit.runtime import tune_for_batch_work  # noqa: E402
-from rerate.models import (  # noqa: E402
+from rerate.accounts.service import create_account, move_account
+from rerate.billing.bulk_submit import submit_recalculations
+from rerate.billing.tasks import batch_handlers, handlers
+from rerate.jobs.worker import Worker
+from rerate.kit import migrate
+from rerate.kit.audit import Actor, set_session_actor
+from rerate.kit.db import Database
+from rerate.kit.runtime import tune_for_batch_work
+from rerate.models import (
     Contract,
     ContractRule,
     Job,
@@ -57,16 +65,17 @@ from rerate.models import (  # noqa: E402
     PriceBookVersion,
     PriceEntry,
 )
-from rerate.models.enums import AccountKind, JobStatus, NodeKind, ReasonCode  # noqa: E402
-from rerate.pricebooks.service import mark_published  # noqa: E402
-from rerate.tenancy.service import create_node  # noqa: E402
-from rerate.usage.schema import UsageKind  # noqa: E402
+from rerate.models.enums import AccountKind, NodeKind, ReasonCode
+from rerate.pricebooks.service import mark_published
+from rerate.tenancy.service import create_node
+from rerate.usage.schema import UsageKind
 
 QUICK = os.environ.get("RERATE_BENCH_QUICK") == "1"
 SCALE = float(os.environ.get("RERATE_BENCH_SCALE", "1.0"))
 N = 60 if QUICK else max(50, round(1000 * SCALE))
 K = 20 if QUICK else min(200, max(20, N // 5))  # baseline sample, one job at a time
 BATCH_SIZE = int(os.environ.get("RERATE_WORKER_BATCH_SIZE", "200"))
+DEMO_SCALE = 0.05 if QUICK else 1.0
 
 
 def target_seconds(n: int) -> float:
@@ -265,10 +274,59 @@ def batched(db: Database, data_dir: Path, who: Any, ids: list[int]) -> dict[str,
     }
 
 
+def demo_billing(backend: str) -> dict[str, Any]:
+    """`make run`'s demo billing (`rerate demo`: `bill_demo` after the demo is
+    loaded), timed twice on two copies of one loaded demo: the jobs one at a
+    time (batch size 1, the baseline) and in batches (what `rerate demo` does)."""
+    from rerate.demo.billing import bill_demo
+    from rerate.demo.loader import load_demo
+    from rerate.demo.regions import add_demo_regions
+
+    if backend != "sqlite":
+        return {"skipped": "the demo billing is measured on SQLite (what make run uses)"}
+    base = br.DATA / "demo-billing"
+    shutil.rmtree(base, ignore_errors=True)
+    (base / "seed" / "data").mkdir(parents=True)
+    url = f"sqlite:///{base / 'seed' / 'rerate.db'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    t0 = time.perf_counter()
+    summary = load_demo(db, base / "seed" / "data", scale=DEMO_SCALE)
+    add_demo_regions(db, base / "seed" / "data")
+    db.dispose()
+    out: dict[str, Any] = {
+        "scale": DEMO_SCALE,
+        "usage_rows": summary.usage_rows,
+        "cdrs": summary.cdrs,
+        "seconds_load_untimed": round(time.perf_counter() - t0, 1),
+    }
+    for name, size in (("one_at_a_time", 1), ("batched", BATCH_SIZE)):
+        shutil.copytree(base / "seed", base / name)
+        copy = Database(f"sqlite:///{base / name / 'rerate.db'}")
+        load = br._load()
+        t = time.perf_counter()
+        billed = bill_demo(copy, base / name / "data", batch_size=size)
+        out[name] = {
+            "seconds": round(time.perf_counter() - t, 2),
+            "seconds_recalculation_jobs": billed.seconds_jobs,
+            "seconds_invoicing": billed.seconds_invoices,
+            "jobs": billed.jobs,
+            "failed": billed.failed,
+            "invoices_issued": billed.invoices_issued,
+            "load_average_before": load,
+        }
+        copy.dispose()
+    out["target_seconds"] = 5.0
+    out["meets_target"] = out["batched"]["seconds"] <= 5.0
+    shutil.rmtree(base, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=br.BACKENDS, default=None)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--no-demo", action="store_true", help="skip the demo's billing")
     args = parser.parse_args()
     tune_for_batch_work()
     backends = [args.backend] if args.backend else list(br.BACKENDS)
@@ -284,6 +342,9 @@ def main() -> None:
         base = baseline(db, data_dir, who, ids[:K])
         br._say(f"batch/{backend}: {N} jobs in batches")
         out = batched(db, data_dir, who, ids[K:])
+        report[f"{backend}_demo_billing"] = (
+            "skipped (--no-demo)" if args.no_demo else demo_billing(backend)
+        )
         report[backend] = {
             "baseline_one_at_a_time": base,
             "batched": out,

@@ -9,6 +9,8 @@ versions in force for the period and the ownership history of the customer's acc
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +46,40 @@ def _tiers(pairs: Iterable[tuple[Decimal, Decimal]]) -> tuple[p.Tier, ...]:
     return tuple(p.Tier(q, price) for q, price in sorted(pairs))
 
 
+# Published versions as the engine's values, by (database, version id,
+# published_at). A published version and its entries never change (the
+# migrations' triggers refuse it), so its snapshot is built once per process
+# rather than once per job: a 5,000-prefix deck took about a second to build,
+# every customer-month, every time. published_at is in the key so that a
+# database restored under a running process (same ids, other content) is
+# never answered from the cache.
+_VERSION_CACHE: OrderedDict[tuple[str, int, datetime | None], p.PriceBookVersion] = OrderedDict()
+_VERSION_CACHE_SIZE = 32
+_VERSION_CACHE_LOCK = threading.Lock()
+
+
+def _published_versions(
+    session: Session, versions: list[PriceBookVersion]
+) -> list[p.PriceBookVersion]:
+    database = str(session.get_bind().engine.url)
+    keys = [(database, v.id, v.published_at) for v in versions]
+    with _VERSION_CACHE_LOCK:
+        found = {k: _VERSION_CACHE[k] for k in keys if k in _VERSION_CACHE}
+        for k in found:
+            _VERSION_CACHE.move_to_end(k)
+    missing = [v for v, k in zip(versions, keys, strict=True) if k not in found]
+    if missing:
+        built = plan_versions(session, missing)
+        with _VERSION_CACHE_LOCK:
+            for v, plan_version in zip(missing, built, strict=True):
+                key = (database, v.id, v.published_at)
+                found[key] = plan_version
+                _VERSION_CACHE[key] = plan_version
+            while len(_VERSION_CACHE) > _VERSION_CACHE_SIZE:
+                _VERSION_CACHE.popitem(last=False)
+    return [found[k] for k in keys]
+
+
 def _price_book(session: Session, book_id: int) -> p.PriceBook:
     """The book's PUBLISHED versions: a draft never prices anything."""
     book = session.get(PriceBook, book_id)
@@ -60,7 +96,7 @@ def _price_book(session: Session, book_id: int) -> p.PriceBook:
         )
     )
     return p.PriceBook(
-        id=book.id, currency=book.currency, versions=tuple(plan_versions(session, versions))
+        id=book.id, currency=book.currency, versions=tuple(_published_versions(session, versions))
     )
 
 
