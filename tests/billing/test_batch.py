@@ -425,3 +425,64 @@ def test_console_bills_every_eligible_customer(
     assert drain(batch_worker(database, data_dir)) == 1
     with database.session() as s:
         assert {j.status for j in s.scalars(select(Job))} == {"complete"}
+
+
+def test_naming_one_owner_of_a_moved_account_cascades_to_the_other(
+    client: TestClient, many: Billing, database: Database, data_dir: Path
+):
+    """As for one customer: A1x and A1y shared the mover account in August, so
+    naming A1x (with A2x) queues A1y's August too, once, as a cascade."""
+    w = many.world
+    r = post(
+        client,
+        w,
+        customer_ids=[w.nodes["cust_a1x"].id],
+        periods=["2026-08", "2026-09"],
+        reason="other",
+    )
+    assert r.status_code == 202, r.text
+    jobs = {(j["customer_id"], j["period"]) for j in r.json()["jobs"]}
+    assert jobs == {
+        (w.nodes["cust_a1x"].id, "2026-08"),
+        (w.nodes["cust_a1x"].id, "2026-09"),
+        (w.nodes["cust_a1y"].id, "2026-08"),  # the cascade; in September A1x had both
+    }
+    with database.session() as s:
+        child = s.scalars(select(Job).where(Job.customer_id == w.nodes["cust_a1y"].id)).one()
+        assert child.parent_id is not None
+        assert child.explanation.startswith("cascade from job")
+    # Both named: each queued once, no cascade job on top.
+    with database.session() as s:
+        s.execute(update(Job).values(status="cancelled"))
+    both = post(
+        client,
+        w,
+        customer_ids=[w.nodes["cust_a1x"].id, w.nodes["cust_a1y"].id],
+        periods=["2026-08"],
+        reason="other",
+    ).json()
+    assert both["queued"] == 2
+    assert drain(batch_worker(database, data_dir)) == 1
+    with database.session() as s:
+        done = s.scalars(select(Job).where(Job.request_id == both["request_id"])).all()
+        assert {j.status for j in done} == {"complete"}
+
+
+def test_cli_all_eligible(many: Billing, database: Database, data_dir: Path, tmp_path: Path):
+    w = many.world
+    done = _run(
+        database,
+        tmp_path,
+        *("recalc", "--all-eligible", "--period", "2026-09", "--reason", "other"),
+        *("--as", w.users[PARTNER].email, "--no-follow"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "queued 2 jobs" in done.stderr
+    neither = _run(
+        database,
+        tmp_path,
+        *("recalc", "--period", "2026-09", "--reason", "other"),
+        *("--as", w.users[PARTNER].email, "--no-follow"),
+    )
+    assert neither.returncode == 2
+    assert "--all-eligible" in neither.stderr
