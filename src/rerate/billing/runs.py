@@ -265,16 +265,23 @@ def fingerprint_tables(daily: pa.Table, period_lines: pa.Table) -> str:
         digest.update(f"{name}:{','.join(columns)}:{table.num_rows}".encode())
         if not table.num_rows:
             continue
-        # Columns are rendered on all cores (Arrow releases the GIL): the
-        # decimal columns of a large run take most of the fingerprint's time.
-        with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:
-            texts = list(pool.map(_text, [table.column(c) for c in columns]))
+        if table.num_rows < _PARALLEL_ROWS:
+            texts = [_text(table.column(c)) for c in columns]
+        else:
+            # Columns rendered on all cores (Arrow releases the GIL): the
+            # decimal columns of a large run take most of the fingerprint's time.
+            with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:
+                texts = list(pool.map(_text, [table.column(c) for c in columns]))
         rows = pc.binary_join_element_wise(*texts, _SEP)
         rows = pc.take(rows, pc.sort_indices(rows))
         _, offsets, values = rows.buffers()
         digest.update(offsets.to_pybytes())
         digest.update(values.to_pybytes())
     return digest.hexdigest()
+
+
+# Below this many rows a thread pool costs more than it saves (a batch's small runs).
+_PARALLEL_ROWS = 50_000
 
 
 def _text(column: pa.ChunkedArray) -> pa.Array:
