@@ -45,7 +45,7 @@ def create_app(
         uploads.sweep(settings.data_dir, at_startup=True)
         stop = None
         if in_process_worker:
-            from rerate.billing.tasks import expand_schedule, handlers
+            from rerate.billing.tasks import batch_handlers, expand_schedule, handlers
             from rerate.jobs.worker import Worker, start_in_thread
 
             worker = Worker(
@@ -54,6 +54,8 @@ def create_app(
                 lease_s=settings.worker_lease_s,
                 poll_s=settings.worker_poll_s,
                 expand=expand_schedule,
+                batch_handlers=batch_handlers(settings.data_dir),
+                batch_size=settings.worker_batch_size,
             )
             thread, stop = start_in_thread(worker)
         yield

@@ -438,3 +438,24 @@ def test_screenshot_of_billing_utilities(page: Any, live: Live) -> None:
 
 def module_is_sqlite(live: Live) -> bool:
     return live.db.url.startswith("sqlite")
+
+
+def test_bill_every_eligible_customer_runs_one_job_each(page: Any, live: Live) -> None:
+    """The Billing utilities card: one click queues a job per eligible customer,
+    which the in-process worker runs as one batch; each row ends Complete."""
+    from playwright.sync_api import expect
+
+    log_in(page, "partner_admin@test.example")
+    card = page.locator("#bill-all-form")
+    card.get_by_label("Period").fill("2026-08")
+    card.get_by_label("Reason").select_option(label="Price book update")
+    card.get_by_role("button", name="Bill all eligible").click()
+    expect(page.locator("#bill-all-message")).to_have_text("Recalculation queued for 2 customers.")
+    expect(page.locator("#toast")).to_contain_text("Recalculation queued for 2 customers")
+    for customer in ("Cust A1x", "Cust A1y"):
+        row = job_row(page, "Recalc.", customer, "2026-08")
+        expect(row.locator(".badge")).to_have_text("Complete", timeout=JOB_TIMEOUT_MS)
+    card.get_by_label("Period").fill("2026-13")
+    card.get_by_role("button", name="Bill all eligible").click()
+    expect(page.locator("#bill-all-result [role=alert]")).to_contain_text("Not submitted")
+    shot(live, page, "bill-all")

@@ -10,6 +10,7 @@ from rerate.api.idempotency import idempotency
 from rerate.audit.endpoints import router as audit
 from rerate.auth.endpoints import router as auth
 from rerate.billing.backfill_endpoints import router as backfill
+from rerate.billing.bulk_endpoints import router as bulk_recalculations
 from rerate.billing.daily_endpoints import router as billing_rows
 from rerate.billing.endpoints import router as billing
 from rerate.billing.grid_endpoints import router as billing_grid
@@ -40,6 +41,7 @@ for router in (
     settings,
     usage,
     billing,
+    bulk_recalculations,
     backfill,
     billing_rows,
     billing_grid,

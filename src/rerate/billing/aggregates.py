@@ -1,9 +1,8 @@
 """Aggregations of a run's daily rows for the cache, diffs and invoices.
 
 Sums run on DECIMAL(38, 10) (exact: scaled integers, no float), in Arrow's
-group-by for the small per-run tables (no database to open per call: an
-invoice refresh makes one such call per job) and in DuckDB over the per-row
-table; they come back to Python as `Decimal`. Rounding to the minor unit is
+group-by (no database to open per call: an invoice refresh and every publish
+make such calls per job); they come back to Python as `Decimal`. Rounding to the minor unit is
 not done here: invoices round per line at their own boundary
 (rerate.invoicing.service).
 """
@@ -13,21 +12,10 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 MINUTE_QUANTUM = Decimal("0.0001")
-
-
-def _query(sql: str, **tables: pa.Table) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(":memory:")
-    try:
-        for name, table in tables.items():
-            con.register(name, table)
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _dec(value: Any) -> Decimal:
@@ -36,30 +24,65 @@ def _dec(value: Any) -> Decimal:
 
 def cache_aggregates(daily: pa.Table, rated: pa.Table | None = None) -> list[dict[str, Any]]:
     """Per account: quantity, list and net amount, rated row count (and unrated
-    row count when the per-row table is given)."""
-    rows = _query(
-        "SELECT account_id, SUM(quantity), SUM(list_amount), SUM(net_amount), SUM(rows) "
-        "FROM daily GROUP BY account_id ORDER BY account_id",
-        daily=daily,
-    )
+    row count when the per-row table is given). Arrow's group-by (exact
+    decimal sums): opening a DuckDB database per call cost more than a small
+    run's whole aggregation, and every publish makes this call."""
+    return cache_rows_of(daily, unrated_counts(rated) if rated is not None else {})
+
+
+def unrated_counts(rated: pa.Table) -> dict[int, int]:
+    """Unrated rows per account of (a part of) a run's per-row table."""
     unrated: dict[int, int] = {}
-    if rated is not None and rated.num_rows:
-        for account_id, count in _query(
-            "SELECT account_id, COUNT(*) FROM rated WHERE CAST(status AS VARCHAR) = 'unrated' "
-            "GROUP BY account_id",
-            rated=rated,
-        ):
-            unrated[int(account_id)] = int(count)
+    if not rated.num_rows:
+        return unrated
+    status = rated.column("status")
+    if pa.types.is_dictionary(status.type):
+        status = status.cast(pa.string())
+    mask = pc.equal(status, "unrated")
+    counts = (
+        pa.table({"account_id": rated.column("account_id")})
+        .filter(pc.fill_null(mask, False))
+        .group_by("account_id", use_threads=False)
+        .aggregate([("account_id", "count")])
+    )
+    for account_id, count in zip(
+        counts.column("account_id").to_pylist(),
+        counts.column("account_id_count").to_pylist(),
+        strict=True,
+    ):
+        unrated[int(account_id)] = int(count)
+    return unrated
+
+
+def cache_rows_of(daily: pa.Table, unrated_by_account: dict[int, int]) -> list[dict[str, Any]]:
+    """`cache_aggregates` from the daily rows and the unrated counts per
+    account (counted part by part while a large run is written)."""
+    grouped = (
+        daily.select(["account_id", "quantity", "list_amount", "net_amount", "rows"])
+        .group_by("account_id", use_threads=False)
+        .aggregate(
+            [("quantity", "sum"), ("list_amount", "sum"), ("net_amount", "sum"), ("rows", "sum")]
+        )
+        .sort_by("account_id")
+    )
+    unrated = dict(unrated_by_account)
     out = [
         {
             "account_id": int(a),
             "quantity": _dec(q),
             "list_amount": _dec(la),
             "net_amount": _dec(na),
-            "row_count": int(n),
+            "row_count": int(n or 0),
             "unrated_count": unrated.pop(int(a), 0),
         }
-        for a, q, la, na, n in rows
+        for a, q, la, na, n in zip(
+            grouped.column("account_id").to_pylist(),
+            grouped.column("quantity_sum").to_pylist(),
+            grouped.column("list_amount_sum").to_pylist(),
+            grouped.column("net_amount_sum").to_pylist(),
+            grouped.column("rows_sum").to_pylist(),
+            strict=True,
+        )
     ]
     # Accounts whose every row was unrated still get a cache row, with zero amounts.
     out.extend(

@@ -13,6 +13,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from rerate.billing.aggregates import item_aggregates
@@ -27,11 +28,10 @@ Key = tuple[int | None, str]  # (account_id or None for a period line, item)
 ROUNDING_ITEM = "Usage rounded to the minor unit"
 
 
-def _period_groups(run: BillingRun) -> dict[Key, tuple[Decimal, Decimal]]:
+def _period_groups(lines: pa.Table) -> dict[Key, tuple[Decimal, Decimal]]:
     """The run's period lines (support fee, minimum commitment, credits, custom
     items, profile fees) as diff items: one per (account, kind and
     description), quantity = how many such lines."""
-    lines = read_period_lines(run)
     out: dict[Key, tuple[Decimal, Decimal]] = {}
     if not lines.num_rows:
         return out
@@ -48,17 +48,19 @@ def _period_groups(run: BillingRun) -> dict[Key, tuple[Decimal, Decimal]]:
     return out
 
 
-def _groups(run: BillingRun | None) -> dict[Key, tuple[Decimal, Decimal]]:
+def _groups(
+    run: BillingRun | None, tables: tuple[pa.Table, pa.Table] | None = None
+) -> dict[Key, tuple[Decimal, Decimal]]:
     """Usage items, period lines, and the rounding of usage to the minor unit
     (run totals round the usage sum once), so the rows add up to the run's
     `net_total`, hence the diff's delta to the job's."""
     if run is None:
         return {}
+    daily, lines = tables if tables is not None else (read_daily(run), read_period_lines(run))
     groups: dict[Key, tuple[Decimal, Decimal]] = {
-        (account, item): value
-        for (account, item), value in item_aggregates(read_daily(run)).items()
+        (account, item): value for (account, item), value in item_aggregates(daily).items()
     }
-    groups.update(_period_groups(run))
+    groups.update(_period_groups(lines))
     rest = run.net_total - sum((a for _q, a in groups.values()), Decimal(0))
     if rest:
         groups[(None, ROUNDING_ITEM)] = (Decimal(0), rest)
@@ -70,16 +72,20 @@ def diff_rows(old: BillingRun | None, new: BillingRun) -> list[dict[str, object]
 
 
 def diff_runs(
-    old: BillingRun | None, new: BillingRun
+    old: BillingRun | None,
+    new: BillingRun,
+    *,
+    new_tables: tuple[pa.Table, pa.Table] | None = None,
 ) -> tuple[list[dict[str, object]], str | None]:
     """The rows, changed items first, and why the old values are unknown (None:
-    they are known)."""
+    they are known). `new_tables`: the new run's daily rows and period lines
+    as just written (not read back)."""
     unreadable = None
     try:
         before = _groups(old)
     except RunUnreadable as exc:
         before, unreadable = {}, str(exc.extra.get("problem", exc.detail))
-    after = _groups(new)
+    after = _groups(new, new_tables)
     rows: list[dict[str, object]] = []
     zero = (Decimal(0), Decimal(0))
     for key in before.keys() | after.keys():
@@ -124,9 +130,7 @@ def diff_csv(rows: list[dict[str, object]], unreadable: str | None = None) -> st
     writer.writeheader()
     totals: dict[str, Decimal | None] = {f: Decimal(0) for f in fields[2:]}
     for row in rows:
-        writer.writerow(
-            {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in row.items()}
-        )
+        writer.writerow(row)  # csvout writes a Decimal as format(v, "f"): a number
         for f, total in totals.items():
             value = row[f]
             totals[f] = None if total is None or value is None else total + value  # type: ignore[operator]

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from rerate.auth.permissions import Permission, Principal
 from rerate.billing.daily_rows import MAX_RANGE_DAYS, check_range, months_touched
-from rerate.billing.eligibility import EARLIEST_PERIOD, Ineligible, check_period
+from rerate.billing.eligibility import EARLIEST_PERIOD, Ineligible, check_period, known_for
 from rerate.jobs import queue
 from rerate.jobs.schedules import Target
 from rerate.kit.errors import Conflict, Invalid
@@ -128,9 +128,13 @@ def plan_generation(
     """(customer, month) targets, each checked by the eligibility gate at `now`;
     a refused one carries the reason."""
     targets: list[Target] = []
-    customers = {
-        n.id: n for n in session.scalars(select(Node).where(Node.id.in_(list(customer_ids))))
-    }
+    ids = list(customer_ids)
+    customers: dict[int, Node] = {}
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        customers.update((n.id, n) for n in session.scalars(select(Node).where(Node.id.in_(chunk))))
+    # Contracts and linked accounts read once for all (a schedule or "all
+    # eligible" checks every customer of a platform).
+    known = known_for(session, ids, now)
     for month in months:
         for customer_id in customer_ids:
             customer = customers.get(customer_id)
@@ -142,7 +146,14 @@ def plan_generation(
                 )
                 continue
             try:
-                check_period(session, customer, str(month), JobType.RECALCULATION, now=now)
+                check_period(
+                    session,
+                    customer,
+                    str(month),
+                    JobType.RECALCULATION,
+                    now=now,
+                    known=known[customer_id],
+                )
             except Ineligible as exc:
                 targets.append(Target(customer_id, str(month), refused=exc.detail))
                 continue

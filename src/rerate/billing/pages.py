@@ -29,6 +29,8 @@ from rerate.kit.errors import (
     Invalid,
     NotFound,
 )
+from rerate.kit.periods import Month
+from rerate.models.base import utcnow
 from rerate.models.enums import (
     REASON_LABELS,
     JobStatus,
@@ -414,6 +416,9 @@ def utilities_page(
         {
             "active": "utilities",
             "operations": list(OPERATIONS.values()),
+            # "Bill every eligible customer" (billing/bulk_pages.py)
+            "last_closed_month": str(Month.of(utcnow().date()).previous()),
+            "bulk_reasons": [(r.value, REASON_LABELS[r]) for r in REASON_ORDER],
             "log": _log(session, principal, filters),
             **_log_filters_context(session, principal),
         },

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +32,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from rerate.billing import run_files
-from rerate.billing.aggregates import cache_aggregates
+from rerate.billing.aggregates import cache_aggregates, cache_rows_of, unrated_counts
 from rerate.billing.eligibility import active_contract
 from rerate.billing.inputs import LOOKBACK, period_inputs
 from rerate.billing.plan_builder import build_plan
@@ -69,6 +72,17 @@ class ComputedRun:
     timings: dict[str, float] = field(default_factory=dict)
     # What the run was computed from (billing/inputs.py), as recorded JSON.
     inputs: str | None = None
+    # The run's tables as just written, when the computing side kept them (a
+    # batch's small runs): publishing then diffs and caches from them instead
+    # of reading the files back.
+    tables: WrittenTables | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenTables:
+    daily: pa.Table
+    period_lines: pa.Table
+    cache_rows: list[dict[str, Any]]  # aggregates.cache_aggregates of the run
 
 
 def run_dir(data_dir: Path, customer_id: int, period: str) -> Path:
@@ -108,9 +122,16 @@ def compute_run(
     # The configured backend (RERATE_ENGINE) reads and rates; rated rows stream
     # to Parquet part by part while rating goes on, so a large customer-month
     # never holds its per-row table in memory whole.
+    unrated = _UnratedCounter()
     with output.RunWriter(target) as writer:
         result = backends.configured().rate_run(
-            usage, plan, window, writer, progress=progress, lap=clock.lap
+            usage,
+            plan,
+            window,
+            # Quacks as the writer (it is one, plus counting): cast for the checker.
+            cast(output.RunWriter, _Counting(writer, unrated)),
+            progress=progress,
+            lap=clock.lap,
         )
         clock.lap("rate")  # rated parts included: they are written while rating
         if progress:
@@ -136,7 +157,54 @@ def compute_run(
         manifest_sha256=manifest_sha256,
         timings=clock.laps,
         inputs=inputs.to_json(),
+        # Publishing diffs and caches from these instead of reading the run
+        # back, when every part went through this process (the embedded
+        # engine); Spark's tasks write their parts themselves.
+        tables=(
+            WrittenTables(
+                result.daily, result.period_lines, cache_rows_of(result.daily, unrated.counts)
+            )
+            if not unrated.bypassed
+            else None
+        ),
     )
+
+
+class _Counting:
+    """The run's writer, counting the unrated rows of each part it writes;
+    a part added without passing here (`add_parts`: written by Spark's
+    tasks) marks the counts incomplete."""
+
+    def __init__(self, writer: output.RunWriter, unrated: _UnratedCounter) -> None:
+        self._writer = writer
+        self._unrated = unrated
+
+    def write_part(self, index: int, rated: pa.Table, daily: pa.Table) -> None:
+        self._unrated.add(rated)  # for the cache: the rated rows are not kept
+        self._writer.write_part(index, rated, daily)
+
+    def add_parts(self, *args: Any, **kwargs: Any) -> Any:
+        self._unrated.bypassed = True
+        return self._writer.add_parts(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
+
+class _UnratedCounter:
+    """Unrated rows per account, counted part by part as the engine's threads
+    hand the parts over."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.bypassed = False  # some parts were not counted
+        self._lock = threading.Lock()
+
+    def add(self, rated: pa.Table) -> None:
+        found = unrated_counts(rated)
+        with self._lock:
+            for account_id, n in found.items():
+                self.counts[account_id] = self.counts.get(account_id, 0) + n
 
 
 class _Clock:
@@ -172,16 +240,27 @@ def fingerprint_tables(daily: pa.Table, period_lines: pa.Table) -> str:
         digest.update(f"{name}:{','.join(columns)}:{table.num_rows}".encode())
         if not table.num_rows:
             continue
-        texts = [
-            pc.fill_null(pc.cast(table.column(c), pa.string()), _NULL).combine_chunks()
-            for c in columns
-        ]
+        if table.num_rows < _PARALLEL_ROWS:
+            texts = [_text(table.column(c)) for c in columns]
+        else:
+            # Columns rendered on all cores (Arrow releases the GIL): the
+            # decimal columns of a large run take most of the fingerprint's time.
+            with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:
+                texts = list(pool.map(_text, [table.column(c) for c in columns]))
         rows = pc.binary_join_element_wise(*texts, _SEP)
         rows = pc.take(rows, pc.sort_indices(rows))
         _, offsets, values = rows.buffers()
         digest.update(offsets.to_pybytes())
         digest.update(values.to_pybytes())
     return digest.hexdigest()
+
+
+# Below this many rows a thread pool costs more than it saves (a batch's small runs).
+_PARALLEL_ROWS = 50_000
+
+
+def _text(column: pa.ChunkedArray) -> pa.Array:
+    return pc.fill_null(pc.cast(column, pa.string()), _NULL).combine_chunks()
 
 
 _NULL = "\x00"
@@ -252,8 +331,12 @@ def confirm_inputs(session: Session, run: BillingRun, computed: ComputedRun) -> 
     record(session, "confirm_inputs", "billing_runs", run.id, version=run.version)
 
 
-def publish(session: Session, run: BillingRun) -> BillingRun | None:
+def publish(
+    session: Session, run: BillingRun, *, cache_rows: list[dict[str, Any]] | None = None
+) -> BillingRun | None:
     """Make `run` the current run of its (customer, period); returns the old one.
+    `cache_rows`: the run's cache aggregates when the caller has them (else
+    they are computed from its files).
 
     The pointer row is locked (`FOR UPDATE` on PostgreSQL; SQLite callers use a
     write session, BEGIN IMMEDIATE) so two publishers serialise and the last
@@ -277,7 +360,7 @@ def publish(session: Session, run: BillingRun) -> BillingRun | None:
     run.status = RunStatus.PUBLISHED.value
     run.published_at = utcnow()
     session.flush()
-    rebuild_cache(session, run.customer_id, run.period)
+    rebuild_cache(session, run.customer_id, run.period, cache_rows=cache_rows)
     crash.point("publish.in_transaction")
     record(
         session,
@@ -311,8 +394,16 @@ def read_rated(run: BillingRun) -> pa.Table:
     return run_files.read_rated(run, columns=["account_id", "status"])
 
 
-def rebuild_cache(session: Session, customer_id: int, period: str) -> int:
-    """Replace the cache rows of (customer, period) with aggregates of the current run."""
+def rebuild_cache(
+    session: Session,
+    customer_id: int,
+    period: str,
+    *,
+    cache_rows: list[dict[str, Any]] | None = None,
+) -> int:
+    """Replace the cache rows of (customer, period) with aggregates of the
+    current run (`cache_rows`: those aggregates, already computed by whoever
+    wrote the run)."""
     session.execute(
         delete(BillingCacheRow).where(
             BillingCacheRow.customer_id == customer_id, BillingCacheRow.period == period
@@ -321,7 +412,9 @@ def rebuild_cache(session: Session, customer_id: int, period: str) -> int:
     run = current_run(session, customer_id, period)
     if run is None:
         return 0
-    rows = cache_aggregates(read_daily(run), read_rated(run))
+    rows = (
+        cache_rows if cache_rows is not None else cache_aggregates(read_daily(run), read_rated(run))
+    )
     for row in rows:
         session.add(
             BillingCacheRow(

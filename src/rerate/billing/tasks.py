@@ -29,7 +29,7 @@ from rerate.billing.generation import candidate_customers, plan_generation
 from rerate.invoicing.generate import generate_for
 from rerate.jobs import queue
 from rerate.jobs.schedules import Target, resolve_period_rule
-from rerate.jobs.worker import JobContext
+from rerate.jobs.worker import BatchHandler, BatchOutcome, JobContext
 from rerate.kit import crash
 from rerate.kit.audit import Actor, set_session_actor
 from rerate.kit.errors import NotFound
@@ -68,6 +68,21 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         computed = runs.compute_run(session, data_dir, customer, month, progress=ctx.progress)
     crash.point("recalculation.after_files")
     ctx.progress(Decimal("0.8"), "comparing with the published run")
+    return publish_computed(ctx, computed, data_dir)
+
+
+def publish_computed(
+    ctx: JobContext,
+    computed: runs.ComputedRun,
+    data_dir: Path,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The fenced transaction of a recalculation: record the computed run,
+    diff it with the published one, publish it (unless a dry run or unchanged)
+    and mark the job Complete, all in one commit. A batch (billing/batch.py)
+    calls it once per job, so each publishes and fences on its own. `extra`
+    is merged into the job's result."""
+    claimed = ctx.claimed
     timings = dict(computed.timings)
     started = time.perf_counter()
     with ctx.db.write_session() as session:
@@ -77,13 +92,20 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         run, created = runs.record_run(session, computed, job_id=claimed.id)
         # An unreadable previous run (files missing or damaged) does not stop
         # the recalculation that rebuilds it: its old values are unknown.
-        rows, unreadable = diff_runs(before, run)
+        written = computed.tables if created else None
+        rows, unreadable = diff_runs(
+            before,
+            run,
+            new_tables=(written.daily, written.period_lines) if written is not None else None,
+        )
         diff_file = f"diffs/job-{claimed.id}.csv"
         save_diff(Path(data_dir) / diff_file, rows, unreadable)
         timings["diff"] = round(time.perf_counter() - started, 3)
         published = created and not claimed.dry_run
         if published:
-            runs.publish(session, run)
+            runs.publish(
+                session, run, cache_rows=written.cache_rows if written is not None else None
+            )
         elif not created and not claimed.dry_run:
             runs.confirm_inputs(session, run, computed)
         total_before = before.net_total if before else Decimal(0)
@@ -113,6 +135,7 @@ def recalculate(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
             # any transaction), then diff and publish (record, switch, cache)
             # in the fenced one; the commit follows.
             "timings_s": timings,
+            **(extra or {}),
         }
         ctx.complete_within(session, result)  # commits with the publish
         return result
@@ -183,6 +206,18 @@ def cache_sync(ctx: JobContext, data_dir: Path) -> dict[str, Any]:
         result = {"cache_rows": runs.rebuild_cache(session, claimed.customer_id, claimed.period)}
         ctx.complete_within(session, result)
     return result
+
+
+def batch_handlers(data_dir: Path) -> Mapping[JobType, BatchHandler]:
+    """Job types a worker may run several at a time (billing/batch.py)."""
+    from rerate.billing.batch import recalculate_batch
+
+    def recalculations(contexts: list[JobContext]) -> dict[int, BatchOutcome]:
+        return recalculate_batch(
+            contexts, data_dir, lambda ctx, c, extra: publish_computed(ctx, c, data_dir, extra)
+        )
+
+    return {JobType.RECALCULATION: recalculations}
 
 
 def handlers(data_dir: Path) -> Mapping[JobType, Callable[[JobContext], dict[str, Any]]]:

@@ -102,7 +102,7 @@ def submit(
         )
         jobs.append(job)
         if type_ == JobType.RECALCULATION and not dry_run:
-            for child, visible in _cascade(
+            for child, visible in cascade(
                 session, principal, job, customer, month, request_id, run_after
             ):
                 if visible:
@@ -131,7 +131,7 @@ def cascade_customers(session: Session, customer: Node, month: Month, tz: str) -
     return sorted({o.customer_id for o in others if o.customer_id != customer.id})
 
 
-def _cascade(
+def cascade(
     session: Session,
     principal: Principal,
     parent: Job,
@@ -139,6 +139,8 @@ def _cascade(
     month: Month,
     request_id: str,
     run_after: datetime | None,
+    *,
+    skip: frozenset[int] = frozenset(),
 ) -> list[tuple[Job, bool]]:
     """Queue the other owners' recalculations; each with whether the submitter
     may see it. A cascade into another tenant's customer is not refused (the
@@ -149,6 +151,8 @@ def _cascade(
     tz = contract.billing_tz if contract else "UTC"
     children = []
     for other_id in cascade_customers(session, customer, month, tz):
+        if other_id in skip:  # already in the submission (billing/bulk_submit.py)
+            continue
         other = session.get(Node, other_id)
         if other is None:
             continue

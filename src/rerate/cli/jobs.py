@@ -1,4 +1,5 @@
-"""`rerate recalc`, `rerate refresh`, `rerate cache-sync`, `rerate jobs ...`."""
+"""`rerate refresh`, `rerate cache-sync`, `rerate jobs ...` (and the one-customer
+submission `rerate recalc` uses)."""
 
 from __future__ import annotations
 
@@ -90,8 +91,7 @@ def _options(type_: JobType) -> Any:
     return command
 
 
-recalc = _options(JobType.RECALCULATION)
-recalc.__doc__ = "Recalculate past periods with the current contract and price book."
+# `rerate recalc` (one customer, several, or all eligible) is cli/bulk.py.
 refresh = _options(JobType.INVOICE_REFRESH)
 refresh.__doc__ = "Regenerate invoices from the latest billing data."
 cache_sync = _options(JobType.CACHE_SYNC)

@@ -53,6 +53,7 @@ from rerate.cli.backup import backup, restore  # noqa: E402
 from rerate.cli.billing import billing_app  # noqa: E402
 from rerate.cli.billing_export import billing_export  # noqa: E402
 from rerate.cli.billing_status import status as billing_status  # noqa: E402
+from rerate.cli.bulk import recalc  # noqa: E402
 from rerate.cli.check import check  # noqa: E402
 from rerate.cli.commissions import commissions_app  # noqa: E402
 from rerate.cli.contracts import app as contracts_app  # noqa: E402
@@ -60,7 +61,7 @@ from rerate.cli.custom_items import app as custom_items_app  # noqa: E402
 from rerate.cli.demo import demo  # noqa: E402
 from rerate.cli.init import init  # noqa: E402
 from rerate.cli.invoices import invoices_app  # noqa: E402
-from rerate.cli.jobs import cache_sync, jobs_app, recalc, refresh  # noqa: E402
+from rerate.cli.jobs import cache_sync, jobs_app, refresh  # noqa: E402
 from rerate.cli.people import (  # noqa: E402
     apikeys_list,
     apikeys_revoke,
@@ -233,7 +234,7 @@ def worker(
     import logging
     import os
 
-    from rerate.billing.tasks import expand_schedule, handlers
+    from rerate.billing.tasks import batch_handlers, expand_schedule, handlers
     from rerate.jobs.worker import run_worker_process
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -249,6 +250,8 @@ def worker(
         poll_s=s.worker_poll_s,
         expand=expand_schedule,
         db_options=s.database_options(),
+        batch_handlers=batch_handlers(s.data_dir),
+        batch_size=s.worker_batch_size,
     )
 
 

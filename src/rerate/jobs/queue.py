@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,7 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import event, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +80,31 @@ class ClaimedJob:
     actor_id: int | None
     parent_id: int | None
     request_id: str
+
+
+# --- waking idle workers ------------------------------------------------------------------
+
+# Set when a transaction that queued a job commits in this process: an idle
+# worker of the same process (`rerate serve`'s) claims it at once instead of
+# at its next poll (up to `worker_poll_s` later). Workers in other processes
+# still find it by polling.
+_work_queued = threading.Event()
+
+
+def _wake_workers(_session: Session) -> None:
+    _work_queued.set()
+
+
+def _wake_on_commit(session: Session) -> None:
+    if not event.contains(session, "after_commit", _wake_workers):
+        event.listen(session, "after_commit", _wake_workers)
+
+
+def wait_for_work(timeout: float) -> bool:
+    """Wait up to `timeout` s for a job queued in this process; True if one was."""
+    queued = _work_queued.wait(timeout)
+    _work_queued.clear()
+    return queued
 
 
 # --- enqueue -------------------------------------------------------------------------------
@@ -154,15 +180,133 @@ def enqueue(
     active = find_active(session, lock_key)
     if active is not None:
         raise _conflict(active, customer_id, period)
+    job = _new_job(
+        type=type,
+        customer_id=customer_id,
+        period=period,
+        lock_key=lock_key,
+        reason=reason_code,
+        explanation=explanation,
+        actor_id=actor_id,
+        actor_label=actor_label,
+        dry_run=dry_run,
+        request_id=request_id,
+        parent_id=parent_id,
+        run_after=run_after,
+        schedule_id=schedule_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError as exc:
+        if not _is_active_lock_violation(exc):
+            raise
+        raise _conflict(find_active(session, lock_key), customer_id, period) from None
+    _wake_on_commit(session)
+    return job
+
+
+def active_jobs(session: Session, lock_keys: Collection[str]) -> dict[str, Job]:
+    """The queued or running job of each lock key that has one (`find_active`
+    for many keys, a query per 500)."""
+    keys = sorted(set(lock_keys))
+    out: dict[str, Job] = {}
+    for chunk in (keys[i : i + 500] for i in range(0, len(keys), 500)):
+        for job in session.scalars(
+            select(Job).where(Job.lock_key.in_(chunk), Job.status.in_(_ACTIVE))
+        ):
+            out[job.lock_key] = job
+    return out
+
+
+def enqueue_many(
+    session: Session,
+    targets: Collection[tuple[int, str]],
+    *,
+    type: JobType,  # shadows the builtin on purpose: it is the column's name
+    reason: ReasonCode | str,
+    explanation: str = "",
+    actor_id: int | None,
+    actor_label: str,
+    dry_run: bool = False,
+    request_id: str,
+    run_after: datetime | None = None,
+) -> list[Job]:
+    """`enqueue` of one job per (customer, period) of `targets`, in one
+    SAVEPOINT and one flush instead of one each (a submission of thousands of
+    customers). The same rules: a target with a queued or running job raises
+    `Conflict` naming it, and nothing of this call is inserted."""
+    try:
+        reason_code = ReasonCode(reason)
+    except ValueError:
+        raise Invalid(f"unknown reason {reason!r}") from None
+    for _customer_id, period in targets:
+        if not _PERIOD_RE.match(period):
+            raise Invalid(f"period must look like YYYY-MM, got {period!r}")
+    keyed = {lock_key_for(c, p): (c, p) for c, p in targets}
+    active = active_jobs(session, keyed)
+    if active:
+        key = min(active)
+        raise _conflict(active[key], *keyed[key])
+    jobs = [
+        _new_job(
+            type=type,
+            customer_id=customer_id,
+            period=period,
+            lock_key=key,
+            reason=reason_code,
+            explanation=explanation,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            dry_run=dry_run,
+            request_id=request_id,
+            parent_id=None,
+            run_after=run_after,
+            schedule_id=None,
+        )
+        for key, (customer_id, period) in keyed.items()
+    ]
+    try:
+        with session.begin_nested():
+            session.add_all(jobs)
+            session.flush()
+    except IntegrityError as exc:
+        if not _is_active_lock_violation(exc):
+            raise
+        # Another caller queued one of them in between: name it.
+        active = active_jobs(session, keyed)
+        key = min(active) if active else next(iter(keyed))
+        raise _conflict(active.get(key), *keyed[key]) from None
+    _wake_on_commit(session)
+    return jobs
+
+
+def _new_job(
+    *,
+    type: JobType,  # shadows the builtin on purpose: it is the column's name
+    customer_id: int,
+    period: str,
+    lock_key: str,
+    reason: ReasonCode,
+    explanation: str,
+    actor_id: int | None,
+    actor_label: str,
+    dry_run: bool,
+    request_id: str,
+    parent_id: int | None,
+    run_after: datetime | None,
+    schedule_id: int | None,
+) -> Job:
     now = utcnow()
-    job = Job(
+    return Job(
         request_id=request_id,
         type=JobType(type).value,
         status=JobStatus.QUEUED.value,
         customer_id=customer_id,
         period=period,
         lock_key=lock_key,
-        reason=reason_code.value,
+        reason=reason.value,
         explanation=explanation,
         dry_run=dry_run,
         actor_id=actor_id,
@@ -177,15 +321,6 @@ def enqueue(
         cancel_requested=False,
         fencing_token=0,
     )
-    try:
-        with session.begin_nested():
-            session.add(job)
-            session.flush()
-    except IntegrityError as exc:
-        if not _is_active_lock_violation(exc):
-            raise
-        raise _conflict(find_active(session, lock_key), customer_id, period) from None
-    return job
 
 
 # --- claim ---------------------------------------------------------------------------------
@@ -209,15 +344,9 @@ def claim(
     (one transaction less) when one is likely, e.g. right after a claim.
     """
     now = utcnow()
-    ready = [
-        Job.status == JobStatus.QUEUED.value,
-        Job.run_after <= now,
-        Job.cancel_requested.is_(False),
-    ]
-    if types is not None:
-        if not types:
-            return None
-        ready.append(Job.type.in_([JobType(t).value for t in types]))
+    ready = _ready(now, types)
+    if ready is None:
+        return None
     # An idle worker polls every second; look before taking SQLite's write lock
     # so idle workers do not queue behind each other and the API's writes.
     if look_first:
@@ -231,15 +360,83 @@ def claim(
         job = s.scalars(query).first()
         if job is None:
             return None
-        job.status = JobStatus.RUNNING.value
-        if job.started_at is None:
-            job.started_at = now
-        job.attempts += 1
-        job.fencing_token += 1
-        job.lease_owner = worker_id[:200]
-        job.lease_expires_at = now + timedelta(seconds=lease_s)
-        job.heartbeat_at = now
+        _take(job, worker_id, lease_s, now)
         return _claimed(job)
+
+
+def claim_batch(
+    db: Database,
+    *,
+    worker_id: str,
+    lease_s: int = DEFAULT_LEASE_S,
+    types: Collection[JobType] | None = None,
+    batch_types: Collection[JobType] = (),
+    limit: int = 1,
+    look_first: bool = True,
+) -> list[ClaimedJob]:
+    """`claim`, and when the job taken is of one of `batch_types`, up to
+    `limit - 1` more ready jobs of the same type and period (oldest first), in
+    the same transaction: a batch that one handler runs together. Each job is
+    claimed exactly as `claim` claims one (its own lease, attempt and fencing
+    token), so each keeps its own status, result and fencing check; only the
+    work is shared. Empty when no job is ready.
+    """
+    now = utcnow()
+    ready = _ready(now, types)
+    if ready is None:
+        return []
+    if look_first:
+        with db.session() as s:
+            if not s.scalar(select(exists().where(*ready))):
+                return []
+    with db.write_session() as s:
+        query = select(Job).where(*ready).order_by(Job.run_after, Job.id).limit(1)
+        if not is_sqlite(s):
+            query = query.with_for_update(skip_locked=True)
+        first = s.scalars(query).first()
+        if first is None:
+            return []
+        jobs = [first]
+        if limit > 1 and JobType(first.type) in {JobType(t) for t in batch_types}:
+            more = (
+                select(Job)
+                .where(
+                    *ready, Job.type == first.type, Job.period == first.period, Job.id != first.id
+                )
+                .order_by(Job.run_after, Job.id)
+                .limit(limit - 1)
+            )
+            if not is_sqlite(s):
+                more = more.with_for_update(skip_locked=True)
+            jobs.extend(s.scalars(more))
+        for job in jobs:
+            _take(job, worker_id, lease_s, now)
+        return [_claimed(job) for job in jobs]
+
+
+def _ready(now: datetime, types: Collection[JobType] | None) -> list[Any] | None:
+    """The conditions of a job ready to claim; None when `types` is empty."""
+    ready = [
+        Job.status == JobStatus.QUEUED.value,
+        Job.run_after <= now,
+        Job.cancel_requested.is_(False),
+    ]
+    if types is not None:
+        if not types:
+            return None
+        ready.append(Job.type.in_([JobType(t).value for t in types]))
+    return ready
+
+
+def _take(job: Job, worker_id: str, lease_s: int, now: datetime) -> None:
+    job.status = JobStatus.RUNNING.value
+    if job.started_at is None:
+        job.started_at = now
+    job.attempts += 1
+    job.fencing_token += 1
+    job.lease_owner = worker_id[:200]
+    job.lease_expires_at = now + timedelta(seconds=lease_s)
+    job.heartbeat_at = now
 
 
 def _claimed(job: Job) -> ClaimedJob:
@@ -306,6 +503,39 @@ def heartbeat(
     if row is None:
         return HeartbeatStatus.LOST
     return HeartbeatStatus.CANCEL_REQUESTED if row[0] else HeartbeatStatus.HELD
+
+
+def heartbeat_many(
+    db: Database, claims: Collection[ClaimedJob], *, lease_s: int = DEFAULT_LEASE_S
+) -> dict[int, HeartbeatStatus]:
+    """`heartbeat` for every job of a batch, in one transaction (one commit,
+    one SQLite write lock) instead of one per job; each row is renewed only
+    under its own fencing token, as `heartbeat` does."""
+    now = utcnow()
+    out: dict[int, HeartbeatStatus] = {}
+    if not claims:
+        return out
+    values = {"lease_expires_at": now + timedelta(seconds=lease_s), "heartbeat_at": now}
+    with db.write_session() as s:
+        for claimed in claims:
+            row = s.execute(
+                update(Job)
+                .where(
+                    Job.id == claimed.id,
+                    Job.fencing_token == claimed.fencing_token,
+                    Job.status == JobStatus.RUNNING.value,
+                )
+                .values(**values)
+                .returning(Job.cancel_requested)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if row is None:
+                out[claimed.id] = HeartbeatStatus.LOST
+            else:
+                out[claimed.id] = (
+                    HeartbeatStatus.CANCEL_REQUESTED if row[0] else HeartbeatStatus.HELD
+                )
+    return out
 
 
 def fenced(session: Session, claimed: ClaimedJob) -> None:

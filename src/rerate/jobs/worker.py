@@ -116,6 +116,11 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], dict[str, Any]]
+# A batch handler runs several claimed jobs of one type and period together and
+# answers, per job id, its result (a dict) or the exception that ended it. A job
+# it marked Complete itself (`ctx.complete_within`) is recorded as it left it.
+BatchOutcome = dict[str, Any] | BaseException
+BatchHandler = Callable[[list[JobContext]], dict[int, BatchOutcome]]
 
 
 class _Heartbeat(threading.Thread):
@@ -142,6 +147,35 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=max(self.interval_s, 5.0))
 
 
+class _BatchHeartbeat(_Heartbeat):
+    """Renews the leases of every job of a batch in one transaction per beat."""
+
+    def __init__(self, contexts: list[JobContext], interval_s: float, lease_s: int) -> None:
+        super().__init__(contexts[0], interval_s)
+        self.name = f"heartbeat-batch-{contexts[0].claimed.id}"
+        self.contexts = contexts
+        self.lease_s = lease_s
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval_s):
+            live = [c for c in self.contexts if not c.lease_lost]
+            if not live:
+                return
+            try:
+                statuses = queue.heartbeat_many(
+                    live[0].db, [c.claimed for c in live], lease_s=self.lease_s
+                )
+            except Exception:
+                log.exception("heartbeat for batch of job %s failed", self.contexts[0].claimed.id)
+                continue
+            for ctx in live:
+                status = statuses.get(ctx.claimed.id)
+                if status is HeartbeatStatus.LOST:
+                    ctx.lease_lost = True
+                elif status is HeartbeatStatus.CANCEL_REQUESTED:
+                    ctx.cancel_requested = True
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -159,8 +193,15 @@ class Worker:
         poll_s: float = 1.0,
         expand: Expand | None = default_expand,
         actor_label_for: ActorLabelFor = default_actor_label,
+        batch_handlers: Mapping[JobType, BatchHandler] | None = None,
+        batch_size: int = 1,
     ) -> None:
-        """`expand=None` turns off firing schedules in this worker."""
+        """`expand=None` turns off firing schedules in this worker.
+
+        `batch_handlers` with `batch_size` > 1: a job of such a type is claimed
+        with up to `batch_size - 1` more ready jobs of its type and period, and
+        the batch handler runs them together (a lone job still goes to its
+        plain handler)."""
         if lease_s < 1:
             raise ValueError("lease_s must be at least 1 second")
         self.db = db
@@ -170,6 +211,8 @@ class Worker:
         self.poll_s = poll_s
         self.expand = expand
         self.actor_label_for = actor_label_for
+        self.batch_handlers = dict(batch_handlers or {})
+        self.batch_size = max(1, batch_size)
         # The reaper and the schedule check run at the heartbeat cadence: a
         # dead worker is noticed within lease + lease/3 (40 s by default).
         self.housekeeping_every_s = lease_s / 3
@@ -193,18 +236,56 @@ class Worker:
     def run_once(self) -> bool:
         """Housekeeping, then claim and run one job; False if there was none."""
         self.housekeeping()
-        claimed = queue.claim(
+        claims = queue.claim_batch(
             self.db,
             worker_id=self.worker_id,
             lease_s=self.lease_s,
             types=self.handlers.keys(),
+            batch_types=self.batch_handlers.keys() if self.batch_size > 1 else (),
+            limit=self.batch_size,
             look_first=not self._busy,
         )
-        self._busy = claimed is not None
-        if claimed is None:
+        self._busy = bool(claims)
+        if not claims:
             return False
-        self.run_claimed(claimed)
+        if len(claims) == 1:
+            self.run_claimed(claims[0])
+        else:
+            self.run_batch(claims)
         return True
+
+    def run_batch(self, claims: list[ClaimedJob]) -> None:
+        """Run claimed jobs of one type and period through their batch handler,
+        then record each job's own outcome (as `run_claimed` does for one)."""
+        contexts = [JobContext(c, self.db, lease_s=self.lease_s) for c in claims]
+        beat = _BatchHeartbeat(contexts, self.lease_s / 3, self.lease_s)
+        beat.start()
+        log.info("batch of %s %s jobs (%s...) started", len(claims), claims[0].type, claims[0].id)
+        try:
+            handler = self.batch_handlers[claims[0].type]
+            try:
+                outcomes = handler(contexts)
+            except Exception as exc:  # the shared part failed: every job says so
+                log.exception("batch of job %s failed", claims[0].id)
+                outcomes = {c.id: exc for c in claims}
+            for ctx in contexts:
+                outcome = self._outcome(ctx, outcomes.get(ctx.claimed.id))
+                if outcome is not None:
+                    self._record(ctx, *outcome)
+        finally:
+            beat.stop()
+
+    def _outcome(self, ctx: JobContext, value: BatchOutcome | None) -> tuple[str, Any] | None:
+        """What to record for one job of a batch, as `_call` decides for one job."""
+
+        def answer(_ctx: JobContext) -> dict[str, Any]:
+            if value is None:
+                raise RuntimeError("the batch handler gave no outcome for this job")
+            if isinstance(value, BaseException):
+                raise value
+            return value
+
+        return self._call(ctx, answer)
 
     def run_claimed(self, claimed: ClaimedJob) -> None:
         """Run one claimed job to its outcome (complete, failed, cancelled,
@@ -257,8 +338,8 @@ class Worker:
                 time.sleep(delay)
                 delay = min(delay * 2, _BACKOFF_MAX_S)
 
-    def _call(self, ctx: JobContext) -> tuple[str, Any] | None:
-        handler = self.handlers[ctx.claimed.type]
+    def _call(self, ctx: JobContext, handler: Handler | None = None) -> tuple[str, Any] | None:
+        handler = handler or self.handlers[ctx.claimed.type]
         try:
             result = handler(ctx)
         except JobCancelled:
@@ -313,8 +394,10 @@ class Worker:
                     log.exception("worker %s: poll failed", self.worker_id)
                 stop_event.wait(max(wait, self.poll_s))
                 continue
-            if not busy:
-                stop_event.wait(self.poll_s)
+            if not busy and not stop_event.is_set():
+                # Idle: poll again after poll_s, or at once when a job is
+                # queued in this process (the API of `rerate serve`).
+                queue.wait_for_work(self.poll_s)
         log.info("worker %s stopped", self.worker_id)
 
 
@@ -342,6 +425,8 @@ def run_worker_process(
     stop_event: threading.Event | None = None,
     expand: Expand | None = default_expand,
     db_options: Mapping[str, Any] | None = None,
+    batch_handlers: Mapping[JobType, BatchHandler] | None = None,
+    batch_size: int = 1,
 ) -> None:
     """The body of `rerate worker`: one worker in this process until SIGTERM/SIGINT.
 
@@ -370,6 +455,8 @@ def run_worker_process(
             lease_s=lease_s,
             poll_s=poll_s,
             expand=expand,
+            batch_handlers=batch_handlers,
+            batch_size=batch_size,
         ).run_forever(stop)
     finally:
         db.dispose()

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     )
     worker_lease_s: int = Field(30, description="Job lease; a worker renews it every lease/3 s.")
     worker_poll_s: float = Field(1.0, description="How often an idle worker looks for jobs.")
+    worker_batch_size: int = Field(
+        200,
+        ge=1,
+        le=5000,
+        description="Recalculation jobs of one period a worker claims and runs together "
+        "(one catalog snapshot, one usage scan, each job published on its own); 1 runs "
+        "them one at a time.",
+    )
     max_upload_bytes: int = Field(
         1 << 30,
         ge=1,

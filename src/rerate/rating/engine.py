@@ -672,19 +672,29 @@ def _pool_code_column(usage: pa.Table, name: str, pool: StringPool, out: I32) ->
             chunk = chunk.cast(pa.string())
         return pc.dictionary_encode(chunk)
 
+    def place(i: int) -> None:
+        indices = encoded[i].indices.cast(pa.int64()).fill_null(-1).to_numpy()
+        out[starts[i] : starts[i + 1]] = tables[i][np.asarray(indices, dtype=np.int64)]
+
+    if len(chunks) <= 1:
+        # One chunk (a small customer's rows): a thread pool per column cost
+        # more than the encoding itself.
+        encoded = [encode(c) for c in chunks]
+        tables = [_dictionary_codes(pool, c) for c in encoded]
+        for i in range(len(encoded)):
+            place(i)
+        return out
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as ex:
         encoded = list(ex.map(encode, chunks))
-        tables = [
-            np.append(pool.codes(c.dictionary.cast(pa.string()).to_pylist()), -1).astype(np.int32)
-            for c in encoded
-        ]
-
-        def place(i: int) -> None:
-            indices = encoded[i].indices.cast(pa.int64()).fill_null(-1).to_numpy()
-            out[starts[i] : starts[i + 1]] = tables[i][np.asarray(indices, dtype=np.int64)]
-
+        tables = [_dictionary_codes(pool, c) for c in encoded]
         list(ex.map(place, range(len(encoded))))
     return out
+
+
+def _dictionary_codes(pool: StringPool, chunk: pa.DictionaryArray) -> I32:
+    """Pool codes of a chunk's dictionary, and -1 (for null) at its end."""
+    codes = pool.codes(chunk.dictionary.cast(pa.string()).to_pylist())
+    return np.append(codes, -1).astype(np.int32)
 
 
 def _rate_rows(

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from rerate.accounts.pages import router as accounts_pages
 from rerate.audit.pages import router as audit_pages
 from rerate.billing.backfill_pages import router as backfill_pages
+from rerate.billing.bulk_pages import router as bulk_pages
 from rerate.billing.grid_pages import router as billing_grid_pages
 from rerate.billing.pages import router as billing_pages
 from rerate.billing.stale_pages import router as stale_pages
@@ -31,6 +32,7 @@ from rerate.web.login import router as login_pages
 PAGE_ROUTERS: list[APIRouter] = [
     login_pages,
     billing_pages,
+    bulk_pages,
     backfill_pages,
     billing_grid_pages,
     stale_pages,
