@@ -52,6 +52,15 @@ def demo(
     db.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _settings_read_again() -> Iterator[None]:
+    # monkeypatch puts RERATE_ENGINE back after each test, but the cached
+    # settings kept "spark": every later test in the run then rated on Spark
+    # (tests/billing/test_batch.py compared a batch with Spark-made runs).
+    yield
+    get_settings.cache_clear()
+
+
 def _engine(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setenv("RERATE_ENGINE", name)
     get_settings.cache_clear()
