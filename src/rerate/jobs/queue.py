@@ -489,17 +489,22 @@ def heartbeat(
     if note is not None:
         values["progress_note"] = note[:_NOTE_MAX]
     with db.write_session() as s:
-        row = s.execute(
-            update(Job)
-            .where(
-                Job.id == claimed.id,
-                Job.fencing_token == claimed.fencing_token,
-                Job.status == JobStatus.RUNNING.value,
-            )
-            .values(**values)
-            .returning(Job.cancel_requested)
-            .execution_options(synchronize_session=False)
-        ).first()
+        return _renew(s, claimed, values)
+
+
+def _renew(s: Session, claimed: ClaimedJob, values: dict[str, Any]) -> HeartbeatStatus:
+    """The conditional UPDATE of `heartbeat`, in the caller's transaction."""
+    row = s.execute(
+        update(Job)
+        .where(
+            Job.id == claimed.id,
+            Job.fencing_token == claimed.fencing_token,
+            Job.status == JobStatus.RUNNING.value,
+        )
+        .values(**values)
+        .returning(Job.cancel_requested)
+        .execution_options(synchronize_session=False)
+    ).first()
     if row is None:
         return HeartbeatStatus.LOST
     return HeartbeatStatus.CANCEL_REQUESTED if row[0] else HeartbeatStatus.HELD
@@ -515,26 +520,13 @@ def heartbeat_many(
     out: dict[int, HeartbeatStatus] = {}
     if not claims:
         return out
-    values = {"lease_expires_at": now + timedelta(seconds=lease_s), "heartbeat_at": now}
+    values: dict[str, Any] = {
+        "lease_expires_at": now + timedelta(seconds=lease_s),
+        "heartbeat_at": now,
+    }
     with db.write_session() as s:
         for claimed in claims:
-            row = s.execute(
-                update(Job)
-                .where(
-                    Job.id == claimed.id,
-                    Job.fencing_token == claimed.fencing_token,
-                    Job.status == JobStatus.RUNNING.value,
-                )
-                .values(**values)
-                .returning(Job.cancel_requested)
-                .execution_options(synchronize_session=False)
-            ).first()
-            if row is None:
-                out[claimed.id] = HeartbeatStatus.LOST
-            else:
-                out[claimed.id] = (
-                    HeartbeatStatus.CANCEL_REQUESTED if row[0] else HeartbeatStatus.HELD
-                )
+            out[claimed.id] = _renew(s, claimed, values)
     return out
 
 
